@@ -1,0 +1,47 @@
+/* Losses and metrics.  A loss is summed over the samples it is given (the trainer divides by the
+ * global sample count after the allreduce); per-sample values average over the K outputs. */
+#ifndef DPT_LOSS_H
+#define DPT_LOSS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Targets of B samples: either values (B, K) or integer class labels (B); the other is NULL. */
+typedef struct dpt_target {
+    const float *values;    /* (B, K) or NULL */
+    const int32_t *labels;  /* (B) or NULL, each in [0, K) */
+} dpt_target;
+
+typedef struct dpt_loss {
+    const char *name;
+    /* mse:        mean_k (p - t)^2
+     * mae:        mean_k |p - t|
+     * bce:        binary cross-entropy on logits z, mean_k [max(z,0) - z t + log(1 + e^-|z|)]
+     * softmax_ce: cross-entropy of softmax(z) (log-sum-exp with max subtraction) against a label
+     *             or a probability/one-hot row: -sum_k t_k log softmax(z)_k
+     * smape:      mean_k 200 |p - t| / max(|p| + |t|, 1e-7)   (percent, as in Keras-style MAPE) */
+    bool accepts_labels;    /* softmax_ce only */
+    bool regression;        /* targets are standardised by default (mse, mae, smape) */
+    /* Returns sum over samples of the per-sample loss; if grad != NULL also writes
+     * d(sum)/d(pred) (B, K) (overwrites). */
+    double (*eval)(const float *pred, dpt_target t, int B, int K, float *grad);
+    /* Maps raw outputs to predictions in place: softmax_ce -> softmax, bce -> sigmoid,
+     * NULL = identity. */
+    void (*output)(float *pred, int B, int K);
+} dpt_loss;
+
+const dpt_loss *dpt_loss_find(const char *name); /* NULL if unknown */
+const char *const *dpt_loss_names(void);
+
+/* Metrics work on predictions after loss->output and de-normalisation (the user's units). */
+typedef struct dpt_metric {
+    const char *name;
+    /* mse, mae: per sample mean over K; accuracy: 1 if argmax(pred) == label / argmax(target),
+     * for K == 1: (pred > 0.5) == (target > 0.5).  Returns the sum over the B samples. */
+    double (*sum)(const float *pred, dpt_target t, int B, int K);
+} dpt_metric;
+
+const dpt_metric *dpt_metric_find(const char *name); /* NULL if unknown */
+const char *const *dpt_metric_names(void);
+
+#endif

@@ -1,0 +1,53 @@
+/* A feed-forward model: a sequence of layers over one flat parameter buffer, one flat gradient
+ * buffer and one activation arena, all allocated once by dpt_model_build (no allocation later). */
+#ifndef DPT_MODEL_H
+#define DPT_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/layer.h"
+
+typedef struct dpt_model {
+    int nlayers;
+    dpt_layer *layers;      /* (nlayers); a dense spec with an activation expands into two */
+    int in_features;        /* F */
+    int out_features;       /* K */
+    int max_batch;          /* largest B forward/backward accept */
+    size_t nparams;
+    float *params;          /* (nparams) all parameters, layer by layer */
+    float *grads;           /* (nparams) same layout */
+    float **acts;           /* (nlayers + 1) acts[i] = input of layer i (B, layers[i].in);
+                               acts[0] is the caller's x during a step */
+    float *delta[2];        /* 2 x (max_batch, max width) ping-pong buffers for backward */
+    float *arena;           /* owns activations, caches and deltas */
+} dpt_model;
+
+/* Builds the layers from specs for inputs of in_features, batches up to max_batch.  Returns 0,
+ * or -1 with a message naming the layer (index, type, config line) and what was expected. */
+int dpt_model_build(dpt_model *m, const dpt_layer_spec *specs, int nspecs, int in_features,
+                    int max_batch, char *err, size_t errlen);
+void dpt_model_free(dpt_model *m);
+
+/* Initialises all parameters from seed; identical on every rank for the same seed. */
+void dpt_model_init_params(dpt_model *m, uint64_t seed);
+
+/* Forward pass of B <= max_batch rows of x (B, F); returns the output (B, K) (model-owned,
+ * valid until the next forward).  B may be 0. */
+const float *dpt_model_forward(dpt_model *m, const float *x, int B, const dpt_step_ctx *ctx);
+
+/* Backward pass for the last forward: dout (B, K) is d(loss)/d(output).  Adds into m->grads. */
+void dpt_model_backward(dpt_model *m, const float *dout, int B);
+
+void dpt_model_zero_grads(dpt_model *m);
+
+/* Adds l2 * w to the gradient of every decayed tensor; returns the penalty (l2/2) * sum w^2. */
+double dpt_model_add_l2(dpt_model *m, float l2);
+
+/* FNV-1a over the parameter bytes: ranks compare it to check they hold the same model. */
+uint64_t dpt_model_checksum(const dpt_model *m);
+
+/* Finds a layer by name; NULL if absent. */
+dpt_layer *dpt_model_layer(dpt_model *m, const char *name);
+
+#endif

@@ -1,0 +1,24 @@
+/* Small shared helpers: always-on assertions for bugs, error-message formatting for bad input. */
+#ifndef DPT_UTIL_H
+#define DPT_UTIL_H
+
+#include <stddef.h>
+
+/* A bug check that stays on in release builds; prints file:line and aborts.  In an MPI job the
+ * launcher sees the abort and ends the other ranks.  Bad input is never reported this way. */
+#define DPT_ASSERT(cond)                                                                           \
+    do {                                                                                           \
+        if (!(cond)) dpt_assert_fail(#cond, __FILE__, __LINE__);                                   \
+    } while (0)
+
+_Noreturn void dpt_assert_fail(const char *expr, const char *file, int line);
+
+/* snprintf into an error buffer; returns -1 so callers can write `return dpt_err(...)`. */
+int dpt_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Allocation that aborts on failure (out of memory is not recoverable here); zeroed. */
+void *dpt_calloc(size_t n, size_t size);
+/* 64-byte aligned, zeroed float buffer; free with free(). */
+float *dpt_alloc_floats(size_t n);
+
+#endif

@@ -4,6 +4,7 @@
 #define DPT_CONFIG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/layer.h"

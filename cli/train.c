@@ -1,0 +1,436 @@
+/* `dptrain train CONFIG [--set k=v]...`: loads config and data, builds the same model on every
+ * rank, trains with the data-parallel step, reports per epoch and writes the model atomically. */
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "core/blas.h"
+#include "core/rng.h"
+#include "core/util.h"
+#include "io/metrics_log.h"
+#include "io/modelio.h"
+#include "parallel/dist.h"
+#include "parallel/exchange.h"
+#include "parallel/sampler.h"
+#include "parallel/step.h"
+
+typedef struct train_run {
+    dpt_config cfg;
+    const dpt_loss *loss;
+    const dpt_metric *metrics[DPT_MAX_METRICS];
+    int nmetrics;
+    int threads;
+    dpt_h5info info;         /* of the training file */
+    int64_t n_train, n_val;
+    const char *val_path;    /* NULL when there is no validation data */
+    int64_t val_lo, val_hi;  /* rows of val_path used for validation */
+    dpt_data train, val;     /* this rank's shards */
+    dpt_data epoch;          /* this epoch's rows, in consumption order (views below) */
+    dpt_norm xnorm, ynorm;
+    dpt_model model;
+    dpt_optim optim;
+    dpt_schedule sched;
+    dpt_step step;
+    dpt_sampler sampler;
+    dpt_exchange xch;
+    int64_t *perm;           /* (n_train) epoch order of global training rows */
+    int64_t *need;           /* (epoch_count) global rows this rank consumes, in order */
+    float *ex_x;             /* (epoch_count, F) */
+    float *ex_y;             /* (epoch_count, K) user's units, or NULL for labels */
+    float *ex_yn;            /* (epoch_count, K) normalised, or NULL */
+    int32_t *ex_labels;      /* (epoch_count) or NULL */
+    float *pred;             /* (max_batch, K) scratch for metrics */
+    dpt_metrics_log log;     /* rank 0 only */
+    char model_path[DPT_PATH_MAX + 16];
+    bool tty;                /* rank 0 writes to a terminal: progress bar */
+    double last_progress;    /* time of the last progress bar update */
+} train_run;
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* ---- set-up ---- */
+
+static int parse_args(int argc, char **argv, const char **config, const char **sets, int *nsets) {
+    *config = NULL;
+    *nsets = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = NULL;
+        if (!strcmp(a, "--set") && i + 1 < argc) v = argv[++i];
+        else if (!strncmp(a, "--set=", 6)) v = a + 6;
+        else if (!strcmp(a, "-h") || !strcmp(a, "--help")) return 1;
+        else if (a[0] == '-' || *config) {
+            if (dpt_world.rank == 0) fprintf(stderr, "dptrain train: unexpected '%s'\n", a);
+            return -1;
+        } else *config = a;
+        if (v) {
+            if (*nsets == DPT_MAX_OVERRIDES) return -1;
+            sets[(*nsets)++] = v;
+        }
+    }
+    return *config ? 0 : -1;
+}
+
+static void load_config(train_run *r, const char *path, const char *const *sets, int nsets) {
+    char err[1024];
+    if (dpt_config_load(&r->cfg, path, sets, nsets, err, sizeof err)) dpt_fatal("%s", err);
+    r->loss = dpt_loss_find(r->cfg.loss);
+    if (!r->loss) dpt_fatal("%s: loss: unknown loss '%s'", path, r->cfg.loss);
+    r->nmetrics = dpt_resolve_metrics(&r->cfg, r->metrics);
+}
+
+static void setup_threads(train_run *r) {
+    r->threads = dpt_dist_pick_threads(r->cfg.threads);
+    omp_set_num_threads(r->threads);
+    dpt_blas_setup(r->threads);
+}
+
+/* Decides which rows train and which validate (Keras: the last fraction, before shuffling). */
+static void plan_split(train_run *r) {
+    const dpt_config *c = &r->cfg;
+    char err[1024];
+    if (dpt_h5_inspect(&r->info, c->train_file, c->x_name, c->y_name, dpt_world.comm, err,
+                       sizeof err))
+        dpt_fatal("%s", err);
+    int64_t n = r->info.n;
+    r->n_val = (int64_t)floor((double)n * c->val_split);
+    r->n_train = n - r->n_val;
+    r->val_path = NULL;
+    if (r->n_val > 0) {
+        r->val_path = c->train_file;
+        r->val_lo = r->n_train;
+        r->val_hi = n;
+    }
+    if (r->n_train < dpt_world.size)
+        dpt_fatal("%s: %lld training rows for %d ranks; every rank needs at least one row "
+                  "(use fewer ranks or more data)",
+                  c->train_file, (long long)r->n_train, dpt_world.size);
+}
+
+static void build_model(train_run *r) {
+    const dpt_config *c = &r->cfg;
+    char err[1024];
+    int per_rank = (c->batch_size + dpt_world.size - 1) / dpt_world.size;
+    int max_batch = per_rank > 256 ? per_rank : 256;
+    if (dpt_model_build(&r->model, c->layers, c->nlayers, r->info.F, max_batch, err, sizeof err))
+        dpt_fatal("%s: model: %s", c->source, err);
+    dpt_model_init_params(&r->model, c->seed);
+    dpt_dist_check_model(&r->model);
+    dpt_check_targets(&r->info, c->train_file, c->y_name, r->loss, r->model.out_features);
+    r->pred = dpt_alloc_floats((size_t)max_batch * (size_t)r->model.out_features);
+}
+
+static void read_data(dpt_data *d, const train_run *r, const char *path, int64_t lo, int64_t hi) {
+    const dpt_config *c = &r->cfg;
+    char err[1024];
+    int nclasses = r->info.labels ? r->model.out_features : 0;
+    if (dpt_h5_read_shard(&d->shard, path, c->x_name, c->y_name, lo, hi, nclasses,
+                          dpt_world.comm, err, sizeof err))
+        dpt_fatal("%s", err);
+}
+
+static void normalise(dpt_data *d, const train_run *r) {
+    dpt_norm_apply(&r->xnorm, d->shard.x, d->shard.nrows);
+    if (!r->ynorm.enabled) return;
+    size_t n = (size_t)d->shard.nrows * (size_t)d->shard.info.K;
+    d->y_norm = dpt_alloc_floats(n ? n : 1);
+    memcpy(d->y_norm, d->shard.y, n * sizeof(float));
+    dpt_norm_apply(&r->ynorm, d->y_norm, d->shard.nrows);
+}
+
+static void load_data(train_run *r) {
+    const dpt_config *c = &r->cfg;
+    read_data(&r->train, r, c->train_file, 0, r->n_train);
+    if (c->val_file[0]) {
+        char err[1024];
+        dpt_h5info vi;
+        if (dpt_h5_inspect(&vi, c->val_file, c->x_name, c->y_name, dpt_world.comm, err,
+                           sizeof err))
+            dpt_fatal("%s", err);
+        if (vi.F != r->info.F)
+            dpt_fatal("%s: '%s' has %d features but the training data has %d", c->val_file,
+                      c->x_name, vi.F, r->info.F);
+        dpt_check_targets(&vi, c->val_file, c->y_name, r->loss, r->model.out_features);
+        r->val_path = c->val_file;
+        r->val_lo = 0;
+        r->val_hi = r->n_val = vi.n;
+    }
+    if (r->val_path) read_data(&r->val, r, r->val_path, r->val_lo, r->val_hi);
+
+    int F = r->info.F, K = r->info.K;
+    r->xnorm.enabled = false;
+    r->ynorm.enabled = false;
+    if (c->normalize_x) dpt_norm_fit(&r->xnorm, r->train.shard.x, r->train.shard.nrows, F,
+                                     dpt_world.comm);
+    bool ny = c->normalize_y < 0 ? (r->loss->regression && !r->info.labels) : c->normalize_y;
+    if (ny && r->info.labels) dpt_fatal("%s: data.normalize_y is on but y holds class labels",
+                                        c->source);
+    if (ny) dpt_norm_fit(&r->ynorm, r->train.shard.y, r->train.shard.nrows, K, dpt_world.comm);
+    normalise(&r->train, r);
+    if (r->val_path) normalise(&r->val, r);
+}
+
+static void setup_training(train_run *r) {
+    const dpt_config *c = &r->cfg;
+    char err[1024];
+    if (dpt_optim_init(&r->optim, &c->optim, r->model.nparams, err, sizeof err))
+        dpt_fatal("%s: optimizer: %s", c->source, err);
+    dpt_sampler_init(&r->sampler, r->n_train, c->batch_size, dpt_world.rank, dpt_world.size);
+    r->sched = c->schedule;
+    r->sched.base_lr = c->optim.lr;
+    r->sched.steps_per_epoch = r->sampler.steps;
+    r->sched.total_steps = r->sampler.steps * c->epochs;
+    dpt_step_init(&r->step, &r->model, r->loss, &r->optim, &r->sched, r->nmetrics);
+    r->step.l2 = c->l2;
+    r->step.clip_norm = c->clip_norm;
+    r->step.clip_value = c->clip_value;
+    r->step.seed = c->seed;
+
+    int64_t cnt = dpt_sampler_epoch_count(&r->sampler);
+    size_t rows = (size_t)(cnt > 0 ? cnt : 1);
+    int F = r->info.F, K = r->info.K;
+    r->perm = dpt_calloc((size_t)r->n_train, sizeof(int64_t));
+    r->need = dpt_calloc(rows, sizeof(int64_t));
+    r->ex_x = dpt_alloc_floats(rows * (size_t)F);
+    if (r->info.labels) r->ex_labels = dpt_calloc(rows, sizeof(int32_t));
+    else r->ex_y = dpt_alloc_floats(rows * (size_t)K);
+    if (r->ynorm.enabled) r->ex_yn = dpt_alloc_floats(rows * (size_t)K);
+    r->epoch.shard.info = r->train.shard.info;
+    r->epoch.shard.nrows = cnt;
+    r->epoch.shard.x = r->ex_x;
+    r->epoch.shard.y = r->ex_y;
+    r->epoch.shard.labels = r->ex_labels;
+    r->epoch.y_norm = r->ex_yn;
+}
+
+static void open_outputs(train_run *r) {
+    const dpt_config *c = &r->cfg;
+    snprintf(r->model_path, sizeof r->model_path, "%s/model.h5", c->output_dir);
+    r->tty = dpt_world.rank == 0 && isatty(STDOUT_FILENO);
+    if (dpt_world.rank != 0) return;
+    char err[1024], path[DPT_PATH_MAX + 16];
+    if (dpt_mkdirs(c->output_dir, err, sizeof err)) dpt_fatal("output.dir: %s", err);
+    snprintf(path, sizeof path, "%s/metrics.jsonl", c->output_dir);
+    if (dpt_metrics_log_open(&r->log, path, err, sizeof err)) dpt_fatal("%s", err);
+}
+
+/* ---- reporting ---- */
+
+static void report_start(const train_run *r) {
+    const dpt_config *c = &r->cfg;
+    const dpt_model *m = &r->model;
+    dpt_log0("dptrain %s: %d rank%s x %d thread%s, BLIS kernels '%s' (%s)\n", DPT_VERSION,
+             dpt_world.size, dpt_world.size > 1 ? "s" : "", r->threads, r->threads > 1 ? "s" : "",
+             dpt_blas_arch(), dpt_blas_arch_reason());
+    dpt_log0("model: %d inputs", m->in_features);
+    for (int i = 0; i < m->nlayers; i++) {
+        const dpt_layer *l = &m->layers[i];
+        dpt_log0(" -> %s(%d)", l->name, l->out);
+    }
+    dpt_log0("; %zu parameters (checksum %016llx, same on all ranks)\n", m->nparams,
+             (unsigned long long)dpt_model_checksum(m));
+    dpt_log0("data: %s: %lld rows x %d features, y %s; %lld train, %lld validation%s%s\n",
+             c->train_file, (long long)r->info.n, r->info.F,
+             r->info.labels ? "class labels" : "float targets", (long long)r->n_train,
+             (long long)r->n_val, r->val_path ? " from " : "", r->val_path ? r->val_path : "");
+    dpt_log0("training: loss %s, optimizer %s (lr %g), schedule %s, global batch %d (%d per "
+             "rank), %lld steps/epoch, %d epochs, seed %llu\n",
+             c->loss, c->optim.name, (double)c->optim.lr, c->schedule.name, c->batch_size,
+             (c->batch_size + dpt_world.size - 1) / dpt_world.size, (long long)r->sampler.steps,
+             c->epochs, (unsigned long long)c->seed);
+}
+
+static void progress(train_run *r, int epoch, int64_t s, double loss, double t0) {
+    double t = now_s();
+    if (!r->tty || (t - r->last_progress < 0.1 && s + 1 < r->sampler.steps)) return;
+    r->last_progress = t;
+    int width = 30, done = (int)((s + 1) * width / r->sampler.steps);
+    char bar[64];
+    for (int i = 0; i < width; i++) bar[i] = i < done ? '=' : (i == done ? '>' : ' ');
+    bar[width] = 0;
+    double sps = (double)(s + 1) * r->cfg.batch_size / (t - t0 > 1e-9 ? t - t0 : 1e-9);
+    printf("\repoch %d/%d [%s] loss %.6f  %.0f samples/s ", epoch + 1, r->cfg.epochs, bar, loss,
+           sps);
+    fflush(stdout);
+}
+
+/* ---- the loop ---- */
+
+/* Builds this epoch's consumption order and fetches those rows from their owners. */
+static void prepare_epoch(train_run *r, int epoch) {
+    const dpt_config *c = &r->cfg;
+    if (c->shuffle) dpt_permutation(r->perm, r->n_train, c->seed, (uint64_t)epoch);
+    else
+        for (int64_t i = 0; i < r->n_train; i++) r->perm[i] = i;
+    int64_t k = 0;
+    for (int64_t s = 0; s < r->sampler.steps; s++) {
+        int64_t pos;
+        int count, global;
+        dpt_sampler_slice(&r->sampler, s, &pos, &count, &global);
+        for (int i = 0; i < count; i++) r->need[k++] = r->perm[pos + i];
+    }
+    const dpt_shard *sh = &r->train.shard;
+    int F = sh->info.F, K = sh->info.K;
+    dpt_exchange_rows(&r->xch, sh->x, sh->row0, sh->nrows, sizeof(float) * (size_t)F, r->n_train,
+                      r->need, k, r->ex_x, dpt_world.comm);
+    if (sh->labels)
+        dpt_exchange_rows(&r->xch, sh->labels, sh->row0, sh->nrows, sizeof(int32_t), r->n_train,
+                          r->need, k, r->ex_labels, dpt_world.comm);
+    else
+        dpt_exchange_rows(&r->xch, sh->y, sh->row0, sh->nrows, sizeof(float) * (size_t)K,
+                          r->n_train, r->need, k, r->ex_y, dpt_world.comm);
+    if (r->ex_yn) {
+        memcpy(r->ex_yn, r->ex_y, sizeof(float) * (size_t)k * (size_t)K);
+        dpt_norm_apply(&r->ynorm, r->ex_yn, k);
+    }
+}
+
+static void step_metrics(train_run *r, const float *out, int64_t row, int B) {
+    if (r->nmetrics == 0 || B == 0) return;
+    int K = r->model.out_features;
+    float *stats = dpt_step_stats(&r->step);
+    memcpy(r->pred, out, sizeof(float) * (size_t)B * (size_t)K);
+    dpt_outputs_to_predictions(r->loss, &r->ynorm, r->pred, B, K);
+    for (int i = 0; i < r->nmetrics; i++)
+        stats[i] = (float)r->metrics[i]->sum(r->pred, dpt_data_target(&r->epoch, row, false), B, K);
+}
+
+/* Runs one epoch; sums[0] = loss, sums[1 + i] = metric i, sums[1 + nmetrics] = count. */
+static void train_epoch(train_run *r, int epoch, double *sums) {
+    int F = r->info.F;
+    int64_t row = 0;
+    double t0 = now_s();
+    memset(sums, 0, sizeof(double) * (size_t)(r->nmetrics + 2));
+    for (int64_t s = 0; s < r->sampler.steps; s++) {
+        int64_t pos;
+        int B, global;
+        dpt_sampler_slice(&r->sampler, s, &pos, &B, &global);
+        const float *out = dpt_step_compute(&r->step, r->ex_x + row * F,
+                                            dpt_data_target(&r->epoch, row, true), B,
+                                            r->need + row);
+        step_metrics(r, out, row, B);
+        const char *bad = NULL;
+        if (dpt_step_update(&r->step, &bad) != DPT_STEP_OK)
+            dpt_fatal("non-finite loss or gradient at step %lld (epoch %d): first non-finite "
+                      "gradient in layer %s; lower optimizer.lr or set clip.norm",
+                      (long long)r->step.step, epoch + 1, bad ? bad : "(none: the loss)");
+        sums[0] += r->step.loss_sum;
+        for (int i = 0; i < r->nmetrics; i++) sums[1 + i] += r->step.stats[i];
+        sums[1 + r->nmetrics] += r->step.count;
+        progress(r, epoch, s, sums[0] / sums[1 + r->nmetrics], t0);
+        row += B;
+    }
+}
+
+/* Validation sums over all ranks: out[0] loss, out[1 + i] metrics, out[1 + nmetrics] count. */
+static void validate(train_run *r, double *out) {
+    dpt_eval_sums(&r->model, r->loss, r->metrics, r->nmetrics, &r->val, &r->ynorm, r->pred, out);
+    out[1 + r->nmetrics] = (double)r->val.shard.nrows;
+    dpt_allreduce_sum_f64(out, (size_t)r->nmetrics + 2);
+}
+
+static void report_epoch(train_run *r, int epoch, const double *tr, const double *va, double dt) {
+    const char *names[2 * DPT_MAX_METRICS + 6];
+    double vals[2 * DPT_MAX_METRICS + 6];
+    char vnames[DPT_MAX_METRICS + 1][40];
+    int n = 0, M = r->nmetrics;
+    double cnt = tr[1 + M] > 0 ? tr[1 + M] : 1;
+    names[n] = "loss", vals[n++] = tr[0] / cnt;
+    for (int i = 0; i < M; i++) names[n] = r->metrics[i]->name, vals[n++] = tr[1 + i] / cnt;
+    if (va) {
+        double vc = va[1 + M] > 0 ? va[1 + M] : 1;
+        names[n] = "val_loss", vals[n++] = va[0] / vc;
+        for (int i = 0; i < M; i++) {
+            snprintf(vnames[i], sizeof vnames[i], "val_%s", r->metrics[i]->name);
+            names[n] = vnames[i], vals[n++] = va[1 + i] / vc;
+        }
+    }
+    names[n] = "lr", vals[n++] = r->step.lr;
+    names[n] = "samples_per_s", vals[n++] = cnt / dt;
+    names[n] = "time_s", vals[n++] = dt;
+    if (dpt_world.rank != 0) return;
+    if (r->tty) printf("\r\033[K");
+    printf("epoch %d/%d", epoch + 1, r->cfg.epochs);
+    for (int i = 0; i < n - 3; i++) printf("  %s %.6g", names[i], vals[i]);
+    printf("  %.0f samples/s  %.2f s\n", cnt / dt, dt);
+    fflush(stdout);
+    char err[1024];
+    if (dpt_metrics_log_write(&r->log, epoch + 1, names, vals, n, err, sizeof err))
+        dpt_fatal("%s", err);
+}
+
+static void save_model(train_run *r) {
+    if (dpt_world.rank == 0) {
+        char err[1024];
+        if (dpt_model_save(r->model_path, &r->model, &r->cfg, &r->xnorm, &r->ynorm, err,
+                           sizeof err))
+            dpt_fatal("%s", err);
+        dpt_metrics_log_close(&r->log);
+        printf("model written to %s\n", r->model_path);
+        fflush(stdout);
+    }
+    MPI_Barrier(dpt_world.comm);
+}
+
+static void free_run(train_run *r) {
+    dpt_step_free(&r->step);
+    dpt_optim_free(&r->optim);
+    dpt_model_free(&r->model);
+    dpt_shard_free(&r->train.shard);
+    dpt_shard_free(&r->val.shard);
+    free(r->train.y_norm);
+    free(r->val.y_norm);
+    dpt_norm_free(&r->xnorm);
+    dpt_norm_free(&r->ynorm);
+    dpt_exchange_free(&r->xch);
+    free(r->perm);
+    free(r->need);
+    free(r->ex_x);
+    free(r->ex_y);
+    free(r->ex_yn);
+    free(r->ex_labels);
+    free(r->pred);
+    dpt_config_free(&r->cfg);
+}
+
+int dpt_cmd_train(int argc, char **argv) {
+    const char *config, *sets[DPT_MAX_OVERRIDES];
+    int nsets, rc = parse_args(argc, argv, &config, sets, &nsets);
+    if (rc != 0) {
+        if (dpt_world.rank == 0)
+            fprintf(rc > 0 ? stdout : stderr,
+                    "usage: dptrain train CONFIG [--set key.path=value]...\n");
+        return rc > 0 ? DPT_EXIT_OK : DPT_EXIT_USAGE;
+    }
+    train_run *r = dpt_calloc(1, sizeof *r);
+    load_config(r, config, sets, nsets);
+    setup_threads(r);
+    plan_split(r);
+    build_model(r);
+    load_data(r);
+    setup_training(r);
+    open_outputs(r);
+    report_start(r);
+    double tr[DPT_MAX_METRICS + 2], va[DPT_MAX_METRICS + 2];
+    for (int e = 0; e < r->cfg.epochs; e++) {
+        double t0 = now_s();
+        prepare_epoch(r, e);
+        train_epoch(r, e, tr);
+        double dt = now_s() - t0;
+        if (r->val_path) validate(r, va);
+        report_epoch(r, e, tr, r->val_path ? va : NULL, dt);
+    }
+    save_model(r);
+    free_run(r);
+    free(r);
+    return DPT_EXIT_OK;
+}

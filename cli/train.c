@@ -212,10 +212,21 @@ static void setup_training(train_run *r) {
     r->epoch.y_norm = r->ex_yn;
 }
 
+/* A progress bar needs a terminal.  Under mpirun a rank's stdout is a pseudo-terminal even when
+ * mpirun's own output goes to a file (Slurm logs), so launched runs print epoch lines only;
+ * DPT_PROGRESS=1 or 0 forces the choice. */
+static bool want_progress_bar(void) {
+    const char *force = getenv("DPT_PROGRESS");
+    if (force && *force) return strcmp(force, "0") != 0;
+    if (getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMIX_RANK") || getenv("SLURM_JOB_ID"))
+        return false;
+    return isatty(STDOUT_FILENO);
+}
+
 static void open_outputs(train_run *r) {
     const dpt_config *c = &r->cfg;
     snprintf(r->model_path, sizeof r->model_path, "%s/model.h5", c->output_dir);
-    r->tty = dpt_world.rank == 0 && isatty(STDOUT_FILENO);
+    r->tty = dpt_world.rank == 0 && want_progress_bar();
     if (dpt_world.rank != 0) return;
     char err[1024], path[DPT_PATH_MAX + 16];
     if (dpt_mkdirs(c->output_dir, err, sizeof err)) dpt_fatal("output.dir: %s", err);

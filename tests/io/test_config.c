@@ -1,0 +1,510 @@
+/* Specification of the YAML run configuration (io/config.c): what a valid file fills in, the
+ * defaults, what --set overrides do, and that every kind of bad input is reported with the file,
+ * the line and the key path. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "io/config.h"
+
+#define FULL DPT_TEST_DATA_DIR "/config_full.yaml"
+
+/* A small valid config; the line numbers are used in the assertions below. */
+static const char BASE[] = "model:\n"                                          /* 1 */
+                           "  layers:\n"                                       /* 2 */
+                           "    - {type: dense, units: 8, activation: relu}\n" /* 3 */
+                           "    - type: dense\n"                               /* 4 */
+                           "      units: 1\n"                                  /* 5 */
+                           "data:\n"                                           /* 6 */
+                           "  train: train.h5\n";                              /* 7 */
+/* BASE plus `extra` starting at line 8. */
+static const char *with(const char *extra) {
+    static char buf[4096];
+    snprintf(buf, sizeof buf, "%s%s", BASE, extra);
+    return buf;
+}
+
+static void assert_contains(const char *msg, const char *part) {
+    if (!strstr(msg, part)) fail_msg("message \"%s\" does not contain \"%s\"", msg, part);
+}
+
+/* Loads text (named t.yaml) expecting failure; checks every given part of the message. */
+static void assert_rejected(const char *text, const char *const *ov, int nov, ...) {
+    dpt_config c;
+    char err[1024] = "";
+    int rc = dpt_config_load_text(&c, text, "t.yaml", ov, nov, err, sizeof err);
+    if (rc == 0) fail_msg("accepted a bad config:\n%s", text);
+    assert_true(strlen(err) > 0);
+    if (getenv("DPT_TEST_VERBOSE")) printf("    %s\n", err); /* to review the wording */
+    va_list ap;
+    va_start(ap, nov);
+    for (const char *part; (part = va_arg(ap, const char *));) assert_contains(err, part);
+    va_end(ap);
+    assert_null(c.text); /* a failed load leaves nothing to free */
+    dpt_config_free(&c);
+}
+
+static void load_ok(dpt_config *c, const char *text, const char *const *ov, int nov) {
+    char err[1024] = "";
+    if (dpt_config_load_text(c, text, "t.yaml", ov, nov, err, sizeof err) != 0)
+        fail_msg("rejected a valid config: %s", err);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+static void full_file_fills_every_field(void **state) {
+    (void)state;
+    dpt_config c;
+    char err[1024] = "";
+    if (dpt_config_load(&c, FULL, NULL, 0, err, sizeof err)) fail_msg("%s", err);
+    assert_string_equal(c.source, FULL);
+    assert_non_null(strstr(c.text, "weight_decay: 0.05"));
+    assert_int_equal(c.nlayers, 4);
+    const dpt_layer_spec *l = c.layers;
+    assert_string_equal(l[0].type, "dense");
+    assert_string_equal(l[0].name, "hidden");
+    assert_int_equal(l[0].units, 64);
+    assert_string_equal(l[0].activation, "leaky_relu");
+    assert_float_equal(l[0].alpha, 0.2f, 1e-7f);
+    assert_string_equal(l[0].kernel_init, "he_normal");
+    assert_string_equal(l[0].bias_init, "uniform");
+    assert_float_equal(l[0].init_scale, 0.1f, 1e-7f);
+    assert_false(l[0].use_bias);
+    assert_int_equal(l[0].line, 4);
+    assert_string_equal(l[1].type, "activation");
+    assert_string_equal(l[1].activation, "tanh");
+    assert_int_equal(l[1].line, 13);
+    assert_string_equal(l[2].type, "dropout");
+    assert_float_equal(l[2].rate, 0.25f, 1e-7f);
+    assert_int_equal(l[2].line, 15);
+    assert_int_equal(l[3].units, 3);
+    assert_true(l[3].use_bias);
+    assert_int_equal(l[3].line, 17);
+    assert_string_equal(c.loss, "softmax_ce");
+    assert_int_equal(c.nmetrics, 2);
+    assert_string_equal(c.metrics[0], "accuracy");
+    assert_string_equal(c.metrics[1], "mae");
+    assert_string_equal(c.optim.name, "adamw");
+    assert_float_equal(c.optim.lr, 1e-3f, 1e-10f);
+    assert_float_equal(c.optim.beta1, 0.8f, 1e-7f);
+    assert_float_equal(c.optim.beta2, 0.99f, 1e-7f);
+    assert_float_equal(c.optim.eps, 1e-8f, 1e-14f);
+    assert_float_equal(c.optim.weight_decay, 0.05f, 1e-7f);
+    assert_string_equal(c.schedule.name, "cosine");
+    assert_int_equal(c.schedule.warmup_steps, 100);
+    assert_float_equal(c.schedule.min_lr, 1e-5f, 1e-12f);
+    assert_float_equal(c.schedule.base_lr, 1e-3f, 1e-10f);
+    assert_float_equal(c.l2, 1e-4f, 1e-10f);
+    assert_float_equal(c.clip_norm, 5.0f, 0);
+    assert_float_equal(c.clip_value, 0.5f, 0);
+    assert_string_equal(c.train_file, "data/train.h5");
+    assert_string_equal(c.val_file, "data/val.h5");
+    assert_string_equal(c.x_name, "features");
+    assert_string_equal(c.y_name, "labels");
+    assert_float_equal(c.val_split, 0.0f, 0);
+    assert_false(c.normalize_x);
+    assert_int_equal(c.normalize_y, -1);
+    assert_int_equal(c.epochs, 3);
+    assert_int_equal(c.batch_size, 64);
+    assert_int_equal(c.seed, 7);
+    assert_int_equal(c.threads, 2);
+    assert_false(c.shuffle);
+    assert_string_equal(c.output_dir, "out/full");
+    dpt_config_free(&c);
+    assert_null(c.layers);
+}
+
+static void omitted_keys_get_the_documented_defaults(void **state) {
+    (void)state;
+    dpt_config c;
+    load_ok(&c, BASE, NULL, 0);
+    assert_int_equal(c.nlayers, 2);
+    assert_int_equal(c.layers[0].line, 3);
+    assert_int_equal(c.layers[1].line, 4);
+    assert_true(c.layers[1].use_bias);
+    assert_true(isnan(c.layers[1].alpha));
+    assert_string_equal(c.layers[1].activation, "");
+    assert_string_equal(c.layers[1].kernel_init, "");
+    assert_string_equal(c.layers[1].name, "");
+    assert_string_equal(c.loss, "mse");
+    assert_int_equal(c.nmetrics, 0);
+    assert_string_equal(c.optim.name, "adam");
+    assert_float_equal(c.optim.lr, 1e-3f, 1e-10f);
+    assert_float_equal(c.optim.beta1, 0.9f, 1e-7f);
+    assert_float_equal(c.optim.beta2, 0.999f, 1e-7f);
+    assert_string_equal(c.schedule.name, "constant");
+    assert_int_equal(c.schedule.warmup_steps, 0);
+    assert_float_equal(c.schedule.gamma, 0.1f, 1e-7f);
+    assert_float_equal(c.schedule.min_lr, 0.0f, 0);
+    assert_float_equal(c.l2, 0.0f, 0);
+    assert_float_equal(c.clip_norm, 0.0f, 0);
+    assert_float_equal(c.clip_value, 0.0f, 0);
+    assert_string_equal(c.val_file, "");
+    assert_string_equal(c.x_name, "X");
+    assert_string_equal(c.y_name, "y");
+    assert_float_equal(c.val_split, 0.0f, 0);
+    assert_true(c.normalize_x);
+    assert_int_equal(c.normalize_y, -1);
+    assert_int_equal(c.epochs, 10);
+    assert_int_equal(c.batch_size, 32);
+    assert_int_equal(c.seed, 42);
+    assert_int_equal(c.threads, 0);
+    assert_true(c.shuffle);
+    assert_string_equal(c.output_dir, "runs/t");
+    assert_int_equal(c.noverrides, 0);
+    dpt_config_free(&c);
+}
+
+static void optimizer_defaults_follow_the_chosen_optimizer(void **state) {
+    (void)state;
+    dpt_config c;
+    load_ok(&c, with("optimizer: {name: momentum}\n"), NULL, 0);
+    assert_string_equal(c.optim.name, "momentum");
+    assert_float_equal(c.optim.lr, 0.01f, 1e-9f);
+    assert_float_equal(c.optim.momentum, 0.9f, 1e-7f);
+    dpt_config_free(&c);
+    load_ok(&c, with("optimizer: sgd\nschedule: {name: step, step_epochs: 5}\n"), NULL, 0);
+    assert_string_equal(c.optim.name, "sgd");
+    assert_string_equal(c.schedule.name, "step");
+    assert_int_equal(c.schedule.step_epochs, 5);
+    assert_float_equal(c.schedule.gamma, 0.1f, 1e-7f);
+    dpt_config_free(&c);
+}
+
+static void numbers_booleans_and_single_metric_forms_are_accepted(void **state) {
+    (void)state;
+    const char *ov[] = {"data.normalize_x=Off", "data.normalize_y=yes"};
+    dpt_config c;
+    load_ok(&c,
+            with("optimizer: {lr: '1e-2'}\n"
+                 "training: {epochs: 1e2, batch_size: 16.0, shuffle: NO, seed: 0}\n"
+                 "metrics: mae\n"),
+            ov, 2);
+    assert_float_equal(c.optim.lr, 0.01f, 1e-9f);
+    assert_int_equal(c.epochs, 100);
+    assert_int_equal(c.batch_size, 16);
+    assert_false(c.shuffle);
+    assert_int_equal(c.seed, 0);
+    assert_int_equal(c.nmetrics, 1);
+    assert_string_equal(c.metrics[0], "mae");
+    assert_false(c.normalize_x);
+    assert_int_equal(c.normalize_y, 1);
+    dpt_config_free(&c);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+static void load_text_rebuilds_the_same_struct_as_the_file(void **state) {
+    (void)state;
+    const char *ov[] = {"training.epochs=5", "model.layers.3.units=2"};
+    dpt_config a, b;
+    char err[1024] = "";
+    if (dpt_config_load(&a, FULL, ov, 2, err, sizeof err)) fail_msg("%s", err);
+    /* what the trainer stores in the model file: text, source name and overrides */
+    if (dpt_config_load_text(&b, a.text, a.source, (const char *const *)a.overrides, a.noverrides,
+                             err, sizeof err))
+        fail_msg("%s", err);
+    assert_string_equal(a.text, b.text);
+    assert_int_equal(b.noverrides, 2);
+    assert_string_equal(b.overrides[0], "training.epochs=5");
+    assert_string_equal(b.overrides[1], "model.layers.3.units=2");
+    assert_int_equal(a.nlayers, b.nlayers);
+    assert_memory_equal(a.layers, b.layers, (size_t)a.nlayers * sizeof *a.layers);
+    dpt_config sa = a, sb = b; /* everything but the owned pointers must match byte for byte */
+    sa.text = sb.text = NULL;
+    sa.layers = sb.layers = NULL;
+    memset(sa.overrides, 0, sizeof sa.overrides);
+    memset(sb.overrides, 0, sizeof sb.overrides);
+    assert_memory_equal(&sa, &sb, sizeof sa);
+    assert_int_equal(b.epochs, 5);
+    assert_int_equal(b.layers[3].units, 2);
+    dpt_config_free(&a);
+    dpt_config_free(&b);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+static void override_replaces_an_existing_scalar(void **state) {
+    (void)state;
+    const char *ov[] = {"data.train=other.h5", "optimizer.lr=0.5"};
+    dpt_config c;
+    load_ok(&c, with("optimizer: {lr: 0.1}\n"), ov, 2);
+    assert_string_equal(c.train_file, "other.h5");
+    assert_float_equal(c.optim.lr, 0.5f, 0);
+    assert_int_equal(c.noverrides, 2);
+    assert_string_equal(c.overrides[1], "optimizer.lr=0.5");
+    dpt_config_free(&c);
+}
+
+static void override_sets_a_field_of_a_list_item(void **state) {
+    (void)state;
+    const char *ov[] = {"model.layers.0.units=64", "model.layers.1.activation=sigmoid"};
+    dpt_config c;
+    load_ok(&c, BASE, ov, 2);
+    assert_int_equal(c.layers[0].units, 64);
+    assert_string_equal(c.layers[1].activation, "sigmoid");
+    assert_int_equal(c.layers[1].units, 1);
+    dpt_config_free(&c);
+}
+
+static void override_creates_missing_keys_and_sections(void **state) {
+    (void)state;
+    const char *ov[] = {"clip.norm=2.5", "regularization.l2=0.01", "training.seed=9",
+                        "metrics=[mae, mse]", "data.validation_file="};
+    dpt_config c;
+    load_ok(&c, with("regularization:\n"), ov, 5); /* an empty section becomes a mapping */
+    assert_float_equal(c.clip_norm, 2.5f, 0);
+    assert_float_equal(c.l2, 0.01f, 1e-9f);
+    assert_int_equal(c.seed, 9);
+    assert_int_equal(c.nmetrics, 2);
+    assert_string_equal(c.metrics[1], "mse");
+    assert_string_equal(c.val_file, "");
+    dpt_config_free(&c);
+}
+
+static void override_value_with_yaml_specials_is_taken_verbatim(void **state) {
+    (void)state;
+    const char *ov[] = {"data.train=/scratch/run #3: a.h5", "data.x='quoted'"};
+    dpt_config c;
+    load_ok(&c, BASE, ov, 2);
+    assert_string_equal(c.train_file, "/scratch/run #3: a.h5");
+    assert_string_equal(c.x_name, "quoted");
+    dpt_config_free(&c);
+}
+
+static void override_with_a_bad_path_is_rejected(void **state) {
+    (void)state;
+    const char *through_scalar[] = {"data.train.x=1"};
+    assert_rejected(BASE, through_scalar, 1,
+                    "--set data.train.x=1: data.train: ", "expected a mapping or a list", NULL);
+    const char *out_of_range[] = {"model.layers.2.units=4"};
+    assert_rejected(BASE, out_of_range, 1,
+                    "--set model.layers.2.units=4: model.layers.2: ", "out of range", "2 items",
+                    NULL);
+    const char *not_index[] = {"model.layers.first.units=4"};
+    assert_rejected(BASE, not_index, 1, "model.layers.first: expected a list index", NULL);
+    const char *no_equals[] = {"training.epochs"};
+    assert_rejected(BASE, no_equals, 1, "--set training.epochs: ", "key.path=value", NULL);
+    const char *empty_part[] = {"training..epochs=3"};
+    assert_rejected(BASE, empty_part, 1, "--set training..epochs=3: training: empty key", NULL);
+    const char *unknown[] = {"training.epoch=3"};
+    assert_rejected(BASE, unknown, 1, "--set training.epoch=3: training.epoch: unknown key",
+                    "epochs, batch_size", NULL);
+}
+
+static void override_with_a_bad_value_is_rejected(void **state) {
+    (void)state;
+    const char *nan_lr[] = {"optimizer.lr=abc"};
+    assert_rejected(BASE, nan_lr, 1,
+                    "--set optimizer.lr=abc: optimizer.lr: expected a number > 0, got 'abc'", NULL);
+    const char *bad_yaml[] = {"metrics=[mae"};
+    assert_rejected(BASE, bad_yaml, 1, "--set metrics=[mae: invalid YAML value", NULL);
+    const char *bad_metric[] = {"metrics=[mae, r2]"};
+    assert_rejected(BASE, bad_metric, 1,
+                    "--set metrics=[mae, r2]: metrics.1: expected one of:", "accuracy", "got 'r2'",
+                    NULL);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+static void unknown_keys_are_reported_with_line_and_allowed_keys(void **state) {
+    (void)state;
+    assert_rejected(with("trainig:\n  epochs: 3\n"), NULL, 0, "t.yaml:8: trainig: unknown section",
+                    "model, loss, metrics", NULL);
+    assert_rejected(with("optimizer:\n  name: adam\n  learning_rate: 0.1\n"), NULL, 0,
+                    "t.yaml:10: optimizer.learning_rate: unknown key", "lr", NULL);
+    assert_rejected(with("data2: 1\n"), NULL, 0, "t.yaml:8: data2: unknown section", NULL);
+    assert_rejected("model:\n  layers:\n    - type: dense\n      units: 3\n      rate: 0.5\n"
+                    "data: {train: a.h5}\n",
+                    NULL, 0, "t.yaml:5: model.layers.0.rate: unknown key for a dense layer",
+                    "units", NULL);
+    assert_rejected("model:\n  layer: []\ndata: {train: a.h5}\n", NULL, 0,
+                    "t.yaml:2: model.layer: unknown key; allowed keys: layers", NULL);
+    assert_rejected(with("optimizer:\n  name: adam\n  momentum: 0.9\n"), NULL, 0,
+                    "t.yaml:10: optimizer.momentum: not used by optimizer 'adam'", "beta1", NULL);
+    assert_rejected(with("schedule:\n  name: constant\n  gamma: 0.5\n"), NULL, 0,
+                    "t.yaml:10: schedule.gamma: not used by the constant schedule", NULL);
+}
+
+static void wrong_types_say_what_was_expected(void **state) {
+    (void)state;
+    assert_rejected(with("optimizer: {lr: fast}\n"), NULL, 0,
+                    "t.yaml:8: optimizer.lr: expected a number > 0, got 'fast'", NULL);
+    assert_rejected(with("training: {epochs: 2.5}\n"), NULL, 0,
+                    "t.yaml:8: training.epochs: expected an integer >= 1, got '2.5'", NULL);
+    assert_rejected(with("training:\n  shuffle: maybe\n"), NULL, 0,
+                    "t.yaml:9: training.shuffle: expected a boolean", "got 'maybe'", NULL);
+    assert_rejected(with("output:\n  dir: [a, b]\n"), NULL, 0,
+                    "t.yaml:9: output.dir: expected a directory path, got a list", NULL);
+    assert_rejected("model: {layers: {type: dense}}\ndata: {train: a.h5}\n", NULL, 0,
+                    "t.yaml:1: model.layers: expected a non-empty list of layers, got a mapping",
+                    NULL);
+    assert_rejected(with("clip: 5\n"), NULL, 0, "t.yaml:8: clip: expected a mapping, got '5'",
+                    NULL);
+    assert_rejected("- a\n- b\n", NULL, 0, "t.yaml:1: (top level): expected a mapping", NULL);
+    const char *ny[] = {"data.normalize_y=sometimes"};
+    assert_rejected(BASE, ny, 1,
+                    "--set data.normalize_y=sometimes: data.normalize_y: expected a boolean or "
+                    "'auto', got 'sometimes'",
+                    NULL);
+}
+
+static void out_of_range_values_are_rejected(void **state) {
+    (void)state;
+    assert_rejected(with("optimizer:\n  lr: -1\n"), NULL, 0,
+                    "t.yaml:9: optimizer.lr: expected a number > 0, got '-1'", NULL);
+    assert_rejected(with("optimizer: {name: adam, beta2: 1}\n"), NULL, 0,
+                    "t.yaml:8: optimizer.beta2: expected a number in [0, 1), got '1'", NULL);
+    assert_rejected("model:\n  layers:\n    - type: dropout\n      rate: 1.0\ndata: {train: a}\n",
+                    NULL, 0, "t.yaml:4: model.layers.0.rate: expected a number in [0, 1)", NULL);
+    assert_rejected("model:\n  layers:\n    - {type: dense, units: 0}\ndata: {train: a}\n", NULL, 0,
+                    "t.yaml:3: model.layers.0.units: expected an integer >= 1, got '0'", NULL);
+    assert_rejected(with("training: {batch_size: 3000000000}\n"), NULL, 0,
+                    "t.yaml:8: training.batch_size: expected an integer <= 2147483647", NULL);
+    assert_rejected(with("training: {seed: -3}\n"), NULL, 0,
+                    "training.seed: expected an integer >= 0", NULL);
+    assert_rejected(with("schedule: {name: step, step_epochs: 2, gamma: 0}\n"), NULL, 0,
+                    "t.yaml:8: schedule.gamma: expected a number in (0, 1]", NULL);
+    assert_rejected(with("regularization: {l2: -0.1}\n"), NULL, 0,
+                    "regularization.l2: expected a number >= 0", NULL);
+    assert_rejected(with("clip: {norm: .inf}\n"), NULL, 0, "clip.norm: expected a number >= 0",
+                    NULL);
+    assert_rejected(with("optimizer: {lr: 1e99}\n"), NULL, 0, "optimizer.lr: expected", NULL);
+}
+
+static void unknown_names_list_the_valid_ones(void **state) {
+    (void)state;
+    assert_rejected("model:\n  layers:\n    - type: conv\ndata: {train: a}\n", NULL, 0,
+                    "t.yaml:3: model.layers.0.type: expected one of: ", "dense", "dropout",
+                    "got 'conv'", NULL);
+    assert_rejected("model:\n  layers:\n    - type: activation\n      activation: rleu\n"
+                    "data: {train: a}\n",
+                    NULL, 0, "t.yaml:4: model.layers.0.activation: expected one of: ", "relu",
+                    "got 'rleu'", NULL);
+    assert_rejected(
+        "model:\n  layers:\n    - {type: dense, units: 2, kernel_init: lecun}\ndata: {train: a}\n",
+        NULL, 0, "t.yaml:3: model.layers.0.kernel_init: expected one of: ", "he_normal", NULL);
+    assert_rejected(with("loss: hinge\n"), NULL, 0,
+                    "t.yaml:8: loss: expected one of: ", "softmax_ce", "got 'hinge'", NULL);
+    assert_rejected(with("metrics:\n  - mae\n  - r2\n"), NULL, 0,
+                    "t.yaml:10: metrics.1: expected one of: ", "accuracy", NULL);
+    assert_rejected(with("optimizer:\n  name: adagrad\n"), NULL, 0,
+                    "t.yaml:9: optimizer.name: expected one of: ", "adamw", "got 'adagrad'", NULL);
+    assert_rejected(with("schedule: linear\n"), NULL, 0,
+                    "t.yaml:8: schedule: expected one of: ", "cosine", NULL);
+}
+
+static void missing_required_keys_are_named(void **state) {
+    (void)state;
+    assert_rejected("model:\n  layers: [{type: dense, units: 1}]\ndata:\n  x: X\n", NULL, 0,
+                    "t.yaml:3: data.train: missing key", NULL);
+    assert_rejected("model:\n  layers: [{type: dense, units: 1}]\n", NULL, 0,
+                    "t.yaml:1: data.train: missing key", NULL);
+    assert_rejected("model: {}\ndata: {train: a}\n", NULL, 0, "model.layers: missing key", NULL);
+    assert_rejected("data: {train: a}\n", NULL, 0, "t.yaml:1: model: missing section", NULL);
+    assert_rejected("", NULL, 0, "t.yaml:1: model: missing section", NULL);
+    assert_rejected("model:\n  layers: []\ndata: {train: a}\n", NULL, 0,
+                    "t.yaml:2: model.layers: expected a non-empty list", NULL);
+    assert_rejected("model:\n  layers:\n    - units: 4\ndata: {train: a}\n", NULL, 0,
+                    "t.yaml:3: model.layers.0.type: missing key", "dense", NULL);
+    assert_rejected("model:\n  layers:\n    - type: dense\ndata: {train: a}\n", NULL, 0,
+                    "t.yaml:3: model.layers.0.units: missing key (required for a dense layer)",
+                    NULL);
+    assert_rejected("model:\n  layers:\n    - type: dropout\ndata: {train: a}\n", NULL, 0,
+                    "model.layers.0.rate: missing key", NULL);
+    assert_rejected(with("schedule: {name: step}\n"), NULL, 0,
+                    "t.yaml:8: schedule.step_epochs: missing key", NULL);
+    const char *empty_train[] = {"data.train=''"};
+    assert_rejected(BASE, empty_train, 1,
+                    "--set data.train='': data.train: expected a file path (non-empty), got ''",
+                    NULL);
+}
+
+static void yaml_syntax_errors_give_line_and_column(void **state) {
+    (void)state;
+    assert_rejected(with("training:\n  epochs: [1, 2\n"), NULL, 0, "t.yaml:", "YAML syntax error",
+                    NULL);
+    assert_rejected("model:\n  layers: x\n bad: 1\n", NULL, 0, "t.yaml:3: YAML syntax error",
+                    "column", NULL);
+    assert_rejected(with("---\na: 1\n"), NULL, 0, "t.yaml:", "single YAML document", NULL);
+    assert_rejected(with("x: *nowhere\n"), NULL, 0, "t.yaml:8", NULL);
+}
+
+static void duplicate_keys_are_rejected(void **state) {
+    (void)state;
+    assert_rejected(with("training:\n  epochs: 3\n  epochs: 4\n"), NULL, 0,
+                    "t.yaml:10: training.epochs: duplicate key (first given at line 9)", NULL);
+    assert_rejected(with("data:\n  train: b.h5\n"), NULL, 0,
+                    "t.yaml:8: data: duplicate key (first given at line 6)", NULL);
+}
+
+static void conflicting_and_repeated_entries_are_rejected(void **state) {
+    (void)state;
+    assert_rejected("model: {layers: [{type: dense, units: 1}]}\n"
+                    "data:\n  train: a.h5\n  validation_file: v.h5\n  validation_split: 0.2\n",
+                    NULL, 0, "t.yaml:5: data.validation_split: cannot be used together", NULL);
+    assert_rejected(with("metrics: [mae, mae]\n"), NULL, 0, "t.yaml:8: metrics.1: ", "twice", NULL);
+    assert_rejected(with("metrics: [mae, mse, accuracy, mae, mse, accuracy, mae, mse, mae]\n"),
+                    NULL, 0, "t.yaml:8: metrics: expected at most 8", NULL);
+    assert_rejected("model:\n  layers:\n    - {type: dense, units: 2, name: h}\n"
+                    "    - {type: dense, units: 1, name: h}\ndata: {train: a}\n",
+                    NULL, 0, "t.yaml:4: model.layers.1.name: layer name 'h' is already used", NULL);
+    assert_rejected(with("optimizer: {lr: 0.01}\nschedule: {name: cosine, min_lr: 0.1}\n"), NULL, 0,
+                    "t.yaml:9: schedule.min_lr: expected a number <= optimizer.lr", NULL);
+}
+
+static void recursive_and_exploding_aliases_are_bounded(void **state) {
+    (void)state;
+    assert_rejected(with("x: &a [*a]\n"), NULL, 0, "t.yaml:8", NULL);
+    char bomb[2048];
+    int n = snprintf(bomb, sizeof bomb, "%s", "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for (int i = 1; i < 9; i++)
+        n += snprintf(bomb + n, sizeof bomb - (size_t)n,
+                      "a%d: &a%d [*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d]\n", i,
+                      i, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1);
+    assert_rejected(bomb, NULL, 0, "t.yaml:", "aliases", NULL);
+}
+
+static void unreadable_file_is_named(void **state) {
+    (void)state;
+    dpt_config c;
+    char err[1024] = "";
+    assert_int_equal(
+        dpt_config_load(&c, DPT_TEST_DATA_DIR "/no_such.yaml", NULL, 0, err, sizeof err), -1);
+    assert_contains(err, "no_such.yaml: cannot read config file");
+    dpt_config_free(&c);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(full_file_fills_every_field),
+        cmocka_unit_test(omitted_keys_get_the_documented_defaults),
+        cmocka_unit_test(optimizer_defaults_follow_the_chosen_optimizer),
+        cmocka_unit_test(numbers_booleans_and_single_metric_forms_are_accepted),
+        cmocka_unit_test(load_text_rebuilds_the_same_struct_as_the_file),
+        cmocka_unit_test(override_replaces_an_existing_scalar),
+        cmocka_unit_test(override_sets_a_field_of_a_list_item),
+        cmocka_unit_test(override_creates_missing_keys_and_sections),
+        cmocka_unit_test(override_value_with_yaml_specials_is_taken_verbatim),
+        cmocka_unit_test(override_with_a_bad_path_is_rejected),
+        cmocka_unit_test(override_with_a_bad_value_is_rejected),
+        cmocka_unit_test(unknown_keys_are_reported_with_line_and_allowed_keys),
+        cmocka_unit_test(wrong_types_say_what_was_expected),
+        cmocka_unit_test(out_of_range_values_are_rejected),
+        cmocka_unit_test(unknown_names_list_the_valid_ones),
+        cmocka_unit_test(missing_required_keys_are_named),
+        cmocka_unit_test(yaml_syntax_errors_give_line_and_column),
+        cmocka_unit_test(duplicate_keys_are_rejected),
+        cmocka_unit_test(conflicting_and_repeated_entries_are_rejected),
+        cmocka_unit_test(recursive_and_exploding_aliases_are_bounded),
+        cmocka_unit_test(unreadable_file_is_named),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -15,6 +15,11 @@
  * that BLIS's own start-up sees the same value). */
 void dpt_blas_setup(int nthreads);
 
+/* The kernel set dpt_blas_setup forces for the given CPU features when BLIS_ARCH_TYPE is unset:
+ * "skx" (AVX-512 F/DQ/BW/VL), "haswell" (AVX2 + FMA) or NULL (leave BLIS's own choice).
+ * Pure function, exposed so tests can check the selection rule on any machine. */
+const char *dpt_blas_choose_arch(bool avx512, bool avx2_fma);
+
 /* Name of the kernel set BLIS uses ("skx", "haswell", ...) and how it was chosen
  * ("auto-selected", "BLIS_ARCH_TYPE from environment", "BLIS default"). */
 const char *dpt_blas_arch(void);

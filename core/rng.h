@@ -1,5 +1,5 @@
 /* Random numbers for dptrain.  Two kinds:
- *  - dpt_rng: a small sequential stream (xoshiro128-style state, seeded through splitmix64),
+ *  - dpt_rng: a small sequential stream (xoshiro256**, seeded through splitmix64),
  *    passed explicitly, used for parameter initialisation and permutations;
  *  - dpt_hash*: counter-based values keyed by integers (seed, epoch, sample, unit), used where
  *    the result must not depend on how work is split across ranks or threads (dropout). */

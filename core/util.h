@@ -16,6 +16,10 @@ _Noreturn void dpt_assert_fail(const char *expr, const char *file, int line);
 /* snprintf into an error buffer; returns -1 so callers can write `return dpt_err(...)`. */
 int dpt_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* Writes "a, b, c" from a NULL-terminated name list into buf (truncated to buflen); returns buf.
+ * For "expected one of: ..." messages. */
+const char *dpt_join_names(char *buf, size_t buflen, const char *const *names);
+
 /* Allocation that aborts on failure (out of memory is not recoverable here); zeroed. */
 void *dpt_calloc(size_t n, size_t size);
 /* 64-byte aligned, zeroed float buffer; free with free(). */

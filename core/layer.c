@@ -1,0 +1,37 @@
+/* The layer-type registry: layers are found by their YAML name, and adding a type means adding
+ * one line here plus its file. */
+#include "core/layer.h"
+
+#include <math.h>
+#include <string.h>
+
+/* Defined in layer_<type>.c. */
+extern const dpt_layer_type dpt_layer_dense_type;
+extern const dpt_layer_type dpt_layer_activation_type;
+extern const dpt_layer_type dpt_layer_dropout_type;
+
+static const dpt_layer_type *const layer_types[] = {
+    &dpt_layer_dense_type,
+    &dpt_layer_activation_type,
+    &dpt_layer_dropout_type,
+};
+#define NTYPES (sizeof layer_types / sizeof layer_types[0])
+
+static const char *const layer_names[NTYPES + 1] = {"dense", "activation", "dropout", NULL};
+
+void dpt_layer_spec_defaults(dpt_layer_spec *s) {
+    memset(s, 0, sizeof *s);
+    s->use_bias = true;
+    s->alpha = NAN;
+}
+
+const dpt_layer_type *dpt_layer_find(const char *name) {
+    if (!name) return NULL;
+    for (size_t i = 0; i < NTYPES; i++)
+        if (strcmp(layer_types[i]->name, name) == 0) return layer_types[i];
+    return NULL;
+}
+
+const char *const *dpt_layer_names(void) {
+    return layer_names;
+}

@@ -1,0 +1,58 @@
+/* Elementwise activation layer: y = f(x) with the function chosen by name; no parameters.
+ * Large tensors are split over OpenMP threads; small ones are not worth the fork. */
+#include <math.h>
+#include <stdint.h>
+
+#include "core/activation.h"
+#include "core/layer.h"
+#include "core/util.h"
+
+static int activation_build(dpt_layer *l, char *err, size_t errlen) {
+    DPT_ASSERT(l->in > 0);
+    const dpt_activation *a = dpt_activation_find(l->spec.activation);
+    if (!a) {
+        char names[256];
+        dpt_join_names(names, sizeof names, dpt_activation_names());
+        if (!l->spec.activation[0])
+            return dpt_err(err, errlen, "missing activation (expected one of: %s)", names);
+        return dpt_err(err, errlen, "unknown activation '%s' (expected one of: %s)",
+                       l->spec.activation, names);
+    }
+    if (isinf(l->spec.alpha))
+        return dpt_err(err, errlen, "alpha must be a finite number (got %g)",
+                       (double)l->spec.alpha);
+    l->out = l->in;
+    l->ntensors = 0;
+    l->cache_per_sample = 0;
+    l->fn = a;
+    l->alpha = isnan(l->spec.alpha) ? a->default_alpha : l->spec.alpha;
+    return 0;
+}
+
+static void activation_forward(dpt_layer *l, const float *x, float *y, int B,
+                               const dpt_step_ctx *ctx) {
+    (void)ctx;
+    const dpt_activation *a = l->fn;
+    float alpha = l->alpha;
+    int64_t n = (int64_t)B * l->in;
+#pragma omp parallel for schedule(static) if (n > 16384)
+    for (int64_t i = 0; i < n; i++) y[i] = a->f(x[i], alpha);
+}
+
+static void activation_backward(dpt_layer *l, const float *x, const float *y, const float *dy,
+                                float *dx, int B) {
+    if (!dx) return; /* no parameters: nothing else to do */
+    const dpt_activation *a = l->fn;
+    float alpha = l->alpha;
+    int64_t n = (int64_t)B * l->in;
+#pragma omp parallel for schedule(static) if (n > 16384)
+    for (int64_t i = 0; i < n; i++) dx[i] = dy[i] * a->df(x[i], y[i], alpha);
+}
+
+const dpt_layer_type dpt_layer_activation_type = {
+    .name = "activation",
+    .build = activation_build,
+    .init = NULL,
+    .forward = activation_forward,
+    .backward = activation_backward,
+};

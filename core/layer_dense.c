@@ -1,0 +1,104 @@
+/* Fully connected layer in PyTorch's layout: W (out, in), b (out), y = x W^T + b.
+ * Both products of backward are single GEMMs over the whole batch. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/blas.h"
+#include "core/init.h"
+#include "core/layer.h"
+#include "core/util.h"
+
+#define DEFAULT_KERNEL_INIT "glorot_uniform"
+#define DEFAULT_BIAS_INIT   "zeros"
+#define DEFAULT_INIT_SCALE  0.05f
+
+static const char *kernel_init_name(const dpt_layer *l) {
+    return l->spec.kernel_init[0] ? l->spec.kernel_init : DEFAULT_KERNEL_INIT;
+}
+
+static const char *bias_init_name(const dpt_layer *l) {
+    return l->spec.bias_init[0] ? l->spec.bias_init : DEFAULT_BIAS_INIT;
+}
+
+static int check_init(const char *key, const char *name, char *err, size_t errlen) {
+    if (dpt_init_find(name)) return 0;
+    char names[512];
+    return dpt_err(err, errlen, "unknown %s '%s' (expected one of: %s)", key, name,
+                   dpt_join_names(names, sizeof names, dpt_init_names()));
+}
+
+static int dense_build(dpt_layer *l, char *err, size_t errlen) {
+    DPT_ASSERT(l->in > 0);
+    if (l->spec.units <= 0)
+        return dpt_err(err, errlen, "units must be a positive integer (got %d)", l->spec.units);
+    if (check_init("kernel_init", kernel_init_name(l), err, errlen)) return -1;
+    if (l->spec.use_bias && check_init("bias_init", bias_init_name(l), err, errlen)) return -1;
+    if (!(l->spec.init_scale >= 0.0f) || isinf(l->spec.init_scale))
+        return dpt_err(err, errlen, "init_scale must be a finite number >= 0 (got %g)",
+                       (double)l->spec.init_scale);
+    l->out = l->spec.units;
+    l->ntensors = l->spec.use_bias ? 2 : 1;
+    l->tensors[0] = (dpt_param_tensor){.name = "W",
+                                       .size = (size_t)l->out * l->in,
+                                       .ndim = 2,
+                                       .dim = {l->out, l->in},
+                                       .decay = true};
+    if (l->spec.use_bias)
+        l->tensors[1] = (dpt_param_tensor){
+            .name = "b", .size = (size_t)l->out, .ndim = 1, .dim = {l->out, 0}, .decay = false};
+    l->cache_per_sample = 0;
+    l->fn = NULL;
+    return 0;
+}
+
+static void dense_init(dpt_layer *l, dpt_rng *rng) {
+    float scale = l->spec.init_scale > 0.0f ? l->spec.init_scale : DEFAULT_INIT_SCALE;
+    float *W = l->params; /* (out, in) */
+    dpt_init_find(kernel_init_name(l))->fill(W, l->tensors[0].size, l->in, l->out, scale, rng);
+    if (l->spec.use_bias) {
+        float *b = W + l->tensors[0].size; /* (out) */
+        dpt_init_find(bias_init_name(l))->fill(b, (size_t)l->out, l->in, l->out, scale, rng);
+    }
+}
+
+static void dense_forward(dpt_layer *l, const float *x, float *y, int B, const dpt_step_ctx *ctx) {
+    (void)ctx;
+    if (B == 0) return;
+    const float *W = l->params; /* (out, in) */
+    int in = l->in, out = l->out;
+    dpt_sgemm(false, true, B, out, in, 1.0f, x, in, W, in, 0.0f, y, out);
+    if (!l->spec.use_bias) return;
+    const float *b = W + l->tensors[0].size; /* (out) */
+#pragma omp parallel for schedule(static) if ((int64_t)B * out > 16384)
+    for (int r = 0; r < B; r++) {
+        float *yr = y + (size_t)r * out; /* (out) */
+        for (int j = 0; j < out; j++) yr[j] += b[j];
+    }
+}
+
+static void dense_backward(dpt_layer *l, const float *x, const float *y, const float *dy, float *dx,
+                           int B) {
+    (void)y;
+    if (B == 0) return;
+    int in = l->in, out = l->out;
+    const float *W = l->params; /* (out, in) */
+    float *dW = l->grads;       /* (out, in) */
+    dpt_sgemm(true, false, out, in, B, 1.0f, dy, out, x, in, 1.0f, dW, in);
+    if (l->spec.use_bias) {
+        float *db = dW + l->tensors[0].size; /* (out) */
+        for (int r = 0; r < B; r++) {
+            const float *dyr = dy + (size_t)r * out; /* (out) */
+            for (int j = 0; j < out; j++) db[j] += dyr[j];
+        }
+    }
+    if (dx) dpt_sgemm(false, false, B, in, out, 1.0f, dy, out, W, in, 0.0f, dx, in);
+}
+
+const dpt_layer_type dpt_layer_dense_type = {
+    .name = "dense",
+    .build = dense_build,
+    .init = dense_init,
+    .forward = dense_forward,
+    .backward = dense_backward,
+};

@@ -1,0 +1,71 @@
+/* Inverted dropout: in training each unit is kept with probability 1 - rate and scaled by
+ * 1 / (1 - rate); in evaluation it is the identity.  The random value of a unit is a hash of
+ * (seed, step, layer, global sample id, unit), so masks do not depend on the number of ranks. */
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "core/layer.h"
+#include "core/rng.h"
+#include "core/util.h"
+
+static int dropout_build(dpt_layer *l, char *err, size_t errlen) {
+    DPT_ASSERT(l->in > 0);
+    if (!(l->spec.rate >= 0.0f && l->spec.rate < 1.0f))
+        return dpt_err(err, errlen, "rate must be in [0, 1) (got %g)", (double)l->spec.rate);
+    l->out = l->in;
+    l->ntensors = 0;
+    l->cache_per_sample = (size_t)l->in; /* the mask, 0 or 1 / (1 - rate) */
+    l->fn = NULL;
+    return 0;
+}
+
+static void fill_mask(const dpt_layer *l, float *mask, int B, const dpt_step_ctx *ctx) {
+    int n = l->in;
+    float rate = l->spec.rate;
+    float scale = 1.0f / (1.0f - rate);
+#pragma omp parallel for schedule(static) if ((int64_t)B * n > 16384)
+    for (int r = 0; r < B; r++) {
+        uint64_t sample = ctx->sample_ids ? (uint64_t)ctx->sample_ids[r] : (uint64_t)r;
+        float *m = mask + (size_t)r * n; /* (in) */
+        for (int j = 0; j < n; j++) {
+            float u = dpt_hash_uniform(ctx->seed, ctx->step, (uint64_t)l->index,
+                                       sample * (uint64_t)n + (uint64_t)j);
+            m[j] = u < rate ? 0.0f : scale;
+        }
+    }
+}
+
+static void dropout_forward(dpt_layer *l, const float *x, float *y, int B,
+                            const dpt_step_ctx *ctx) {
+    float *mask = l->cache; /* (B, in) */
+    int64_t n = (int64_t)B * l->in;
+    if (n == 0) return;
+    if (!ctx || !ctx->training || l->spec.rate == 0.0f) {
+        /* A mask of ones keeps backward correct after an evaluation-mode forward. */
+        for (int64_t i = 0; i < n; i++) mask[i] = 1.0f;
+        if (y != x) memcpy(y, x, (size_t)n * sizeof *y);
+        return;
+    }
+    fill_mask(l, mask, B, ctx);
+#pragma omp parallel for schedule(static) if (n > 16384)
+    for (int64_t i = 0; i < n; i++) y[i] = x[i] * mask[i];
+}
+
+static void dropout_backward(dpt_layer *l, const float *x, const float *y, const float *dy,
+                             float *dx, int B) {
+    (void)x, (void)y;
+    if (!dx) return;
+    const float *mask = l->cache; /* (B, in) */
+    int64_t n = (int64_t)B * l->in;
+#pragma omp parallel for schedule(static) if (n > 16384)
+    for (int64_t i = 0; i < n; i++) dx[i] = dy[i] * mask[i];
+}
+
+const dpt_layer_type dpt_layer_dropout_type = {
+    .name = "dropout",
+    .build = dropout_build,
+    .init = NULL,
+    .forward = dropout_forward,
+    .backward = dropout_backward,
+};

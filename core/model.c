@@ -1,0 +1,288 @@
+/* A feed-forward model: builds the layer list from specs (expanding dense + fused activation),
+ * lays out the flat parameter/gradient buffers and one arena for activations, caches and the
+ * backward deltas, then runs forward and backward without allocating. */
+#include "core/model.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/util.h"
+
+#define ALIGN_FLOATS 16 /* 64-byte alignment of every arena sub-buffer */
+
+static size_t round_up(size_t n) {
+    return (n + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS;
+}
+
+/* Prefixes msg with the layer as the user wrote it: index in the config list, type, line. */
+static int layer_err(char *err, size_t errlen, int i, const dpt_layer_spec *s, const char *msg) {
+    if (s->line > 0)
+        return dpt_err(err, errlen, "layer %d (%s, line %d): %s", i, s->type, s->line, msg);
+    return dpt_err(err, errlen, "layer %d (%s): %s", i, s->type, msg);
+}
+
+static bool has_fused_activation(const dpt_layer_spec *s) {
+    return strcmp(s->type, "dense") == 0 && s->activation[0] && strcmp(s->activation, "linear");
+}
+
+/* Fills out[] with the layers spec s expands into; returns how many (1 or 2). */
+static int expand_spec(const dpt_layer_spec *s, dpt_layer_spec out[2]) {
+    out[0] = *s;
+    if (!has_fused_activation(s)) return 1;
+    /* The activation moves to a layer of its own; clearing it in the dense spec keeps the
+     * expanded list a valid spec list that rebuilds the same model. */
+    out[0].activation[0] = '\0';
+    dpt_layer_spec_defaults(&out[1]);
+    strcpy(out[1].type, "activation");
+    memcpy(out[1].activation, s->activation, sizeof out[1].activation);
+    out[1].alpha = s->alpha;
+    out[1].line = s->line;
+    return 2;
+}
+
+static int check_types(const dpt_layer_spec *specs, int nspecs, int *nlayers, char *err,
+                       size_t errlen) {
+    char names[128], msg[256];
+    *nlayers = 0;
+    for (int i = 0; i < nspecs; i++) {
+        if (!dpt_layer_find(specs[i].type)) {
+            dpt_join_names(names, sizeof names, dpt_layer_names());
+            if (specs[i].type[0])
+                snprintf(msg, sizeof msg, "unknown layer type '%s' (expected one of: %s)",
+                         specs[i].type, names);
+            else
+                snprintf(msg, sizeof msg, "missing layer type (expected one of: %s)", names);
+            return layer_err(err, errlen, i, &specs[i], msg);
+        }
+        *nlayers += has_fused_activation(&specs[i]) ? 2 : 1;
+    }
+    return 0;
+}
+
+/* Automatic names count the layers of the same type before this one in the expanded list. */
+static void assign_name(dpt_model *m, int li) {
+    dpt_layer *l = &m->layers[li];
+    if (l->spec.name[0]) {
+        memcpy(l->name, l->spec.name, sizeof l->name);
+        return;
+    }
+    int k = 0;
+    for (int j = 0; j < li; j++) k += m->layers[j].type == l->type;
+    snprintf(l->name, sizeof l->name, "%s_%d", l->type->name, k);
+}
+
+static int check_name(const dpt_model *m, int li, const dpt_layer_spec *user, int ui, char *err,
+                      size_t errlen) {
+    const char *name = m->layers[li].name;
+    char msg[256];
+    if (strchr(name, '/')) {
+        snprintf(msg, sizeof msg, "name '%s' must not contain '/' (names become HDF5 datasets)",
+                 name);
+        return layer_err(err, errlen, ui, user, msg);
+    }
+    for (int j = 0; j < li; j++) {
+        if (strcmp(m->layers[j].name, name) == 0) {
+            snprintf(msg, sizeof msg,
+                     "name '%s' is already used by an earlier layer (names must be unique)", name);
+            return layer_err(err, errlen, ui, user, msg);
+        }
+    }
+    return 0;
+}
+
+/* Builds the layers of spec ui into m->layers[*li...], chaining in/out widths. */
+static int build_spec(dpt_model *m, const dpt_layer_spec *user, int ui, int *li, int *width,
+                      char *err, size_t errlen) {
+    dpt_layer_spec parts[2];
+    int nparts = expand_spec(user, parts);
+    char msg[768];
+    for (int p = 0; p < nparts; p++, (*li)++) {
+        dpt_layer *l = &m->layers[*li];
+        l->type = dpt_layer_find(parts[p].type);
+        l->spec = parts[p];
+        l->index = *li;
+        l->in = *width;
+        if (l->type->build(l, msg, sizeof msg)) return layer_err(err, errlen, ui, user, msg);
+        DPT_ASSERT(l->out > 0 && l->ntensors >= 0 && l->ntensors <= 2);
+        *width = l->out;
+        assign_name(m, *li);
+        if (check_name(m, *li, user, ui, err, errlen)) return -1;
+    }
+    return 0;
+}
+
+static void layout_params(dpt_model *m) {
+    size_t off = 0;
+    for (int i = 0; i < m->nlayers; i++) {
+        dpt_layer *l = &m->layers[i];
+        l->nparams = 0;
+        for (int t = 0; t < l->ntensors; t++) {
+            l->tensors[t].offset = off;
+            off += l->tensors[t].size;
+            l->nparams += l->tensors[t].size;
+        }
+    }
+    m->nparams = off;
+    m->params = dpt_alloc_floats(off);
+    m->grads = dpt_alloc_floats(off);
+    for (int i = 0; i < m->nlayers; i++) {
+        dpt_layer *l = &m->layers[i];
+        l->params = l->ntensors ? m->params + l->tensors[0].offset : NULL;
+        l->grads = l->ntensors ? m->grads + l->tensors[0].offset : NULL;
+    }
+}
+
+/* Floats the arena needs: activations, caches, two deltas; each piece 64-byte aligned. */
+static double arena_floats(const dpt_model *m, size_t *maxw) {
+    size_t B = (size_t)m->max_batch, total = 0;
+    *maxw = (size_t)m->in_features;
+    for (int i = 0; i < m->nlayers; i++) {
+        const dpt_layer *l = &m->layers[i];
+        total += round_up(B * (size_t)l->out) + round_up(B * l->cache_per_sample);
+        if ((size_t)l->out > *maxw) *maxw = (size_t)l->out;
+    }
+    total += 2 * round_up(B * *maxw);
+    return (double)total;
+}
+
+static int layout_arena(dpt_model *m, char *err, size_t errlen) {
+    size_t maxw, B = (size_t)m->max_batch;
+    double total = arena_floats(m, &maxw);
+    /* 2^40 floats (4 TiB) is far beyond any node; it also keeps the size_t sums exact. */
+    if (total > 0x1.0p40)
+        return dpt_err(err, errlen,
+                       "the model needs %.3g GiB of activation memory for batches of %d rows "
+                       "(expected a smaller batch size or narrower layers)",
+                       total * 4.0 / 0x1.0p30, m->max_batch);
+    m->arena = dpt_alloc_floats((size_t)total);
+    m->acts = dpt_calloc((size_t)m->nlayers + 1, sizeof *m->acts);
+    float *p = m->arena; /* cursor through the arena (floats) */
+    for (int i = 0; i < m->nlayers; i++) {
+        dpt_layer *l = &m->layers[i];
+        m->acts[i + 1] = p;
+        p += round_up(B * (size_t)l->out);
+        l->cache = l->cache_per_sample ? p : NULL;
+        p += round_up(B * l->cache_per_sample);
+    }
+    m->delta[0] = p;
+    m->delta[1] = p + round_up(B * maxw);
+    return 0;
+}
+
+static int check_sizes(int nspecs, int in_features, int max_batch, char *err, size_t errlen) {
+    if (nspecs <= 0) return dpt_err(err, errlen, "the model has no layers (expected at least one)");
+    if (in_features <= 0)
+        return dpt_err(err, errlen, "the model input has %d features (expected at least 1)",
+                       in_features);
+    if (max_batch <= 0)
+        return dpt_err(err, errlen, "batch size %d (expected at least 1)", max_batch);
+    return 0;
+}
+
+int dpt_model_build(dpt_model *m, const dpt_layer_spec *specs, int nspecs, int in_features,
+                    int max_batch, char *err, size_t errlen) {
+    memset(m, 0, sizeof *m);
+    int nlayers = 0;
+    if (check_sizes(nspecs, in_features, max_batch, err, errlen)) return -1;
+    if (check_types(specs, nspecs, &nlayers, err, errlen)) return -1;
+    m->nlayers = nlayers;
+    m->layers = dpt_calloc((size_t)nlayers, sizeof *m->layers);
+    m->in_features = in_features;
+    m->max_batch = max_batch;
+    int li = 0, width = in_features;
+    for (int i = 0; i < nspecs; i++) {
+        if (build_spec(m, &specs[i], i, &li, &width, err, errlen)) goto fail;
+    }
+    DPT_ASSERT(li == nlayers);
+    m->out_features = width;
+    layout_params(m);
+    if (layout_arena(m, err, errlen)) goto fail;
+    return 0;
+fail:
+    dpt_model_free(m);
+    return -1;
+}
+
+void dpt_model_free(dpt_model *m) {
+    if (!m) return;
+    free(m->layers);
+    free(m->params);
+    free(m->grads);
+    free(m->acts);
+    free(m->arena);
+    memset(m, 0, sizeof *m);
+}
+
+void dpt_model_init_params(dpt_model *m, uint64_t seed) {
+    for (int i = 0; i < m->nlayers; i++) {
+        dpt_layer *l = &m->layers[i];
+        if (!l->type->init || l->nparams == 0) continue;
+        /* One stream per layer: a layer's values do not depend on the layers before it. */
+        dpt_rng rng;
+        dpt_rng_seed(&rng, seed, (uint64_t)i);
+        l->type->init(l, &rng);
+    }
+}
+
+const float *dpt_model_forward(dpt_model *m, const float *x, int B, const dpt_step_ctx *ctx) {
+    DPT_ASSERT(B >= 0 && B <= m->max_batch);
+    if (B == 0) return m->acts[m->nlayers];
+    m->acts[0] = (float *)x; /* never written: acts[0] only feeds layer 0 */
+    for (int i = 0; i < m->nlayers; i++) {
+        dpt_layer *l = &m->layers[i];
+        l->type->forward(l, m->acts[i], m->acts[i + 1], B, ctx);
+    }
+    return m->acts[m->nlayers];
+}
+
+void dpt_model_backward(dpt_model *m, const float *dout, int B) {
+    DPT_ASSERT(B >= 0 && B <= m->max_batch);
+    if (B == 0) return;
+    const float *dy = dout; /* (B, out of layer i) */
+    for (int i = m->nlayers - 1; i >= 0; i--) {
+        dpt_layer *l = &m->layers[i];
+        /* Layer i reads delta[(i + 1) & 1] and writes delta[i & 1]: never the same buffer. */
+        float *dx = i > 0 ? m->delta[i & 1] : NULL; /* (B, in of layer i) */
+        l->type->backward(l, m->acts[i], m->acts[i + 1], dy, dx, B);
+        dy = dx;
+    }
+}
+
+void dpt_model_zero_grads(dpt_model *m) {
+    if (m->nparams) memset(m->grads, 0, m->nparams * sizeof *m->grads);
+}
+
+double dpt_model_add_l2(dpt_model *m, float l2) {
+    if (l2 == 0.0f) return 0.0;
+    double sumsq = 0.0;
+    for (int i = 0; i < m->nlayers; i++) {
+        const dpt_layer *l = &m->layers[i];
+        for (int t = 0; t < l->ntensors; t++) {
+            if (!l->tensors[t].decay) continue;
+            const float *w = m->params + l->tensors[t].offset; /* (size) */
+            float *g = m->grads + l->tensors[t].offset;        /* (size) */
+            for (size_t k = 0; k < l->tensors[t].size; k++) {
+                g[k] += l2 * w[k];
+                sumsq += (double)w[k] * w[k];
+            }
+        }
+    }
+    return 0.5 * (double)l2 * sumsq;
+}
+
+uint64_t dpt_model_checksum(const dpt_model *m) {
+    uint64_t h = 0xcbf29ce484222325ULL;
+    const unsigned char *p = (const unsigned char *)m->params;
+    for (size_t i = 0; i < m->nparams * sizeof(float); i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+dpt_layer *dpt_model_layer(dpt_model *m, const char *name) {
+    for (int i = 0; i < m->nlayers; i++)
+        if (strcmp(m->layers[i].name, name) == 0) return &m->layers[i];
+    return NULL;
+}

@@ -1,0 +1,163 @@
+/* The BLIS wrappers against the plain reference: all transpose combinations, odd shapes and
+ * strides, beta 0/1, empty dimensions; the single-threaded variant inside an OpenMP region;
+ * and the kernel-selection rule. */
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/blas.h"
+#include "core/util.h"
+#include "core_check.h"
+
+/* Entries are in [-1, 1] and K <= 37, so |C| <= 38; float32 sums of K products carry an error of
+ * at most ~K * 6e-8 * 38 ~ 1e-4 in the worst case (BLIS and the loop sum in different orders),
+ * typically far less.  A wrong transpose or stride gives errors of O(1). */
+#define GEMM_TOL 1e-4
+
+typedef struct gemm_case {
+    bool ta, tb;
+    int M, N, K;
+    float beta;
+} gemm_case;
+
+/* Runs one case through fn and through the reference and compares all of C, including the
+ * padding columns of the row stride (which must stay untouched). */
+static void check_gemm(const gemm_case *g,
+                       void (*fn)(bool, bool, int, int, int, float, const float *, int,
+                                  const float *, int, float, float *, int)) {
+    int lda = (g->ta ? g->M : g->K) + 3, ldb = (g->tb ? g->K : g->N) + 2, ldc = g->N + 5;
+    size_t na = (size_t)(g->ta ? g->K : g->M) * lda, nb = (size_t)(g->tb ? g->N : g->K) * ldb;
+    size_t nc = (size_t)g->M * ldc;
+    float *A = dpt_alloc_floats(na), *B = dpt_alloc_floats(nb); /* op(A) (M, K), op(B) (K, N) */
+    float *C = dpt_alloc_floats(nc), *R = dpt_alloc_floats(nc); /* (M, N) with stride ldc */
+    fill_uniform(A, na, -1.0f, 1.0f, 1);
+    fill_uniform(B, nb, -1.0f, 1.0f, 2);
+    fill_uniform(C, nc, -1.0f, 1.0f, 3);
+    memcpy(R, C, nc * sizeof *C);
+    fn(g->ta, g->tb, g->M, g->N, g->K, 0.75f, A, lda, B, ldb, g->beta, C, ldc);
+    dpt_sgemm_ref(g->ta, g->tb, g->M, g->N, g->K, 0.75f, A, lda, B, ldb, g->beta, R, ldc);
+    for (size_t i = 0; i < nc; i++) assert_near(C[i], R[i], GEMM_TOL);
+    free(A);
+    free(B);
+    free(C);
+    free(R);
+}
+
+static void for_all_cases(void (*fn)(bool, bool, int, int, int, float, const float *, int,
+                                     const float *, int, float, float *, int)) {
+    const int shapes[][3] = {{1, 1, 1}, {7, 5, 3}, {13, 1, 37}, {1, 17, 9}, {33, 29, 31}};
+    const float betas[] = {0.0f, 1.0f};
+    for (int t = 0; t < 4; t++)
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+            for (int b = 0; b < 2; b++) {
+                gemm_case g = {t & 1, t >> 1, shapes[s][0], shapes[s][1], shapes[s][2], betas[b]};
+                check_gemm(&g, fn);
+            }
+}
+
+static void test_sgemm_matches_reference_for_all_transposes_and_odd_shapes(void **state) {
+    (void)state;
+    for_all_cases(dpt_sgemm);
+}
+
+static void test_sgemm_1t_matches_reference(void **state) {
+    (void)state;
+    for_all_cases(dpt_sgemm_1t);
+}
+
+static void test_sgemm_with_k_zero_scales_c_by_beta(void **state) {
+    (void)state;
+    float C[6] = {1, 2, 3, 4, 5, NAN}; /* (2, 3) */
+    dpt_sgemm(false, false, 2, 3, 0, 1.0f, NULL, 1, NULL, 3, 0.5f, C, 3);
+    assert_near(C[0], 0.5, 0.0);
+    assert_near(C[4], 2.5, 0.0);
+    /* beta == 0 overwrites, even a NaN, as BLAS does. */
+    dpt_sgemm(false, false, 2, 3, 0, 1.0f, NULL, 1, NULL, 3, 0.0f, C, 3);
+    for (int i = 0; i < 6; i++) assert_near(C[i], 0.0, 0.0);
+}
+
+static void test_sgemm_with_m_or_n_zero_touches_nothing(void **state) {
+    (void)state;
+    float C[2] = {7, 8};
+    dpt_sgemm(true, true, 0, 2, 4, 1.0f, NULL, 1, NULL, 4, 0.0f, C, 2);
+    dpt_sgemm(false, false, 1, 0, 4, 1.0f, NULL, 4, NULL, 1, 0.0f, C, 2);
+    assert_near(C[0], 7.0, 0.0);
+    assert_near(C[1], 8.0, 0.0);
+}
+
+static void test_sgemm_1t_inside_an_openmp_region_equals_the_threaded_call(void **state) {
+    (void)state;
+    enum { M = 24, N = 19, K = 31, NT = 4 };
+    float *A = dpt_alloc_floats(NT * M * K), *B = dpt_alloc_floats(K * N); /* NT x (M, K), (K, N) */
+    float *C = dpt_alloc_floats(NT * M * N), *R = dpt_alloc_floats(NT * M * N); /* NT x (M, N) */
+    fill_uniform(A, NT * M * K, -1.0f, 1.0f, 4);
+    fill_uniform(B, K * N, -1.0f, 1.0f, 5);
+    for (int t = 0; t < NT; t++)
+        dpt_sgemm(false, false, M, N, K, 1.0f, A + t * M * K, K, B, N, 0.0f, R + t * M * N, N);
+        /* Two threads even when OMP_NUM_THREADS=1, so the calls really run concurrently. */
+#pragma omp parallel for num_threads(2) schedule(static)
+    for (int t = 0; t < NT; t++)
+        dpt_sgemm_1t(false, false, M, N, K, 1.0f, A + t * M * K, K, B, N, 0.0f, C + t * M * N, N);
+    /* Same kernels, same blocking, one thread each: the results are bit-identical. */
+    for (int i = 0; i < NT * M * N; i++) assert_near(C[i], R[i], 0.0);
+    free(A);
+    free(B);
+    free(C);
+    free(R);
+}
+
+static void test_kernel_choice_prefers_skx_then_haswell_else_leaves_blis_alone(void **state) {
+    (void)state;
+    assert_string_equal(dpt_blas_choose_arch(true, true), "skx");
+    assert_string_equal(dpt_blas_choose_arch(true, false), "skx");
+    assert_string_equal(dpt_blas_choose_arch(false, true), "haswell");
+    assert_null(dpt_blas_choose_arch(false, false));
+}
+
+/* Whether the environment chose the kernels (read before setup, which may set the variable). */
+static bool user_arch;
+
+static void test_setup_is_idempotent_and_reports_kernels_and_threads(void **state) {
+    (void)state;
+    dpt_blas_setup(1);
+    const char *arch = dpt_blas_arch();
+    assert_non_null(arch);
+    assert_true(strlen(arch) > 0);
+    assert_int_equal(dpt_blas_threads(), 1);
+    /* A second call changes the thread count only. */
+    dpt_blas_setup(2);
+    assert_int_equal(dpt_blas_threads(), 2);
+    assert_string_equal(dpt_blas_arch(), arch);
+    dpt_blas_setup(1);
+    assert_int_equal(dpt_blas_threads(), 1);
+    /* Under ctest BLIS_ARCH_TYPE is unset, so the choice is ours (or BLIS's on an old CPU). */
+    if (!user_arch) {
+        const char *reason = dpt_blas_arch_reason();
+        assert_true(strcmp(reason, "auto-selected") == 0 || strcmp(reason, "BLIS default") == 0);
+        if (strcmp(reason, "auto-selected") == 0) {
+            __builtin_cpu_init();
+            bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+                          __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+            assert_string_equal(arch, avx512 ? "skx" : "haswell");
+        }
+    }
+}
+
+static int note_user_arch(void **state) {
+    (void)state;
+    user_arch = getenv("BLIS_ARCH_TYPE") != NULL;
+    return 0;
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_kernel_choice_prefers_skx_then_haswell_else_leaves_blis_alone),
+        cmocka_unit_test(test_setup_is_idempotent_and_reports_kernels_and_threads),
+        cmocka_unit_test(test_sgemm_matches_reference_for_all_transposes_and_odd_shapes),
+        cmocka_unit_test(test_sgemm_1t_matches_reference),
+        cmocka_unit_test(test_sgemm_with_k_zero_scales_c_by_beta),
+        cmocka_unit_test(test_sgemm_with_m_or_n_zero_touches_nothing),
+        cmocka_unit_test(test_sgemm_1t_inside_an_openmp_region_equals_the_threaded_call),
+    };
+    return cmocka_run_group_tests(tests, note_user_arch, NULL);
+}

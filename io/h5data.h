@@ -6,6 +6,7 @@
 
 #include <mpi.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct dpt_h5info {
@@ -24,6 +25,10 @@ typedef struct dpt_shard {
     float *y;           /* (nrows, K) when !labels, else NULL */
     int32_t *labels;    /* (nrows) when labels, else NULL */
 } dpt_shard;
+
+/* Any rank, not collective: path exists, is readable and is an HDF5 file.  Returns 0, or -1
+ * with "<path>: cannot open: <reason>" or "<path>: not an HDF5 file". */
+int dpt_h5_check_file(const char *path, char *err, size_t errlen);
 
 /* Collective over comm.  Inspects path: X must be 2-D float32/float64; y (when yname is not
  * NULL) 2-D float or 1-D integer with the same N.  Returns 0 or -1 with a message naming the

@@ -19,8 +19,8 @@ int dpt_cmd_predict(int argc, char **argv);
 /* Loaded data of one file, this rank's rows, ready for the model: x normalised, y kept in the
  * user's units (y_orig) and as the loss sees it (y, normalised for regression). */
 typedef struct dpt_data {
-    dpt_shard shard;        /* as read; shard.x normalised in place */
-    float *y_norm;          /* (nrows, K) normalised targets, or NULL when y is not normalised */
+    dpt_shard shard; /* as read; shard.x normalised in place */
+    float *y_norm;   /* (nrows, K) normalised targets, or NULL when y is not normalised */
 } dpt_data;
 
 /* Targets of rows [r, r + B) of d for the loss (normalised) or for metrics (user's units). */

@@ -57,8 +57,7 @@ static void load(infer_run *r, const char *model_path, const char *data_path, bo
     if (!r->loss) dpt_fatal("%s: unknown loss '%s' in the stored config", model_path, r->cfg.loss);
     r->nmetrics = dpt_resolve_metrics(&r->cfg, r->metrics);
     const char *yname = need_y ? r->cfg.y_name : NULL;
-    if (dpt_h5_inspect(&r->info, data_path, r->cfg.x_name, yname, dpt_world.comm, err,
-                       sizeof err))
+    if (dpt_h5_inspect(&r->info, data_path, r->cfg.x_name, yname, dpt_world.comm, err, sizeof err))
         dpt_fatal("%s", err);
     if (r->info.F != r->model.in_features)
         dpt_fatal("%s: '%s' has %d features but the model expects %d", data_path, r->cfg.x_name,
@@ -66,8 +65,8 @@ static void load(infer_run *r, const char *model_path, const char *data_path, bo
     int K = r->model.out_features;
     if (need_y) dpt_check_targets(&r->info, data_path, r->cfg.y_name, r->loss, K);
     int nclasses = r->info.labels ? K : 0;
-    if (dpt_h5_read_shard(&r->data.shard, data_path, r->cfg.x_name, yname, 0, r->info.n,
-                          nclasses, dpt_world.comm, err, sizeof err))
+    if (dpt_h5_read_shard(&r->data.shard, data_path, r->cfg.x_name, yname, 0, r->info.n, nclasses,
+                          dpt_world.comm, err, sizeof err))
         dpt_fatal("%s", err);
     dpt_shard *s = &r->data.shard;
     dpt_norm_apply(&r->xnorm, s->x, s->nrows);
@@ -97,8 +96,7 @@ int dpt_cmd_evaluate(int argc, char **argv) {
     infer_run *r = dpt_calloc(1, sizeof *r);
     load(r, pos[0], pos[1], true);
     double sums[DPT_MAX_METRICS + 2];
-    dpt_eval_sums(&r->model, r->loss, r->metrics, r->nmetrics, &r->data, &r->ynorm, r->pred,
-                  sums);
+    dpt_eval_sums(&r->model, r->loss, r->metrics, r->nmetrics, &r->data, &r->ynorm, r->pred, sums);
     sums[1 + r->nmetrics] = (double)r->data.shard.nrows;
     dpt_allreduce_sum_f64(sums, (size_t)r->nmetrics + 2);
     double n = sums[1 + r->nmetrics];

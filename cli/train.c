@@ -25,12 +25,12 @@ typedef struct train_run {
     const dpt_metric *metrics[DPT_MAX_METRICS];
     int nmetrics;
     int threads;
-    dpt_h5info info;         /* of the training file */
+    dpt_h5info info; /* of the training file */
     int64_t n_train, n_val;
-    const char *val_path;    /* NULL when there is no validation data */
-    int64_t val_lo, val_hi;  /* rows of val_path used for validation */
-    dpt_data train, val;     /* this rank's shards */
-    dpt_data epoch;          /* this epoch's rows, in consumption order (views below) */
+    const char *val_path;   /* NULL when there is no validation data */
+    int64_t val_lo, val_hi; /* rows of val_path used for validation */
+    dpt_data train, val;    /* this rank's shards */
+    dpt_data epoch;         /* this epoch's rows, in consumption order (views below) */
     dpt_norm xnorm, ynorm;
     dpt_model model;
     dpt_optim optim;
@@ -38,17 +38,17 @@ typedef struct train_run {
     dpt_step step;
     dpt_sampler sampler;
     dpt_exchange xch;
-    int64_t *perm;           /* (n_train) epoch order of global training rows */
-    int64_t *need;           /* (epoch_count) global rows this rank consumes, in order */
-    float *ex_x;             /* (epoch_count, F) */
-    float *ex_y;             /* (epoch_count, K) user's units, or NULL for labels */
-    float *ex_yn;            /* (epoch_count, K) normalised, or NULL */
-    int32_t *ex_labels;      /* (epoch_count) or NULL */
-    float *pred;             /* (max_batch, K) scratch for metrics */
-    dpt_metrics_log log;     /* rank 0 only */
+    int64_t *perm;       /* (n_train) epoch order of global training rows */
+    int64_t *need;       /* (epoch_count) global rows this rank consumes, in order */
+    float *ex_x;         /* (epoch_count, F) */
+    float *ex_y;         /* (epoch_count, K) user's units, or NULL for labels */
+    float *ex_yn;        /* (epoch_count, K) normalised, or NULL */
+    int32_t *ex_labels;  /* (epoch_count) or NULL */
+    float *pred;         /* (max_batch, K) scratch for metrics */
+    dpt_metrics_log log; /* rank 0 only */
     char model_path[DPT_PATH_MAX + 16];
-    bool tty;                /* rank 0 writes to a terminal: progress bar */
-    double last_progress;    /* time of the last progress bar update */
+    bool tty;             /* rank 0 writes to a terminal: progress bar */
+    double last_progress; /* time of the last progress bar update */
 } train_run;
 
 static double now_s(void) {
@@ -65,13 +65,17 @@ static int parse_args(int argc, char **argv, const char **config, const char **s
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = NULL;
-        if (!strcmp(a, "--set") && i + 1 < argc) v = argv[++i];
-        else if (!strncmp(a, "--set=", 6)) v = a + 6;
-        else if (!strcmp(a, "-h") || !strcmp(a, "--help")) return 1;
+        if (!strcmp(a, "--set") && i + 1 < argc)
+            v = argv[++i];
+        else if (!strncmp(a, "--set=", 6))
+            v = a + 6;
+        else if (!strcmp(a, "-h") || !strcmp(a, "--help"))
+            return 1;
         else if (a[0] == '-' || *config) {
             if (dpt_world.rank == 0) fprintf(stderr, "dptrain train: unexpected '%s'\n", a);
             return -1;
-        } else *config = a;
+        } else
+            *config = a;
         if (v) {
             if (*nsets == DPT_MAX_OVERRIDES) return -1;
             sets[(*nsets)++] = v;
@@ -133,8 +137,8 @@ static void read_data(dpt_data *d, const train_run *r, const char *path, int64_t
     const dpt_config *c = &r->cfg;
     char err[1024];
     int nclasses = r->info.labels ? r->model.out_features : 0;
-    if (dpt_h5_read_shard(&d->shard, path, c->x_name, c->y_name, lo, hi, nclasses,
-                          dpt_world.comm, err, sizeof err))
+    if (dpt_h5_read_shard(&d->shard, path, c->x_name, c->y_name, lo, hi, nclasses, dpt_world.comm,
+                          err, sizeof err))
         dpt_fatal("%s", err);
 }
 
@@ -153,8 +157,7 @@ static void load_data(train_run *r) {
     if (c->val_file[0]) {
         char err[1024];
         dpt_h5info vi;
-        if (dpt_h5_inspect(&vi, c->val_file, c->x_name, c->y_name, dpt_world.comm, err,
-                           sizeof err))
+        if (dpt_h5_inspect(&vi, c->val_file, c->x_name, c->y_name, dpt_world.comm, err, sizeof err))
             dpt_fatal("%s", err);
         if (vi.F != r->info.F)
             dpt_fatal("%s: '%s' has %d features but the training data has %d", c->val_file,
@@ -169,11 +172,11 @@ static void load_data(train_run *r) {
     int F = r->info.F, K = r->info.K;
     r->xnorm.enabled = false;
     r->ynorm.enabled = false;
-    if (c->normalize_x) dpt_norm_fit(&r->xnorm, r->train.shard.x, r->train.shard.nrows, F,
-                                     dpt_world.comm);
+    if (c->normalize_x)
+        dpt_norm_fit(&r->xnorm, r->train.shard.x, r->train.shard.nrows, F, dpt_world.comm);
     bool ny = c->normalize_y < 0 ? (r->loss->regression && !r->info.labels) : c->normalize_y;
-    if (ny && r->info.labels) dpt_fatal("%s: data.normalize_y is on but y holds class labels",
-                                        c->source);
+    if (ny && r->info.labels)
+        dpt_fatal("%s: data.normalize_y is on but y holds class labels", c->source);
     if (ny) dpt_norm_fit(&r->ynorm, r->train.shard.y, r->train.shard.nrows, K, dpt_world.comm);
     normalise(&r->train, r);
     if (r->val_path) normalise(&r->val, r);
@@ -201,8 +204,10 @@ static void setup_training(train_run *r) {
     r->perm = dpt_calloc((size_t)r->n_train, sizeof(int64_t));
     r->need = dpt_calloc(rows, sizeof(int64_t));
     r->ex_x = dpt_alloc_floats(rows * (size_t)F);
-    if (r->info.labels) r->ex_labels = dpt_calloc(rows, sizeof(int32_t));
-    else r->ex_y = dpt_alloc_floats(rows * (size_t)K);
+    if (r->info.labels)
+        r->ex_labels = dpt_calloc(rows, sizeof(int32_t));
+    else
+        r->ex_y = dpt_alloc_floats(rows * (size_t)K);
     if (r->ynorm.enabled) r->ex_yn = dpt_alloc_floats(rows * (size_t)K);
     r->epoch.shard.info = r->train.shard.info;
     r->epoch.shard.nrows = cnt;
@@ -279,7 +284,8 @@ static void progress(train_run *r, int epoch, int64_t s, double loss, double t0)
 /* Builds this epoch's consumption order and fetches those rows from their owners. */
 static void prepare_epoch(train_run *r, int epoch) {
     const dpt_config *c = &r->cfg;
-    if (c->shuffle) dpt_permutation(r->perm, r->n_train, c->seed, (uint64_t)epoch);
+    if (c->shuffle)
+        dpt_permutation(r->perm, r->n_train, c->seed, (uint64_t)epoch);
     else
         for (int64_t i = 0; i < r->n_train; i++) r->perm[i] = i;
     int64_t k = 0;
@@ -325,9 +331,8 @@ static void train_epoch(train_run *r, int epoch, double *sums) {
         int64_t pos;
         int B, global;
         dpt_sampler_slice(&r->sampler, s, &pos, &B, &global);
-        const float *out = dpt_step_compute(&r->step, r->ex_x + row * F,
-                                            dpt_data_target(&r->epoch, row, true), B,
-                                            r->need + row);
+        const float *out = dpt_step_compute(
+            &r->step, r->ex_x + row * F, dpt_data_target(&r->epoch, row, true), B, r->need + row);
         step_metrics(r, out, row, B);
         const char *bad = NULL;
         if (dpt_step_update(&r->step, &bad) != DPT_STEP_OK)

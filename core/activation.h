@@ -4,8 +4,8 @@
 #define DPT_ACTIVATION_H
 
 typedef struct dpt_activation {
-    const char *name;   /* YAML name: sigmoid, tanh, relu, leaky_relu, elu, softplus, arctan,
-                           softsign, linear */
+    const char *name;    /* YAML name: sigmoid, tanh, relu, leaky_relu, elu, softplus, arctan,
+                            softsign, linear */
     float default_alpha; /* leaky_relu 0.01, elu 1.0, others unused (0) */
     float (*f)(float x, float alpha);
     float (*df)(float x, float y, float alpha); /* dy/dx at x, with y = f(x) */

@@ -13,8 +13,7 @@
  *   glorot_uniform (alias xavier_uniform): U(-l, l), l = sqrt(6 / (fan_in + fan_out))
  *   glorot_normal  (alias xavier_normal):  N(0, sqrt(2 / (fan_in + fan_out)))
  *   he_uniform: U(-l, l), l = sqrt(6 / fan_in);  he_normal: N(0, sqrt(2 / fan_in)) */
-typedef void (*dpt_init_fn)(float *w, size_t n, int fan_in, int fan_out, float scale,
-                            dpt_rng *rng);
+typedef void (*dpt_init_fn)(float *w, size_t n, int fan_in, int fan_out, float scale, dpt_rng *rng);
 
 typedef struct dpt_initializer {
     const char *name;

@@ -13,17 +13,17 @@
 
 /* What the config says about one layer.  Fields a type does not use are ignored. */
 typedef struct dpt_layer_spec {
-    char type[32];             /* registry name: "dense", "activation", "dropout" */
-    char name[DPT_NAME_MAX];   /* unique name in model files; "" = automatic "<type>_<i>" */
-    int units;                 /* dense: output features (> 0) */
-    char activation[32];       /* activation layer: function; dense: fused activation ("" = none) */
-    float alpha;               /* leaky_relu slope / elu alpha; NAN = the function's default */
-    float rate;                /* dropout: probability of dropping, in [0, 1) */
-    char kernel_init[32];      /* dense: weight initialiser ("" = glorot_uniform) */
-    char bias_init[32];        /* dense: bias initialiser ("" = zeros) */
-    float init_scale;          /* "uniform" limit / "normal" stddev; 0 = 0.05 */
-    bool use_bias;             /* dense: default true */
-    int line;                  /* line in the config file, 0 if unknown (for messages) */
+    char type[32];           /* registry name: "dense", "activation", "dropout" */
+    char name[DPT_NAME_MAX]; /* unique name in model files; "" = automatic "<type>_<i>" */
+    int units;               /* dense: output features (> 0) */
+    char activation[32];     /* activation layer: function; dense: fused activation ("" = none) */
+    float alpha;             /* leaky_relu slope / elu alpha; NAN = the function's default */
+    float rate;              /* dropout: probability of dropping, in [0, 1) */
+    char kernel_init[32];    /* dense: weight initialiser ("" = glorot_uniform) */
+    char bias_init[32];      /* dense: bias initialiser ("" = zeros) */
+    float init_scale;        /* "uniform" limit / "normal" stddev; 0 = 0.05 */
+    bool use_bias;           /* dense: default true */
+    int line;                /* line in the config file, 0 if unknown (for messages) */
 } dpt_layer_spec;
 
 /* Fills defaults (use_bias true, alpha NAN, the rest empty/zero). */
@@ -31,21 +31,21 @@ void dpt_layer_spec_defaults(dpt_layer_spec *s);
 
 /* One named parameter tensor of a layer, e.g. dense W (out, in) and b (out). */
 typedef struct dpt_param_tensor {
-    char name[8];      /* "W", "b" */
-    size_t offset;     /* into the model's flat buffers */
-    size_t size;       /* number of floats */
+    char name[8];  /* "W", "b" */
+    size_t offset; /* into the model's flat buffers */
+    size_t size;   /* number of floats */
     int ndim;
     int dim[2];
-    bool decay;        /* subject to the L2 penalty (weights yes, biases no) */
+    bool decay; /* subject to the L2 penalty (weights yes, biases no) */
 } dpt_param_tensor;
 
 /* Per-step information a layer may need. */
 typedef struct dpt_step_ctx {
-    bool training;               /* dropout active */
-    uint64_t seed;               /* run seed */
-    uint64_t step;               /* global optimizer step, keys dropout masks */
-    const int64_t *sample_ids;   /* (B) global sample index of each row, keys dropout masks so
-                                    they do not depend on the number of ranks; may be NULL */
+    bool training;             /* dropout active */
+    uint64_t seed;             /* run seed */
+    uint64_t step;             /* global optimizer step, keys dropout masks */
+    const int64_t *sample_ids; /* (B) global sample index of each row, keys dropout masks so
+                                  they do not depend on the number of ranks; may be NULL */
 } dpt_step_ctx;
 
 typedef struct dpt_layer dpt_layer;
@@ -55,17 +55,17 @@ struct dpt_layer {
     const dpt_layer_type *type;
     dpt_layer_spec spec;
     char name[DPT_NAME_MAX];
-    int index;              /* position in the model */
-    int in, out;            /* features per sample */
+    int index;   /* position in the model */
+    int in, out; /* features per sample */
     int ntensors;
     dpt_param_tensor tensors[2];
-    size_t nparams;         /* sum of tensor sizes */
-    float *params;          /* view: model->params + first tensor offset (nparams) */
-    float *grads;           /* view: model->grads + same offset (nparams) */
+    size_t nparams;          /* sum of tensor sizes */
+    float *params;           /* view: model->params + first tensor offset (nparams) */
+    float *grads;            /* view: model->grads + same offset (nparams) */
     size_t cache_per_sample; /* floats of private cache per sample, set by build */
-    float *cache;           /* (max_batch, cache_per_sample), owned by the model arena */
-    const void *fn;         /* type-private constant data (e.g. the dpt_activation) */
-    float alpha;            /* resolved activation parameter */
+    float *cache;            /* (max_batch, cache_per_sample), owned by the model arena */
+    const void *fn;          /* type-private constant data (e.g. the dpt_activation) */
+    float alpha;             /* resolved activation parameter */
 };
 
 struct dpt_layer_type {

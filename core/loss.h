@@ -8,8 +8,8 @@
 
 /* Targets of B samples: either values (B, K) or integer class labels (B); the other is NULL. */
 typedef struct dpt_target {
-    const float *values;    /* (B, K) or NULL */
-    const int32_t *labels;  /* (B) or NULL, each in [0, K) */
+    const float *values;   /* (B, K) or NULL */
+    const int32_t *labels; /* (B) or NULL, each in [0, K) */
 } dpt_target;
 
 typedef struct dpt_loss {
@@ -20,8 +20,8 @@ typedef struct dpt_loss {
      * softmax_ce: cross-entropy of softmax(z) (log-sum-exp with max subtraction) against a label
      *             or a probability/one-hot row: -sum_k t_k log softmax(z)_k
      * smape:      mean_k 200 |p - t| / max(|p| + |t|, 1e-7)   (percent, as in Keras-style MAPE) */
-    bool accepts_labels;    /* softmax_ce only */
-    bool regression;        /* targets are standardised by default (mse, mae, smape) */
+    bool accepts_labels; /* softmax_ce only */
+    bool regression;     /* targets are standardised by default (mse, mae, smape) */
     /* Returns sum over samples of the per-sample loss; if grad != NULL also writes
      * d(sum)/d(pred) (B, K) (overwrites). */
     double (*eval)(const float *pred, dpt_target t, int B, int K, float *grad);

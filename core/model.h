@@ -10,17 +10,17 @@
 
 typedef struct dpt_model {
     int nlayers;
-    dpt_layer *layers;      /* (nlayers); a dense spec with an activation expands into two */
-    int in_features;        /* F */
-    int out_features;       /* K */
-    int max_batch;          /* largest B forward/backward accept */
+    dpt_layer *layers; /* (nlayers); a dense spec with an activation expands into two */
+    int in_features;   /* F */
+    int out_features;  /* K */
+    int max_batch;     /* largest B forward/backward accept */
     size_t nparams;
-    float *params;          /* (nparams) all parameters, layer by layer */
-    float *grads;           /* (nparams) same layout */
-    float **acts;           /* (nlayers + 1) acts[i] = input of layer i (B, layers[i].in);
-                               acts[0] is the caller's x during a step */
-    float *delta[2];        /* 2 x (max_batch, max width) ping-pong buffers for backward */
-    float *arena;           /* owns activations, caches and deltas */
+    float *params;   /* (nparams) all parameters, layer by layer */
+    float *grads;    /* (nparams) same layout */
+    float **acts;    /* (nlayers + 1) acts[i] = input of layer i (B, layers[i].in);
+                        acts[0] is the caller's x during a step */
+    float *delta[2]; /* 2 x (max_batch, max width) ping-pong buffers for backward */
+    float *arena;    /* owns activations, caches and deltas */
 } dpt_model;
 
 /* Builds the layers from specs for inputs of in_features, batches up to max_batch.  Returns 0,

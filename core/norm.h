@@ -8,9 +8,9 @@
 
 typedef struct dpt_norm {
     bool enabled;
-    int F;          /* features */
-    float *mean;    /* (F) */
-    float *std;     /* (F), a zero std is stored as 1 so constant features pass through */
+    int F;       /* features */
+    float *mean; /* (F) */
+    float *std;  /* (F), a zero std is stored as 1 so constant features pass through */
 } dpt_norm;
 
 void dpt_norm_alloc(dpt_norm *n, int F);

@@ -33,9 +33,9 @@ const char *const *dpt_optim_names(void);
 typedef struct dpt_optim {
     dpt_optim_spec spec;
     size_t n;
-    float *m;           /* (n) momentum / rmsprop square average / adam first moment */
-    float *v;           /* (n) adam second moment, NULL otherwise */
-    int64_t t;          /* steps taken */
+    float *m;  /* (n) momentum / rmsprop square average / adam first moment */
+    float *v;  /* (n) adam second moment, NULL otherwise */
+    int64_t t; /* steps taken */
 } dpt_optim;
 
 /* Returns 0 or -1 with a message for an unknown name or an out-of-range value. */
@@ -54,13 +54,13 @@ void dpt_clip_by_value(float *g, size_t n, float v);
 int64_t dpt_first_nonfinite(const float *g, size_t n);
 
 typedef struct dpt_schedule {
-    char name[16];          /* constant, step, cosine */
+    char name[16]; /* constant, step, cosine */
     float base_lr;
-    int warmup_steps;       /* linear warm-up from 0 over this many steps (0 = none) */
-    int step_epochs;        /* step: multiply by gamma every step_epochs epochs */
-    float gamma;            /* step: factor, default 0.1 */
-    float min_lr;           /* cosine: final lr, default 0 */
-    int64_t total_steps;    /* cosine: steps of the whole run */
+    int warmup_steps;    /* linear warm-up from 0 over this many steps (0 = none) */
+    int step_epochs;     /* step: multiply by gamma every step_epochs epochs */
+    float gamma;         /* step: factor, default 0.1 */
+    float min_lr;        /* cosine: final lr, default 0 */
+    int64_t total_steps; /* cosine: steps of the whole run */
     int64_t steps_per_epoch;
 } dpt_schedule;
 

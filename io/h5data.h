@@ -10,20 +10,20 @@
 #include <stdint.h>
 
 typedef struct dpt_h5info {
-    int64_t n;          /* rows */
-    int F;              /* features */
-    int K;              /* target columns (1 for labels) */
-    bool labels;        /* y is 1-D integer */
+    int64_t n;   /* rows */
+    int F;       /* features */
+    int K;       /* target columns (1 for labels) */
+    bool labels; /* y is 1-D integer */
     bool has_y;
 } dpt_h5info;
 
 typedef struct dpt_shard {
     dpt_h5info info;
-    int64_t row0;       /* first global row held here */
-    int64_t nrows;      /* rows held here */
-    float *x;           /* (nrows, F) */
-    float *y;           /* (nrows, K) when !labels, else NULL */
-    int32_t *labels;    /* (nrows) when labels, else NULL */
+    int64_t row0;    /* first global row held here */
+    int64_t nrows;   /* rows held here */
+    float *x;        /* (nrows, F) */
+    float *y;        /* (nrows, K) when !labels, else NULL */
+    int32_t *labels; /* (nrows) when labels, else NULL */
 } dpt_shard;
 
 /* Any rank, not collective: path exists, is readable and is an HDF5 file.  Returns 0, or -1

@@ -16,14 +16,14 @@
 #include "core/norm.h"
 #include "io/config.h"
 
-int dpt_model_save(const char *path, const dpt_model *m, const dpt_config *c,
-                   const dpt_norm *xnorm, const dpt_norm *ynorm, char *err, size_t errlen);
+int dpt_model_save(const char *path, const dpt_model *m, const dpt_config *c, const dpt_norm *xnorm,
+                   const dpt_norm *ynorm, char *err, size_t errlen);
 
 /* Any rank (independent, read-only open).  Parses the stored config, builds the model for
  * batches up to max_batch, loads parameters and checks the checksum; fills the norms (disabled
  * when absent).  Returns 0 or -1 with a message naming the file and what is wrong. */
-int dpt_model_load(const char *path, dpt_config *c, dpt_model *m, int max_batch,
-                   dpt_norm *xnorm, dpt_norm *ynorm, char *err, size_t errlen);
+int dpt_model_load(const char *path, dpt_config *c, dpt_model *m, int max_batch, dpt_norm *xnorm,
+                   dpt_norm *ynorm, char *err, size_t errlen);
 
 /* Shared atomic-write helpers (also for metrics and checkpoints later). */
 int dpt_fsync_path(const char *path, char *err, size_t errlen);

@@ -10,10 +10,10 @@
 int64_t dpt_split_lo(int64_t n, int parts, int i);
 
 typedef struct dpt_sampler {
-    int64_t n;          /* samples per epoch */
-    int batch;          /* global batch B */
+    int64_t n; /* samples per epoch */
+    int batch; /* global batch B */
     int rank, size;
-    int64_t steps;      /* steps per epoch = ceil(n / B) */
+    int64_t steps; /* steps per epoch = ceil(n / B) */
 } dpt_sampler;
 
 void dpt_sampler_init(dpt_sampler *s, int64_t n, int batch, int rank, int size);

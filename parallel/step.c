@@ -44,8 +44,8 @@ const float *dpt_step_compute(dpt_step *s, const float *x, dpt_target y, int B,
                               const int64_t *sample_ids) {
     dpt_model *m = s->model;
     memset(s->reduce, 0, (m->nparams + 2 + DPT_STEP_MAX_STATS) * sizeof(float));
-    dpt_step_ctx ctx = {.training = true, .seed = s->seed, .step = (uint64_t)s->step,
-                        .sample_ids = sample_ids};
+    dpt_step_ctx ctx = {
+        .training = true, .seed = s->seed, .step = (uint64_t)s->step, .sample_ids = sample_ids};
     const float *out = dpt_model_forward(m, x, B, &ctx);
     double loss = B > 0 ? s->loss->eval(out, y, B, m->out_features, s->dout) : 0.0;
     dpt_model_backward(m, s->dout, B);

@@ -21,21 +21,21 @@ typedef struct dpt_step {
     const dpt_loss *loss;
     dpt_optim *optim;
     const dpt_schedule *schedule;
-    float l2;               /* L2 coefficient (0 = off) */
-    float clip_norm;        /* 0 = off */
-    float clip_value;       /* 0 = off */
-    uint64_t seed;          /* keys dropout masks */
-    int64_t step;           /* optimizer steps taken so far (global, same on every rank) */
-    int nstats;             /* caller statistics reduced with the gradients */
-    float *reduce;          /* (nparams + 2 + DPT_STEP_MAX_STATS) gradients then the slots;
-                               model->grads points at its start */
-    float *dout;            /* (max_batch, K) d(loss)/d(output) */
+    float l2;         /* L2 coefficient (0 = off) */
+    float clip_norm;  /* 0 = off */
+    float clip_value; /* 0 = off */
+    uint64_t seed;    /* keys dropout masks */
+    int64_t step;     /* optimizer steps taken so far (global, same on every rank) */
+    int nstats;       /* caller statistics reduced with the gradients */
+    float *reduce;    /* (nparams + 2 + DPT_STEP_MAX_STATS) gradients then the slots;
+                         model->grads points at its start */
+    float *dout;      /* (max_batch, K) d(loss)/d(output) */
     /* results of the last reduce: */
-    double count;           /* global samples in the step */
-    double loss_sum;        /* global loss sum (before L2) */
+    double count;                     /* global samples in the step */
+    double loss_sum;                  /* global loss sum (before L2) */
     double stats[DPT_STEP_MAX_STATS]; /* global sums of the caller statistics */
-    double grad_norm;       /* global gradient norm before clipping */
-    float lr;               /* learning rate used */
+    double grad_norm;                 /* global gradient norm before clipping */
+    float lr;                         /* learning rate used */
 } dpt_step;
 
 /* Sets up the step for a built model; repoints model->grads into the reduce buffer (so the

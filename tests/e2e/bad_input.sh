@@ -1,0 +1,126 @@
+#!/bin/bash
+# Bad input under mpirun -n 2: dptrain must fail fast with a non-zero exit, a message that names
+# the file and the dataset or key, and no process left behind.  One ctest test per CASE.
+# Usage: bad_input.sh DPTRAIN MKDATA H5CMP MPIEXEC SRCDIR WORKROOT CASE
+. "$(dirname "$0")/lib.sh"
+CASE=$1
+e2e_init "bad_$CASE"
+
+# A small valid classifier setup (2 features, 2 classes); each case breaks one thing.
+write_config() { # write_config FILE [extra YAML lines for the top level]
+    cat >"$1" <<EOF
+model:
+  layers:
+    - {type: ${LAYER_TYPE:-dense}, units: 4, activation: ${ACTIVATION:-tanh}}
+    - {type: dense, units: 2}
+loss: softmax_ce
+metrics: [accuracy]
+optimizer: {name: adam, lr: ${LR:-0.01}}
+data:
+  train: ${DATA:-$WORK/good.h5}
+  normalize_x: false
+training:
+  epochs: ${EPOCHS:-2}
+  batch_size: 4
+  seed: 1
+output:
+  dir: $WORK/out
+EOF
+    [ $# -gt 1 ] && printf '%s\n' "$2" >>"$1"
+    return 0
+}
+
+"$MKDATA" classify "$WORK/good.h5" --n 16 --features 2 --classes 2 >/dev/null ||
+    die "dpt_mkdata classify failed"
+CFG=$WORK/cfg.yaml
+SETS=()       # --set arguments
+EXPECT=()     # fixed strings the error output must contain
+EXPECT_RE=    # extended regex (case-insensitive) the error output must match, if set
+CFG_ARG=$CFG  # the config path given to dptrain
+
+bad_data() { # bad_data KIND: a broken file from dpt_mkdata bad
+    "$MKDATA" bad "$1" "$WORK/bad-$1.h5" >/dev/null || die "dpt_mkdata bad $1 failed"
+    DATA=$WORK/bad-$1.h5
+}
+
+case $CASE in
+missing_data_file)
+    DATA=$WORK/no-such-file.h5
+    EXPECT=(no-such-file.h5) ;;
+missing_dataset)
+    SETS=(--set data.x=Nope)
+    EXPECT=(good.h5 Nope) ;;
+rows_mismatch)
+    bad_data rows-mismatch
+    EXPECT=(bad-rows-mismatch.h5)
+    EXPECT_RE='rows|10.*9|9.*10' ;;
+x_3d)
+    bad_data x-3d
+    EXPECT=(bad-x-3d.h5 X)
+    EXPECT_RE='2-d|rank|dimension|dims|3-d|shape' ;;
+nan_x)
+    bad_data nan-x
+    EXPECT=(bad-nan-x.h5 X)
+    EXPECT_RE='nan|finite' ;;
+inf_x)
+    bad_data inf-x
+    EXPECT=(bad-inf-x.h5 X)
+    EXPECT_RE='inf|finite' ;;
+fewer_rows_than_ranks)
+    "$MKDATA" classify "$WORK/one-row.h5" --n 1 --features 2 --classes 2 >/dev/null ||
+        die "dpt_mkdata classify --n 1 failed"
+    DATA=$WORK/one-row.h5
+    EXPECT=(one-row.h5)
+    EXPECT_RE='rank|rows' ;;
+unknown_config_key)
+    EXTRA='extra_key: 1'
+    EXPECT=(cfg.yaml extra_key) ;;
+wrong_type)
+    EPOCHS=abc
+    EXPECT=(cfg.yaml training.epochs abc) ;;
+negative_lr)
+    LR=-0.1
+    EXPECT=(cfg.yaml optimizer.lr) ;;
+unknown_layer_type)
+    LAYER_TYPE=densse
+    EXPECT=(cfg.yaml densse) ;;
+unknown_activation)
+    ACTIVATION=relux
+    EXPECT=(cfg.yaml relux) ;;
+missing_config_file)
+    CFG_ARG=$WORK/no-such-config.yaml
+    EXPECT=(no-such-config.yaml) ;;
+label_out_of_range)
+    bad_data label-range
+    EXPECT=(bad-label-range.h5)
+    EXPECT_RE='label|class|range' ;;
+bad_set_syntax)
+    SETS=(--set training.epochs)
+    EXPECT=(training.epochs) ;;
+*)
+    die "unknown case '$CASE'" ;;
+esac
+write_config "$CFG" "${EXTRA:-}"
+
+E2E_TIMEOUT=60 mpi 2 "$DPTRAIN" train "$CFG_ARG" "${SETS[@]}" >"$WORK/out.log" 2>&1
+rc=$?
+echo "--- dptrain train under mpirun -n 2 exited with $rc; output:"
+cat "$WORK/out.log"
+echo "---"
+check "exit status is non-zero" [ "$rc" -ne 0 ]
+check "did not hang (timeout 60 s)" [ "$rc" -ne 124 ]
+check "message has 'dptrain: error:'" grep -q 'dptrain: error:' "$WORK/out.log"
+for s in "${EXPECT[@]}"; do
+    check "message names '$s'" grep -qF -- "$s" "$WORK/out.log"
+done
+if [ -n "$EXPECT_RE" ]; then
+    check "message matches /$EXPECT_RE/i" grep -qiE -- "$EXPECT_RE" "$WORK/out.log"
+fi
+left=$(leftover_procs "$WORK/")
+check "no process left behind" [ -z "$left" ]
+if [ -n "$left" ]; then
+    ps -o pid,args -p "$(echo "$left" | paste -sd,)" >&2
+    for p in $left; do kill -KILL "$p" 2>/dev/null; done
+fi
+check "no model written" [ ! -e "$WORK/out/model.h5" ]
+finish

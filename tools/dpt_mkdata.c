@@ -1,0 +1,537 @@
+/* dpt_mkdata: writes the HDF5 files dptrain trains on (X (N, F) float32, y labels or values):
+ * small synthetic problems (xor, friedman1, classify), Fashion-MNIST converted from its gzip'd
+ * IDX files, and deliberately broken files for the bad-input tests.  See docs/data.md. */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <hdf5.h>
+#include <zlib.h>
+
+#include "io/modelio.h"
+#include "parallel/dist.h"
+
+#define ERRLEN     1024
+#define FMNIST_DIR "/usr/share/datasets/fashion-mnist"
+#define PI         3.14159265358979323846
+
+static const char usage_text[] =
+    "usage: dpt_mkdata xor OUT.h5\n"
+    "       dpt_mkdata friedman1 OUT.h5 [--n 1000] [--features 13] [--noise 1.0] [--seed 1]\n"
+    "       dpt_mkdata classify OUT.h5 [--n 256] [--features 4] [--classes 3] [--seed 1]\n"
+    "       dpt_mkdata fashion-mnist [--dir " FMNIST_DIR "] TRAIN.h5 TEST.h5\n"
+    "       dpt_mkdata bad KIND OUT.h5      KIND: nan-x inf-x rows-mismatch x-3d label-range\n"
+    "                                            float64 (valid, X stored as float64)\n"
+    "Every file holds X (N, F) float32 and y: (N) int32 class labels or (N, 1) float32 values.\n";
+
+/* Command-line options; -1 / NAN / NULL mean "not given". */
+typedef struct opts {
+    int64_t n;
+    int64_t features;
+    int64_t classes;
+    double noise;
+    int64_t seed;
+    const char *dir;
+    int npos;
+    const char *pos[4]; /* positional arguments after the subcommand */
+} opts;
+
+/* ---- errors and argument parsing ---- */
+
+static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int fail(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("dpt_mkdata: error: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return DPT_EXIT_ERROR;
+}
+
+static int usage_error(const char *what) {
+    fprintf(stderr, "dpt_mkdata: %s\n%s", what, usage_text);
+    return DPT_EXIT_USAGE;
+}
+
+static int parse_i64(const char *opt, const char *s, int64_t lo, int64_t hi, int64_t *out) {
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end != '\0' || v < lo || v > hi) {
+        fprintf(stderr,
+                "dpt_mkdata: %s: expected an integer in [%" PRId64 ", %" PRId64 "], got '%s'\n",
+                opt, lo, hi, s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int parse_f64(const char *opt, const char *s, double lo, double *out) {
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end != '\0' || !isfinite(v) || v < lo) {
+        fprintf(stderr, "dpt_mkdata: %s: expected a number >= %g, got '%s'\n", opt, lo, s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int set_option(opts *o, const char *name, const char *val) {
+    if (strcmp(name, "--n") == 0) return parse_i64(name, val, 1, INT64_C(1) << 40, &o->n);
+    if (strcmp(name, "--features") == 0) return parse_i64(name, val, 1, 1 << 20, &o->features);
+    if (strcmp(name, "--classes") == 0) return parse_i64(name, val, 2, 1 << 20, &o->classes);
+    if (strcmp(name, "--seed") == 0) return parse_i64(name, val, 0, INT64_MAX, &o->seed);
+    if (strcmp(name, "--noise") == 0) return parse_f64(name, val, 0.0, &o->noise);
+    if (strcmp(name, "--dir") == 0) {
+        o->dir = val;
+        return 0;
+    }
+    fprintf(stderr, "dpt_mkdata: unknown option '%s'\n", name);
+    return -1;
+}
+
+/* Splits argv[2..] into "--name value" / "--name=value" options and positional arguments. */
+static int parse_args(opts *o, int argc, char **argv) {
+    *o = (opts){.n = -1, .features = -1, .classes = -1, .noise = NAN, .seed = -1};
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        if (strncmp(a, "--", 2) != 0 || strlen(a) == 2) {
+            if (o->npos == 4) return -1;
+            o->pos[o->npos++] = a;
+            continue;
+        }
+        const char *eq = strchr(a, '=');
+        char name[64];
+        if (eq) {
+            snprintf(name, sizeof name, "%.*s", (int)(eq - a), a);
+            if (set_option(o, name, eq + 1)) return -1;
+        } else if (i + 1 < argc) {
+            if (set_option(o, a, argv[++i])) return -1;
+        } else {
+            fprintf(stderr, "dpt_mkdata: option %s needs a value\n", a);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* ---- random numbers (splitmix64: data must not change when core's RNG changes) ---- */
+
+static uint64_t rng_next(uint64_t *s) {
+    uint64_t z = (*s += UINT64_C(0x9E3779B97F4A7C15));
+    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+    return z ^ (z >> 31);
+}
+
+static double rng_uniform(uint64_t *s) {
+    return (double)(rng_next(s) >> 11) * 0x1.0p-53;
+}
+
+static double rng_normal(uint64_t *s) {
+    double u1 = 1.0 - rng_uniform(s); /* (0, 1]: log is finite */
+    double u2 = rng_uniform(s);
+    return sqrt(-2.0 * log(u1)) * cos(2.0 * PI * u2);
+}
+
+/* ---- HDF5 output, written atomically ---- */
+
+typedef struct h5arr {
+    const char *name;
+    hid_t memtype;  /* H5T_NATIVE_FLOAT, H5T_NATIVE_DOUBLE or H5T_NATIVE_INT32 */
+    hid_t filetype; /* H5T_IEEE_F32LE, H5T_IEEE_F64LE or H5T_STD_I32LE */
+    int ndim;
+    hsize_t dim[3];
+    const void *data;
+} h5arr;
+
+static int write_dataset(hid_t file, const h5arr *a) {
+    hsize_t chunk[3];
+    size_t row_bytes = H5Tget_size(a->filetype);
+    for (int d = 1; d < a->ndim; d++) row_bytes *= a->dim[d];
+    hsize_t rows = (hsize_t)(262144 / row_bytes); /* chunks of about 256 KiB */
+    chunk[0] = rows < 1 ? 1 : (rows > a->dim[0] ? a->dim[0] : rows);
+    for (int d = 1; d < a->ndim; d++) chunk[d] = a->dim[d];
+
+    hid_t space = H5Screate_simple(a->ndim, a->dim, NULL);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(dcpl, a->ndim, chunk);
+    hid_t ds = H5Dcreate2(file, a->name, a->filetype, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    herr_t st = ds < 0 ? -1 : H5Dwrite(ds, a->memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, a->data);
+    if (ds >= 0) H5Dclose(ds);
+    H5Pclose(dcpl);
+    H5Sclose(space);
+    return st < 0 ? -1 : 0;
+}
+
+/* A string attribute on the root group saying how the file was made. */
+static int write_source_attr(hid_t file, const char *desc) {
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, strlen(desc) + 1);
+    hid_t space = H5Screate(H5S_SCALAR);
+    hid_t at = H5Acreate2(file, "dpt_mkdata", t, space, H5P_DEFAULT, H5P_DEFAULT);
+    herr_t st = at < 0 ? -1 : H5Awrite(at, t, desc);
+    if (at >= 0) H5Aclose(at);
+    H5Sclose(space);
+    H5Tclose(t);
+    return st < 0 ? -1 : 0;
+}
+
+static int write_tmp(const char *tmp, const h5arr *arrs, int narr, const char *desc) {
+    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (f < 0) return fail("%s: cannot create HDF5 file", tmp);
+    int rc = write_source_attr(f, desc);
+    for (int i = 0; i < narr && rc == 0; i++) {
+        if (write_dataset(f, &arrs[i])) rc = fail("%s: cannot write dataset %s", tmp, arrs[i].name);
+    }
+    if (H5Fclose(f) < 0 && rc == 0) rc = fail("%s: cannot close HDF5 file", tmp);
+    return rc;
+}
+
+/* Writes the arrays to path through a temporary name, fsync and rename. */
+static int write_h5(const char *path, const h5arr *arrs, int narr, const char *desc) {
+    char err[ERRLEN], dir[DPT_PATH_MAX], tmp[DPT_PATH_MAX + 32];
+    if (strlen(path) >= DPT_PATH_MAX) return fail("output path too long: %s", path);
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash && slash != dir) {
+        *slash = '\0';
+        if (dpt_mkdirs(dir, err, sizeof err)) return fail("%s", err);
+    }
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    int rc = write_tmp(tmp, arrs, narr, desc);
+    if (rc == 0 && dpt_fsync_path(tmp, err, sizeof err)) rc = fail("%s", err);
+    if (rc == 0 && rename(tmp, path) != 0)
+        rc = fail("cannot rename %s to %s: %s", tmp, path, strerror(errno));
+    if (rc == 0 && dpt_fsync_dir_of(path, err, sizeof err)) rc = fail("%s", err);
+    if (rc != 0) remove(tmp);
+    return rc;
+}
+
+static h5arr f32_2d(const char *name, const float *x, int64_t n, int64_t f) {
+    return (h5arr){name, H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, 2, {(hsize_t)n, (hsize_t)f}, x};
+}
+
+static h5arr labels_1d(const int32_t *y, int64_t n) {
+    return (h5arr){"y", H5T_NATIVE_INT32, H5T_STD_I32LE, 1, {(hsize_t)n}, y};
+}
+
+/* ---- synthetic data sets ---- */
+
+static int cmd_xor(const opts *o) {
+    static const float x[4][2] = {{0, 0}, {0, 1}, {1, 0}, {1, 1}}; /* (4, 2) */
+    static const int32_t y[4] = {0, 1, 1, 0};                      /* (4) */
+    if (o->npos != 1) return usage_error("xor takes one output file");
+    h5arr a[2] = {f32_2d("X", &x[0][0], 4, 2), labels_1d(y, 4)};
+    return write_h5(o->pos[0], a, 2, "xor");
+}
+
+/* Friedman #1: y = 10 sin(pi x1 x2) + 20 (x3 - 0.5)^2 + 10 x4 + 5 x5 + N(0, noise^2). */
+static void friedman1_fill(float *x, float *y, int64_t n, int64_t F, double noise, uint64_t s) {
+    for (int64_t i = 0; i < n; i++) {
+        float *r = x + i * F;
+        for (int64_t j = 0; j < F; j++) r[j] = (float)rng_uniform(&s);
+        double v = 10.0 * sin(PI * r[0] * r[1]) + 20.0 * (r[2] - 0.5) * (r[2] - 0.5) + 10.0 * r[3] +
+                   5.0 * r[4];
+        y[i] = (float)(v + noise * rng_normal(&s));
+    }
+}
+
+static int cmd_friedman1(const opts *o) {
+    int64_t n = o->n > 0 ? o->n : 1000, F = o->features > 0 ? o->features : 13;
+    double noise = isnan(o->noise) ? 1.0 : o->noise;
+    uint64_t seed = o->seed >= 0 ? (uint64_t)o->seed : 1;
+    if (o->npos != 1) return usage_error("friedman1 takes one output file");
+    if (F < 5) return fail("friedman1: --features must be at least 5 (got %" PRId64 ")", F);
+    float *x = malloc((size_t)(n * F) * sizeof *x); /* (n, F) */
+    float *y = malloc((size_t)n * sizeof *y);       /* (n, 1) */
+    if (!x || !y) return fail("out of memory for %" PRId64 " x %" PRId64 " values", n, F);
+    friedman1_fill(x, y, n, F, noise, seed);
+    char desc[256];
+    snprintf(desc, sizeof desc,
+             "friedman1 n=%" PRId64 " features=%" PRId64 " noise=%g seed=%" PRIu64, n, F, noise,
+             seed);
+    h5arr a[2] = {f32_2d("X", x, n, F), f32_2d("y", y, n, 1)};
+    int rc = write_h5(o->pos[0], a, 2, desc);
+    free(x);
+    free(y);
+    return rc;
+}
+
+/* Gaussian blobs: C centres uniform in [-3, 3]^F, unit-variance samples, labels uniform. */
+static void blobs_fill(float *x, int32_t *y, int64_t n, int64_t F, int64_t C, uint64_t s) {
+    double *ctr = malloc((size_t)(C * F) * sizeof *ctr); /* (C, F) */
+    if (!ctr) abort();
+    for (int64_t k = 0; k < C * F; k++) ctr[k] = 6.0 * rng_uniform(&s) - 3.0;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t c = (int64_t)(rng_next(&s) % (uint64_t)C);
+        y[i] = (int32_t)c;
+        for (int64_t j = 0; j < F; j++) x[i * F + j] = (float)(ctr[c * F + j] + rng_normal(&s));
+    }
+    free(ctr);
+}
+
+static int cmd_classify(const opts *o) {
+    int64_t n = o->n > 0 ? o->n : 256, F = o->features > 0 ? o->features : 4;
+    int64_t C = o->classes > 0 ? o->classes : 3;
+    uint64_t seed = o->seed >= 0 ? (uint64_t)o->seed : 1;
+    if (o->npos != 1) return usage_error("classify takes one output file");
+    float *x = malloc((size_t)(n * F) * sizeof *x); /* (n, F) */
+    int32_t *y = malloc((size_t)n * sizeof *y);     /* (n) */
+    if (!x || !y) return fail("out of memory for %" PRId64 " x %" PRId64 " values", n, F);
+    blobs_fill(x, y, n, F, C, seed);
+    char desc[256];
+    snprintf(desc, sizeof desc,
+             "classify n=%" PRId64 " features=%" PRId64 " classes=%" PRId64 " seed=%" PRIu64, n, F,
+             C, seed);
+    h5arr a[2] = {f32_2d("X", x, n, F), labels_1d(y, n)};
+    int rc = write_h5(o->pos[0], a, 2, desc);
+    free(x);
+    free(y);
+    return rc;
+}
+
+/* ---- deliberately broken files: 10 rows, 2 features, labels 0/1 unless the kind says else ---- */
+
+#define BAD_N 10
+
+static int write_bad(const char *kind, const char *out) {
+    float x[BAD_N * 4]; /* (10, 2), or (10, 2, 2) for x-3d */
+    int32_t y[BAD_N];   /* (10) labels */
+    uint64_t s = 7;
+    for (int i = 0; i < BAD_N * 4; i++) x[i] = (float)rng_uniform(&s);
+    for (int i = 0; i < BAD_N; i++) y[i] = i % 2;
+    h5arr a[2] = {f32_2d("X", x, BAD_N, 2), labels_1d(y, BAD_N)};
+    if (strcmp(kind, "nan-x") == 0) {
+        x[3 * 2 + 1] = NAN; /* row 3 */
+    } else if (strcmp(kind, "inf-x") == 0) {
+        x[5 * 2 + 0] = INFINITY; /* row 5 */
+    } else if (strcmp(kind, "rows-mismatch") == 0) {
+        a[1].dim[0] = BAD_N - 1;
+    } else if (strcmp(kind, "x-3d") == 0) {
+        a[0].ndim = 3;
+        a[0].dim[2] = 2;
+    } else if (strcmp(kind, "label-range") == 0) {
+        y[4] = 7;
+    } else {
+        return usage_error("unknown kind for bad (nan-x inf-x rows-mismatch x-3d label-range "
+                           "float64)");
+    }
+    char desc[64];
+    snprintf(desc, sizeof desc, "bad %s", kind);
+    return write_h5(out, a, 2, desc);
+}
+
+/* A valid classification file (blobs, 2 classes by default) whose X is stored as float64. */
+static int write_float64(const opts *o, const char *out) {
+    int64_t n = o->n > 0 ? o->n : 64, F = o->features > 0 ? o->features : 2;
+    int64_t C = o->classes > 0 ? o->classes : 2;
+    uint64_t seed = o->seed >= 0 ? (uint64_t)o->seed : 1;
+    float *x = malloc((size_t)(n * F) * sizeof *x);    /* (n, F) */
+    double *xd = malloc((size_t)(n * F) * sizeof *xd); /* (n, F) */
+    int32_t *y = malloc((size_t)n * sizeof *y);        /* (n) */
+    if (!x || !xd || !y) return fail("out of memory for %" PRId64 " x %" PRId64 " values", n, F);
+    blobs_fill(x, y, n, F, C, seed);
+    for (int64_t i = 0; i < n * F; i++) xd[i] = x[i];
+    h5arr a[2] = {{"X", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 2, {(hsize_t)n, (hsize_t)F}, xd},
+                  labels_1d(y, n)};
+    int rc = write_h5(out, a, 2, "bad float64 (valid, X float64)");
+    free(x);
+    free(xd);
+    free(y);
+    return rc;
+}
+
+static int cmd_bad(const opts *o) {
+    if (o->npos != 2) return usage_error("bad takes a kind and one output file");
+    if (strcmp(o->pos[0], "float64") == 0) return write_float64(o, o->pos[1]);
+    return write_bad(o->pos[0], o->pos[1]);
+}
+
+/* ---- Fashion-MNIST from IDX files (big-endian header: magic, then one uint32 per dim) ---- */
+
+typedef struct idx_file {
+    gzFile g;
+    char path[DPT_PATH_MAX];
+} idx_file;
+
+static int idx_open(idx_file *f, const char *dir, const char *stem) {
+    snprintf(f->path, sizeof f->path, "%s/%s.gz", dir, stem);
+    if (access(f->path, R_OK) != 0) { /* accept an uncompressed copy too */
+        char plain[DPT_PATH_MAX];
+        snprintf(plain, sizeof plain, "%s/%s", dir, stem);
+        if (access(plain, R_OK) == 0) snprintf(f->path, sizeof f->path, "%s", plain);
+    }
+    f->g = gzopen(f->path, "rb");
+    if (!f->g)
+        return fail("%s: cannot open: %s (Debian: apt-get install dataset-fashion-mnist, or "
+                    "pass --dir)",
+                    f->path, strerror(errno ? errno : ENOENT));
+    return 0;
+}
+
+/* Reads exactly len bytes; returns the count read (< len at end of data) or -1 on a gzip error. */
+static int64_t idx_read(idx_file *f, void *buf, int64_t len) {
+    int64_t got = 0;
+    while (got < len) {
+        int64_t want = len - got > (1 << 24) ? (1 << 24) : len - got;
+        int r = gzread(f->g, (char *)buf + got, (unsigned)want);
+        if (r < 0) return -1;
+        if (r == 0) break;
+        got += r;
+    }
+    return got;
+}
+
+static int idx_error(idx_file *f, const char *what) {
+    int zerr = 0;
+    gzerror(f->g, &zerr);
+    return fail("%s: %s: %s", f->path, what,
+                zerr ? "corrupt or truncated gzip data" : "unexpected end of file (truncated)");
+}
+
+/* Reads one big-endian uint32 of the header. */
+static int idx_u32(idx_file *f, uint32_t *v, const char *what) {
+    unsigned char h[4];
+    if (idx_read(f, h, 4) != 4) return idx_error(f, what);
+    *v = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
+    return 0;
+}
+
+/* Reads the header, checks the magic number and returns the ndim sizes in dims. */
+static int idx_header(idx_file *f, uint32_t magic, int ndim, uint32_t *dims) {
+    uint32_t v;
+    if (idx_u32(f, &v, "cannot read the IDX magic number")) return DPT_EXIT_ERROR;
+    if (v != magic)
+        return fail("%s: bad magic number %" PRIu32 ", expected %" PRIu32 " (IDX %s file)", f->path,
+                    v, magic, magic == 2049 ? "label" : "image");
+    for (int i = 0; i < ndim; i++)
+        if (idx_u32(f, &dims[i], "cannot read the IDX header")) return DPT_EXIT_ERROR;
+    return 0;
+}
+
+/* Reads exactly len payload bytes and checks nothing follows them. */
+static int idx_payload(idx_file *f, unsigned char *buf, int64_t len, const char *what) {
+    int64_t got = idx_read(f, buf, len);
+    if (got < 0) return idx_error(f, "corrupt data");
+    if (got < len)
+        return fail("%s: truncated: expected %" PRId64
+                    " bytes of %s after the header, got %" PRId64,
+                    f->path, len, what, got);
+    unsigned char extra;
+    if (idx_read(f, &extra, 1) != 0)
+        return fail("%s: more data than the header announces (%" PRId64 " bytes of %s)", f->path,
+                    len, what);
+    return 0;
+}
+
+/* Reads labels (n) from <stem>-labels-idx1-ubyte and images (n, 784) from the images file. */
+static int fmnist_read(const char *dir, const char *stem, int64_t *n, unsigned char **pix,
+                       int32_t **lab) {
+    char name[128];
+    idx_file lf = {0}, imf = {0};
+    uint32_t ld[1], id[3];
+    unsigned char *lb = NULL;
+    snprintf(name, sizeof name, "%s-labels-idx1-ubyte", stem);
+    int rc = idx_open(&lf, dir, name);
+    if (!rc) rc = idx_header(&lf, 2049, 1, ld);
+    snprintf(name, sizeof name, "%s-images-idx3-ubyte", stem);
+    if (!rc) rc = idx_open(&imf, dir, name);
+    if (!rc) rc = idx_header(&imf, 2051, 3, id);
+    if (!rc && (id[1] != 28 || id[2] != 28))
+        rc = fail("%s: images are %" PRIu32 " x %" PRIu32 ", expected 28 x 28", imf.path, id[1],
+                  id[2]);
+    if (!rc && (ld[0] != id[0] || ld[0] == 0))
+        rc =
+            fail("%s has %" PRIu32 " labels but %s has %" PRIu32 " images (expected the same, > 0)",
+                 lf.path, ld[0], imf.path, id[0]);
+    if (!rc) {
+        *n = ld[0];
+        lb = malloc((size_t)*n);
+        *pix = malloc((size_t)*n * 784);
+        *lab = malloc((size_t)*n * sizeof **lab);
+        if (!lb || !*pix || !*lab) rc = fail("out of memory for %" PRId64 " images", *n);
+    }
+    if (!rc) rc = idx_payload(&lf, lb, *n, "labels");
+    if (!rc) rc = idx_payload(&imf, *pix, *n * 784, "pixels");
+    for (int64_t i = 0; !rc && i < *n; i++) {
+        if (lb[i] > 9)
+            rc = fail("%s: label %d at item %" PRId64 ", expected 0..9", lf.path, lb[i], i);
+        (*lab)[i] = lb[i];
+    }
+    if (lf.g) gzclose(lf.g);
+    if (imf.g) gzclose(imf.g);
+    free(lb);
+    return rc;
+}
+
+static int fmnist_convert(const char *dir, const char *stem, const char *out) {
+    int64_t n = 0;
+    unsigned char *pix = NULL; /* (n, 784) */
+    int32_t *lab = NULL;       /* (n) */
+    float *x = NULL;           /* (n, 784) in [0, 1] */
+    int rc = fmnist_read(dir, stem, &n, &pix, &lab);
+    if (!rc && !(x = malloc((size_t)n * 784 * sizeof *x)))
+        rc = fail("out of memory for %" PRId64 " images", n);
+    if (!rc) {
+        for (int64_t i = 0; i < n * 784; i++) x[i] = (float)pix[i] / 255.0f;
+        char desc[DPT_PATH_MAX + 64];
+        snprintf(desc, sizeof desc, "fashion-mnist %s/%s n=%" PRId64, dir, stem, n);
+        h5arr a[2] = {f32_2d("X", x, n, 784), labels_1d(lab, n)};
+        rc = write_h5(out, a, 2, desc);
+        if (!rc) printf("%s: %" PRId64 " images\n", out, n);
+    }
+    free(pix);
+    free(lab);
+    free(x);
+    return rc;
+}
+
+static int cmd_fashion_mnist(const opts *o) {
+    const char *dir = o->dir ? o->dir : FMNIST_DIR;
+    if (o->npos != 2) return usage_error("fashion-mnist takes two output files: TRAIN.h5 TEST.h5");
+    int rc = fmnist_convert(dir, "train", o->pos[0]);
+    return rc ? rc : fmnist_convert(dir, "t10k", o->pos[1]);
+}
+
+/* ---- main ---- */
+
+static int run(int argc, char **argv) {
+    static const struct {
+        const char *name;
+        int (*fn)(const opts *);
+    } cmds[] = {{"xor", cmd_xor},
+                {"friedman1", cmd_friedman1},
+                {"classify", cmd_classify},
+                {"fashion-mnist", cmd_fashion_mnist},
+                {"bad", cmd_bad}};
+    if (argc < 2) return usage_error("missing subcommand");
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        fputs(usage_text, stdout);
+        return DPT_EXIT_OK;
+    }
+    opts o;
+    if (parse_args(&o, argc, argv)) return usage_error("bad arguments");
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+        if (strcmp(argv[1], cmds[i].name) == 0) return cmds[i].fn(&o);
+    return usage_error("unknown subcommand");
+}
+
+int main(int argc, char **argv) {
+    dpt_dist_init(&argc, &argv);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL); /* our messages name the file and dataset */
+    int rc = run(argc, argv);
+    dpt_dist_finalize();
+    return rc;
+}

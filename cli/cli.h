@@ -23,6 +23,10 @@ typedef struct dpt_data {
     float *y_norm;   /* (nrows, K) normalised targets, or NULL when y is not normalised */
 } dpt_data;
 
+/* Standardises d's inputs in place with xnorm and, when ynorm is enabled and d has float
+ * targets, fills d->y_norm with the standardised copy the loss sees. */
+void dpt_data_normalise(dpt_data *d, const dpt_norm *xnorm, const dpt_norm *ynorm);
+
 /* Targets of rows [r, r + B) of d for the loss (normalised) or for metrics (user's units). */
 dpt_target dpt_data_target(const dpt_data *d, int64_t r, bool for_loss);
 

@@ -18,6 +18,16 @@ dpt_target dpt_data_target(const dpt_data *d, int64_t r, bool for_loss) {
     return t;
 }
 
+void dpt_data_normalise(dpt_data *d, const dpt_norm *xnorm, const dpt_norm *ynorm) {
+    dpt_shard *s = &d->shard;
+    dpt_norm_apply(xnorm, s->x, s->nrows);
+    if (!ynorm->enabled || !s->y) return;
+    size_t n = (size_t)s->nrows * (size_t)s->info.K;
+    d->y_norm = dpt_alloc_floats(n ? n : 1);
+    memcpy(d->y_norm, s->y, n * sizeof(float));
+    dpt_norm_apply(ynorm, d->y_norm, s->nrows);
+}
+
 void dpt_check_targets(const dpt_h5info *info, const char *path, const char *yname,
                        const dpt_loss *loss, int K) {
     if (!info->has_y) dpt_fatal("%s: no target dataset '%s' (data.y)", path, yname);

@@ -68,14 +68,7 @@ static void load(infer_run *r, const char *model_path, const char *data_path, bo
     if (dpt_h5_read_shard(&r->data.shard, data_path, r->cfg.x_name, yname, 0, r->info.n, nclasses,
                           dpt_world.comm, err, sizeof err))
         dpt_fatal("%s", err);
-    dpt_shard *s = &r->data.shard;
-    dpt_norm_apply(&r->xnorm, s->x, s->nrows);
-    if (need_y && r->ynorm.enabled && s->y) {
-        size_t n = (size_t)s->nrows * (size_t)K;
-        r->data.y_norm = dpt_alloc_floats(n ? n : 1);
-        memcpy(r->data.y_norm, s->y, n * sizeof(float));
-        dpt_norm_apply(&r->ynorm, r->data.y_norm, s->nrows);
-    }
+    dpt_data_normalise(&r->data, &r->xnorm, &r->ynorm);
     r->pred = dpt_alloc_floats((size_t)INFER_BATCH * (size_t)K);
 }
 

@@ -142,15 +142,6 @@ static void read_data(dpt_data *d, const train_run *r, const char *path, int64_t
         dpt_fatal("%s", err);
 }
 
-static void normalise(dpt_data *d, const train_run *r) {
-    dpt_norm_apply(&r->xnorm, d->shard.x, d->shard.nrows);
-    if (!r->ynorm.enabled) return;
-    size_t n = (size_t)d->shard.nrows * (size_t)d->shard.info.K;
-    d->y_norm = dpt_alloc_floats(n ? n : 1);
-    memcpy(d->y_norm, d->shard.y, n * sizeof(float));
-    dpt_norm_apply(&r->ynorm, d->y_norm, d->shard.nrows);
-}
-
 static void load_data(train_run *r) {
     const dpt_config *c = &r->cfg;
     read_data(&r->train, r, c->train_file, 0, r->n_train);
@@ -178,8 +169,8 @@ static void load_data(train_run *r) {
     if (ny && r->info.labels)
         dpt_fatal("%s: data.normalize_y is on but y holds class labels", c->source);
     if (ny) dpt_norm_fit(&r->ynorm, r->train.shard.y, r->train.shard.nrows, K, dpt_world.comm);
-    normalise(&r->train, r);
-    if (r->val_path) normalise(&r->val, r);
+    dpt_data_normalise(&r->train, &r->xnorm, &r->ynorm);
+    if (r->val_path) dpt_data_normalise(&r->val, &r->xnorm, &r->ynorm);
 }
 
 static void setup_training(train_run *r) {

@@ -1,0 +1,353 @@
+/* Training throughput on synthetic in-memory data with the trainer's own step (parallel/step.h):
+ * samples/s, ms/step, and the GEMM GFLOP/s of the step as a fraction of the sgemm peak measured
+ * on exactly the same GEMM shapes, thread count and ranks.  Usage in docs/performance.md. */
+#include <math.h>
+#include <omp.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/blas.h"
+#include "core/loss.h"
+#include "core/model.h"
+#include "core/optim.h"
+#include "core/rng.h"
+#include "core/util.h"
+#include "parallel/dist.h"
+#include "parallel/sampler.h"
+#include "parallel/step.h"
+
+#define MAX_WIDTHS 6
+#define MAX_GEMMS  32
+#define SQUARE     2048
+#define NBLOCKS    5 /* timings are medians over this many blocks */
+
+typedef struct workload {
+    const char *name;
+    int batch;              /* global B */
+    int nwidths;            /* layers + 1 */
+    int widths[MAX_WIDTHS]; /* F, hidden..., K; ReLU after every hidden layer */
+    const char *loss;
+    const char *optim; /* with dpt_optim_spec_defaults */
+    bool labels;       /* integer class labels instead of values */
+} workload;
+
+/* boston: rmsprop defaults are lr 1e-3, rho 0.9, eps 1e-7; wide: momentum 0.9, lr 0.01. */
+static const workload workloads[] = {
+    {"boston-mlp-16", 16, 5, {13, 128, 128, 64, 1}, "mse", "rmsprop", false},
+    {"boston-mlp-256", 256, 5, {13, 128, 128, 64, 1}, "mse", "rmsprop", false},
+    {"wide-mlp-256", 256, 4, {784, 1024, 1024, 10}, "softmax_ce", "momentum", true},
+};
+#define NWORKLOADS (int)(sizeof workloads / sizeof workloads[0])
+
+typedef struct options {
+    const char *workload; /* a name above or "all" */
+    int threads;          /* per rank; 0 = dpt_dist_pick_threads */
+    int steps;            /* timed steps; 0 = as many as fit in about one second */
+    int warmup;
+} options;
+
+/* One GEMM of the step, with the transposes and beta the dense layer uses. */
+typedef struct gemm_shape {
+    bool ta, tb;
+    int M, N, K;
+    float beta;
+} gemm_shape;
+
+typedef struct result {
+    double step_s;    /* seconds per step, median over NBLOCKS blocks */
+    double gemm_flop; /* GEMM flops of one step, summed over ranks */
+    double gemm_peak; /* GFLOP/s of sgemm alone on the same shapes, summed over ranks */
+    double loss_first, loss_last;
+    int steps;
+} result;
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void usage(void) {
+    fprintf(stderr, "usage: bench_train [--workload all|");
+    for (int i = 0; i < NWORKLOADS; i++) fprintf(stderr, "%s%s", i ? "|" : "", workloads[i].name);
+    fprintf(stderr, "] [--threads N] [--steps N] [--warmup N]\n");
+}
+
+static int parse_int(const char *s, int lo) {
+    char *end = NULL;
+    long v = s ? strtol(s, &end, 10) : 0;
+    if (!s || *end != '\0' || v < lo || v > 100000000) {
+        usage();
+        dpt_fatal("bad number '%s' (expected an integer >= %d)", s ? s : "", lo);
+    }
+    return (int)v;
+}
+
+static options parse_args(int argc, char **argv) {
+    options o = {.workload = "all", .threads = 0, .steps = 0, .warmup = 5};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--workload") == 0 && v)
+            o.workload = v;
+        else if (strcmp(a, "--threads") == 0)
+            o.threads = parse_int(v, 1);
+        else if (strcmp(a, "--steps") == 0)
+            o.steps = parse_int(v, 1);
+        else if (strcmp(a, "--warmup") == 0)
+            o.warmup = parse_int(v, 0);
+        else {
+            usage();
+            dpt_fatal("unknown argument '%s'", a);
+        }
+        i++;
+    }
+    return o;
+}
+
+/* ---- model and data ---- */
+
+static void build_model(const workload *w, int max_batch, dpt_model *m) {
+    dpt_layer_spec specs[MAX_WIDTHS]; /* (nwidths - 1) dense layers */
+    int nl = w->nwidths - 1;
+    for (int i = 0; i < nl; i++) {
+        dpt_layer_spec_defaults(&specs[i]);
+        strcpy(specs[i].type, "dense");
+        specs[i].units = w->widths[i + 1];
+        if (i + 1 < nl) strcpy(specs[i].activation, "relu");
+    }
+    char err[512];
+    if (dpt_model_build(m, specs, nl, w->widths[0], max_batch, err, sizeof err))
+        dpt_fatal("%s: %s", w->name, err);
+    dpt_model_init_params(m, 42);
+}
+
+/* This rank's rows: x ~ N(0, 1); regression targets a fixed linear function of x plus noise, so
+ * the loss has something to learn; class labels uniform. */
+typedef struct batch_data {
+    float *x;     /* (b, F) */
+    float *y;     /* (b, K) or NULL */
+    int32_t *lab; /* (b) or NULL */
+} batch_data;
+
+static batch_data make_data(const workload *w, int b) {
+    int F = w->widths[0], K = w->widths[w->nwidths - 1];
+    size_t rows = b > 0 ? (size_t)b : 1;
+    batch_data d = {dpt_alloc_floats(rows * (size_t)F), NULL, NULL};
+    dpt_rng rng;
+    dpt_rng_seed(&rng, 7, (uint64_t)dpt_world.rank);
+    for (size_t i = 0; i < (size_t)b * (size_t)F; i++) d.x[i] = dpt_rng_normal(&rng);
+    if (w->labels) {
+        d.lab = dpt_calloc(rows, sizeof *d.lab);
+        for (int i = 0; i < b; i++) d.lab[i] = (int32_t)dpt_rng_below(&rng, (uint64_t)K);
+        return d;
+    }
+    d.y = dpt_alloc_floats(rows * (size_t)K);
+    for (int i = 0; i < b; i++)
+        for (int k = 0; k < K; k++)
+            d.y[(size_t)i * K + k] = d.x[(size_t)i * F] - 0.5f * d.x[(size_t)i * F + F - 1] +
+                                     0.1f * dpt_rng_normal(&rng);
+    return d;
+}
+
+static void free_data(batch_data *d) {
+    free(d->x);
+    free(d->y);
+    free(d->lab);
+}
+
+/* ---- GEMM shapes and the sgemm peak ---- */
+
+/* The GEMMs dense layers run in one step on b rows (core/layer_dense.c): forward
+ * y = x W^T, weight gradient dW += dy^T x, input gradient dx = dy W (not for the first layer). */
+static int step_gemms(const dpt_model *m, int b, gemm_shape *g /* (MAX_GEMMS) */) {
+    int n = 0;
+    for (int i = 0; i < m->nlayers; i++) {
+        const dpt_layer *l = &m->layers[i];
+        if (strcmp(l->type->name, "dense") != 0) continue;
+        DPT_ASSERT(n + 3 <= MAX_GEMMS);
+        g[n++] = (gemm_shape){false, true, b, l->out, l->in, 0.0f};
+        g[n++] = (gemm_shape){true, false, l->out, l->in, b, 1.0f};
+        if (l->index > 0) g[n++] = (gemm_shape){false, false, b, l->in, l->out, 0.0f};
+    }
+    return n;
+}
+
+static double gemm_flop(const gemm_shape *g, int n) {
+    double f = 0;
+    for (int i = 0; i < n; i++) f += 2.0 * g[i].M * g[i].N * g[i].K;
+    return f;
+}
+
+static void run_gemms(const gemm_shape *g, int n, const float *a, const float *b, float *c) {
+    for (int i = 0; i < n; i++) {
+        int lda = g[i].ta ? g[i].M : g[i].K, ldb = g[i].tb ? g[i].K : g[i].N;
+        dpt_sgemm(g[i].ta, g[i].tb, g[i].M, g[i].N, g[i].K, 1.0f, a, lda, b, ldb, g[i].beta, c,
+                  g[i].N);
+    }
+}
+
+static double median(double *v /* (n) */, int n) {
+    for (int i = 1; i < n; i++) /* insertion sort: n is NBLOCKS */
+        for (int j = i; j > 0 && v[j] < v[j - 1]; j--) {
+            double t = v[j];
+            v[j] = v[j - 1];
+            v[j - 1] = t;
+        }
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* GFLOP/s of sgemm alone on the shapes g: the median of NBLOCKS blocks of about
+ * seconds / NBLOCKS each, so a burst of other load on the machine does not set the result.
+ * Operands are reused across calls, as the weights are across training steps. */
+static double sgemm_gflops(const gemm_shape *g, int n, double seconds) {
+    size_t sa = 1, sb = 1, sc = 1;
+    for (int i = 0; i < n; i++) {
+        size_t M = (size_t)g[i].M, N = (size_t)g[i].N, K = (size_t)g[i].K;
+        sa = M * K > sa ? M * K : sa;
+        sb = K * N > sb ? K * N : sb;
+        sc = M * N > sc ? M * N : sc;
+    }
+    float *a = dpt_alloc_floats(sa), *b = dpt_alloc_floats(sb), *c = dpt_alloc_floats(sc);
+    for (size_t i = 0; i < sa; i++) a[i] = 0.001f * (float)(i % 97);
+    for (size_t i = 0; i < sb; i++) b[i] = 0.001f * (float)(i % 89);
+    run_gemms(g, n, a, b, c); /* warm-up: packing buffers, thread start */
+    double rate[NBLOCKS];     /* (NBLOCKS) GFLOP/s per block */
+    for (int k = 0; k < NBLOCKS; k++) {
+        int reps = 0;
+        double t0 = now(), t;
+        do {
+            run_gemms(g, n, a, b, c);
+            reps++;
+            t = now() - t0;
+        } while (t < seconds / NBLOCKS);
+        rate[k] = gemm_flop(g, n) * reps / t * 1e-9;
+    }
+    free(a);
+    free(b);
+    free(c);
+    return median(rate, NBLOCKS);
+}
+
+/* All ranks measure at the same time, so they compete for the cores as in training; the sum
+ * over ranks is the machine's rate in this configuration. */
+static double sgemm_gflops_all_ranks(const gemm_shape *g, int n, double seconds) {
+    MPI_Barrier(dpt_world.comm);
+    double r = n > 0 ? sgemm_gflops(g, n, seconds) : 0.0;
+    dpt_allreduce_sum_f64(&r, 1);
+    return r;
+}
+
+/* ---- timing the training step ---- */
+
+static void one_step(dpt_step *s, const batch_data *d, int b) {
+    dpt_target t = {d->y, d->lab};
+    dpt_step_compute(s, d->x, t, b, NULL);
+    if (dpt_step_update(s, NULL) != DPT_STEP_OK) dpt_fatal("non-finite gradient in the benchmark");
+}
+
+/* Steps to time: as given, or enough for about one second judging by the warm-up (agreed over
+ * ranks, since every rank must run the same number of collective steps). */
+static int pick_steps(int requested, double warm_per_step) {
+    if (requested > 0) return requested;
+    double per = warm_per_step > 1e-7 ? warm_per_step : 1e-7;
+    int n = (int)fmin(fmax(1.0 / per, 10.0), 1e6);
+    return dpt_allreduce_max_int(n);
+}
+
+/* Seconds per step: the median over NBLOCKS blocks of steps (see sgemm_gflops).  Ranks run the
+ * steps in lock-step (each has an allreduce), so rank 0's clock times them all. */
+static double time_blocks(dpt_step *s, const batch_data *d, int b, int steps) {
+    double per[NBLOCKS]; /* (NBLOCKS) seconds per step in each block */
+    int each = (steps + NBLOCKS - 1) / NBLOCKS;
+    for (int k = 0; k < NBLOCKS; k++) {
+        MPI_Barrier(dpt_world.comm);
+        double t0 = now();
+        for (int i = 0; i < each; i++) one_step(s, d, b);
+        MPI_Barrier(dpt_world.comm);
+        per[k] = (now() - t0) / each;
+    }
+    return median(per, NBLOCKS);
+}
+
+static result time_training(const workload *w, const options *o, dpt_model *m, const batch_data *d,
+                            int b) {
+    dpt_optim_spec spec;
+    dpt_optim_spec_defaults(&spec, w->optim);
+    dpt_optim opt;
+    char err[256];
+    if (dpt_optim_init(&opt, &spec, m->nparams, err, sizeof err)) dpt_fatal("%s", err);
+    dpt_step s;
+    dpt_step_init(&s, m, dpt_loss_find(w->loss), &opt, NULL, 0);
+    result r = {0};
+    MPI_Barrier(dpt_world.comm);
+    double t0 = now();
+    for (int i = 0; i < o->warmup; i++) one_step(&s, d, b);
+    r.loss_first = s.loss_sum / fmax(s.count, 1);
+    r.steps = pick_steps(o->steps, o->warmup > 0 ? (now() - t0) / o->warmup : 0);
+    r.step_s = time_blocks(&s, d, b, r.steps);
+    r.steps = (r.steps + NBLOCKS - 1) / NBLOCKS * NBLOCKS;
+    r.loss_last = s.loss_sum / fmax(s.count, 1);
+    dpt_dist_check_model(m); /* the step really kept every rank's parameters identical */
+    dpt_step_free(&s);
+    dpt_optim_free(&opt);
+    return r;
+}
+
+/* ---- one workload ---- */
+
+static void report(const workload *w, int threads, const result *r, double square) {
+    double gemm = r->gemm_flop / r->step_s * 1e-9;
+    int P = dpt_world.size;
+    dpt_log0("%s: %d rank(s) x %d thread(s), BLIS '%s' (%s), global batch %d, %d steps\n", w->name,
+             P, threads, dpt_blas_arch(), dpt_blas_arch_reason(), w->batch, r->steps);
+    dpt_log0("  %.0f samples/s, %.4f ms/step, loss %.4g -> %.4g\n", w->batch / r->step_s,
+             r->step_s * 1e3, r->loss_first, r->loss_last);
+    dpt_log0("  GEMM in the step %.2f GFLOP/s = %.1f%% of sgemm alone on the same shapes "
+             "(%.2f GFLOP/s); sgemm %d^3: %.1f GFLOP/s\n",
+             gemm, 100.0 * gemm / r->gemm_peak, r->gemm_peak, SQUARE, square);
+    dpt_log0("| %s | %d | %d | %s | %.0f | %.3f | %.1f | %.1f | %.0f%% | %.1f |\n", w->name, P,
+             threads, dpt_blas_arch(), w->batch / r->step_s, r->step_s * 1e3, gemm, r->gemm_peak,
+             100.0 * gemm / r->gemm_peak, square);
+}
+
+static void run_workload(const workload *w, const options *o, int threads, double square) {
+    int P = dpt_world.size, rank = dpt_world.rank;
+    int lo = (int)dpt_split_lo(w->batch, P, rank), hi = (int)dpt_split_lo(w->batch, P, rank + 1);
+    int b = hi - lo, max_b = (int)dpt_split_lo(w->batch, P, 1); /* rank 0 has the most rows */
+    dpt_model m;
+    build_model(w, max_b > 0 ? max_b : 1, &m);
+    batch_data d = make_data(w, b);
+    result r = time_training(w, o, &m, &d, b);
+    gemm_shape g[MAX_GEMMS]; /* (n) */
+    int n = b > 0 ? step_gemms(&m, b, g) : 0;
+    r.gemm_flop = gemm_flop(g, n);
+    dpt_allreduce_sum_f64(&r.gemm_flop, 1);
+    r.gemm_peak = sgemm_gflops_all_ranks(g, n, 0.5);
+    report(w, threads, &r, square);
+    free_data(&d);
+    dpt_model_free(&m);
+}
+
+int main(int argc, char **argv) {
+    dpt_dist_init(&argc, &argv);
+    options o = parse_args(argc, argv);
+    int threads = dpt_dist_pick_threads(o.threads);
+    omp_set_num_threads(threads);
+    dpt_blas_setup(threads);
+    bool all = strcmp(o.workload, "all") == 0, found = all;
+    for (int i = 0; i < NWORKLOADS; i++) found |= strcmp(o.workload, workloads[i].name) == 0;
+    if (!found) {
+        usage();
+        dpt_fatal("unknown workload '%s'", o.workload);
+    }
+    gemm_shape sq = {false, false, SQUARE, SQUARE, SQUARE, 0.0f};
+    double square = sgemm_gflops_all_ranks(&sq, 1, 1.0);
+    for (int i = 0; i < NWORKLOADS; i++)
+        if (all || strcmp(o.workload, workloads[i].name) == 0)
+            run_workload(&workloads[i], &o, threads, square);
+    dpt_dist_finalize();
+    return 0;
+}

@@ -1,0 +1,318 @@
+/* Optimizers (one flat loop per update rule over the whole parameter buffer), gradient clipping,
+ * the non-finite check, and learning-rate schedules.  Every rank runs this on identical, already
+ * allreduced gradients, so every rank ends the step with identical parameters. */
+#include "core/optim.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/util.h"
+
+/* Below this many elements a loop runs on one thread: the fork/join costs more than it saves.
+ * The clauses say `if (parallel : ...)`: a bare `if` on `parallel for simd` also applies to the
+ * simd part (OpenMP 5.0), and GCC then runs small loops unvectorised, 4-5x slower. */
+#define PAR_MIN 65536
+
+static const char *const optim_names[] = {"sgd",  "momentum", "nesterov", "rmsprop",
+                                          "adam", "adamw",    NULL};
+static const char *const schedule_names[] = {"constant", "step", "cosine", NULL};
+
+typedef enum { RULE_SGD, RULE_MOMENTUM, RULE_NESTEROV, RULE_RMSPROP, RULE_ADAM, RULE_ADAMW } rule;
+
+const char *const *dpt_optim_names(void) {
+    return optim_names;
+}
+
+const char *const *dpt_schedule_names(void) {
+    return schedule_names;
+}
+
+static bool is_name(const char *a, const char *b) {
+    return strcmp(a, b) == 0;
+}
+
+static bool known_optim(const char *name) {
+    for (const char *const *p = optim_names; *p; p++)
+        if (is_name(*p, name)) return true;
+    return false;
+}
+
+/* sgd, momentum and nesterov are one family: the momentum value and the nesterov flag pick the
+ * rule, so "sgd" with momentum 0.9 in the config behaves exactly like "momentum". */
+static rule rule_of(const dpt_optim_spec *s) {
+    if (is_name(s->name, "rmsprop")) return RULE_RMSPROP;
+    if (is_name(s->name, "adam")) return RULE_ADAM;
+    if (is_name(s->name, "adamw")) return RULE_ADAMW;
+    if (is_name(s->name, "sgd") && s->momentum == 0.0f) return RULE_SGD;
+    return s->nesterov ? RULE_NESTEROV : RULE_MOMENTUM;
+}
+
+void dpt_optim_spec_defaults(dpt_optim_spec *s, const char *name) {
+    memset(s, 0, sizeof *s);
+    snprintf(s->name, sizeof s->name, "%s", name);
+    bool sgd_family =
+        is_name(name, "sgd") || is_name(name, "momentum") || is_name(name, "nesterov");
+    s->lr = sgd_family ? 0.01f : 1e-3f;
+    s->momentum = (is_name(name, "momentum") || is_name(name, "nesterov")) ? 0.9f : 0.0f;
+    s->nesterov = is_name(name, "nesterov");
+    s->rho = 0.9f;
+    s->beta1 = 0.9f;
+    s->beta2 = 0.999f;
+    s->eps = 1e-7f;
+    s->weight_decay = is_name(name, "adamw") ? 0.01f : 0.0f;
+}
+
+/* Checks lo <= x < hi (lo_open: lo < x); NaN fails every comparison, so it is rejected too. */
+static int check_range(const char *key, float x, float lo, bool lo_open, float hi, char *err,
+                       size_t errlen) {
+    bool ok = (lo_open ? x > lo : x >= lo) && x < hi;
+    if (ok) return 0;
+    if (isinf(hi))
+        return dpt_err(err, errlen, "optimizer.%s: expected a number %s %g, got %g", key,
+                       lo_open ? ">" : ">=", (double)lo, (double)x);
+    return dpt_err(err, errlen, "optimizer.%s: expected a number in %c%g, %g), got %g", key,
+                   lo_open ? '(' : '[', (double)lo, (double)hi, (double)x);
+}
+
+static int unknown_name(const char *name, char *err, size_t errlen) {
+    char list[128] = ""; /* "sgd, momentum, ..." built from the registry so it cannot go stale */
+    for (const char *const *p = optim_names; *p; p++) {
+        size_t len = strlen(list);
+        snprintf(list + len, sizeof list - len, "%s%s", len ? ", " : "", *p);
+    }
+    return dpt_err(err, errlen, "optimizer.name: unknown optimizer '%s' (expected one of: %s)",
+                   name, list);
+}
+
+/* Only the keys the chosen rule uses are checked: the others are never read. */
+static int validate(const dpt_optim_spec *s, char *err, size_t errlen) {
+    if (!known_optim(s->name)) return unknown_name(s->name, err, errlen);
+    if (check_range("lr", s->lr, 0, true, INFINITY, err, errlen)) return -1;
+    switch (rule_of(s)) {
+    case RULE_SGD:
+    case RULE_MOMENTUM:
+    case RULE_NESTEROV:
+        return check_range("momentum", s->momentum, 0, false, 1, err, errlen);
+    case RULE_RMSPROP:
+        if (check_range("rho", s->rho, 0, false, 1, err, errlen)) return -1;
+        return check_range("eps", s->eps, 0, true, INFINITY, err, errlen);
+    case RULE_ADAM:
+    case RULE_ADAMW:
+        break;
+    }
+    if (check_range("beta1", s->beta1, 0, false, 1, err, errlen) ||
+        check_range("beta2", s->beta2, 0, false, 1, err, errlen) ||
+        check_range("eps", s->eps, 0, true, INFINITY, err, errlen))
+        return -1;
+    return check_range("weight_decay", s->weight_decay, 0, false, INFINITY, err, errlen);
+}
+
+int dpt_optim_init(dpt_optim *o, const dpt_optim_spec *s, size_t n, char *err, size_t errlen) {
+    memset(o, 0, sizeof *o);
+    if (validate(s, err, errlen)) return -1;
+    o->spec = *s;
+    o->n = n;
+    rule r = rule_of(s);
+    size_t alloc = n > 0 ? n : 1; /* a model without parameters still gets valid pointers */
+    if (r != RULE_SGD) o->m = dpt_alloc_floats(alloc);
+    if (r == RULE_ADAM || r == RULE_ADAMW) o->v = dpt_alloc_floats(alloc);
+    return 0;
+}
+
+void dpt_optim_free(dpt_optim *o) {
+    if (!o) return;
+    free(o->m);
+    free(o->v);
+    o->m = o->v = NULL;
+}
+
+/* Optimizer state of a parameter whose gradient stays 0 (a dead ReLU unit) decays geometrically
+ * into the subnormal range and then sticks there: rho * s rounds back to s for the smallest
+ * subnormals (0.9 * 4 ulp = 3.6 ulp -> 4 ulp).  Subnormal arithmetic takes a slow microcode path on
+ * x86, so such states made a long RMSProp run several times slower (bench_train, boston-mlp).
+ * Values below FLT_MIN (1.2e-38) cannot change any update, so they are flushed to 0 when stored. */
+static inline float flush(float x) {
+    return fabsf(x) < FLT_MIN ? 0.0f : x;
+}
+
+static void step_sgd(size_t n, float *restrict w /* (n) */, const float *restrict g /* (n) */,
+                     float lr) {
+#pragma omp parallel for simd schedule(static) if (parallel : n > PAR_MIN)
+    for (size_t i = 0; i < n; i++) w[i] -= lr * g[i];
+}
+
+/* PyTorch form: the velocity accumulates raw gradients and lr scales the whole step. */
+static void step_momentum(size_t n, float *restrict w /* (n) */, const float *restrict g /* (n) */,
+                          float *restrict v /* (n) */, float lr, float mu) {
+#pragma omp parallel for simd schedule(static) if (parallel : n > PAR_MIN)
+    for (size_t i = 0; i < n; i++) {
+        v[i] = flush(mu * v[i] + g[i]);
+        w[i] -= lr * v[i];
+    }
+}
+
+/* The step looks ahead along the new velocity: w -= lr (g + mu v). */
+static void step_nesterov(size_t n, float *restrict w /* (n) */, const float *restrict g /* (n) */,
+                          float *restrict v /* (n) */, float lr, float mu) {
+#pragma omp parallel for simd schedule(static) if (parallel : n > PAR_MIN)
+    for (size_t i = 0; i < n; i++) {
+        v[i] = flush(mu * v[i] + g[i]);
+        w[i] -= lr * (g[i] + mu * v[i]);
+    }
+}
+
+/* Keras form: eps is added outside the square root. */
+static void step_rmsprop(size_t n, float *restrict w /* (n) */, const float *restrict g /* (n) */,
+                         float *restrict s /* (n) */, float lr, float rho, float eps) {
+#pragma omp parallel for simd schedule(static) if (parallel : n > PAR_MIN)
+    for (size_t i = 0; i < n; i++) {
+        s[i] = flush(rho * s[i] + (1.0f - rho) * g[i] * g[i]);
+        w[i] -= lr * g[i] / (sqrtf(s[i]) + eps);
+    }
+}
+
+/* Bias corrections are computed once per step in double (t can be large: b2^t underflows
+ * gracefully to 0 and the correction tends to 1).  decay = lr * wd for adamw, 0 for adam. */
+static void step_adam(dpt_optim *o, float *restrict w /* (n) */, const float *restrict g /* (n) */,
+                      float lr, float decay) {
+    size_t n = o->n;
+    float *restrict m = o->m; /* (n) */
+    float *restrict v = o->v; /* (n) */
+    float b1 = o->spec.beta1, b2 = o->spec.beta2, eps = o->spec.eps;
+    float c1 = (float)(1.0 / (1.0 - pow(b1, (double)o->t)));
+    float c2 = (float)(1.0 / (1.0 - pow(b2, (double)o->t)));
+#pragma omp parallel for simd schedule(static) if (parallel : n > PAR_MIN)
+    for (size_t i = 0; i < n; i++) {
+        w[i] -= decay * w[i];
+        m[i] = flush(b1 * m[i] + (1.0f - b1) * g[i]);
+        v[i] = flush(b2 * v[i] + (1.0f - b2) * g[i] * g[i]);
+        w[i] -= lr * (m[i] * c1) / (sqrtf(v[i] * c2) + eps);
+    }
+}
+
+void dpt_optim_step(dpt_optim *o, float *params, const float *grads, float lr) {
+    o->t++;
+    const dpt_optim_spec *s = &o->spec;
+    switch (rule_of(s)) {
+    case RULE_SGD:
+        step_sgd(o->n, params, grads, lr);
+        break;
+    case RULE_MOMENTUM:
+        step_momentum(o->n, params, grads, o->m, lr, s->momentum);
+        break;
+    case RULE_NESTEROV:
+        step_nesterov(o->n, params, grads, o->m, lr, s->momentum);
+        break;
+    case RULE_RMSPROP:
+        step_rmsprop(o->n, params, grads, o->m, lr, s->rho, s->eps);
+        break;
+    case RULE_ADAM:
+        step_adam(o, params, grads, lr, 0.0f);
+        break;
+    case RULE_ADAMW:
+        step_adam(o, params, grads, lr, lr * s->weight_decay);
+        break;
+    }
+}
+
+/* ---- clipping and checks ---- */
+
+/* Fixed-size chunks, independent of the thread count: the partial sums and the order in which
+ * they are added are the same however many threads a rank runs, so ranks with different thread
+ * counts still compute bit-identical norms and take the same clipping decision. */
+#define CHUNK            4096
+#define CHUNKS_PER_ROUND 256
+
+static double sumsq_chunk(const float *g /* (n) */, size_t n) {
+    double s = 0.0;
+#pragma omp simd reduction(+ : s)
+    for (size_t i = 0; i < n; i++) s += (double)g[i] * g[i];
+    return s;
+}
+
+double dpt_grad_norm(const float *g, size_t n) {
+    double total = 0.0;
+    for (size_t base = 0; base < n; base += (size_t)CHUNK * CHUNKS_PER_ROUND) {
+        double part[CHUNKS_PER_ROUND] = {0}; /* (CHUNKS_PER_ROUND) sum of squares per chunk */
+        size_t left = n - base;
+        size_t nchunks = (left + CHUNK - 1) / CHUNK;
+        if (nchunks > CHUNKS_PER_ROUND) nchunks = CHUNKS_PER_ROUND;
+#pragma omp parallel for schedule(static) if (parallel : left > PAR_MIN)
+        for (size_t c = 0; c < nchunks; c++) {
+            size_t lo = base + c * CHUNK;
+            size_t len = n - lo < CHUNK ? n - lo : CHUNK;
+            part[c] = sumsq_chunk(g + lo, len);
+        }
+        for (size_t c = 0; c < nchunks; c++) total += part[c];
+    }
+    return sqrt(total);
+}
+
+/* A NaN norm compares false and leaves g as it is, so the non-finite check still sees it. */
+void dpt_clip_by_norm(float *g, size_t n, double norm, float max_norm) {
+    if (!(norm > max_norm) || !(max_norm > 0.0f)) return;
+    float scale = (float)(max_norm / norm);
+#pragma omp parallel for simd schedule(static) if (parallel : n > PAR_MIN)
+    for (size_t i = 0; i < n; i++) g[i] *= scale;
+}
+
+/* Comparisons instead of fminf/fmaxf: those would turn a NaN into +-v and hide it from the
+ * non-finite check that runs after clipping. */
+void dpt_clip_by_value(float *g, size_t n, float v) {
+#pragma omp parallel for simd schedule(static) if (parallel : n > PAR_MIN)
+    for (size_t i = 0; i < n; i++) g[i] = g[i] > v ? v : (g[i] < -v ? -v : g[i]);
+}
+
+/* Non-finite floats are exactly those with all exponent bits set. */
+static int nonfinite_in(const float *g /* (n) */, size_t n) {
+    int bad = 0;
+#pragma omp simd reduction(| : bad)
+    for (size_t i = 0; i < n; i++) {
+        uint32_t bits;
+        memcpy(&bits, &g[i], sizeof bits);
+        bad |= (bits & 0x7f800000u) == 0x7f800000u;
+    }
+    return bad;
+}
+
+/* Branch-free scan of whole chunks (vectorises), then an exact search inside the first bad one. */
+int64_t dpt_first_nonfinite(const float *g, size_t n) {
+    for (size_t lo = 0; lo < n; lo += CHUNK) {
+        size_t len = n - lo < CHUNK ? n - lo : CHUNK;
+        if (!nonfinite_in(g + lo, len)) continue;
+        for (size_t i = lo; i < lo + len; i++)
+            if (!isfinite(g[i])) return (int64_t)i;
+    }
+    return -1;
+}
+
+/* ---- learning-rate schedules ---- */
+
+static float step_decay(const dpt_schedule *s, int64_t step) {
+    if (s->step_epochs <= 0) return s->base_lr;
+    int64_t per_epoch = s->steps_per_epoch > 0 ? s->steps_per_epoch : 1;
+    int64_t epoch = step / per_epoch;
+    return s->base_lr * (float)pow(s->gamma, (double)(epoch / s->step_epochs));
+}
+
+static float cosine(const dpt_schedule *s, int64_t step) {
+    if (s->total_steps <= 0) return s->base_lr;
+    int64_t t = step < s->total_steps ? step : s->total_steps;
+    const double pi = 3.14159265358979323846;
+    double c = 0.5 * (1.0 + cos(pi * (double)t / (double)s->total_steps));
+    return (float)(s->min_lr + (s->base_lr - s->min_lr) * c);
+}
+
+/* Warm-up ramps linearly towards base_lr: step k < warmup_steps uses base (k + 1) / warmup, so
+ * the very first step already learns (a ramp starting at exactly 0 would waste it) and the last
+ * warm-up step uses base_lr.  After warm-up the schedule runs on the global step count. */
+float dpt_schedule_lr(const dpt_schedule *s, int64_t step) {
+    if (step < s->warmup_steps) return s->base_lr * (float)(step + 1) / (float)s->warmup_steps;
+    if (is_name(s->name, "step")) return step_decay(s, step);
+    if (is_name(s->name, "cosine")) return cosine(s, step);
+    DPT_ASSERT(s->name[0] == '\0' || is_name(s->name, "constant"));
+    return s->base_lr;
+}

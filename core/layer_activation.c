@@ -2,6 +2,7 @@
  * Large tensors are split over OpenMP threads; small ones are not worth the fork. */
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "core/activation.h"
 #include "core/layer.h"
@@ -29,12 +30,23 @@ static int activation_build(dpt_layer *l, char *err, size_t errlen) {
     return 0;
 }
 
+/* ReLU is the common case: a branch-free loop the compiler vectorises, instead of a call
+ * through the function table per element (36% of a boston-mlp step before). */
+static bool is_relu(const dpt_activation *a) {
+    return !strcmp(a->name, "relu");
+}
+
 static void activation_forward(dpt_layer *l, const float *x, float *y, int B,
                                const dpt_step_ctx *ctx) {
     (void)ctx;
     const dpt_activation *a = l->fn;
     float alpha = l->alpha;
     int64_t n = (int64_t)B * l->in;
+    if (is_relu(a)) {
+#pragma omp parallel for simd schedule(static) if (parallel : n > 16384)
+        for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+        return;
+    }
 #pragma omp parallel for schedule(static) if (n > 16384)
     for (int64_t i = 0; i < n; i++) y[i] = a->f(x[i], alpha);
 }
@@ -45,6 +57,11 @@ static void activation_backward(dpt_layer *l, const float *x, const float *y, co
     const dpt_activation *a = l->fn;
     float alpha = l->alpha;
     int64_t n = (int64_t)B * l->in;
+    if (is_relu(a)) {
+#pragma omp parallel for simd schedule(static) if (parallel : n > 16384)
+        for (int64_t i = 0; i < n; i++) dx[i] = x[i] > 0.0f ? dy[i] : 0.0f;
+        return;
+    }
 #pragma omp parallel for schedule(static) if (n > 16384)
     for (int64_t i = 0; i < n; i++) dx[i] = dy[i] * a->df(x[i], y[i], alpha);
 }

@@ -82,6 +82,7 @@ static void every_rank_loads_bit_identical_parameters_config_and_norms(void) {
     snprintf(path, sizeof path, "%s/model.h5", dir);
     save_on_rank0(path, &f, 1);
     CHECK(count_entries(dir) == 1); /* the temporary was renamed away */
+    MPI_Barrier(MPI_COMM_WORLD);    /* before rank 0 writes the next temporary below */
     fixture g = {0};
     CHECK_MSG(dpt_model_load(path, &g.c, &g.m, 7, &g.x, &g.y, err, sizeof err) == 0, err);
     CHECK(g.m.nparams == f.m.nparams && g.m.max_batch == 7);

@@ -2,9 +2,14 @@
 # Distributed equivalence: the same run on 1, 2, 3 and 4 ranks gives the same parameters (to
 # float rounding), because gradients are summed over the ranks and divided by the global count.
 # 203 rows and a batch of 32 make the batches split unevenly and the last batch short.
-# Usage: equivalence.sh DPTRAIN MKDATA H5CMP MPIEXEC SRCDIR WORKROOT
+# MODE dropout adds a dropout layer: its masks are keyed by (seed, step, layer, global sample
+# id), not drawn per rank, so the equality must hold with dropout on too.
+# Usage: equivalence.sh DPTRAIN MKDATA H5CMP MPIEXEC SRCDIR WORKROOT [plain|dropout]
 . "$(dirname "$0")/lib.sh"
-e2e_init equivalence
+MODE=${1:-plain}
+e2e_init "equivalence_$MODE"
+DROPOUT=
+[ "$MODE" = dropout ] && DROPOUT="    - {type: dropout, rate: 0.3}"
 
 "$MKDATA" friedman1 "$WORK/data.h5" --n 203 --features 7 --seed 5 >/dev/null ||
     die "dpt_mkdata friedman1 failed"
@@ -12,6 +17,7 @@ cat >cfg.yaml <<CFG
 model:
   layers:
     - {type: dense, units: 24, activation: relu}
+$DROPOUT
     - {type: dense, units: 16, activation: tanh}
     - {type: dense, units: 1}
 loss: mse

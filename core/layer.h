@@ -9,13 +9,14 @@
 
 #include "core/rng.h"
 
-#define DPT_NAME_MAX 64
+#define DPT_NAME_MAX    64
+#define DPT_MAX_TENSORS 8 /* a bidirectional recurrent layer: 2 x (W_ih, W_hh, b_ih, b_hh) */
 
 /* What the config says about one layer.  Fields a type does not use are ignored. */
 typedef struct dpt_layer_spec {
     char type[32];           /* registry name: "dense", "activation", "dropout" */
     char name[DPT_NAME_MAX]; /* unique name in model files; "" = automatic "<type>_<i>" */
-    int units;               /* dense: output features (> 0) */
+    int units;               /* dense: output features; rnn/lstm/gru: hidden units H (> 0) */
     char activation[32];     /* activation layer: function; dense: fused activation ("" = none) */
     float alpha;             /* leaky_relu slope / elu alpha; NAN = the function's default */
     float rate;              /* dropout: probability of dropping, in [0, 1) */
@@ -23,6 +24,12 @@ typedef struct dpt_layer_spec {
     char bias_init[32];      /* dense: bias initialiser ("" = zeros) */
     float init_scale;        /* "uniform" limit / "normal" stddev; 0 = 0.05 */
     bool use_bias;           /* dense: default true */
+    bool return_sequences;   /* rnn/lstm/gru: output every step (B, T, H) instead of the last
+                                valid step (B, 1, H); default false */
+    bool bidirectional;      /* rnn/lstm/gru: forward and reverse pass, outputs concatenated */
+    int bptt_steps;          /* rnn/lstm/gru: backprop through time in chunks of this many steps
+                                (truncated BPTT); 0 = through the whole sequence */
+    int steps;               /* repeat: output time steps T (one-to-many) */
     int line;                /* line in the config file, 0 if unknown (for messages) */
 } dpt_layer_spec;
 
@@ -31,7 +38,7 @@ void dpt_layer_spec_defaults(dpt_layer_spec *s);
 
 /* One named parameter tensor of a layer, e.g. dense W (out, in) and b (out). */
 typedef struct dpt_param_tensor {
-    char name[8];  /* "W", "b" */
+    char name[16]; /* "W", "b", "W_ih", "W_hh_reverse", ... */
     size_t offset; /* into the model's flat buffers */
     size_t size;   /* number of floats */
     int ndim;
@@ -46,6 +53,8 @@ typedef struct dpt_step_ctx {
     uint64_t step;             /* global optimizer step, keys dropout masks */
     const int64_t *sample_ids; /* (B) global sample index of each row, keys dropout masks so
                                   they do not depend on the number of ranks; may be NULL */
+    const int32_t *lengths;    /* (B) valid time steps of each sample (1..T); NULL = all T.
+                                  Steps past a sample's length are padding. */
 } dpt_step_ctx;
 
 typedef struct dpt_layer dpt_layer;
@@ -55,14 +64,17 @@ struct dpt_layer {
     const dpt_layer_type *type;
     dpt_layer_spec spec;
     char name[DPT_NAME_MAX];
-    int index;   /* position in the model */
-    int in, out; /* features per sample */
+    int index;     /* position in the model */
+    int in, out;   /* features per time step */
+    int steps_in;  /* time steps of the input (1 for plain vectors), set by the model */
+    int steps_out; /* time steps of the output: preset to steps_in by the model, changed by
+                      build where the layer changes it (recurrent, repeat) */
     int ntensors;
-    dpt_param_tensor tensors[2];
+    dpt_param_tensor tensors[DPT_MAX_TENSORS];
     size_t nparams;          /* sum of tensor sizes */
     float *params;           /* view: model->params + first tensor offset (nparams) */
     float *grads;            /* view: model->grads + same offset (nparams) */
-    size_t cache_per_sample; /* floats of private cache per sample, set by build */
+    size_t cache_per_sample; /* floats of private cache per sample (all steps), set by build */
     float *cache;            /* (max_batch, cache_per_sample), owned by the model arena */
     const void *fn;          /* type-private constant data (e.g. the dpt_activation) */
     float alpha;             /* resolved activation parameter */
@@ -76,12 +88,14 @@ struct dpt_layer_type {
     int (*build)(dpt_layer *l, char *err, size_t errlen);
     /* Initialises l->params; NULL when the layer has none. */
     void (*init)(dpt_layer *l, dpt_rng *rng);
-    /* y (B, out) from x (B, in). */
+    /* y (B, steps_out, out) from x (B, steps_in, in).  ctx may be NULL (evaluation, all steps
+     * valid). */
     void (*forward)(dpt_layer *l, const float *x, float *y, int B, const dpt_step_ctx *ctx);
-    /* Given x, y from forward and dy (B, out): adds parameter gradients into l->grads (+=) and,
-     * when dx != NULL, writes dx (B, in) (overwrites). */
+    /* Given x, y from forward and dy (B, steps_out, out): adds parameter gradients into l->grads
+     * (+=) and, when dx != NULL, writes dx (B, steps_in, in) (overwrites).  ctx is the one the
+     * forward saw. */
     void (*backward)(dpt_layer *l, const float *x, const float *y, const float *dy, float *dx,
-                     int B);
+                     int B, const dpt_step_ctx *ctx);
 };
 
 const dpt_layer_type *dpt_layer_find(const char *name); /* NULL if unknown */

@@ -41,7 +41,7 @@ static void activation_forward(dpt_layer *l, const float *x, float *y, int B,
     (void)ctx;
     const dpt_activation *a = l->fn;
     float alpha = l->alpha;
-    int64_t n = (int64_t)B * l->in;
+    int64_t n = (int64_t)B * l->steps_in * l->in;
     if (is_relu(a)) {
 #pragma omp parallel for simd schedule(static) if (parallel : n > 16384)
         for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
@@ -52,11 +52,12 @@ static void activation_forward(dpt_layer *l, const float *x, float *y, int B,
 }
 
 static void activation_backward(dpt_layer *l, const float *x, const float *y, const float *dy,
-                                float *dx, int B) {
+                                float *dx, int B, const dpt_step_ctx *ctx) {
+    (void)ctx;
     if (!dx) return; /* no parameters: nothing else to do */
     const dpt_activation *a = l->fn;
     float alpha = l->alpha;
-    int64_t n = (int64_t)B * l->in;
+    int64_t n = (int64_t)B * l->steps_in * l->in;
     if (is_relu(a)) {
 #pragma omp parallel for simd schedule(static) if (parallel : n > 16384)
         for (int64_t i = 0; i < n; i++) dx[i] = x[i] > 0.0f ? dy[i] : 0.0f;

@@ -62,8 +62,12 @@ static void dense_init(dpt_layer *l, dpt_rng *rng) {
     }
 }
 
-static void dense_forward(dpt_layer *l, const float *x, float *y, int B, const dpt_step_ctx *ctx) {
+/* A dense layer on a sequence (B, T, in) applies the same W at every step: it is one product
+ * over B*T rows (Keras's Dense on 3-D input, "time-distributed"). */
+static void dense_forward(dpt_layer *l, const float *x, float *y, int nsamples,
+                          const dpt_step_ctx *ctx) {
     (void)ctx;
+    int B = nsamples * l->steps_in; /* rows */
     if (B == 0) return;
     const float *W = l->params; /* (out, in) */
     int in = l->in, out = l->out;
@@ -78,8 +82,9 @@ static void dense_forward(dpt_layer *l, const float *x, float *y, int B, const d
 }
 
 static void dense_backward(dpt_layer *l, const float *x, const float *y, const float *dy, float *dx,
-                           int B) {
-    (void)y;
+                           int nsamples, const dpt_step_ctx *ctx) {
+    (void)y, (void)ctx;
+    int B = nsamples * l->steps_in; /* rows */
     if (B == 0) return;
     int in = l->in, out = l->out;
     const float *W = l->params; /* (out, in) */

@@ -15,22 +15,25 @@ static int dropout_build(dpt_layer *l, char *err, size_t errlen) {
         return dpt_err(err, errlen, "rate must be in [0, 1) (got %g)", (double)l->spec.rate);
     l->out = l->in;
     l->ntensors = 0;
-    l->cache_per_sample = (size_t)l->in; /* the mask, 0 or 1 / (1 - rate) */
+    l->cache_per_sample = (size_t)l->in * (size_t)l->steps_in; /* the mask: 0 or 1 / (1 - rate) */
     l->fn = NULL;
     return 0;
 }
 
+/* Row r is step r % T of sample r / T; its key is (sample id * T + step) * in + unit. */
 static void fill_mask(const dpt_layer *l, float *mask, int B, const dpt_step_ctx *ctx) {
-    int n = l->in;
+    int n = l->in, T = l->steps_in;
     float rate = l->spec.rate;
     float scale = 1.0f / (1.0f - rate);
-#pragma omp parallel for schedule(static) if ((int64_t)B * n > 16384)
-    for (int r = 0; r < B; r++) {
-        uint64_t sample = ctx->sample_ids ? (uint64_t)ctx->sample_ids[r] : (uint64_t)r;
+#pragma omp parallel for schedule(static) if ((int64_t)B * T * n > 16384)
+    for (int r = 0; r < B * T; r++) {
+        int b = r / T;
+        uint64_t sample = ctx->sample_ids ? (uint64_t)ctx->sample_ids[b] : (uint64_t)b;
+        uint64_t row = sample * (uint64_t)T + (uint64_t)(r % T);
         float *m = mask + (size_t)r * n; /* (in) */
         for (int j = 0; j < n; j++) {
             float u = dpt_hash_uniform(ctx->seed, ctx->step, (uint64_t)l->index,
-                                       sample * (uint64_t)n + (uint64_t)j);
+                                       row * (uint64_t)n + (uint64_t)j);
             m[j] = u < rate ? 0.0f : scale;
         }
     }
@@ -38,8 +41,8 @@ static void fill_mask(const dpt_layer *l, float *mask, int B, const dpt_step_ctx
 
 static void dropout_forward(dpt_layer *l, const float *x, float *y, int B,
                             const dpt_step_ctx *ctx) {
-    float *mask = l->cache; /* (B, in) */
-    int64_t n = (int64_t)B * l->in;
+    float *mask = l->cache; /* (B, T, in) */
+    int64_t n = (int64_t)B * l->steps_in * l->in;
     if (n == 0) return;
     if (!ctx || !ctx->training || l->spec.rate == 0.0f) {
         /* A mask of ones keeps backward correct after an evaluation-mode forward. */
@@ -53,11 +56,11 @@ static void dropout_forward(dpt_layer *l, const float *x, float *y, int B,
 }
 
 static void dropout_backward(dpt_layer *l, const float *x, const float *y, const float *dy,
-                             float *dx, int B) {
-    (void)x, (void)y;
+                             float *dx, int B, const dpt_step_ctx *ctx) {
+    (void)x, (void)y, (void)ctx;
     if (!dx) return;
-    const float *mask = l->cache; /* (B, in) */
-    int64_t n = (int64_t)B * l->in;
+    const float *mask = l->cache; /* (B, T, in) */
+    int64_t n = (int64_t)B * l->steps_in * l->in;
 #pragma omp parallel for schedule(static) if (n > 16384)
     for (int64_t i = 0; i < n; i++) dx[i] = dy[i] * mask[i];
 }

@@ -91,9 +91,9 @@ static int check_name(const dpt_model *m, int li, const dpt_layer_spec *user, in
     return 0;
 }
 
-/* Builds the layers of spec ui into m->layers[*li...], chaining in/out widths. */
+/* Builds the layers of spec ui into m->layers[*li...], chaining widths and time steps. */
 static int build_spec(dpt_model *m, const dpt_layer_spec *user, int ui, int *li, int *width,
-                      char *err, size_t errlen) {
+                      int *steps, char *err, size_t errlen) {
     dpt_layer_spec parts[2];
     int nparts = expand_spec(user, parts);
     char msg[768];
@@ -103,9 +103,12 @@ static int build_spec(dpt_model *m, const dpt_layer_spec *user, int ui, int *li,
         l->spec = parts[p];
         l->index = *li;
         l->in = *width;
+        l->steps_in = l->steps_out = *steps;
         if (l->type->build(l, msg, sizeof msg)) return layer_err(err, errlen, ui, user, msg);
-        DPT_ASSERT(l->out > 0 && l->ntensors >= 0 && l->ntensors <= 2);
+        DPT_ASSERT(l->out > 0 && l->steps_out > 0);
+        DPT_ASSERT(l->ntensors >= 0 && l->ntensors <= DPT_MAX_TENSORS);
         *width = l->out;
+        *steps = l->steps_out;
         assign_name(m, *li);
         if (check_name(m, *li, user, ui, err, errlen)) return -1;
     }
@@ -136,11 +139,12 @@ static void layout_params(dpt_model *m) {
 /* Floats the arena needs: activations, caches, two deltas; each piece 64-byte aligned. */
 static double arena_floats(const dpt_model *m, size_t *maxw) {
     size_t B = (size_t)m->max_batch, total = 0;
-    *maxw = (size_t)m->in_features;
+    *maxw = (size_t)m->in_features * (size_t)m->in_steps;
     for (int i = 0; i < m->nlayers; i++) {
         const dpt_layer *l = &m->layers[i];
-        total += round_up(B * (size_t)l->out) + round_up(B * l->cache_per_sample);
-        if ((size_t)l->out > *maxw) *maxw = (size_t)l->out;
+        size_t w = (size_t)l->out * (size_t)l->steps_out;
+        total += round_up(B * w) + round_up(B * l->cache_per_sample);
+        if (w > *maxw) *maxw = w;
     }
     total += 2 * round_up(B * *maxw);
     return (double)total;
@@ -161,7 +165,7 @@ static int layout_arena(dpt_model *m, char *err, size_t errlen) {
     for (int i = 0; i < m->nlayers; i++) {
         dpt_layer *l = &m->layers[i];
         m->acts[i + 1] = p;
-        p += round_up(B * (size_t)l->out);
+        p += round_up(B * (size_t)l->out * (size_t)l->steps_out);
         l->cache = l->cache_per_sample ? p : NULL;
         p += round_up(B * l->cache_per_sample);
     }
@@ -170,8 +174,12 @@ static int layout_arena(dpt_model *m, char *err, size_t errlen) {
     return 0;
 }
 
-static int check_sizes(int nspecs, int in_features, int max_batch, char *err, size_t errlen) {
+static int check_sizes(int nspecs, int in_steps, int in_features, int max_batch, char *err,
+                       size_t errlen) {
     if (nspecs <= 0) return dpt_err(err, errlen, "the model has no layers (expected at least one)");
+    if (in_steps <= 0)
+        return dpt_err(err, errlen, "the model input has %d time steps (expected at least 1)",
+                       in_steps);
     if (in_features <= 0)
         return dpt_err(err, errlen, "the model input has %d features (expected at least 1)",
                        in_features);
@@ -182,20 +190,27 @@ static int check_sizes(int nspecs, int in_features, int max_batch, char *err, si
 
 int dpt_model_build(dpt_model *m, const dpt_layer_spec *specs, int nspecs, int in_features,
                     int max_batch, char *err, size_t errlen) {
+    return dpt_model_build_seq(m, specs, nspecs, 1, in_features, max_batch, err, errlen);
+}
+
+int dpt_model_build_seq(dpt_model *m, const dpt_layer_spec *specs, int nspecs, int in_steps,
+                        int in_features, int max_batch, char *err, size_t errlen) {
     memset(m, 0, sizeof *m);
     int nlayers = 0;
-    if (check_sizes(nspecs, in_features, max_batch, err, errlen)) return -1;
+    if (check_sizes(nspecs, in_steps, in_features, max_batch, err, errlen)) return -1;
     if (check_types(specs, nspecs, &nlayers, err, errlen)) return -1;
     m->nlayers = nlayers;
     m->layers = dpt_calloc((size_t)nlayers, sizeof *m->layers);
     m->in_features = in_features;
+    m->in_steps = in_steps;
     m->max_batch = max_batch;
-    int li = 0, width = in_features;
+    int li = 0, width = in_features, steps = in_steps;
     for (int i = 0; i < nspecs; i++) {
-        if (build_spec(m, &specs[i], i, &li, &width, err, errlen)) goto fail;
+        if (build_spec(m, &specs[i], i, &li, &width, &steps, err, errlen)) goto fail;
     }
     DPT_ASSERT(li == nlayers);
     m->out_features = width;
+    m->out_steps = steps;
     layout_params(m);
     if (layout_arena(m, err, errlen)) goto fail;
     return 0;
@@ -229,9 +244,13 @@ const float *dpt_model_forward(dpt_model *m, const float *x, int B, const dpt_st
     DPT_ASSERT(B >= 0 && B <= m->max_batch);
     if (B == 0) return m->acts[m->nlayers];
     m->acts[0] = (float *)x; /* never written: acts[0] only feeds layer 0 */
+    if (ctx)
+        m->ctx = *ctx;
+    else
+        memset(&m->ctx, 0, sizeof m->ctx);
     for (int i = 0; i < m->nlayers; i++) {
         dpt_layer *l = &m->layers[i];
-        l->type->forward(l, m->acts[i], m->acts[i + 1], B, ctx);
+        l->type->forward(l, m->acts[i], m->acts[i + 1], B, &m->ctx);
     }
     return m->acts[m->nlayers];
 }
@@ -239,12 +258,12 @@ const float *dpt_model_forward(dpt_model *m, const float *x, int B, const dpt_st
 void dpt_model_backward(dpt_model *m, const float *dout, int B) {
     DPT_ASSERT(B >= 0 && B <= m->max_batch);
     if (B == 0) return;
-    const float *dy = dout; /* (B, out of layer i) */
+    const float *dy = dout; /* (B, steps_out, out) of layer i */
     for (int i = m->nlayers - 1; i >= 0; i--) {
         dpt_layer *l = &m->layers[i];
         /* Layer i reads delta[(i + 1) & 1] and writes delta[i & 1]: never the same buffer. */
-        float *dx = i > 0 ? m->delta[i & 1] : NULL; /* (B, in of layer i) */
-        l->type->backward(l, m->acts[i], m->acts[i + 1], dy, dx, B);
+        float *dx = i > 0 ? m->delta[i & 1] : NULL; /* (B, steps_in, in) of layer i */
+        l->type->backward(l, m->acts[i], m->acts[i + 1], dy, dx, B, &m->ctx);
         dy = dx;
     }
 }

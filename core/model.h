@@ -11,32 +11,39 @@
 typedef struct dpt_model {
     int nlayers;
     dpt_layer *layers; /* (nlayers); a dense spec with an activation expands into two */
-    int in_features;   /* F */
-    int out_features;  /* K */
+    int in_features;   /* F, per time step */
+    int out_features;  /* K, per time step */
+    int in_steps;      /* T of the input (1 for plain vectors) */
+    int out_steps;     /* T of the output (1 unless the model returns sequences) */
     int max_batch;     /* largest B forward/backward accept */
     size_t nparams;
-    float *params;   /* (nparams) all parameters, layer by layer */
-    float *grads;    /* (nparams) same layout */
-    float **acts;    /* (nlayers + 1) acts[i] = input of layer i (B, layers[i].in);
-                        acts[0] is the caller's x during a step */
-    float *delta[2]; /* 2 x (max_batch, max width) ping-pong buffers for backward */
-    float *arena;    /* owns activations, caches and deltas */
+    float *params;    /* (nparams) all parameters, layer by layer */
+    float *grads;     /* (nparams) same layout */
+    float **acts;     /* (nlayers + 1) acts[i] = input of layer i (B, steps_in, in);
+                         acts[0] is the caller's x during a step */
+    float *delta[2];  /* 2 x (max_batch, max steps x width) ping-pong buffers for backward */
+    float *arena;     /* owns activations, caches and deltas */
+    dpt_step_ctx ctx; /* what the last forward saw (lengths, dropout keys), for backward */
 } dpt_model;
 
 /* Builds the layers from specs for inputs of in_features, batches up to max_batch.  Returns 0,
  * or -1 with a message naming the layer (index, type, config line) and what was expected. */
 int dpt_model_build(dpt_model *m, const dpt_layer_spec *specs, int nspecs, int in_features,
                     int max_batch, char *err, size_t errlen);
+/* Same for sequence input x (B, in_steps, in_features). */
+int dpt_model_build_seq(dpt_model *m, const dpt_layer_spec *specs, int nspecs, int in_steps,
+                        int in_features, int max_batch, char *err, size_t errlen);
 void dpt_model_free(dpt_model *m);
 
 /* Initialises all parameters from seed; identical on every rank for the same seed. */
 void dpt_model_init_params(dpt_model *m, uint64_t seed);
 
-/* Forward pass of B <= max_batch rows of x (B, F); returns the output (B, K) (model-owned,
- * valid until the next forward).  B may be 0. */
+/* Forward pass of B <= max_batch samples of x (B, in_steps, F); returns the output
+ * (B, out_steps, K) (model-owned, valid until the next forward).  B may be 0. */
 const float *dpt_model_forward(dpt_model *m, const float *x, int B, const dpt_step_ctx *ctx);
 
-/* Backward pass for the last forward: dout (B, K) is d(loss)/d(output).  Adds into m->grads. */
+/* Backward pass for the last forward: dout (B, out_steps, K) is d(loss)/d(output).  Adds into
+ * m->grads. */
 void dpt_model_backward(dpt_model *m, const float *dout, int B);
 
 void dpt_model_zero_grads(dpt_model *m);

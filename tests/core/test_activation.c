@@ -76,6 +76,7 @@ static dpt_layer activation_layer(const char *name, float alpha, char *err, size
     strcpy(l.spec.activation, name);
     l.spec.alpha = alpha;
     l.in = 4;
+    l.steps_in = l.steps_out = 1;
     *rc = dpt_layer_find("activation")->build(&l, err, errlen);
     return l;
 }

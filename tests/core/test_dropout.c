@@ -15,6 +15,7 @@ static void dropout_make(dpt_layer *l, float rate, int in, int max_batch) {
     l->spec.rate = rate;
     l->type = dpt_layer_find("dropout");
     l->in = in;
+    l->steps_in = l->steps_out = 1;
     l->index = 3;
     char err[256];
     assert_int_equal(l->type->build(l, err, sizeof err), 0);
@@ -63,7 +64,7 @@ static void test_evaluation_mode_is_the_identity(void **state) {
     l.type->forward(&l, x, y, B, &eval);
     assert_memory_equal(x, y, sizeof x);
     /* ... and so is its backward. */
-    l.type->backward(&l, x, y, x, dx, B);
+    l.type->backward(&l, x, y, x, dx, B, &eval);
     assert_memory_equal(x, dx, sizeof x);
     free(l.cache);
 }
@@ -134,6 +135,7 @@ static void test_rates_outside_zero_to_one_are_rejected(void **state) {
         dpt_layer_spec_defaults(&l.spec);
         l.spec.rate = bad[i];
         l.in = 3;
+        l.steps_in = l.steps_out = 1;
         char err[256] = "";
         assert_int_equal(dpt_layer_find("dropout")->build(&l, err, sizeof err), -1);
         assert_non_null(strstr(err, "rate must be in [0, 1)"));

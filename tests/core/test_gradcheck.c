@@ -48,6 +48,7 @@ static void case_build(layer_case *c, const dpt_layer_spec *s, int in, int B, in
     assert_non_null(l->type);
     l->spec = *s;
     l->in = in;
+    l->steps_in = l->steps_out = 1;
     l->index = index;
     char err[512];
     assert_int_equal(l->type->build(l, err, sizeof err), 0);
@@ -109,7 +110,7 @@ static void check_layer(const dpt_layer_spec *s, int in, int B, const dpt_step_c
     for (size_t k = 0; k < c.l.nparams; k++) c.l.grads[k] = g0;
     for (size_t k = 0; k < (size_t)B * in; k++) c.dx[k] = NAN;
     objective(&c, ctx);
-    c.l.type->backward(&c.l, c.x, c.y, c.r, c.dx, B);
+    c.l.type->backward(&c.l, c.x, c.y, c.r, c.dx, B, NULL);
     for (size_t k = 0; k < c.l.nparams; k++) {
         double ana = (double)c.l.grads[k] - g0;
         assert_close(ana, numeric(&c, &c.l.params[k], ctx), LAYER_RTOL, LAYER_ATOL);

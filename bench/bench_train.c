@@ -32,13 +32,19 @@ typedef struct workload {
     const char *loss;
     const char *optim; /* with dpt_optim_spec_defaults */
     bool labels;       /* integer class labels instead of values */
+    const char *cell;  /* rnn, lstm, gru: widths are F, H, K and x is (B, steps, F); NULL: MLP */
+    int steps;         /* time steps of a recurrent workload */
 } workload;
 
 /* boston: rmsprop defaults are lr 1e-3, rho 0.9, eps 1e-7; wide: momentum 0.9, lr 0.01. */
 static const workload workloads[] = {
-    {"boston-mlp-16", 16, 5, {13, 128, 128, 64, 1}, "mse", "rmsprop", false},
-    {"boston-mlp-256", 256, 5, {13, 128, 128, 64, 1}, "mse", "rmsprop", false},
-    {"wide-mlp-256", 256, 4, {784, 1024, 1024, 10}, "softmax_ce", "momentum", true},
+    {"boston-mlp-16", 16, 5, {13, 128, 128, 64, 1}, "mse", "rmsprop", false, NULL, 1},
+    {"boston-mlp-256", 256, 5, {13, 128, 128, 64, 1}, "mse", "rmsprop", false, NULL, 1},
+    {"wide-mlp-256", 256, 4, {784, 1024, 1024, 10}, "softmax_ce", "momentum", true, NULL, 1},
+    /* Fashion-MNIST read row by row: 28 steps of 28 features, last state -> dense 10, Adam. */
+    {"lstm-rows", 128, 3, {28, 128, 10}, "softmax_ce", "adam", true, "lstm", 28},
+    {"gru-rows", 128, 3, {28, 128, 10}, "softmax_ce", "adam", true, "gru", 28},
+    {"rnn-rows", 128, 3, {28, 128, 10}, "softmax_ce", "adam", true, "rnn", 28},
 };
 #define NWORKLOADS (int)(sizeof workloads / sizeof workloads[0])
 
@@ -49,11 +55,13 @@ typedef struct options {
     int warmup;
 } options;
 
-/* One GEMM of the step, with the transposes and beta the dense layer uses. */
+/* One GEMM of the step, with the transposes and beta the layer uses, run reps times (the
+ * per-time-step products of a recurrent layer). */
 typedef struct gemm_shape {
     bool ta, tb;
     int M, N, K;
     float beta;
+    int reps;
 } gemm_shape;
 
 typedef struct result {
@@ -110,16 +118,18 @@ static options parse_args(int argc, char **argv) {
 /* ---- model and data ---- */
 
 static void build_model(const workload *w, int max_batch, dpt_model *m) {
-    dpt_layer_spec specs[MAX_WIDTHS]; /* (nwidths - 1) dense layers */
+    dpt_layer_spec specs[MAX_WIDTHS]; /* (nwidths - 1) layers */
     int nl = w->nwidths - 1;
     for (int i = 0; i < nl; i++) {
         dpt_layer_spec_defaults(&specs[i]);
         strcpy(specs[i].type, "dense");
         specs[i].units = w->widths[i + 1];
-        if (i + 1 < nl) strcpy(specs[i].activation, "relu");
+        if (i + 1 < nl && !w->cell) strcpy(specs[i].activation, "relu");
     }
+    if (w->cell) strcpy(specs[0].type, w->cell);
     char err[512];
-    if (dpt_model_build(m, specs, nl, w->widths[0], max_batch, err, sizeof err))
+    if (dpt_model_build_seq(m, specs, nl, w->cell ? w->steps : 1, w->widths[0], max_batch, err,
+                            sizeof err))
         dpt_fatal("%s: %s", w->name, err);
     dpt_model_init_params(m, 42);
 }
@@ -133,7 +143,7 @@ typedef struct batch_data {
 } batch_data;
 
 static batch_data make_data(const workload *w, int b) {
-    int F = w->widths[0], K = w->widths[w->nwidths - 1];
+    int F = w->widths[0] * (w->cell ? w->steps : 1), K = w->widths[w->nwidths - 1];
     size_t rows = b > 0 ? (size_t)b : 1;
     batch_data d = {dpt_alloc_floats(rows * (size_t)F), NULL, NULL};
     dpt_rng rng;
@@ -160,32 +170,58 @@ static void free_data(batch_data *d) {
 
 /* ---- GEMM shapes and the sgemm peak ---- */
 
-/* The GEMMs dense layers run in one step on b rows (core/layer_dense.c): forward
- * y = x W^T, weight gradient dW += dy^T x, input gradient dx = dy W (not for the first layer). */
+/* Gates of a recurrent cell (core/layer_recurrent.c); 0 for other layers. */
+static int gates(const dpt_layer *l) {
+    const char *t = l->type->name;
+    return !strcmp(t, "lstm") ? 4 : !strcmp(t, "gru") ? 3 : !strcmp(t, "rnn") ? 1 : 0;
+}
+
+/* A unidirectional recurrent layer on b sequences of T steps (core/layer_recurrent.c): the input
+ * projection of all steps and the weight gradients are one GEMM each over b*T rows; per step the
+ * recurrent product h W_hh^T and, backward, dh = dHP W_hh. */
+static int recurrent_gemms(const dpt_layer *l, int b, gemm_shape *g) {
+    int T = l->steps_in, GH = gates(l) * (l->spec.units), F = l->in, H = l->spec.units, n = 0;
+    g[n++] = (gemm_shape){false, true, b * T, GH, F, 0.0f, 1};
+    g[n++] = (gemm_shape){false, true, b, GH, H, 0.0f, T};
+    g[n++] = (gemm_shape){false, false, b, H, GH, 1.0f, T};
+    g[n++] = (gemm_shape){true, false, GH, F, b * T, 1.0f, 1};
+    g[n++] = (gemm_shape){true, false, GH, H, b * T, 1.0f, 1};
+    if (l->index > 0) g[n++] = (gemm_shape){false, false, b * T, F, GH, 0.0f, 1};
+    return n;
+}
+
+/* The GEMMs of one step on b rows.  Dense layers (core/layer_dense.c): forward y = x W^T,
+ * weight gradient dW += dy^T x, input gradient dx = dy W (not for the first layer). */
 static int step_gemms(const dpt_model *m, int b, gemm_shape *g /* (MAX_GEMMS) */) {
     int n = 0;
     for (int i = 0; i < m->nlayers; i++) {
         const dpt_layer *l = &m->layers[i];
+        DPT_ASSERT(n + 6 <= MAX_GEMMS);
+        if (gates(l)) {
+            n += recurrent_gemms(l, b, g + n);
+            continue;
+        }
         if (strcmp(l->type->name, "dense") != 0) continue;
-        DPT_ASSERT(n + 3 <= MAX_GEMMS);
-        g[n++] = (gemm_shape){false, true, b, l->out, l->in, 0.0f};
-        g[n++] = (gemm_shape){true, false, l->out, l->in, b, 1.0f};
-        if (l->index > 0) g[n++] = (gemm_shape){false, false, b, l->in, l->out, 0.0f};
+        int rows = b * l->steps_in;
+        g[n++] = (gemm_shape){false, true, rows, l->out, l->in, 0.0f, 1};
+        g[n++] = (gemm_shape){true, false, l->out, l->in, rows, 1.0f, 1};
+        if (l->index > 0) g[n++] = (gemm_shape){false, false, rows, l->in, l->out, 0.0f, 1};
     }
     return n;
 }
 
 static double gemm_flop(const gemm_shape *g, int n) {
     double f = 0;
-    for (int i = 0; i < n; i++) f += 2.0 * g[i].M * g[i].N * g[i].K;
+    for (int i = 0; i < n; i++) f += 2.0 * g[i].M * g[i].N * g[i].K * g[i].reps;
     return f;
 }
 
 static void run_gemms(const gemm_shape *g, int n, const float *a, const float *b, float *c) {
     for (int i = 0; i < n; i++) {
         int lda = g[i].ta ? g[i].M : g[i].K, ldb = g[i].tb ? g[i].K : g[i].N;
-        dpt_sgemm(g[i].ta, g[i].tb, g[i].M, g[i].N, g[i].K, 1.0f, a, lda, b, ldb, g[i].beta, c,
-                  g[i].N);
+        for (int r = 0; r < g[i].reps; r++)
+            dpt_sgemm(g[i].ta, g[i].tb, g[i].M, g[i].N, g[i].K, 1.0f, a, lda, b, ldb, g[i].beta, c,
+                      g[i].N);
     }
 }
 
@@ -244,7 +280,7 @@ static double sgemm_gflops_all_ranks(const gemm_shape *g, int n, double seconds)
 
 static void one_step(dpt_step *s, const batch_data *d, int b) {
     dpt_target t = {d->y, d->lab};
-    dpt_step_compute(s, d->x, t, b, NULL);
+    dpt_step_compute(s, d->x, t, b, NULL, NULL);
     if (dpt_step_update(s, NULL) != DPT_STEP_OK) dpt_fatal("non-finite gradient in the benchmark");
 }
 
@@ -343,7 +379,7 @@ int main(int argc, char **argv) {
         usage();
         dpt_fatal("unknown workload '%s'", o.workload);
     }
-    gemm_shape sq = {false, false, SQUARE, SQUARE, SQUARE, 0.0f};
+    gemm_shape sq = {false, false, SQUARE, SQUARE, SQUARE, 0.0f, 1};
     double square = sgemm_gflops_all_ranks(&sq, 1, 1.0);
     for (int i = 0; i < NWORKLOADS; i++)
         if (all || strcmp(o.workload, workloads[i].name) == 0)

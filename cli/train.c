@@ -40,11 +40,12 @@ typedef struct train_run {
     dpt_exchange xch;
     int64_t *perm;       /* (n_train) epoch order of global training rows */
     int64_t *need;       /* (epoch_count) global rows this rank consumes, in order */
-    float *ex_x;         /* (epoch_count, F) */
-    float *ex_y;         /* (epoch_count, K) user's units, or NULL for labels */
-    float *ex_yn;        /* (epoch_count, K) normalised, or NULL */
-    int32_t *ex_labels;  /* (epoch_count) or NULL */
-    float *pred;         /* (max_batch, K) scratch for metrics */
+    float *ex_x;         /* (epoch_count, T, F) */
+    float *ex_y;         /* (epoch_count, y_steps, K) user's units, or NULL for labels */
+    float *ex_yn;        /* (epoch_count, y_steps, K) normalised, or NULL */
+    int32_t *ex_labels;  /* (epoch_count, y_steps) or NULL */
+    int32_t *ex_lengths; /* (epoch_count) valid steps, or NULL */
+    float *pred;         /* (max_batch, out_steps, K) scratch for metrics */
     dpt_metrics_log log; /* rank 0 only */
     char model_path[DPT_PATH_MAX + 16];
     bool tty;             /* rank 0 writes to a terminal: progress bar */
@@ -102,8 +103,8 @@ static void setup_threads(train_run *r) {
 static void plan_split(train_run *r) {
     const dpt_config *c = &r->cfg;
     char err[1024];
-    if (dpt_h5_inspect(&r->info, c->train_file, c->x_name, c->y_name, dpt_world.comm, err,
-                       sizeof err))
+    if (dpt_h5_inspect_seq(&r->info, c->train_file, c->x_name, c->y_name, c->lengths_name,
+                           dpt_world.comm, err, sizeof err))
         dpt_fatal("%s", err);
     int64_t n = r->info.n;
     r->n_val = (int64_t)floor((double)n * c->val_split);
@@ -125,21 +126,44 @@ static void build_model(train_run *r) {
     char err[1024];
     int per_rank = (c->batch_size + dpt_world.size - 1) / dpt_world.size;
     int max_batch = per_rank > 256 ? per_rank : 256;
-    if (dpt_model_build(&r->model, c->layers, c->nlayers, r->info.F, max_batch, err, sizeof err))
+    if (dpt_model_build_seq(&r->model, c->layers, c->nlayers, r->info.T, r->info.F, max_batch, err,
+                            sizeof err))
         dpt_fatal("%s: model: %s", c->source, err);
     dpt_model_init_params(&r->model, c->seed);
     dpt_dist_check_model(&r->model);
-    dpt_check_targets(&r->info, c->train_file, c->y_name, r->loss, r->model.out_features);
-    r->pred = dpt_alloc_floats((size_t)max_batch * (size_t)r->model.out_features);
+    dpt_check_input(&r->info, c->train_file, c->x_name, &r->model);
+    dpt_check_targets(&r->info, c->train_file, c->x_name, c->y_name, r->loss, &r->model);
+    r->pred = dpt_alloc_floats((size_t)max_batch * (size_t)r->model.out_steps *
+                               (size_t)r->model.out_features);
 }
 
 static void read_data(dpt_data *d, const train_run *r, const char *path, int64_t lo, int64_t hi) {
     const dpt_config *c = &r->cfg;
     char err[1024];
     int nclasses = r->info.labels ? r->model.out_features : 0;
-    if (dpt_h5_read_shard(&d->shard, path, c->x_name, c->y_name, lo, hi, nclasses, dpt_world.comm,
-                          err, sizeof err))
+    if (dpt_h5_read_shard_seq(&d->shard, path, c->x_name, c->y_name, c->lengths_name, lo, hi,
+                              nclasses, dpt_world.comm, err, sizeof err))
         dpt_fatal("%s", err);
+}
+
+/* Standardisation statistics per feature over the valid steps of every training sample
+ * (padding left out: it is zeros, not data).  Collective. */
+static void fit_valid(dpt_norm *n, const float *v, int64_t rows, int steps, int W,
+                      const int32_t *lengths) {
+    if (!lengths || steps == 1) {
+        dpt_norm_fit(n, v, rows * steps, W, dpt_world.comm);
+        return;
+    }
+    int64_t valid = dpt_valid_steps((int)rows, steps, lengths);
+    float *buf = dpt_alloc_floats((size_t)(valid > 0 ? valid : 1) * (size_t)W); /* (valid, W) */
+    float *p = buf;
+    for (int64_t b = 0; b < rows; b++) {
+        size_t len = (size_t)lengths[b] * (size_t)W;
+        memcpy(p, v + (size_t)b * steps * W, len * sizeof(float));
+        p += len;
+    }
+    dpt_norm_fit(n, buf, valid, W, dpt_world.comm);
+    free(buf);
 }
 
 static void load_data(train_run *r) {
@@ -148,12 +172,13 @@ static void load_data(train_run *r) {
     if (c->val_file[0]) {
         char err[1024];
         dpt_h5info vi;
-        if (dpt_h5_inspect(&vi, c->val_file, c->x_name, c->y_name, dpt_world.comm, err, sizeof err))
+        if (dpt_h5_inspect_seq(&vi, c->val_file, c->x_name, c->y_name, c->lengths_name,
+                               dpt_world.comm, err, sizeof err))
             dpt_fatal("%s", err);
-        if (vi.F != r->info.F)
-            dpt_fatal("%s: '%s' has %d features but the training data has %d", c->val_file,
-                      c->x_name, vi.F, r->info.F);
-        dpt_check_targets(&vi, c->val_file, c->y_name, r->loss, r->model.out_features);
+        if (vi.F != r->info.F || vi.T != r->info.T)
+            dpt_fatal("%s: '%s' has %d steps x %d features but the training data has %d x %d",
+                      c->val_file, c->x_name, vi.T, vi.F, r->info.T, r->info.F);
+        dpt_check_targets(&vi, c->val_file, c->x_name, c->y_name, r->loss, &r->model);
         r->val_path = c->val_file;
         r->val_lo = 0;
         r->val_hi = r->n_val = vi.n;
@@ -161,14 +186,14 @@ static void load_data(train_run *r) {
     if (r->val_path) read_data(&r->val, r, r->val_path, r->val_lo, r->val_hi);
 
     int F = r->info.F, K = r->info.K;
+    const dpt_shard *tr = &r->train.shard;
     r->xnorm.enabled = false;
     r->ynorm.enabled = false;
-    if (c->normalize_x)
-        dpt_norm_fit(&r->xnorm, r->train.shard.x, r->train.shard.nrows, F, dpt_world.comm);
+    if (c->normalize_x) fit_valid(&r->xnorm, tr->x, tr->nrows, r->info.T, F, tr->lengths);
     bool ny = c->normalize_y < 0 ? (r->loss->regression && !r->info.labels) : c->normalize_y;
     if (ny && r->info.labels)
         dpt_fatal("%s: data.normalize_y is on but y holds class labels", c->source);
-    if (ny) dpt_norm_fit(&r->ynorm, r->train.shard.y, r->train.shard.nrows, K, dpt_world.comm);
+    if (ny) fit_valid(&r->ynorm, tr->y, tr->nrows, r->info.y_steps, K, tr->lengths);
     dpt_data_normalise(&r->train, &r->xnorm, &r->ynorm);
     if (r->val_path) dpt_data_normalise(&r->val, &r->xnorm, &r->ynorm);
 }
@@ -183,7 +208,8 @@ static void setup_training(train_run *r) {
     r->sched.base_lr = c->optim.lr;
     r->sched.steps_per_epoch = r->sampler.steps;
     r->sched.total_steps = r->sampler.steps * c->epochs;
-    dpt_step_init(&r->step, &r->model, r->loss, &r->optim, &r->sched, r->nmetrics);
+    /* statistics reduced with the gradients: the metric sums and the metric row count */
+    dpt_step_init(&r->step, &r->model, r->loss, &r->optim, &r->sched, r->nmetrics + 1);
     r->step.l2 = c->l2;
     r->step.clip_norm = c->clip_norm;
     r->step.clip_value = c->clip_value;
@@ -191,20 +217,23 @@ static void setup_training(train_run *r) {
 
     int64_t cnt = dpt_sampler_epoch_count(&r->sampler);
     size_t rows = (size_t)(cnt > 0 ? cnt : 1);
-    int F = r->info.F, K = r->info.K;
+    size_t xw = (size_t)r->info.T * (size_t)r->info.F;       /* floats of x per sample */
+    size_t yw = (size_t)r->info.y_steps * (size_t)r->info.K; /* floats of y per sample */
     r->perm = dpt_calloc((size_t)r->n_train, sizeof(int64_t));
     r->need = dpt_calloc(rows, sizeof(int64_t));
-    r->ex_x = dpt_alloc_floats(rows * (size_t)F);
+    r->ex_x = dpt_alloc_floats(rows * xw);
     if (r->info.labels)
-        r->ex_labels = dpt_calloc(rows, sizeof(int32_t));
+        r->ex_labels = dpt_calloc(rows * (size_t)r->info.y_steps, sizeof(int32_t));
     else
-        r->ex_y = dpt_alloc_floats(rows * (size_t)K);
-    if (r->ynorm.enabled) r->ex_yn = dpt_alloc_floats(rows * (size_t)K);
+        r->ex_y = dpt_alloc_floats(rows * yw);
+    if (r->ynorm.enabled) r->ex_yn = dpt_alloc_floats(rows * yw);
+    if (r->info.has_lengths) r->ex_lengths = dpt_calloc(rows, sizeof(int32_t));
     r->epoch.shard.info = r->train.shard.info;
     r->epoch.shard.nrows = cnt;
     r->epoch.shard.x = r->ex_x;
     r->epoch.shard.y = r->ex_y;
     r->epoch.shard.labels = r->ex_labels;
+    r->epoch.shard.lengths = r->ex_lengths;
     r->epoch.y_norm = r->ex_yn;
 }
 
@@ -245,10 +274,16 @@ static void report_start(const train_run *r) {
     }
     dpt_log0("; %zu parameters (checksum %016llx, same on all ranks)\n", m->nparams,
              (unsigned long long)dpt_model_checksum(m));
-    dpt_log0("data: %s: %lld rows x %d features, y %s; %lld train, %lld validation%s%s\n",
-             c->train_file, (long long)r->info.n, r->info.F,
-             r->info.labels ? "class labels" : "float targets", (long long)r->n_train,
-             (long long)r->n_val, r->val_path ? " from " : "", r->val_path ? r->val_path : "");
+    const dpt_h5info *in = &r->info;
+    if (in->T > 1)
+        dpt_log0("data: %s: %lld sequences x %d steps x %d features%s, y %s%s", c->train_file,
+                 (long long)in->n, in->T, in->F, in->has_lengths ? " (variable lengths)" : "",
+                 in->y_steps > 1 ? "per-step " : "", in->labels ? "class labels" : "float targets");
+    else
+        dpt_log0("data: %s: %lld rows x %d features, y %s", c->train_file, (long long)in->n, in->F,
+                 in->labels ? "class labels" : "float targets");
+    dpt_log0("; %lld train, %lld validation%s%s\n", (long long)r->n_train, (long long)r->n_val,
+             r->val_path ? " from " : "", r->val_path ? r->val_path : "");
     dpt_log0("training: loss %s, optimizer %s (lr %g), schedule %s, global batch %d (%d per "
              "rank), %lld steps/epoch, %d epochs, seed %llu\n",
              c->loss, c->optim.name, (double)c->optim.lr, c->schedule.name, c->batch_size,
@@ -272,6 +307,13 @@ static void progress(train_run *r, int epoch, int64_t s, double loss, double t0)
 
 /* ---- the loop ---- */
 
+/* Fetches this rank's rows of the epoch (r->need) of one per-sample array from their owners. */
+static void exchange(train_run *r, const void *local, size_t row_bytes, int64_t k, void *out) {
+    const dpt_shard *sh = &r->train.shard;
+    dpt_exchange_rows(&r->xch, local, sh->row0, sh->nrows, row_bytes, r->n_train, r->need, k, out,
+                      dpt_world.comm);
+}
+
 /* Builds this epoch's consumption order and fetches those rows from their owners. */
 static void prepare_epoch(train_run *r, int epoch) {
     const dpt_config *c = &r->cfg;
@@ -287,43 +329,49 @@ static void prepare_epoch(train_run *r, int epoch) {
         for (int i = 0; i < count; i++) r->need[k++] = r->perm[pos + i];
     }
     const dpt_shard *sh = &r->train.shard;
-    int F = sh->info.F, K = sh->info.K;
-    dpt_exchange_rows(&r->xch, sh->x, sh->row0, sh->nrows, sizeof(float) * (size_t)F, r->n_train,
-                      r->need, k, r->ex_x, dpt_world.comm);
+    size_t xw = (size_t)sh->info.T * sh->info.F, ys = (size_t)sh->info.y_steps;
+    size_t yw = ys * (size_t)sh->info.K;
+    exchange(r, sh->x, sizeof(float) * xw, k, r->ex_x);
     if (sh->labels)
-        dpt_exchange_rows(&r->xch, sh->labels, sh->row0, sh->nrows, sizeof(int32_t), r->n_train,
-                          r->need, k, r->ex_labels, dpt_world.comm);
+        exchange(r, sh->labels, sizeof(int32_t) * ys, k, r->ex_labels);
     else
-        dpt_exchange_rows(&r->xch, sh->y, sh->row0, sh->nrows, sizeof(float) * (size_t)K,
-                          r->n_train, r->need, k, r->ex_y, dpt_world.comm);
+        exchange(r, sh->y, sizeof(float) * yw, k, r->ex_y);
+    if (sh->lengths) exchange(r, sh->lengths, sizeof(int32_t), k, r->ex_lengths);
     if (r->ex_yn) {
-        memcpy(r->ex_yn, r->ex_y, sizeof(float) * (size_t)k * (size_t)K);
-        dpt_norm_apply(&r->ynorm, r->ex_yn, k);
+        memcpy(r->ex_yn, r->ex_y, sizeof(float) * (size_t)k * yw);
+        dpt_norm_apply(&r->ynorm, r->ex_yn, k * (int64_t)ys);
     }
 }
 
+/* Metric sums of this step's outputs (user's units) and the number of rows they cover, into
+ * the statistics slots reduced with the gradients. */
 static void step_metrics(train_run *r, const float *out, int64_t row, int B) {
-    if (r->nmetrics == 0 || B == 0) return;
-    int K = r->model.out_features;
     float *stats = dpt_step_stats(&r->step);
-    memcpy(r->pred, out, sizeof(float) * (size_t)B * (size_t)K);
-    dpt_outputs_to_predictions(r->loss, &r->ynorm, r->pred, B, K);
-    for (int i = 0; i < r->nmetrics; i++)
-        stats[i] = (float)r->metrics[i]->sum(r->pred, dpt_data_target(&r->epoch, row, false), B, K);
+    int K = r->model.out_features, T = r->model.out_steps, M = r->nmetrics;
+    const int32_t *masked = dpt_model_output_lengths(&r->model, dpt_data_lengths(&r->epoch, row));
+    stats[M] = (float)dpt_valid_steps(B, T, masked);
+    if (M == 0 || B == 0) return;
+    memcpy(r->pred, out, sizeof(float) * (size_t)B * (size_t)T * (size_t)K);
+    dpt_outputs_to_predictions(r->loss, &r->ynorm, r->pred, (int64_t)B * T, K);
+    dpt_target t = dpt_data_target(&r->epoch, row, false);
+    for (int i = 0; i < M; i++)
+        stats[i] = (float)dpt_metric_sum_steps(r->metrics[i], r->pred, t, B, T, K, masked);
 }
 
-/* Runs one epoch; sums[0] = loss, sums[1 + i] = metric i, sums[1 + nmetrics] = count. */
+/* Runs one epoch; sums laid out as dpt_eval_sums: loss, metrics, samples, metric rows. */
 static void train_epoch(train_run *r, int epoch, double *sums) {
-    int F = r->info.F;
+    size_t xw = (size_t)r->info.T * (size_t)r->info.F;
     int64_t row = 0;
+    int M = r->nmetrics;
     double t0 = now_s();
-    memset(sums, 0, sizeof(double) * (size_t)(r->nmetrics + 2));
+    memset(sums, 0, sizeof(double) * (size_t)(M + 3));
     for (int64_t s = 0; s < r->sampler.steps; s++) {
         int64_t pos;
         int B, global;
         dpt_sampler_slice(&r->sampler, s, &pos, &B, &global);
-        const float *out = dpt_step_compute(
-            &r->step, r->ex_x + row * F, dpt_data_target(&r->epoch, row, true), B, r->need + row);
+        const float *out = dpt_step_compute(&r->step, r->ex_x + (size_t)row * xw,
+                                            dpt_data_target(&r->epoch, row, true), B, r->need + row,
+                                            dpt_data_lengths(&r->epoch, row));
         step_metrics(r, out, row, B);
         const char *bad = NULL;
         if (dpt_step_update(&r->step, &bad) != DPT_STEP_OK)
@@ -331,44 +379,51 @@ static void train_epoch(train_run *r, int epoch, double *sums) {
                       "gradient in layer %s; lower optimizer.lr or set clip.norm",
                       (long long)r->step.step, epoch + 1, bad ? bad : "(none: the loss)");
         sums[0] += r->step.loss_sum;
-        for (int i = 0; i < r->nmetrics; i++) sums[1 + i] += r->step.stats[i];
-        sums[1 + r->nmetrics] += r->step.count;
-        progress(r, epoch, s, sums[0] / sums[1 + r->nmetrics], t0);
+        for (int i = 0; i < M; i++) sums[1 + i] += r->step.stats[i];
+        sums[1 + M] += r->step.count;
+        sums[2 + M] += r->step.stats[M]; /* metric rows */
+        progress(r, epoch, s, sums[0] / sums[1 + M], t0);
         row += B;
     }
 }
 
-/* Validation sums over all ranks: out[0] loss, out[1 + i] metrics, out[1 + nmetrics] count. */
+/* Validation sums over all ranks, laid out as dpt_eval_sums. */
 static void validate(train_run *r, double *out) {
-    dpt_eval_sums(&r->model, r->loss, r->metrics, r->nmetrics, &r->val, &r->ynorm, r->pred, out);
-    out[1 + r->nmetrics] = (double)r->val.shard.nrows;
-    dpt_allreduce_sum_f64(out, (size_t)r->nmetrics + 2);
+    dpt_eval e = {r->loss, r->metrics, r->nmetrics, &r->ynorm};
+    dpt_eval_sums(&r->model, &e, &r->val, r->pred, out);
+    dpt_allreduce_sum_f64(out, (size_t)r->nmetrics + 3);
+}
+
+/* Names and per-sample / per-row averages of one set of sums (prefix "" or "val_"). */
+static int averages(const train_run *r, const double *sums, const char *prefix, char (*names)[48],
+                    double *vals) {
+    int M = r->nmetrics, n = 0;
+    double samples = sums[1 + M] > 0 ? sums[1 + M] : 1, rows = sums[2 + M] > 0 ? sums[2 + M] : 1;
+    snprintf(names[n], 48, "%sloss", prefix);
+    vals[n++] = sums[0] / samples;
+    for (int i = 0; i < M; i++) {
+        snprintf(names[n], 48, "%s%s", prefix, r->metrics[i]->name);
+        vals[n++] = sums[1 + i] / rows;
+    }
+    return n;
 }
 
 static void report_epoch(train_run *r, int epoch, const double *tr, const double *va, double dt) {
+    char buf[2 * DPT_MAX_METRICS + 6][48];
     const char *names[2 * DPT_MAX_METRICS + 6];
     double vals[2 * DPT_MAX_METRICS + 6];
-    char vnames[DPT_MAX_METRICS + 1][40];
-    int n = 0, M = r->nmetrics;
-    double cnt = tr[1 + M] > 0 ? tr[1 + M] : 1;
-    names[n] = "loss", vals[n++] = tr[0] / cnt;
-    for (int i = 0; i < M; i++) names[n] = r->metrics[i]->name, vals[n++] = tr[1 + i] / cnt;
-    if (va) {
-        double vc = va[1 + M] > 0 ? va[1 + M] : 1;
-        names[n] = "val_loss", vals[n++] = va[0] / vc;
-        for (int i = 0; i < M; i++) {
-            snprintf(vnames[i], sizeof vnames[i], "val_%s", r->metrics[i]->name);
-            names[n] = vnames[i], vals[n++] = va[1 + i] / vc;
-        }
-    }
-    names[n] = "lr", vals[n++] = r->step.lr;
-    names[n] = "samples_per_s", vals[n++] = cnt / dt;
-    names[n] = "time_s", vals[n++] = dt;
+    int n = averages(r, tr, "", buf, vals);
+    if (va) n += averages(r, va, "val_", buf + n, vals + n);
+    double samples = tr[1 + r->nmetrics];
+    snprintf(buf[n], 48, "lr"), vals[n++] = r->step.lr;
+    snprintf(buf[n], 48, "samples_per_s"), vals[n++] = samples / dt;
+    snprintf(buf[n], 48, "time_s"), vals[n++] = dt;
+    for (int i = 0; i < n; i++) names[i] = buf[i];
     if (dpt_world.rank != 0) return;
     if (r->tty) printf("\r\033[K");
     printf("epoch %d/%d", epoch + 1, r->cfg.epochs);
     for (int i = 0; i < n - 3; i++) printf("  %s %.6g", names[i], vals[i]);
-    printf("  %.0f samples/s  %.2f s\n", cnt / dt, dt);
+    printf("  %.0f samples/s  %.2f s\n", samples / dt, dt);
     fflush(stdout);
     char err[1024];
     if (dpt_metrics_log_write(&r->log, epoch + 1, names, vals, n, err, sizeof err))
@@ -405,6 +460,7 @@ static void free_run(train_run *r) {
     free(r->ex_y);
     free(r->ex_yn);
     free(r->ex_labels);
+    free(r->ex_lengths);
     free(r->pred);
     dpt_config_free(&r->cfg);
 }
@@ -427,7 +483,7 @@ int dpt_cmd_train(int argc, char **argv) {
     setup_training(r);
     open_outputs(r);
     report_start(r);
-    double tr[DPT_MAX_METRICS + 2], va[DPT_MAX_METRICS + 2];
+    double tr[DPT_MAX_METRICS + 3], va[DPT_MAX_METRICS + 3];
     for (int e = 0; e < r->cfg.epochs; e++) {
         double t0 = now_s();
         prepare_epoch(r, e);

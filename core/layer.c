@@ -9,15 +9,19 @@
 extern const dpt_layer_type dpt_layer_dense_type;
 extern const dpt_layer_type dpt_layer_activation_type;
 extern const dpt_layer_type dpt_layer_dropout_type;
+extern const dpt_layer_type dpt_layer_rnn_type;
+extern const dpt_layer_type dpt_layer_lstm_type;
+extern const dpt_layer_type dpt_layer_gru_type;
+extern const dpt_layer_type dpt_layer_repeat_type;
 
 static const dpt_layer_type *const layer_types[] = {
-    &dpt_layer_dense_type,
-    &dpt_layer_activation_type,
-    &dpt_layer_dropout_type,
+    &dpt_layer_dense_type, &dpt_layer_activation_type, &dpt_layer_dropout_type, &dpt_layer_rnn_type,
+    &dpt_layer_lstm_type,  &dpt_layer_gru_type,        &dpt_layer_repeat_type,
 };
 #define NTYPES (sizeof layer_types / sizeof layer_types[0])
 
-static const char *const layer_names[NTYPES + 1] = {"dense", "activation", "dropout", NULL};
+static const char *const layer_names[NTYPES + 1] = {"dense", "activation", "dropout", "rnn",
+                                                    "lstm",  "gru",        "repeat",  NULL};
 
 void dpt_layer_spec_defaults(dpt_layer_spec *s) {
     memset(s, 0, sizeof *s);

@@ -20,10 +20,11 @@ typedef struct dpt_layer_spec {
     char activation[32];     /* activation layer: function; dense: fused activation ("" = none) */
     float alpha;             /* leaky_relu slope / elu alpha; NAN = the function's default */
     float rate;              /* dropout: probability of dropping, in [0, 1) */
-    char kernel_init[32];    /* dense: weight initialiser ("" = glorot_uniform) */
-    char bias_init[32];      /* dense: bias initialiser ("" = zeros) */
+    char kernel_init[32];    /* weights: dense "" = glorot_uniform, recurrent "" = PyTorch
+                                U(-1/sqrt(H), 1/sqrt(H)) */
+    char bias_init[32];      /* biases: dense "" = zeros, recurrent "" = as the weights */
     float init_scale;        /* "uniform" limit / "normal" stddev; 0 = 0.05 */
-    bool use_bias;           /* dense: default true */
+    bool use_bias;           /* dense, rnn/lstm/gru: default true */
     bool return_sequences;   /* rnn/lstm/gru: output every step (B, T, H) instead of the last
                                 valid step (B, 1, H); default false */
     bool bidirectional;      /* rnn/lstm/gru: forward and reverse pass, outputs concatenated */

@@ -44,4 +44,16 @@ typedef struct dpt_metric {
 const dpt_metric *dpt_metric_find(const char *name); /* NULL if unknown */
 const char *const *dpt_metric_names(void);
 
+/* Sequences: pred is (B, T, K) and the targets are per step, (B, T, K) values or (B, T) labels
+ * (T = 1 is the plain case).  Steps t >= lengths[b] are padding: skipped, and their gradient
+ * rows are zero.  The loss of a sample is the sum over its valid steps, C = sum_t C_t; the
+ * returned value is the sum over the B samples.  lengths NULL = every step valid. */
+double dpt_loss_eval_steps(const dpt_loss *loss, const float *pred, dpt_target t, int B, int T,
+                           int K, const int32_t *lengths, float *grad);
+/* Metric summed over the valid steps of the B samples (divide by dpt_valid_steps). */
+double dpt_metric_sum_steps(const dpt_metric *m, const float *pred, dpt_target t, int B, int T,
+                            int K, const int32_t *lengths);
+/* Number of valid (sample, step) rows. */
+int64_t dpt_valid_steps(int B, int T, const int32_t *lengths);
+
 #endif

@@ -211,6 +211,9 @@ int dpt_model_build_seq(dpt_model *m, const dpt_layer_spec *specs, int nspecs, i
     DPT_ASSERT(li == nlayers);
     m->out_features = width;
     m->out_steps = steps;
+    m->axis_change = m->nlayers;
+    for (int i = m->nlayers - 1; i >= 0; i--)
+        if (m->layers[i].steps_out != m->layers[i].steps_in) m->axis_change = i;
     layout_params(m);
     if (layout_arena(m, err, errlen)) goto fail;
     return 0;
@@ -240,6 +243,18 @@ void dpt_model_init_params(dpt_model *m, uint64_t seed) {
     }
 }
 
+/* The context layer i sees: the step's, without lengths past a change of the time axis. */
+static const dpt_step_ctx *layer_ctx(const dpt_model *m, int i, dpt_step_ctx *after) {
+    if (i <= m->axis_change || !m->ctx.lengths) return &m->ctx;
+    *after = m->ctx;
+    after->lengths = NULL;
+    return after;
+}
+
+const int32_t *dpt_model_output_lengths(const dpt_model *m, const int32_t *lengths) {
+    return m->out_steps > 1 && m->axis_change == m->nlayers ? lengths : NULL;
+}
+
 const float *dpt_model_forward(dpt_model *m, const float *x, int B, const dpt_step_ctx *ctx) {
     DPT_ASSERT(B >= 0 && B <= m->max_batch);
     if (B == 0) return m->acts[m->nlayers];
@@ -248,9 +263,10 @@ const float *dpt_model_forward(dpt_model *m, const float *x, int B, const dpt_st
         m->ctx = *ctx;
     else
         memset(&m->ctx, 0, sizeof m->ctx);
+    dpt_step_ctx after;
     for (int i = 0; i < m->nlayers; i++) {
         dpt_layer *l = &m->layers[i];
-        l->type->forward(l, m->acts[i], m->acts[i + 1], B, &m->ctx);
+        l->type->forward(l, m->acts[i], m->acts[i + 1], B, layer_ctx(m, i, &after));
     }
     return m->acts[m->nlayers];
 }
@@ -259,11 +275,12 @@ void dpt_model_backward(dpt_model *m, const float *dout, int B) {
     DPT_ASSERT(B >= 0 && B <= m->max_batch);
     if (B == 0) return;
     const float *dy = dout; /* (B, steps_out, out) of layer i */
+    dpt_step_ctx after;
     for (int i = m->nlayers - 1; i >= 0; i--) {
         dpt_layer *l = &m->layers[i];
         /* Layer i reads delta[(i + 1) & 1] and writes delta[i & 1]: never the same buffer. */
         float *dx = i > 0 ? m->delta[i & 1] : NULL; /* (B, steps_in, in) of layer i */
-        l->type->backward(l, m->acts[i], m->acts[i + 1], dy, dx, B, &m->ctx);
+        l->type->backward(l, m->acts[i], m->acts[i + 1], dy, dx, B, layer_ctx(m, i, &after));
         dy = dx;
     }
 }

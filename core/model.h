@@ -24,6 +24,9 @@ typedef struct dpt_model {
     float *delta[2];  /* 2 x (max_batch, max steps x width) ping-pong buffers for backward */
     float *arena;     /* owns activations, caches and deltas */
     dpt_step_ctx ctx; /* what the last forward saw (lengths, dropout keys), for backward */
+    int axis_change;  /* first layer whose output has other time steps than its input (a
+                         many-to-one recurrent layer, repeat); nlayers if none.  Sequence
+                         lengths describe the layers up to it, not those after it. */
 } dpt_model;
 
 /* Builds the layers from specs for inputs of in_features, batches up to max_batch.  Returns 0,
@@ -53,6 +56,10 @@ double dpt_model_add_l2(dpt_model *m, float l2);
 
 /* FNV-1a over the parameter bytes: ranks compare it to check they hold the same model. */
 uint64_t dpt_model_checksum(const dpt_model *m);
+
+/* The lengths that describe the model's output steps: the input lengths when the output is a
+ * sequence on the input's time axis, else NULL (one output per sample, or a new time axis). */
+const int32_t *dpt_model_output_lengths(const dpt_model *m, const int32_t *lengths);
 
 /* Finds a layer by name; NULL if absent. */
 dpt_layer *dpt_model_layer(dpt_model *m, const char *name);

@@ -43,6 +43,9 @@ typedef struct dpt_config {
     char val_file[DPT_PATH_MAX];   /* data.validation_file ("" = none) */
     char x_name[64];               /* data.x, default "X" */
     char y_name[64];               /* data.y, default "y" */
+    char lengths_name[64];         /* data.lengths: dataset of sequence lengths (N); "" = auto:
+                                      the dataset "lengths" when the file has one */
+    bool lengths_explicit;         /* data.lengths was given: the dataset must exist */
     float val_split;               /* data.validation_split in [0, 1), default 0 */
     bool normalize_x;              /* data.normalize_x, default true */
     int normalize_y;               /* data.normalize_y: -1 auto (regression losses), 0, 1 */

@@ -9,6 +9,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,14 +114,20 @@ static void close_dset(dset *d) {
     d->id = -1;
 }
 
-/* Opens dataset `name` (configured by `key`) and records its shape and type. */
-static int open_dset(dset *d, hid_t file, const char *path, const char *name, const char *key,
-                     char *err, size_t errlen) {
+/* The object `name` of file opened when it is a dataset, else -1. */
+static hid_t open_if_dataset(hid_t file, const char *name) {
     hid_t obj = H5Lexists(file, name, H5P_DEFAULT) > 0 ? H5Oopen(file, name, H5P_DEFAULT) : -1;
     if (obj >= 0 && H5Iget_type(obj) != H5I_DATASET) {
         H5Oclose(obj);
         obj = -1;
     }
+    return obj;
+}
+
+/* Opens dataset `name` (configured by `key`) and records its shape and type. */
+static int open_dset(dset *d, hid_t file, const char *path, const char *name, const char *key,
+                     char *err, size_t errlen) {
+    hid_t obj = open_if_dataset(file, name);
     if (obj < 0) {
         listing l;
         list_datasets(file, &l);
@@ -139,59 +146,154 @@ static int open_dset(dset *d, hid_t file, const char *path, const char *name, co
     return 0;
 }
 
-static int is_float(const dset *d) {
+static bool is_float(const dset *d) {
     return d->cls == H5T_FLOAT && (d->tsize == 4 || d->tsize == 8);
 }
 
-static int check_x(const dset *d, const char *path, const char *name, dpt_h5info *info, char *err,
-                   size_t errlen) {
-    if (d->ndim != 2)
-        return dpt_err(err, errlen, "%s: dataset '%s': expected a 2-D dataset (N, F), found %s",
+static bool is_int(const dset *d) {
+    return d->cls == H5T_INTEGER;
+}
+
+/* What the caller asked for: names for opening datasets and for messages. */
+typedef struct req {
+    const char *path, *xname, *yname;
+    const char *lname; /* as given: NULL or "" = the dataset "lengths" when there is one */
+    const char *lres;  /* the lengths dataset name actually looked for */
+    int nclasses;
+    char *err;
+    size_t errlen;
+} req;
+
+/* The datasets of one file; ndim and dims stay valid after close_all. */
+typedef struct dsets {
+    dset x, y, l;
+} dsets;
+
+static void close_all(dsets *ds) {
+    close_dset(&ds->x);
+    close_dset(&ds->y);
+    close_dset(&ds->l);
+}
+
+/* X: (N, F) or (N, T, F) floats. */
+static int check_x(const dset *d, const req *q, dpt_h5info *info) {
+    const char *path = q->path, *name = q->xname;
+    if (d->ndim != 2 && d->ndim != 3)
+        return dpt_err(q->err, q->errlen,
+                       "%s: dataset '%s': expected a 2-D dataset (N, F) or a 3-D dataset "
+                       "(N, T, F), found %s",
                        path, name, d->shape);
     if (!is_float(d))
-        return dpt_err(err, errlen,
+        return dpt_err(q->err, q->errlen,
                        "%s: dataset '%s': expected float32 or float64 values, found %s", path, name,
                        d->type);
-    if (d->dims[1] < 1 || d->dims[1] > INT_MAX)
-        return dpt_err(err, errlen,
+    hsize_t T = d->ndim == 3 ? d->dims[1] : 1, F = d->dims[d->ndim - 1];
+    if (T < 1 || T > INT_MAX)
+        return dpt_err(q->err, q->errlen,
+                       "%s: dataset '%s': expected 1 to %d time steps, found %llu", path, name,
+                       INT_MAX, (unsigned long long)T);
+    if (F < 1 || F > INT_MAX)
+        return dpt_err(q->err, q->errlen,
                        "%s: dataset '%s': expected 1 to %d feature columns, found %llu", path, name,
-                       INT_MAX, (unsigned long long)d->dims[1]);
+                       INT_MAX, (unsigned long long)F);
+    if (T * F > INT_MAX) /* layers index a row with int */
+        return dpt_err(q->err, q->errlen,
+                       "%s: dataset '%s': expected at most %d values per row, found %llu time "
+                       "steps x %llu features",
+                       path, name, INT_MAX, (unsigned long long)T, (unsigned long long)F);
     info->n = (int64_t)d->dims[0];
-    info->F = (int)d->dims[1];
+    info->T = (int)T;
+    info->F = (int)F;
+    info->y_steps = 1;
     return 0;
 }
 
-static int check_y(const dset *d, const char *path, const char *xname, const char *name,
-                   dpt_h5info *info, char *err, size_t errlen) {
+/* y with a time axis: (N, T) labels or (N, T, K) floats, T as in X. */
+static int check_y_steps(const dset *d, const dset *x, const req *q, dpt_h5info *info) {
+    if (x->ndim != 3)
+        return dpt_err(q->err, q->errlen,
+                       "%s: dataset '%s' is %s %s, i.e. per-step %s, which need a 3-D %s "
+                       "(N, T, F); %s is %s (one target per sample: (N) integer labels or (N, K) "
+                       "floats)",
+                       q->path, q->yname, d->shape, d->type,
+                       info->labels ? "labels (N, T)" : "targets (N, T, K)", q->xname, q->xname,
+                       x->shape);
+    if (d->dims[1] != x->dims[1])
+        return dpt_err(q->err, q->errlen, "%s: %s has %llu time steps but %s has %llu", q->path,
+                       q->yname, (unsigned long long)d->dims[1], q->xname,
+                       (unsigned long long)x->dims[1]);
+    info->y_steps = info->T;
+    return 0;
+}
+
+static int check_y(const dset *d, const dset *x, const req *q, dpt_h5info *info) {
     info->has_y = true;
-    info->labels = d->ndim == 1 && d->cls == H5T_INTEGER;
-    if (info->labels || (d->ndim == 1 && is_float(d)))
-        info->K = 1;
-    else if (d->ndim == 2 && is_float(d) && d->dims[1] >= 1 && d->dims[1] <= INT_MAX)
-        info->K = (int)d->dims[1];
-    else
-        return dpt_err(err, errlen,
-                       "%s: dataset '%s': expected (N) integer labels or (N, K) float targets, "
-                       "found %s %s",
-                       path, name, d->shape, d->type);
+    info->labels = is_int(d) && (d->ndim == 1 || d->ndim == 2);
+    bool floats = is_float(d) && d->ndim >= 1 && d->ndim <= 3;
+    if (!info->labels && !floats)
+        return dpt_err(q->err, q->errlen,
+                       "%s: dataset '%s': expected (N) or (N, T) integer labels, or (N, K) or "
+                       "(N, T, K) float targets, found %s %s",
+                       q->path, q->yname, d->shape, d->type);
+    hsize_t K = floats && d->ndim >= 2 ? d->dims[d->ndim - 1] : 1;
+    if (K < 1 || K > INT_MAX)
+        return dpt_err(q->err, q->errlen,
+                       "%s: dataset '%s': expected 1 to %d target columns, found %llu", q->path,
+                       q->yname, INT_MAX, (unsigned long long)K);
+    info->K = (int)K;
     if ((int64_t)d->dims[0] != info->n)
-        return dpt_err(err, errlen, "%s: %s has %" PRId64 " rows but %s has %llu", path, xname,
-                       info->n, name, (unsigned long long)d->dims[0]);
+        return dpt_err(q->err, q->errlen, "%s: %s has %" PRId64 " rows but %s has %llu", q->path,
+                       q->xname, info->n, q->yname, (unsigned long long)d->dims[0]);
+    bool per_step = d->ndim == (info->labels ? 2 : 3);
+    if (per_step && check_y_steps(d, x, q, info)) return -1;
+    if ((int64_t)info->y_steps * info->K > INT_MAX)
+        return dpt_err(q->err, q->errlen,
+                       "%s: dataset '%s': expected at most %d values per row, found %d time "
+                       "steps x %d columns",
+                       q->path, q->yname, INT_MAX, info->y_steps, info->K);
     return 0;
 }
 
-/* Opens and validates X (and y): both stay open for reading; the caller closes them. */
-static int inspect_open(dpt_h5info *info, dset *x, dset *y, hid_t file, const char *path,
-                        const char *xname, const char *yname, char *err, size_t errlen) {
-    memset(info, 0, sizeof *info);
-    if (open_dset(x, file, path, xname, "data.x", err, errlen) ||
-        check_x(x, path, xname, info, err, errlen))
-        return -1;
-    if (!yname) return 0;
-    if (open_dset(y, file, path, yname, "data.y", err, errlen) ||
-        check_y(y, path, xname, yname, info, err, errlen))
-        return -1;
+static int check_lengths(const dset *d, const dset *x, const req *q, dpt_h5info *info) {
+    if (x->ndim != 3)
+        return dpt_err(q->err, q->errlen,
+                       "%s: dataset '%s' (data.lengths): sequence lengths need a 3-D %s "
+                       "(N, T, F), but %s is %s",
+                       q->path, q->lres, q->xname, q->xname, x->shape);
+    if (d->ndim != 1 || !is_int(d))
+        return dpt_err(q->err, q->errlen,
+                       "%s: dataset '%s': expected (N) integer sequence lengths, found %s %s",
+                       q->path, q->lres, d->shape, d->type);
+    if ((int64_t)d->dims[0] != info->n)
+        return dpt_err(q->err, q->errlen, "%s: %s has %" PRId64 " rows but %s has %llu", q->path,
+                       q->xname, info->n, q->lres, (unsigned long long)d->dims[0]);
+    info->has_lengths = true;
     return 0;
+}
+
+/* A named lengths dataset must exist; the default one is used when present and X has steps
+ * (for plain vectors a dataset called "lengths" is just another column of the user's). */
+static int open_lengths(dset *l, const dset *x, hid_t file, const req *q, dpt_h5info *info) {
+    if (!q->lname || !*q->lname) {
+        if (x->ndim != 3) return 0;
+        hid_t obj = open_if_dataset(file, q->lres);
+        if (obj < 0) return 0;
+        H5Oclose(obj);
+    }
+    if (open_dset(l, file, q->path, q->lres, "data.lengths", q->err, q->errlen)) return -1;
+    return check_lengths(l, x, q, info);
+}
+
+/* Opens and validates X (and y, lengths): they stay open for reading; the caller closes them. */
+static int inspect_open(dpt_h5info *info, dsets *ds, hid_t file, const req *q) {
+    memset(info, 0, sizeof *info);
+    if (open_dset(&ds->x, file, q->path, q->xname, "data.x", q->err, q->errlen) ||
+        check_x(&ds->x, q, info))
+        return -1;
+    if (q->yname && (open_dset(&ds->y, file, q->path, q->yname, "data.y", q->err, q->errlen) ||
+                     check_y(&ds->y, &ds->x, q, info)))
+        return -1;
+    return open_lengths(&ds->l, &ds->x, file, q, info);
 }
 
 static hid_t open_mpio(const char *path, MPI_Comm comm, char *err, size_t errlen) {
@@ -203,24 +305,35 @@ static hid_t open_mpio(const char *path, MPI_Comm comm, char *err, size_t errlen
     return file;
 }
 
-int dpt_h5_inspect(dpt_h5info *info, const char *path, const char *xname, const char *yname,
-                   MPI_Comm comm, char *err, size_t errlen) {
+static req make_req(const char *path, const char *xname, const char *yname, const char *lname,
+                    int nclasses, char *err, size_t errlen) {
+    return (req){path,     xname, yname, lname, lname && *lname ? lname : "lengths",
+                 nclasses, err,   errlen};
+}
+
+int dpt_h5_inspect_seq(dpt_h5info *info, const char *path, const char *xname, const char *yname,
+                       const char *lname, MPI_Comm comm, char *err, size_t errlen) {
+    req q = make_req(path, xname, yname, lname, 0, err, errlen);
     if (dpt_h5_check_file(path, err, errlen)) return -1;
     hid_t file = open_mpio(path, comm, err, errlen);
     if (file < 0) return -1;
-    dset x = {.id = -1}, y = {.id = -1};
-    int rc = inspect_open(info, &x, &y, file, path, xname, yname, err, errlen);
-    close_dset(&x);
-    close_dset(&y);
+    dsets ds = {.x.id = -1, .y.id = -1, .l.id = -1};
+    int rc = inspect_open(info, &ds, file, &q);
+    close_all(&ds);
     H5Fclose(file);
     return rc;
 }
 
-/* Collective: rows [row0, row0 + nrows) of d into buf as memtype.  A rank with no rows still
- * takes part, with empty selections. */
+int dpt_h5_inspect(dpt_h5info *info, const char *path, const char *xname, const char *yname,
+                   MPI_Comm comm, char *err, size_t errlen) {
+    return dpt_h5_inspect_seq(info, path, xname, yname, NULL, comm, err, errlen);
+}
+
+/* Collective: rows [row0, row0 + nrows) of d (all of each row's other dimensions) into buf as
+ * memtype.  A rank with no rows still takes part, with empty selections. */
 static int read_rows(const dset *d, hid_t memtype, int64_t row0, int64_t nrows, void *buf) {
-    hsize_t start[2] = {(hsize_t)row0, 0};
-    hsize_t count[2] = {(hsize_t)nrows, d->ndim == 2 ? d->dims[1] : 1};
+    hsize_t start[H5S_MAX_RANK] = {(hsize_t)row0}, count[H5S_MAX_RANK] = {(hsize_t)nrows};
+    for (int i = 1; i < d->ndim; i++) count[i] = d->dims[i];
     hid_t fspace = H5Dget_space(d->id), mspace;
     int64_t dummy; /* HDF5 wants a buffer even for an empty selection */
     if (nrows > 0) {
@@ -246,106 +359,155 @@ static const char *nonfinite_name(float a) {
     return a > 0 ? "Inf (or beyond the float32 range)" : "-Inf (or beyond the float32 range)";
 }
 
-static int check_finite(const float *v, int64_t rows, int cols, int64_t row0, const char *path,
-                        const char *name, char *err, size_t errlen) {
-    for (int64_t i = 0; i < rows; i++)
-        for (int j = 0; j < cols; j++)
-            if (!isfinite(v[i * cols + j]))
-                return dpt_err(err, errlen, "%s: %s row %" PRId64 ", column %d: %s", path, name,
-                               row0 + i, j, nonfinite_name(v[i * cols + j]));
-    return 0;
-}
+/* A buffer (rows, steps, cols) as read from a dataset; timed when the dataset has a time axis,
+ * so messages name the step, and `col` says what a column is ("feature", "column"). */
+typedef struct grid {
+    int64_t rows;
+    int steps, cols;
+    bool timed;
+    const char *col;
+} grid;
 
-/* Narrows labels read as int64 (any integer type in the file converts exactly) to int32,
- * checking the range [0, nclasses) (or [0, 2^31) when nclasses is 0). */
-static int narrow_labels(int32_t *out, const int64_t *raw, int64_t rows, int64_t row0, int nclasses,
-                         const char *path, const char *name, char *err, size_t errlen) {
-    int64_t hi = nclasses > 0 ? nclasses : (int64_t)INT32_MAX + 1;
-    for (int64_t i = 0; i < rows; i++) {
-        if (raw[i] < 0 || raw[i] >= hi)
-            return dpt_err(err, errlen,
-                           "%s: %s row %" PRId64 ": label %" PRId64 " out of range [0, %" PRId64
-                           ")",
-                           path, name, row0 + i, raw[i], hi);
-        out[i] = (int32_t)raw[i];
+static int check_finite(const float *v, const grid *g, int64_t row0, const char *name,
+                        const req *q) {
+    int64_t per_row = (int64_t)g->steps * g->cols;
+    for (int64_t i = 0; i < g->rows * per_row; i++) {
+        if (isfinite(v[i])) continue;
+        int64_t r = row0 + i / per_row;
+        int t = (int)(i % per_row / g->cols), j = (int)(i % g->cols);
+        if (g->timed)
+            return dpt_err(q->err, q->errlen, "%s: %s row %" PRId64 ", step %d, %s %d: %s", q->path,
+                           name, r, t, g->col, j, nonfinite_name(v[i]));
+        return dpt_err(q->err, q->errlen, "%s: %s row %" PRId64 ", column %d: %s", q->path, name, r,
+                       j, nonfinite_name(v[i]));
     }
     return 0;
 }
 
-typedef struct shard_req {
-    const char *path, *xname, *yname;
-    int nclasses;
-    char *err;
-    size_t errlen;
-} shard_req;
+/* Lengths read as int64 (any integer type converts exactly) narrowed to int32 in [1, T]. */
+static int narrow_lengths(dpt_shard *s, const int64_t *raw, const req *q) {
+    int T = s->info.T;
+    for (int64_t i = 0; i < s->nrows; i++) {
+        if (raw[i] < 1 || raw[i] > T)
+            return dpt_err(q->err, q->errlen,
+                           "%s: %s row %" PRId64 ": %" PRId64 " is outside [1, %d]", q->path,
+                           q->lres, s->row0 + i, raw[i], T);
+        s->lengths[i] = (int32_t)raw[i];
+    }
+    return 0;
+}
+
+/* Labels (nrows, y_steps) read as int64, narrowed to int32 in [0, nclasses) (or [0, 2^31) when
+ * nclasses is 0).  Padded steps may hold anything (-1, -100, ...): they become 0, unchecked. */
+static int narrow_labels(dpt_shard *s, const int64_t *raw, bool timed, const req *q) {
+    int64_t hi = q->nclasses > 0 ? q->nclasses : (int64_t)INT32_MAX + 1;
+    int S = s->info.y_steps;
+    for (int64_t i = 0; i < s->nrows; i++) {
+        for (int t = 0; t < S; t++) {
+            int64_t v = raw[i * S + t];
+            bool pad = s->lengths && t >= s->lengths[i];
+            if (!pad && (v < 0 || v >= hi)) {
+                if (timed)
+                    return dpt_err(q->err, q->errlen,
+                                   "%s: %s row %" PRId64 ", step %d: label %" PRId64
+                                   " out of range [0, %" PRId64 ")",
+                                   q->path, q->yname, s->row0 + i, t, v, hi);
+                return dpt_err(q->err, q->errlen,
+                               "%s: %s row %" PRId64 ": label %" PRId64 " out of range [0, %" PRId64
+                               ")",
+                               q->path, q->yname, s->row0 + i, v, hi);
+            }
+            s->labels[i * S + t] = pad ? 0 : (int32_t)v;
+        }
+    }
+    return 0;
+}
 
 /* Every collective read happens whatever failed before, so no rank is left waiting. */
-static int read_data(dpt_shard *s, const dset *x, const dset *y, const shard_req *q) {
-    int64_t n = s->nrows, F = s->info.F, K = s->info.K;
-    s->x = dpt_alloc_floats((size_t)(n * F));
-    int bad = read_rows(x, H5T_NATIVE_FLOAT, s->row0, n, s->x);
-    int64_t *raw = NULL; /* (nrows) labels as read */
-    if (s->info.has_y && s->info.labels) {
-        raw = dpt_calloc((size_t)n, sizeof *raw);
-        s->labels = dpt_calloc((size_t)n, sizeof *s->labels);
-        bad |= read_rows(y, H5T_NATIVE_INT64, s->row0, n, raw);
-    } else if (s->info.has_y) {
-        s->y = dpt_alloc_floats((size_t)(n * K));
-        bad |= read_rows(y, H5T_NATIVE_FLOAT, s->row0, n, s->y);
+static int read_data(dpt_shard *s, const dsets *ds, const req *q) {
+    const dpt_h5info *in = &s->info;
+    int64_t n = s->nrows, ny = n * in->y_steps;
+    s->x = dpt_alloc_floats((size_t)(n * in->T * in->F));
+    int bad = read_rows(&ds->x, H5T_NATIVE_FLOAT, s->row0, n, s->x);
+    int64_t *raw = NULL, *rawlen = NULL; /* (nrows, y_steps) labels, (nrows) lengths as read */
+    if (in->has_y && in->labels) {
+        raw = dpt_calloc((size_t)ny, sizeof *raw);
+        s->labels = dpt_calloc((size_t)ny, sizeof *s->labels);
+        bad |= read_rows(&ds->y, H5T_NATIVE_INT64, s->row0, n, raw);
+    } else if (in->has_y) {
+        s->y = dpt_alloc_floats((size_t)(ny * in->K));
+        bad |= read_rows(&ds->y, H5T_NATIVE_FLOAT, s->row0, n, s->y);
+    }
+    if (in->has_lengths) {
+        rawlen = dpt_calloc((size_t)n, sizeof *rawlen);
+        s->lengths = dpt_calloc((size_t)n, sizeof *s->lengths);
+        bad |= read_rows(&ds->l, H5T_NATIVE_INT64, s->row0, n, rawlen);
     }
     int rc = 0;
     if (bad)
         rc = dpt_err(q->err, q->errlen, "%s: reading rows [%" PRId64 ", %" PRId64 ") failed",
                      q->path, s->row0, s->row0 + n);
-    else if (raw)
-        rc = narrow_labels(s->labels, raw, n, s->row0, q->nclasses, q->path, q->yname, q->err,
-                           q->errlen);
+    if (rc == 0 && rawlen) rc = narrow_lengths(s, rawlen, q);
+    if (rc == 0 && raw) rc = narrow_labels(s, raw, ds->y.ndim == 2, q);
     free(raw);
+    free(rawlen);
     return rc;
 }
 
-static int check_values(const dpt_shard *s, const shard_req *q) {
-    if (check_finite(s->x, s->nrows, s->info.F, s->row0, q->path, q->xname, q->err, q->errlen))
-        return -1;
-    if (s->y)
-        return check_finite(s->y, s->nrows, s->info.K, s->row0, q->path, q->yname, q->err,
-                            q->errlen);
-    return 0;
+/* Padded steps are checked too: the documented padding is zeros, and a NaN there would poison
+ * anything that runs over whole buffers (statistics, BLAS calls over all T steps). */
+static int check_values(const dpt_shard *s, const dsets *ds, const req *q) {
+    const dpt_h5info *in = &s->info;
+    grid gx = {s->nrows, in->T, in->F, ds->x.ndim == 3, "feature"};
+    if (check_finite(s->x, &gx, s->row0, q->xname, q)) return -1;
+    if (!s->y) return 0;
+    grid gy = {s->nrows, in->y_steps, in->K, ds->y.ndim == 3, "column"};
+    return check_finite(s->y, &gy, s->row0, q->yname, q);
+}
+
+/* This rank's block of rows [lo, hi), read and narrowed; values not yet checked. */
+static int read_block(dpt_shard *s, dsets *ds, hid_t file, int64_t lo, int64_t hi, MPI_Comm comm,
+                      const req *q) {
+    if (inspect_open(&s->info, ds, file, q)) return -1;
+    if (lo < 0 || lo > hi || hi > s->info.n)
+        return dpt_err(q->err, q->errlen,
+                       "%s: rows [%" PRId64 ", %" PRId64 ") requested, the file has %" PRId64,
+                       q->path, lo, hi, s->info.n);
+    int P, r;
+    MPI_Comm_size(comm, &P);
+    MPI_Comm_rank(comm, &r);
+    s->row0 = lo + dpt_split_lo(hi - lo, P, r);
+    s->nrows = lo + dpt_split_lo(hi - lo, P, r + 1) - s->row0;
+    return read_data(s, ds, q);
+}
+
+int dpt_h5_read_shard_seq(dpt_shard *s, const char *path, const char *xname, const char *yname,
+                          const char *lname, int64_t lo, int64_t hi, int nclasses, MPI_Comm comm,
+                          char *err, size_t errlen) {
+    req q = make_req(path, xname, yname, lname, nclasses, err, errlen);
+    memset(s, 0, sizeof *s);
+    if (dpt_h5_check_file(path, err, errlen)) return -1;
+    hid_t file = open_mpio(path, comm, err, errlen);
+    if (file < 0) return -1;
+    dsets ds = {.x.id = -1, .y.id = -1, .l.id = -1};
+    int rc = read_block(s, &ds, file, lo, hi, comm, &q);
+    close_all(&ds);
+    H5Fclose(file);
+    if (rc == 0) rc = check_values(s, &ds, &q);
+    if (rc) dpt_shard_free(s);
+    return rc;
 }
 
 int dpt_h5_read_shard(dpt_shard *s, const char *path, const char *xname, const char *yname,
                       int64_t lo, int64_t hi, int nclasses, MPI_Comm comm, char *err,
                       size_t errlen) {
-    shard_req q = {path, xname, yname, nclasses, err, errlen};
-    memset(s, 0, sizeof *s);
-    if (dpt_h5_check_file(path, err, errlen)) return -1;
-    hid_t file = open_mpio(path, comm, err, errlen);
-    if (file < 0) return -1;
-    dset x = {.id = -1}, y = {.id = -1};
-    int rc = inspect_open(&s->info, &x, &y, file, path, xname, yname, err, errlen);
-    if (rc == 0 && (lo < 0 || lo > hi || hi > s->info.n))
-        rc = dpt_err(err, errlen,
-                     "%s: rows [%" PRId64 ", %" PRId64 ") requested, the file has %" PRId64, path,
-                     lo, hi, s->info.n);
-    if (rc == 0) {
-        int P, r;
-        MPI_Comm_size(comm, &P);
-        MPI_Comm_rank(comm, &r);
-        s->row0 = lo + dpt_split_lo(hi - lo, P, r);
-        s->nrows = lo + dpt_split_lo(hi - lo, P, r + 1) - s->row0;
-        rc = read_data(s, &x, &y, &q);
-    }
-    close_dset(&x);
-    close_dset(&y);
-    H5Fclose(file);
-    if (rc == 0) rc = check_values(s, &q);
-    if (rc) dpt_shard_free(s);
-    return rc;
+    return dpt_h5_read_shard_seq(s, path, xname, yname, NULL, lo, hi, nclasses, comm, err, errlen);
 }
 
 void dpt_shard_free(dpt_shard *s) {
     free(s->x);
     free(s->y);
     free(s->labels);
+    free(s->lengths);
     memset(s, 0, sizeof *s);
 }

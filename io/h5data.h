@@ -1,6 +1,7 @@
-/* HDF5 datasets for training and inference: X (N, F) float32/float64 and y (N, K) floats or
- * (N) integer labels.  Every rank opens the file through MPI-IO and reads only its own rows with
- * a hyperslab selection; shapes, types and values are validated before anything else. */
+/* HDF5 datasets for training and inference: X (N, F) or sequences (N, T, F), float32/float64;
+ * y (N, K) / (N, T, K) floats or (N) / (N, T) integer labels; optional sequence lengths (N).
+ * Every rank opens the file through MPI-IO and reads only its own rows with a hyperslab
+ * selection; shapes, types and values are validated before anything else.  Layout: docs/data.md. */
 #ifndef DPT_H5DATA_H
 #define DPT_H5DATA_H
 
@@ -10,43 +11,62 @@
 #include <stdint.h>
 
 typedef struct dpt_h5info {
-    int64_t n;   /* rows */
-    int F;       /* features */
+    int64_t n;   /* rows (samples) */
+    int T;       /* time steps of X: 1 for 2-D X */
+    int F;       /* features (per time step) */
     int K;       /* target columns (1 for labels) */
-    bool labels; /* y is 1-D integer */
+    int y_steps; /* 1: one target per sample; T: one per time step */
+    bool labels; /* y is integer: (N) or (N, T) */
     bool has_y;
+    bool has_lengths; /* a lengths dataset (N) is read */
 } dpt_h5info;
 
 typedef struct dpt_shard {
     dpt_h5info info;
-    int64_t row0;    /* first global row held here */
-    int64_t nrows;   /* rows held here */
-    float *x;        /* (nrows, F) */
-    float *y;        /* (nrows, K) when !labels, else NULL */
-    int32_t *labels; /* (nrows) when labels, else NULL */
+    int64_t row0;     /* first global row held here */
+    int64_t nrows;    /* rows held here */
+    float *x;         /* (nrows, T, F) */
+    float *y;         /* (nrows, y_steps, K) when !labels, else NULL */
+    int32_t *labels;  /* (nrows, y_steps) when labels, else NULL; 0 at padded steps */
+    int32_t *lengths; /* (nrows) valid steps of each row, in [1, T]; NULL without lengths */
 } dpt_shard;
 
 /* Any rank, not collective: path exists, is readable and is an HDF5 file.  Returns 0, or -1
  * with "<path>: cannot open: <reason>" or "<path>: not an HDF5 file". */
 int dpt_h5_check_file(const char *path, char *err, size_t errlen);
 
-/* Collective over comm.  Inspects path: X must be 2-D float32/float64; y (when yname is not
- * NULL) 2-D float or 1-D integer with the same N.  Returns 0 or -1 with a message naming the
- * file, dataset and what was expected. */
+/* Collective over comm.  Inspects path: X must be 2-D (N, F) or 3-D (N, T, F) float32/float64;
+ * y (when yname is not NULL) (N) or (N, K) float, (N) integer, or per step (N, T, K) float or
+ * (N, T) integer, with the same N (and T) as X.  lname names the lengths dataset (N) (integer,
+ * values checked when read); NULL or "" means the dataset "lengths" if the file has one and X
+ * is 3-D, any other name must exist.  Returns 0 or -1 with a message naming the file, dataset
+ * and what was expected. */
+int dpt_h5_inspect_seq(dpt_h5info *info, const char *path, const char *xname, const char *yname,
+                       const char *lname, MPI_Comm comm, char *err, size_t errlen);
+/* dpt_h5_inspect_seq with lname NULL. */
 int dpt_h5_inspect(dpt_h5info *info, const char *path, const char *xname, const char *yname,
                    MPI_Comm comm, char *err, size_t errlen);
 
 /* Collective over comm.  Reads rows [lo, hi) of the file, split over the ranks of comm by
- * dpt_split_lo; checks X (and float y) for NaN/Inf and labels for range [0, nclasses) when
- * nclasses > 0.  Returns 0 or -1 with a message (the first bad row is named). */
+ * dpt_split_lo; checks X and float y for NaN/Inf (padded steps too), lengths for range [1, T]
+ * and labels for range [0, nclasses) when nclasses > 0 (else >= 0), except labels at padded
+ * steps (t >= length), which are not checked and read as 0.  Returns 0 or -1 with a message
+ * (the first bad row, step and column of this rank are named; other ranks may succeed). */
+int dpt_h5_read_shard_seq(dpt_shard *s, const char *path, const char *xname, const char *yname,
+                          const char *lname, int64_t lo, int64_t hi, int nclasses, MPI_Comm comm,
+                          char *err, size_t errlen);
+/* dpt_h5_read_shard_seq with lname NULL. */
 int dpt_h5_read_shard(dpt_shard *s, const char *path, const char *xname, const char *yname,
                       int64_t lo, int64_t hi, int nclasses, MPI_Comm comm, char *err,
                       size_t errlen);
-void dpt_shard_free(dpt_shard *s);
+void dpt_shard_free(dpt_shard *s); /* frees x, y, labels, lengths; zeroes s */
 
 /* Rank 0 alone (not collective): writes pred (n, K) as dataset "pred" (plus "labels" (n) when
  * labels != NULL) atomically (temporary name, fsync, rename, directory fsync). */
 int dpt_h5_write_predictions(const char *path, const float *pred, int64_t n, int K,
                              const int32_t *labels, char *err, size_t errlen);
+/* Same for per-step outputs: pred (n, T, K) and labels (n, T); T = 1 writes (n, K) and (n). */
+int dpt_h5_write_predictions_seq(const char *path, const float *pred, int64_t n, int T, int K,
+                                 const int32_t *labels, char *err, size_t errlen);
 
 #endif

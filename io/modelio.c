@@ -172,6 +172,7 @@ static void put_header(writer *w, const dpt_model *m) {
     put_attr(w, w->file, "nparams", H5T_STD_U64LE, H5T_NATIVE_UINT64, &nparams);
     put_attr(w, w->file, "checksum", H5T_STD_U64LE, H5T_NATIVE_UINT64, &checksum);
     put_attr(w, w->file, "in_features", H5T_STD_I32LE, H5T_NATIVE_INT, &m->in_features);
+    put_attr(w, w->file, "in_steps", H5T_STD_I32LE, H5T_NATIVE_INT, &m->in_steps);
     put_attr(w, w->file, "out_features", H5T_STD_I32LE, H5T_NATIVE_INT, &m->out_features);
 }
 
@@ -230,11 +231,20 @@ int dpt_model_save(const char *path, const dpt_model *m, const dpt_config *c, co
 
 int dpt_h5_write_predictions(const char *path, const float *pred, int64_t n, int K,
                              const int32_t *labels, char *err, size_t errlen) {
+    return dpt_h5_write_predictions_seq(path, pred, n, 1, K, labels, err, errlen);
+}
+
+int dpt_h5_write_predictions_seq(const char *path, const float *pred, int64_t n, int T, int K,
+                                 const int32_t *labels, char *err, size_t errlen) {
     writer w;
     if (begin(&w, path, err, errlen)) return -1;
-    hsize_t dims[2] = {(hsize_t)n, (hsize_t)K};
-    put_array(&w, w.file, "pred", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, dims, pred);
-    if (labels) put_array(&w, w.file, "labels", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, dims, labels);
+    /* (n, K) for one output per sample, (n, T, K) and labels (n, T) for one per step */
+    hsize_t dims[3] = {(hsize_t)n, (hsize_t)T, (hsize_t)K};
+    if (T == 1) dims[1] = (hsize_t)K;
+    int rank = T == 1 ? 2 : 3;
+    put_array(&w, w.file, "pred", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, rank, dims, pred);
+    if (labels)
+        put_array(&w, w.file, "labels", H5T_STD_I32LE, H5T_NATIVE_INT32, rank - 1, dims, labels);
     return finish(&w);
 }
 
@@ -380,6 +390,7 @@ static int read_f32(hid_t file, const char *path, const char *name, int ndim, co
 typedef struct header {
     uint64_t nparams, checksum;
     int in_features, out_features;
+    int in_steps; /* absent in files of models without sequence input: 1 */
 } header;
 
 static int read_header(hid_t file, const char *path, header *h, char *err, size_t errlen) {
@@ -390,13 +401,20 @@ static int read_header(hid_t file, const char *path, header *h, char *err, size_
         return -1;
     if (h->in_features < 1)
         return dpt_err(err, errlen, "%s: in_features is %d, expected >= 1", path, h->in_features);
+    h->in_steps = 1;
+    if (H5Aexists(file, "in_steps") > 0 &&
+        read_num_attr(file, path, "in_steps", H5T_NATIVE_INT, &h->in_steps, err, errlen))
+        return -1;
+    if (h->in_steps < 1)
+        return dpt_err(err, errlen, "%s: in_steps is %d, expected >= 1", path, h->in_steps);
     return 0;
 }
 
 static int build(dpt_model *m, const dpt_config *c, const header *h, int max_batch,
                  const char *path, char *err, size_t errlen) {
     char why[1024];
-    if (dpt_model_build(m, c->layers, c->nlayers, h->in_features, max_batch, why, sizeof why))
+    if (dpt_model_build_seq(m, c->layers, c->nlayers, h->in_steps, h->in_features, max_batch, why,
+                            sizeof why))
         return dpt_err(err, errlen, "%s: the stored model cannot be built: %s", path, why);
     if ((uint64_t)m->nparams == h->nparams && m->out_features == h->out_features) return 0;
     dpt_err(err, errlen,

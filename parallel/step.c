@@ -26,7 +26,8 @@ void dpt_step_init(dpt_step *s, dpt_model *m, const dpt_loss *loss, dpt_optim *o
         dpt_layer *l = &m->layers[i];
         if (l->ntensors > 0) l->grads = m->grads + l->tensors[0].offset;
     }
-    s->dout = dpt_alloc_floats((size_t)m->max_batch * (size_t)m->out_features);
+    s->dout =
+        dpt_alloc_floats((size_t)m->max_batch * (size_t)m->out_steps * (size_t)m->out_features);
 }
 
 void dpt_step_free(dpt_step *s) {
@@ -41,13 +42,20 @@ float *dpt_step_stats(dpt_step *s) {
 }
 
 const float *dpt_step_compute(dpt_step *s, const float *x, dpt_target y, int B,
-                              const int64_t *sample_ids) {
+                              const int64_t *sample_ids, const int32_t *lengths) {
     dpt_model *m = s->model;
     memset(s->reduce, 0, (m->nparams + 2 + DPT_STEP_MAX_STATS) * sizeof(float));
-    dpt_step_ctx ctx = {
-        .training = true, .seed = s->seed, .step = (uint64_t)s->step, .sample_ids = sample_ids};
+    dpt_step_ctx ctx = {.training = true,
+                        .seed = s->seed,
+                        .step = (uint64_t)s->step,
+                        .sample_ids = sample_ids,
+                        .lengths = lengths};
     const float *out = dpt_model_forward(m, x, B, &ctx);
-    double loss = B > 0 ? s->loss->eval(out, y, B, m->out_features, s->dout) : 0.0;
+    /* Per-step padding matters to the loss only when the model outputs every input step. */
+    const int32_t *masked = dpt_model_output_lengths(m, lengths);
+    double loss = B > 0 ? dpt_loss_eval_steps(s->loss, out, y, B, m->out_steps, m->out_features,
+                                              masked, s->dout)
+                        : 0.0;
     dpt_model_backward(m, s->dout, B);
     s->reduce[m->nparams] = (float)B;
     s->reduce[m->nparams + 1] = (float)loss;

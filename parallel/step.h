@@ -44,10 +44,12 @@ void dpt_step_init(dpt_step *s, dpt_model *m, const dpt_loss *loss, dpt_optim *o
                    const dpt_schedule *sched, int nstats);
 void dpt_step_free(dpt_step *s);
 
-/* Zeroes gradients, runs forward, loss and backward on B local rows (B may be 0).  Returns the
- * model output (B, K) so the caller can fill dpt_step_stats() before the reduce. */
+/* Zeroes gradients, runs forward, loss and backward on B local samples (B may be 0): x is
+ * (B, in_steps, F), y per sample or, for a model returning sequences, per step; lengths (B)
+ * gives each sample's valid steps (NULL = all).  Returns the model output (B, out_steps, K) so
+ * the caller can fill dpt_step_stats() before the reduce. */
 const float *dpt_step_compute(dpt_step *s, const float *x, dpt_target y, int B,
-                              const int64_t *sample_ids);
+                              const int64_t *sample_ids, const int32_t *lengths);
 /* The caller's statistics slots (nstats floats) for this step. */
 float *dpt_step_stats(dpt_step *s);
 

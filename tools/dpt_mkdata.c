@@ -1,6 +1,7 @@
-/* dpt_mkdata: writes the HDF5 files dptrain trains on (X (N, F) float32, y labels or values):
- * small synthetic problems (xor, friedman1, classify), Fashion-MNIST converted from its gzip'd
- * IDX files, and deliberately broken files for the bad-input tests.  See docs/data.md. */
+/* dpt_mkdata: writes the HDF5 files dptrain trains on (X (N, F) or (N, T, F) float32, y labels
+ * or values, optional sequence lengths): small synthetic problems (xor, friedman1, classify,
+ * sine, seqclass), Fashion-MNIST converted from its gzip'd IDX files, and deliberately broken
+ * files for the bad-input tests.  See docs/data.md. */
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -26,10 +27,18 @@ static const char usage_text[] =
     "usage: dpt_mkdata xor OUT.h5\n"
     "       dpt_mkdata friedman1 OUT.h5 [--n 1000] [--features 13] [--noise 1.0] [--seed 1]\n"
     "       dpt_mkdata classify OUT.h5 [--n 256] [--features 4] [--classes 3] [--seed 1]\n"
-    "       dpt_mkdata fashion-mnist [--dir " FMNIST_DIR "] TRAIN.h5 TEST.h5\n"
-    "       dpt_mkdata bad KIND OUT.h5      KIND: nan-x inf-x rows-mismatch x-3d label-range\n"
-    "                                            float64 (valid, X stored as float64)\n"
-    "Every file holds X (N, F) float32 and y: (N) int32 class labels or (N, 1) float32 values.\n";
+    "       dpt_mkdata sine OUT.h5 [--n 2000] [--steps 50] [--noise 0.3] [--seed 1]\n"
+    "                              [--variable-lengths]\n"
+    "       dpt_mkdata seqclass OUT.h5 [--n 500] [--steps 12] [--features 3] [--classes 3]\n"
+    "                                  [--seed 1] [--variable-lengths]\n"
+    "       dpt_mkdata fashion-mnist [--dir " FMNIST_DIR "] [--rows] TRAIN.h5 TEST.h5\n"
+    "       dpt_mkdata bad KIND OUT.h5      KIND: nan-x inf-x rows-mismatch x-4d label-range\n"
+    "                                            lengths-range y-steps; valid: x-3d (X (10, 2, "
+    "2)),\n"
+    "                                            float64 (X stored as float64)\n"
+    "Every file holds X (N, F) or (N, T, F) float32 and y: (N) int32 class labels, (N, 1) or\n"
+    "(N, T, 1) float32 values; with --variable-lengths also lengths (N) int32.\n"
+    "--rows: Fashion-MNIST X as (N, 28, 28), each image row one time step.\n";
 
 /* Command-line options; -1 / NAN / NULL mean "not given". */
 typedef struct opts {
@@ -38,6 +47,9 @@ typedef struct opts {
     int64_t classes;
     double noise;
     int64_t seed;
+    int64_t steps;
+    bool rows;             /* fashion-mnist: X (N, 28, 28) */
+    bool variable_lengths; /* sine, seqclass: a lengths dataset, zeros after each length */
     const char *dir;
     int npos;
     const char *pos[4]; /* positional arguments after the subcommand */
@@ -92,6 +104,7 @@ static int set_option(opts *o, const char *name, const char *val) {
     if (strcmp(name, "--features") == 0) return parse_i64(name, val, 1, 1 << 20, &o->features);
     if (strcmp(name, "--classes") == 0) return parse_i64(name, val, 2, 1 << 20, &o->classes);
     if (strcmp(name, "--seed") == 0) return parse_i64(name, val, 0, INT64_MAX, &o->seed);
+    if (strcmp(name, "--steps") == 0) return parse_i64(name, val, 1, 1 << 20, &o->steps);
     if (strcmp(name, "--noise") == 0) return parse_f64(name, val, 0.0, &o->noise);
     if (strcmp(name, "--dir") == 0) {
         o->dir = val;
@@ -101,9 +114,17 @@ static int set_option(opts *o, const char *name, const char *val) {
     return -1;
 }
 
-/* Splits argv[2..] into "--name value" / "--name=value" options and positional arguments. */
+/* Options that take no value; true when a is one (and is now set). */
+static bool set_flag(opts *o, const char *a) {
+    if (strcmp(a, "--rows") == 0) return o->rows = true;
+    if (strcmp(a, "--variable-lengths") == 0) return o->variable_lengths = true;
+    return false;
+}
+
+/* Splits argv[2..] into "--name value" / "--name=value" options, flags and positional
+ * arguments. */
 static int parse_args(opts *o, int argc, char **argv) {
-    *o = (opts){.n = -1, .features = -1, .classes = -1, .noise = NAN, .seed = -1};
+    *o = (opts){.n = -1, .features = -1, .classes = -1, .noise = NAN, .seed = -1, .steps = -1};
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         if (strncmp(a, "--", 2) != 0 || strlen(a) == 2) {
@@ -111,6 +132,7 @@ static int parse_args(opts *o, int argc, char **argv) {
             o->pos[o->npos++] = a;
             continue;
         }
+        if (set_flag(o, a)) continue;
         const char *eq = strchr(a, '=');
         char name[64];
         if (eq) {
@@ -152,12 +174,12 @@ typedef struct h5arr {
     hid_t memtype;  /* H5T_NATIVE_FLOAT, H5T_NATIVE_DOUBLE or H5T_NATIVE_INT32 */
     hid_t filetype; /* H5T_IEEE_F32LE, H5T_IEEE_F64LE or H5T_STD_I32LE */
     int ndim;
-    hsize_t dim[3];
+    hsize_t dim[4];
     const void *data;
 } h5arr;
 
 static int write_dataset(hid_t file, const h5arr *a) {
-    hsize_t chunk[3];
+    hsize_t chunk[4];
     size_t row_bytes = H5Tget_size(a->filetype);
     for (int d = 1; d < a->ndim; d++) row_bytes *= a->dim[d];
     hsize_t rows = (hsize_t)(262144 / row_bytes); /* chunks of about 256 KiB */
@@ -223,8 +245,22 @@ static h5arr f32_2d(const char *name, const float *x, int64_t n, int64_t f) {
     return (h5arr){name, H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, 2, {(hsize_t)n, (hsize_t)f}, x};
 }
 
+static h5arr f32_3d(const char *name, const float *x, int64_t n, int64_t t, int64_t f) {
+    return (h5arr){name, H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, 3, {(hsize_t)n, (hsize_t)t, (hsize_t)f},
+                   x};
+}
+
+static h5arr i32_1d(const char *name, const int32_t *v, int64_t n) {
+    return (h5arr){name, H5T_NATIVE_INT32, H5T_STD_I32LE, 1, {(hsize_t)n}, v};
+}
+
 static h5arr labels_1d(const int32_t *y, int64_t n) {
-    return (h5arr){"y", H5T_NATIVE_INT32, H5T_STD_I32LE, 1, {(hsize_t)n}, y};
+    return i32_1d("y", y, n);
+}
+
+/* n * a * b values would not fit in memory (or in int64_t): refuse before multiplying. */
+static bool too_many(int64_t n, int64_t a, int64_t b) {
+    return (double)n * (double)a * (double)b > 0x1.0p40;
 }
 
 /* ---- synthetic data sets ---- */
@@ -302,35 +338,167 @@ static int cmd_classify(const opts *o) {
     return rc;
 }
 
+/* ---- synthetic sequences (N, T, F); with lengths, every step from a row's length on is 0 ---- */
+
+/* A length in [max(1, T/2), T]. */
+static int32_t draw_length(int64_t T, uint64_t *s) {
+    int64_t lo = T / 2 > 1 ? T / 2 : 1;
+    return (int32_t)(lo + (int64_t)(rng_next(s) % (uint64_t)(T - lo + 1)));
+}
+
+/* Denoising: x (n, T, 1) = sin(w t + phi) + N(0, noise^2), y (n, T, 1) = the clean wave, with
+ * w uniform in [0.1, 0.4] and phi in [0, 2 pi) per row; len (n) or NULL. */
+static void sine_fill(float *x, float *y, int32_t *len, int64_t n, int64_t T, double noise,
+                      uint64_t s) {
+    for (int64_t i = 0; i < n; i++) {
+        double w = 0.1 + 0.3 * rng_uniform(&s), phi = 2.0 * PI * rng_uniform(&s);
+        int64_t L = len ? (len[i] = draw_length(T, &s)) : T;
+        for (int64_t t = 0; t < T; t++) {
+            double clean = sin(w * (double)t + phi), eps = noise * rng_normal(&s);
+            y[i * T + t] = t < L ? (float)clean : 0.0f;
+            x[i * T + t] = t < L ? (float)(clean + eps) : 0.0f;
+        }
+    }
+}
+
+static int cmd_sine(const opts *o) {
+    int64_t n = o->n > 0 ? o->n : 2000, T = o->steps > 0 ? o->steps : 50;
+    double noise = isnan(o->noise) ? 0.3 : o->noise;
+    uint64_t seed = o->seed >= 0 ? (uint64_t)o->seed : 1;
+    if (o->npos != 1) return usage_error("sine takes one output file");
+    if (too_many(n, T, 1)) return fail("sine: %" PRId64 " x %" PRId64 " values is too many", n, T);
+    float *x = malloc((size_t)(n * T) * sizeof *x);                              /* (n, T, 1) */
+    float *y = malloc((size_t)(n * T) * sizeof *y);                              /* (n, T, 1) */
+    int32_t *len = o->variable_lengths ? malloc((size_t)n * sizeof *len) : NULL; /* (n) */
+    if (!x || !y || (o->variable_lengths && !len))
+        return fail("out of memory for %" PRId64 " x %" PRId64 " values", n, T);
+    sine_fill(x, y, len, n, T, noise, seed);
+    char desc[256];
+    snprintf(desc, sizeof desc, "sine n=%" PRId64 " steps=%" PRId64 " noise=%g seed=%" PRIu64 "%s",
+             n, T, noise, seed, len ? " variable-lengths" : "");
+    h5arr a[3] = {f32_3d("X", x, n, T, 1), f32_3d("y", y, n, T, 1), i32_1d("lengths", len, n)};
+    int rc = write_h5(o->pos[0], a, len ? 3 : 2, desc);
+    free(x);
+    free(y);
+    free(len);
+    return rc;
+}
+
+typedef struct seqclass_shape {
+    int64_t n, T, F, C;
+} seqclass_shape;
+
+/* Noise N(0, 0.3^2) on every valid step; class c adds a bump (1, 2, 1) x sign around a random
+ * valid step t0 on feature c % F, sign + for c < F, - otherwise.  Where the bump is varies, so
+ * the class must be remembered from t0 to the end: a dense layer on the last step cannot. */
+static void seqclass_fill(float *x, int32_t *y, int32_t *len, const seqclass_shape *d, uint64_t s) {
+    const int64_t T = d->T, F = d->F;
+    for (int64_t i = 0; i < d->n; i++) {
+        int64_t c = (int64_t)(rng_next(&s) % (uint64_t)d->C);
+        int64_t L = len ? (len[i] = draw_length(T, &s)) : T;
+        int64_t t0 = (int64_t)(rng_next(&s) % (uint64_t)L);
+        float *r = x + i * T * F; /* (T, F) */
+        y[i] = (int32_t)c;
+        for (int64_t k = 0; k < T * F; k++) r[k] = k < L * F ? (float)(0.3 * rng_normal(&s)) : 0;
+        float sign = c < F ? 1.0f : -1.0f;
+        for (int64_t t = t0 - 1; t <= t0 + 1; t++)
+            if (t >= 0 && t < L) r[t * F + c % F] += sign * (t == t0 ? 2.0f : 1.0f);
+    }
+}
+
+static int cmd_seqclass(const opts *o) {
+    seqclass_shape d = {o->n > 0 ? o->n : 500, o->steps > 0 ? o->steps : 12,
+                        o->features > 0 ? o->features : 3, o->classes > 0 ? o->classes : 3};
+    uint64_t seed = o->seed >= 0 ? (uint64_t)o->seed : 1;
+    if (o->npos != 1) return usage_error("seqclass takes one output file");
+    if (d.C > 2 * d.F)
+        return fail("seqclass: --classes must be at most 2 x --features (%" PRId64
+                    "), got %" PRId64,
+                    2 * d.F, d.C);
+    if (too_many(d.n, d.T, d.F))
+        return fail("seqclass: %" PRId64 " x %" PRId64 " x %" PRId64 " values is too many", d.n,
+                    d.T, d.F);
+    float *x = malloc((size_t)(d.n * d.T * d.F) * sizeof *x);                      /* (n, T, F) */
+    int32_t *y = malloc((size_t)d.n * sizeof *y);                                  /* (n) */
+    int32_t *len = o->variable_lengths ? malloc((size_t)d.n * sizeof *len) : NULL; /* (n) */
+    if (!x || !y || (o->variable_lengths && !len))
+        return fail("out of memory for %" PRId64 " sequences", d.n);
+    seqclass_fill(x, y, len, &d, seed);
+    char desc[256];
+    snprintf(desc, sizeof desc,
+             "seqclass n=%" PRId64 " steps=%" PRId64 " features=%" PRId64 " classes=%" PRId64
+             " seed=%" PRIu64 "%s",
+             d.n, d.T, d.F, d.C, seed, len ? " variable-lengths" : "");
+    h5arr a[3] = {f32_3d("X", x, d.n, d.T, d.F), labels_1d(y, d.n), i32_1d("lengths", len, d.n)};
+    int rc = write_h5(o->pos[0], a, len ? 3 : 2, desc);
+    free(x);
+    free(y);
+    free(len);
+    return rc;
+}
+
 /* ---- deliberately broken files: 10 rows, 2 features, labels 0/1 unless the kind says else ---- */
 
-#define BAD_N 10
+#define BAD_N     10
+#define BAD_KINDS "nan-x inf-x rows-mismatch x-3d x-4d label-range lengths-range y-steps float64"
 
-static int write_bad(const char *kind, const char *out) {
-    float x[BAD_N * 4]; /* (10, 2), or (10, 2, 2) for x-3d */
-    int32_t y[BAD_N];   /* (10) labels */
-    uint64_t s = 7;
-    for (int i = 0; i < BAD_N * 4; i++) x[i] = (float)rng_uniform(&s);
-    for (int i = 0; i < BAD_N; i++) y[i] = i % 2;
-    h5arr a[2] = {f32_2d("X", x, BAD_N, 2), labels_1d(y, BAD_N)};
+/* The buffers a broken file is made from, filled with valid values first. */
+typedef struct bad_data {
+    float x[BAD_N * 10 * 2]; /* (10, 2), or up to (10, 10, 2) for the sequence kinds */
+    float yf[BAD_N * 8];     /* (10, 8, 1) for y-steps */
+    int32_t y[BAD_N];        /* (10) labels */
+    int32_t len[BAD_N];      /* (10) sequence lengths */
+} bad_data;
+
+/* Kinds of plain (N, F) files; -1 when kind is not one of them. */
+static int break_plain(const char *kind, bad_data *b, h5arr *a) {
     if (strcmp(kind, "nan-x") == 0) {
-        x[3 * 2 + 1] = NAN; /* row 3 */
+        b->x[3 * 2 + 1] = NAN; /* row 3 */
     } else if (strcmp(kind, "inf-x") == 0) {
-        x[5 * 2 + 0] = INFINITY; /* row 5 */
+        b->x[5 * 2 + 0] = INFINITY; /* row 5 */
     } else if (strcmp(kind, "rows-mismatch") == 0) {
         a[1].dim[0] = BAD_N - 1;
-    } else if (strcmp(kind, "x-3d") == 0) {
-        a[0].ndim = 3;
-        a[0].dim[2] = 2;
     } else if (strcmp(kind, "label-range") == 0) {
-        y[4] = 7;
+        b->y[4] = 7;
     } else {
-        return usage_error("unknown kind for bad (nan-x inf-x rows-mismatch x-3d label-range "
-                           "float64)");
+        return -1;
     }
+    return 0;
+}
+
+/* Kinds about the shape of X and sequences; -1 when kind is not one of them. */
+static int break_shape(const char *kind, bad_data *b, h5arr *a, int *narr) {
+    if (strcmp(kind, "x-3d") == 0) { /* valid since sequences are supported: (10, 2, 2) */
+        a[0] = f32_3d("X", b->x, BAD_N, 2, 2);
+    } else if (strcmp(kind, "x-4d") == 0) {
+        a[0] = (h5arr){"X", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, 4, {BAD_N, 2, 2, 2}, b->x};
+    } else if (strcmp(kind, "lengths-range") == 0) {
+        a[0] = f32_3d("X", b->x, BAD_N, 4, 2);
+        b->len[5] = 0; /* must be in [1, 4] */
+        *narr = 3;
+    } else if (strcmp(kind, "y-steps") == 0) {
+        a[0] = f32_3d("X", b->x, BAD_N, 10, 2);
+        a[1] = f32_3d("y", b->yf, BAD_N, 8, 1);
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
+static int write_bad(const char *kind, const char *out) {
+    static bad_data b;
+    uint64_t s = 7;
+    for (int i = 0; i < BAD_N * 10 * 2; i++) b.x[i] = (float)rng_uniform(&s);
+    for (int i = 0; i < BAD_N * 8; i++) b.yf[i] = (float)rng_uniform(&s);
+    for (int i = 0; i < BAD_N; i++) b.y[i] = i % 2, b.len[i] = 1 + i % 4;
+    h5arr a[3] = {f32_2d("X", b.x, BAD_N, 2), labels_1d(b.y, BAD_N),
+                  i32_1d("lengths", b.len, BAD_N)};
+    int narr = 2;
+    if (break_plain(kind, &b, a) && break_shape(kind, &b, a, &narr))
+        return usage_error("unknown kind for bad (" BAD_KINDS ")");
     char desc[64];
     snprintf(desc, sizeof desc, "bad %s", kind);
-    return write_h5(out, a, 2, desc);
+    return write_h5(out, a, narr, desc);
 }
 
 /* A valid classification file (blobs, 2 classes by default) whose X is stored as float64. */
@@ -476,7 +644,8 @@ static int fmnist_read(const char *dir, const char *stem, int64_t *n, unsigned c
     return rc;
 }
 
-static int fmnist_convert(const char *dir, const char *stem, const char *out) {
+/* rows: X (n, 28, 28), one image row per time step; else (n, 784). */
+static int fmnist_convert(const char *dir, const char *stem, const char *out, bool rows) {
     int64_t n = 0;
     unsigned char *pix = NULL; /* (n, 784) */
     int32_t *lab = NULL;       /* (n) */
@@ -487,8 +656,9 @@ static int fmnist_convert(const char *dir, const char *stem, const char *out) {
     if (!rc) {
         for (int64_t i = 0; i < n * 784; i++) x[i] = (float)pix[i] / 255.0f;
         char desc[DPT_PATH_MAX + 64];
-        snprintf(desc, sizeof desc, "fashion-mnist %s/%s n=%" PRId64, dir, stem, n);
-        h5arr a[2] = {f32_2d("X", x, n, 784), labels_1d(lab, n)};
+        snprintf(desc, sizeof desc, "fashion-mnist %s/%s n=%" PRId64 "%s", dir, stem, n,
+                 rows ? " rows" : "");
+        h5arr a[2] = {rows ? f32_3d("X", x, n, 28, 28) : f32_2d("X", x, n, 784), labels_1d(lab, n)};
         rc = write_h5(out, a, 2, desc);
         if (!rc) printf("%s: %" PRId64 " images\n", out, n);
     }
@@ -501,8 +671,8 @@ static int fmnist_convert(const char *dir, const char *stem, const char *out) {
 static int cmd_fashion_mnist(const opts *o) {
     const char *dir = o->dir ? o->dir : FMNIST_DIR;
     if (o->npos != 2) return usage_error("fashion-mnist takes two output files: TRAIN.h5 TEST.h5");
-    int rc = fmnist_convert(dir, "train", o->pos[0]);
-    return rc ? rc : fmnist_convert(dir, "t10k", o->pos[1]);
+    int rc = fmnist_convert(dir, "train", o->pos[0], o->rows);
+    return rc ? rc : fmnist_convert(dir, "t10k", o->pos[1], o->rows);
 }
 
 /* ---- main ---- */
@@ -511,11 +681,10 @@ static int run(int argc, char **argv) {
     static const struct {
         const char *name;
         int (*fn)(const opts *);
-    } cmds[] = {{"xor", cmd_xor},
-                {"friedman1", cmd_friedman1},
-                {"classify", cmd_classify},
-                {"fashion-mnist", cmd_fashion_mnist},
-                {"bad", cmd_bad}};
+    } cmds[] = {
+        {"xor", cmd_xor},   {"friedman1", cmd_friedman1}, {"classify", cmd_classify},
+        {"sine", cmd_sine}, {"seqclass", cmd_seqclass},   {"fashion-mnist", cmd_fashion_mnist},
+        {"bad", cmd_bad}};
     if (argc < 2) return usage_error("missing subcommand");
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         fputs(usage_text, stdout);

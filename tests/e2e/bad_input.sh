@@ -54,10 +54,32 @@ rows_mismatch)
     bad_data rows-mismatch
     EXPECT=(bad-rows-mismatch.h5)
     EXPECT_RE='rows|10.*9|9.*10' ;;
-x_3d)
-    bad_data x-3d
-    EXPECT=(bad-x-3d.h5 X)
-    EXPECT_RE='2-d|rank|dimension|dims|3-d|shape' ;;
+x_4d)
+    bad_data x-4d
+    EXPECT=(bad-x-4d.h5 X)
+    EXPECT_RE='4-d|rank|dimension|dims|3-d|shape' ;;
+seq_into_dense)
+    # sequence data (N, T, F) with one label per sample, given to a dense-only model
+    "$MKDATA" seqclass "$WORK/seq.h5" --n 16 --features 2 --classes 2 >/dev/null ||
+        die "dpt_mkdata seqclass failed"
+    DATA=$WORK/seq.h5
+    EXPECT=(seq.h5 X)
+    EXPECT_RE='return_sequences|recurrent' ;;
+flat_into_rnn)
+    # the reverse: a recurrent model given plain vectors (N, F)
+    LAYER_TYPE=rnn
+    EXPECT=(good.h5 X rnn_0)
+    EXPECT_RE='sequence|\(N, T, F\)' ;;
+y_steps_mismatch)
+    bad_data y-steps
+    LAYER_TYPE=rnn
+    EXPECT=(bad-y-steps.h5)
+    EXPECT_RE='steps' ;;
+lengths_out_of_range)
+    bad_data lengths-range
+    LAYER_TYPE=rnn
+    EXPECT=(bad-lengths-range.h5 lengths)
+    EXPECT_RE='outside|range' ;;
 nan_x)
     bad_data nan-x
     EXPECT=(bad-nan-x.h5 X)

@@ -1,6 +1,7 @@
 #!/bin/bash
-# dpt_mkdata writes the documented shapes and types, and rejects broken Fashion-MNIST IDX files
-# (bad magic number, truncation, count mismatch, missing file) with a message naming the file.
+# dpt_mkdata writes the documented shapes and types (sequences and lengths too, zero after each
+# length), and rejects broken Fashion-MNIST IDX files (bad magic number, truncation, count
+# mismatch, missing file) with a message naming the file.
 # Usage: tools_mkdata.sh DPTRAIN MKDATA H5CMP MPIEXEC SRCDIR WORKROOT
 . "$(dirname "$0")/lib.sh"
 e2e_init tools_mkdata
@@ -8,6 +9,28 @@ e2e_init tools_mkdata
 header() { h5dump -H "$@" 2>&1; }
 has() { # has FILE DATASET TYPE SHAPE
     header -d "$2" "$1" | tr -s ' \n' ' ' | grep -qF "DATATYPE $3 DATASPACE SIMPLE { $4 }"
+}
+values() { # values FILE DATASET TYPE: the values one per line, TYPE d4 (int32) or f4 (float32)
+    h5dump -d "$2" -b LE -o "$1.$2.bin" "$1" >/dev/null && od -An -t"$3" -v -w4 "$1.$2.bin" | tr -d ' '
+}
+in_range() { # in_range LO HI <values: at least one value, all in [LO, HI]
+    awk -v lo="$1" -v hi="$2" '$1 < lo || $1 > hi {bad++} END {exit bad > 0 || NR == 0}'
+}
+varies() { # varies <values: more than one distinct value
+    [ "$(sort -u | wc -l)" -gt 1 ]
+}
+zero_after_lengths() { # zero_after_lengths FILE DATASET T F: (N, T, F) is 0 from each length on
+    values "$1" lengths d4 >len.txt && values "$1" "$2" f4 >val.txt &&
+        awk -v T="$3" -v F="$4" 'NR == FNR {len[NR - 1] = $1; next}
+            {k = FNR - 1; i = int(k / (T * F)); t = int(k / F) % T
+             if (t >= len[i] && $1 != 0) bad++; if (t < len[i] && $1 != 0) nz[i]++}
+            END {for (i in len) if (!nz[i]) bad++; exit bad > 0}' len.txt val.txt
+}
+bump_gives_class() { # bump_gives_class FILE T F: the largest value of each row lies on feature y
+    values "$1" y d4 >y.txt && values "$1" X f4 >x.txt &&
+        awk -v T="$2" -v F="$3" 'NR == FNR {y[NR - 1] = $1; n = NR; next}
+            {k = FNR - 1; i = int(k / (T * F)); if (k % (T * F) == 0 || $1 > m[i]) {m[i] = $1; f[i] = k % F}}
+            END {for (i = 0; i < n; i++) bad += f[i] != y[i]; exit n == 0 || bad > n / 100}' y.txt x.txt
 }
 
 check "xor" "$MKDATA" xor xor.h5
@@ -23,18 +46,54 @@ check "friedman1 --features 4 is refused" grep -q 'at least 5' err.log
 check "classify" "$MKDATA" classify cl.h5 --n 30 --features 3 --classes 5 --seed 2
 check "classify X (30, 3)" has cl.h5 X H5T_IEEE_F32LE "( 30, 3 ) / ( 30, 3 )"
 check "classify y int32 (30)" has cl.h5 y H5T_STD_I32LE "( 30 ) / ( 30 )"
+
+check "sine defaults" "$MKDATA" sine sine.h5
+check "sine X is float32 (2000, 50, 1)" has sine.h5 X H5T_IEEE_F32LE "( 2000, 50, 1 ) / ( 2000, 50, 1 )"
+check "sine y is float32 (2000, 50, 1)" has sine.h5 y H5T_IEEE_F32LE "( 2000, 50, 1 ) / ( 2000, 50, 1 )"
+check "sine has no lengths by default" [ "$(h5ls sine.h5 | grep -c lengths)" -eq 0 ]
+check "sine y is a clean wave in [-1, 1]" in_range -1 1 < <(values sine.h5 y f4)
+noisy() { ! in_range -1 1 < <(values "$1" X f4); }
+check "sine X is noisy (beyond [-1, 1] somewhere)" noisy sine.h5
+"$MKDATA" sine sine2.h5 --n 2000 --steps 50 --noise 0.3 --seed 1
+check "sine is deterministic for a seed" h5diff -q sine.h5 sine2.h5
+"$MKDATA" sine s0.h5 --n 20 --steps 9 --noise 0
+check "sine --noise 0: X equals y" h5diff -q s0.h5 s0.h5 X y
+check "sine --variable-lengths" "$MKDATA" sine sv.h5 --n 40 --steps 10 --variable-lengths --seed 3
+check "sine lengths is int32 (40)" has sv.h5 lengths H5T_STD_I32LE "( 40 ) / ( 40 )"
+check "sine lengths in [5, 10]" in_range 5 10 < <(values sv.h5 lengths d4)
+check "sine lengths vary" varies < <(values sv.h5 lengths d4)
+check "sine X is zero after each length" zero_after_lengths sv.h5 X 10 1
+check "sine y is zero after each length" zero_after_lengths sv.h5 y 10 1
+
+check "seqclass defaults" "$MKDATA" seqclass sc.h5
+check "seqclass X is float32 (500, 12, 3)" has sc.h5 X H5T_IEEE_F32LE "( 500, 12, 3 ) / ( 500, 12, 3 )"
+check "seqclass y is int32 (500)" has sc.h5 y H5T_STD_I32LE "( 500 ) / ( 500 )"
+check "seqclass labels are exactly 0, 1, 2" [ "$(values sc.h5 y d4 | sort -u | tr '\n' ' ')" = "0 1 2 " ]
+check "seqclass: the bump's feature is the class (>= 99% of rows)" bump_gives_class sc.h5 12 3
+check "seqclass --variable-lengths" "$MKDATA" seqclass scv.h5 --n 60 --steps 8 --features 2 --classes 4 --variable-lengths
+check "seqclass lengths in [4, 8]" in_range 4 8 < <(values scv.h5 lengths d4)
+check "seqclass X is zero after each length" zero_after_lengths scv.h5 X 8 2
+check "seqclass labels in [0, 4)" in_range 0 3 < <(values scv.h5 y d4)
+"$MKDATA" seqclass sc7.h5 --features 3 --classes 7 2>err.log
+check "seqclass --classes 7 --features 3 is refused" grep -q 'at most 2 x --features' err.log
+
 "$MKDATA" classify cl2.h5 --n 0 2>/dev/null
 check "--n 0 is a usage error (exit 2)" [ $? -eq 2 ]
 "$MKDATA" frobnicate x.h5 2>/dev/null
 check "unknown subcommand is a usage error (exit 2)" [ $? -eq 2 ]
-for k in nan-x inf-x rows-mismatch x-3d label-range float64; do
+for k in nan-x inf-x rows-mismatch x-3d x-4d label-range lengths-range y-steps float64; do
     check "bad $k" "$MKDATA" bad $k "bad-$k.h5"
 done
 check "nan-x has a NaN in X" grep -qi nan <(h5dump -d X bad-nan-x.h5)
 check "inf-x has an Inf in X" grep -qi inf <(h5dump -d X bad-inf-x.h5)
 check "rows-mismatch: y has 9 rows" has bad-rows-mismatch.h5 y H5T_STD_I32LE "( 9 ) / ( 9 )"
 check "x-3d: X is (10, 2, 2)" has bad-x-3d.h5 X H5T_IEEE_F32LE "( 10, 2, 2 ) / ( 10, 2, 2 )"
+check "x-4d: X is (10, 2, 2, 2)" has bad-x-4d.h5 X H5T_IEEE_F32LE "( 10, 2, 2, 2 ) / ( 10, 2, 2, 2 )"
 check "label-range: a label 7" grep -q ' 7' <(h5dump -d y bad-label-range.h5)
+check "lengths-range: X is (10, 4, 2)" has bad-lengths-range.h5 X H5T_IEEE_F32LE "( 10, 4, 2 ) / ( 10, 4, 2 )"
+check "lengths-range: lengths row 5 is 0, the rest in [1, 4]" [ "$(values bad-lengths-range.h5 lengths d4 | tr '\n' ' ')" = "1 2 3 4 1 0 3 4 1 2 " ]
+check "y-steps: X is (10, 10, 2)" has bad-y-steps.h5 X H5T_IEEE_F32LE "( 10, 10, 2 ) / ( 10, 10, 2 )"
+check "y-steps: y is (10, 8, 1)" has bad-y-steps.h5 y H5T_IEEE_F32LE "( 10, 8, 1 ) / ( 10, 8, 1 )"
 check "float64: X is float64" has bad-float64.h5 X H5T_IEEE_F64LE "( 64, 2 ) / ( 64, 2 )"
 check "no temporary files left" [ -z "$(find . -name '*.tmp*')" ]
 
@@ -51,6 +110,11 @@ check "train X is float32 (3, 784)" has tr.h5 X H5T_IEEE_F32LE "( 3, 784 ) / ( 3
 check "test y is int32 (2)" has te.h5 y H5T_STD_I32LE "( 2 ) / ( 2 )"
 check "labels are read (9, 0, 3)" grep -q '(0): 9, 0, 3' <(h5dump -d y tr.h5)
 check "pixels 255 become 1" grep -q '(0,0): 1, 1, 1' <(h5dump -d X -c "1,3" tr.h5)
+cp tr.h5 tr-flat.h5
+check "fashion-mnist --rows" "$MKDATA" fashion-mnist --dir fm --rows tr.h5 te.h5
+check "--rows: train X is float32 (3, 28, 28)" has tr.h5 X H5T_IEEE_F32LE "( 3, 28, 28 ) / ( 3, 28, 28 )"
+check "--rows: test X is float32 (2, 28, 28)" has te.h5 X H5T_IEEE_F32LE "( 2, 28, 28 ) / ( 2, 28, 28 )"
+check "--rows: same pixels as (N, 784)" cmp <(values tr.h5 X f4) <(values tr-flat.h5 X f4)
 
 expect_error() { # expect_error DESCRIPTION PATTERN
     convert

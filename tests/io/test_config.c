@@ -482,6 +482,198 @@ static void unreadable_file_is_named(void **state) {
     dpt_config_free(&c);
 }
 
+/* ------------------------------------------------------------------------------------------ */
+
+/* A sequence model: every recurrent key given, and the defaults of the ones left out. */
+static const char SEQ[] = "model:\n"                                               /* 1 */
+                          "  layers:\n"                                            /* 2 */
+                          "    - type: rnn\n"                                      /* 3 */
+                          "      units: 16\n"                                      /* 4 */
+                          "      activation: relu\n"                               /* 5 */
+                          "      return_sequences: true\n"                         /* 6 */
+                          "      bidirectional: yes\n"                             /* 7 */
+                          "      bptt_steps: 5\n"                                  /* 8 */
+                          "      kernel_init: he_normal\n"                         /* 9 */
+                          "      bias_init: uniform\n"                             /* 10 */
+                          "      init_scale: 0.2\n"                                /* 11 */
+                          "      use_bias: false\n"                                /* 12 */
+                          "      name: enc\n"                                      /* 13 */
+                          "    - {type: lstm, units: 8, return_sequences: true}\n" /* 14 */
+                          "    - {type: gru, units: 4}\n"                          /* 15 */
+                          "    - {type: repeat, steps: 3, name: rep}\n"            /* 16 */
+                          "    - {type: rnn, units: 2}\n"                          /* 17 */
+                          "data:\n"                                                /* 18 */
+                          "  train: seq.h5\n";                                     /* 19 */
+
+static void recurrent_layers_fill_their_fields(void **state) {
+    (void)state;
+    dpt_config c;
+    load_ok(&c, SEQ, NULL, 0);
+    assert_int_equal(c.nlayers, 5);
+    const dpt_layer_spec *l = c.layers;
+    assert_string_equal(l[0].type, "rnn");
+    assert_int_equal(l[0].units, 16);
+    assert_string_equal(l[0].activation, "relu");
+    assert_true(l[0].return_sequences);
+    assert_true(l[0].bidirectional);
+    assert_int_equal(l[0].bptt_steps, 5);
+    assert_string_equal(l[0].kernel_init, "he_normal");
+    assert_string_equal(l[0].bias_init, "uniform");
+    assert_float_equal(l[0].init_scale, 0.2f, 1e-7f);
+    assert_false(l[0].use_bias);
+    assert_string_equal(l[0].name, "enc");
+    assert_int_equal(l[0].line, 3);
+    assert_string_equal(l[1].type, "lstm");
+    assert_int_equal(l[1].units, 8);
+    assert_true(l[1].return_sequences);
+    assert_string_equal(l[2].type, "gru");
+    assert_int_equal(l[4].line, 17);
+    dpt_config_free(&c);
+}
+
+static void recurrent_defaults_are_tanh_last_step_one_direction_full_bptt(void **state) {
+    (void)state;
+    dpt_config c;
+    load_ok(&c, SEQ, NULL, 0);
+    const dpt_layer_spec *gru = &c.layers[2], *rnn = &c.layers[4], *rep = &c.layers[3];
+    assert_string_equal(rnn->activation, "tanh"); /* written in, not left "" */
+    assert_string_equal(gru->activation, "");     /* gates: no activation to choose */
+    assert_false(gru->return_sequences);
+    assert_false(gru->bidirectional);
+    assert_int_equal(gru->bptt_steps, 0);
+    assert_true(gru->use_bias);
+    assert_string_equal(gru->kernel_init, "");
+    assert_string_equal(rep->type, "repeat");
+    assert_int_equal(rep->steps, 3);
+    assert_string_equal(rep->name, "rep");
+    assert_int_equal(rep->units, 0);
+    dpt_config_free(&c);
+    const char *ov[] = {"model.layers.4.activation=relu", "model.layers.2.bptt_steps=0",
+                        "model.layers.3.steps=7"};
+    load_ok(&c, SEQ, ov, 3);
+    assert_string_equal(c.layers[4].activation, "relu");
+    assert_int_equal(c.layers[3].steps, 7);
+    dpt_config_free(&c);
+}
+
+static void recurrent_layers_refuse_keys_and_values_they_do_not_take(void **state) {
+    (void)state;
+    const char *lstm_act[] = {"model.layers.1.activation=tanh"};
+    assert_rejected(SEQ, lstm_act, 1,
+                    "--set model.layers.1.activation=tanh: model.layers.1.activation: unknown key "
+                    "for a lstm layer; allowed keys: type, name, units, return_sequences, "
+                    "bidirectional, bptt_steps, kernel_init, bias_init, init_scale, use_bias",
+                    NULL);
+    const char *gru_alpha[] = {"model.layers.2.alpha=0.1"};
+    assert_rejected(SEQ, gru_alpha, 1, "model.layers.2.alpha: unknown key for a gru layer", NULL);
+    const char *rnn_rate[] = {"model.layers.4.rate=0.1"};
+    assert_rejected(SEQ, rnn_rate, 1, "model.layers.4.rate: unknown key for a rnn layer",
+                    "activation, return_sequences", NULL);
+    const char *repeat_units[] = {"model.layers.3.units=4"};
+    assert_rejected(SEQ, repeat_units, 1,
+                    "model.layers.3.units: unknown key for a repeat layer; allowed keys: type, "
+                    "name, steps",
+                    NULL);
+    const char *dense_steps[] = {"model.layers.0={type: dense, units: 2, steps: 3}"};
+    assert_rejected(SEQ, dense_steps, 1, "model.layers.0.steps: unknown key for a dense layer",
+                    NULL);
+    assert_rejected(
+        "model:\n  layers:\n    - {type: rnn, units: 4, activation: sigmoid}\ndata: {train: a}\n",
+        NULL, 0, "t.yaml:3: model.layers.0.activation: expected one of: tanh, relu; got 'sigmoid'",
+        NULL);
+    const char *seqs[] = {"model.layers.1.return_sequences=sometimes"};
+    assert_rejected(SEQ, seqs, 1, "model.layers.1.return_sequences: expected a boolean",
+                    "got 'sometimes'", NULL);
+    const char *bidi[] = {"model.layers.1.bidirectional=2"};
+    assert_rejected(SEQ, bidi, 1, "model.layers.1.bidirectional: expected a boolean", NULL);
+    const char *bptt[] = {"model.layers.2.bptt_steps=-1"};
+    assert_rejected(SEQ, bptt, 1, "model.layers.2.bptt_steps: expected an integer >= 0, got '-1'",
+                    NULL);
+    const char *bptt_frac[] = {"model.layers.2.bptt_steps=2.5"};
+    assert_rejected(SEQ, bptt_frac, 1, "model.layers.2.bptt_steps: expected an integer >= 0", NULL);
+    const char *units0[] = {"model.layers.1.units=0"};
+    assert_rejected(SEQ, units0, 1, "model.layers.1.units: expected an integer >= 1, got '0'",
+                    NULL);
+    const char *steps0[] = {"model.layers.3.steps=0"};
+    assert_rejected(SEQ, steps0, 1, "model.layers.3.steps: expected an integer >= 1, got '0'",
+                    NULL);
+}
+
+static void recurrent_and_repeat_layers_need_units_and_steps(void **state) {
+    (void)state;
+    assert_rejected("model:\n  layers:\n    - {type: lstm, return_sequences: true}\n"
+                    "data: {train: a}\n",
+                    NULL, 0,
+                    "t.yaml:3: model.layers.0.units: missing key (required for a lstm layer); "
+                    "expected an integer >= 1",
+                    NULL);
+    assert_rejected("model:\n  layers:\n    - {type: rnn}\ndata: {train: a}\n", NULL, 0,
+                    "model.layers.0.units: missing key (required for a rnn layer)", NULL);
+    assert_rejected("model:\n  layers:\n    - {type: gru}\ndata: {train: a}\n", NULL, 0,
+                    "model.layers.0.units: missing key (required for a gru layer)", NULL);
+    assert_rejected("model:\n  layers:\n    - type: dense\n      units: 2\n    - type: repeat\n"
+                    "data: {train: a}\n",
+                    NULL, 0,
+                    "t.yaml:5: model.layers.1.steps: missing key (required for a repeat layer); "
+                    "expected an integer >= 1",
+                    NULL);
+}
+
+/* A type core/ registers must have a key table here, or nobody could configure it. */
+static void every_registered_layer_type_has_a_key_table(void **state) {
+    (void)state;
+    for (const char *const *t = dpt_layer_names(); *t; t++) {
+        char text[256], err[1024] = "";
+        snprintf(text, sizeof text, "model:\n  layers:\n    - {type: %s}\ndata: {train: a}\n", *t);
+        dpt_config c;
+        int rc = dpt_config_load_text(&c, text, "t.yaml", NULL, 0, err, sizeof err);
+        if (rc == 0) dpt_config_free(&c);
+        if (strstr(err, "no key table")) fail_msg("%s", err);
+    }
+}
+
+static void data_lengths_is_auto_unless_named(void **state) {
+    (void)state;
+    static const char named[] = "model: {layers: [{type: gru, units: 2}]}\n"
+                                "data:\n"
+                                "  train: a.h5\n"
+                                "  lengths: seq_len\n";
+    dpt_config c;
+    load_ok(&c, BASE, NULL, 0);
+    assert_string_equal(c.lengths_name, "");
+    assert_false(c.lengths_explicit);
+    dpt_config_free(&c);
+    load_ok(&c, named, NULL, 0);
+    assert_string_equal(c.lengths_name, "seq_len");
+    assert_true(c.lengths_explicit);
+    dpt_config_free(&c);
+    const char *back_to_auto[] = {"data.lengths="};
+    load_ok(&c, named, back_to_auto, 1);
+    assert_string_equal(c.lengths_name, "");
+    assert_false(c.lengths_explicit);
+    dpt_config_free(&c);
+    const char *by_set[] = {"data.lengths=lengths"}; /* named as the default, but now required */
+    load_ok(&c, BASE, by_set, 1);
+    assert_string_equal(c.lengths_name, "lengths");
+    assert_true(c.lengths_explicit);
+    dpt_config_free(&c);
+}
+
+static void data_lengths_must_be_a_short_name(void **state) {
+    (void)state;
+    const char *list[] = {"data.lengths=[a, b]"};
+    assert_rejected(BASE, list, 1, "data.lengths: expected a dataset name, got a list", NULL);
+    char ov[128] = "data.lengths=";
+    memset(ov + strlen(ov), 'n', 64);
+    const char *too_long[] = {ov};
+    assert_rejected(BASE, too_long, 1,
+                    "data.lengths: expected a dataset name of at most 63 characters, got 64", NULL);
+    assert_rejected(with("  length: n\n"), NULL, 0,
+                    "t.yaml:8: data.length: unknown key; allowed keys: train, validation_file, "
+                    "validation_split, x, y, lengths, normalize_x, normalize_y",
+                    NULL);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(full_file_fills_every_field),
@@ -505,6 +697,13 @@ int main(void) {
         cmocka_unit_test(conflicting_and_repeated_entries_are_rejected),
         cmocka_unit_test(recursive_and_exploding_aliases_are_bounded),
         cmocka_unit_test(unreadable_file_is_named),
+        cmocka_unit_test(recurrent_layers_fill_their_fields),
+        cmocka_unit_test(recurrent_defaults_are_tanh_last_step_one_direction_full_bptt),
+        cmocka_unit_test(recurrent_layers_refuse_keys_and_values_they_do_not_take),
+        cmocka_unit_test(recurrent_and_repeat_layers_need_units_and_steps),
+        cmocka_unit_test(every_registered_layer_type_has_a_key_table),
+        cmocka_unit_test(data_lengths_is_auto_unless_named),
+        cmocka_unit_test(data_lengths_must_be_a_short_name),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -76,6 +76,7 @@ static void each_rank_reads_its_block_of_float64_rows_and_int64_labels(void) {
         dpt_h5info info;
         CHECK_MSG(dpt_h5_inspect(&info, path, "X", "y", MPI_COMM_WORLD, err, sizeof err) == 0, err);
         CHECK(info.n == sizes[t] && info.F == 3 && info.K == 1 && info.labels && info.has_y);
+        CHECK(info.T == 1 && info.y_steps == 1 && !info.has_lengths); /* plain vectors */
         dpt_shard s;
         CHECK_MSG(dpt_h5_read_shard(&s, path, "X", "y", 0, sizes[t], 4, MPI_COMM_WORLD, err,
                                     sizeof err) == 0,
@@ -156,29 +157,34 @@ static void a_missing_or_foreign_file_is_named_with_the_reason(void) {
 static void bad_shapes_and_types_are_reported_with_what_was_found(void) {
     const char *path = path_of("bad.h5");
     if (dpt_world.rank == 0) {
-        float cube[4 * 2 * 3] = {0}; /* (4, 2, 3) */
-        int32_t ints[10 * 2] = {0};  /* (10, 2) */
+        float hyper[2 * 2 * 2 * 2] = {0}; /* (2, 2, 2, 2) */
+        int32_t ints[10 * 2] = {0};       /* (10, 2) */
         float x[10 * 2] = {0}, y9[9] = {0};
         hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-        hsize_t d3[3] = {4, 2, 3}, d2[2] = {10, 2}, d9[1] = {9};
-        put(f, "cube", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 3, d3, cube);
+        hsize_t d4[4] = {2, 2, 2, 2}, d2[2] = {10, 2}, d9[1] = {9};
+        put(f, "hyper", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 4, d4, hyper);
         put(f, "ints", H5T_STD_I32LE, H5T_NATIVE_INT32, 2, d2, ints);
         put(f, "X", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, d2, x);
         put(f, "y9", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, d9, y9);
         H5Fclose(f);
     }
     MPI_Barrier(MPI_COMM_WORLD);
-    expect_inspect_error(path, "features", "y",
-                         "no dataset 'features' (data.x); datasets in the file: X, cube, ints, y9");
+    expect_inspect_error(
+        path, "features", "y",
+        "no dataset 'features' (data.x); datasets in the file: X, hyper, ints, y9");
     expect_inspect_error(path, "X", "labels", "no dataset 'labels' (data.y)");
-    expect_inspect_error(path, "cube", "y9",
-                         "dataset 'cube': expected a 2-D dataset (N, F), found 3-D (4, 2, 3)");
+    expect_inspect_error(path, "hyper", "y9",
+                         "dataset 'hyper': expected a 2-D dataset (N, F) or a 3-D dataset "
+                         "(N, T, F), found 4-D (2, 2, 2, 2)");
     expect_inspect_error(path, "ints", NULL,
                          "dataset 'ints': expected float32 or float64 values, found int32");
     expect_inspect_error(path, "X", "y9", "X has 10 rows but y9 has 9");
     expect_inspect_error(path, "X", "ints",
-                         "dataset 'ints': expected (N) integer labels or (N, K) float targets, "
-                         "found 2-D (10, 2) int32");
+                         "dataset 'ints' is 2-D (10, 2) int32, i.e. per-step labels (N, T), which "
+                         "need a 3-D X (N, T, F); X is 2-D (10, 2)");
+    expect_inspect_error(path, "X", "hyper",
+                         "dataset 'hyper': expected (N) or (N, T) integer labels, or (N, K) or "
+                         "(N, T, K) float targets, found 4-D (2, 2, 2, 2) float32");
 }
 
 /* Value errors are found by the rank that holds the row; the others read fine. */

@@ -1,0 +1,462 @@
+/* Recurrent layers rnn, lstm and gru (PyTorch's equations, gate order and parameter layout): one
+ * or two directions, last-step or per-step output, variable lengths, truncated BPTT.  One driver
+ * serves the three: the input projection and the weight gradients are single GEMMs over all B*T
+ * rows, only the recurrent product runs per step; the gate math is in recurrent_cells.c. */
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/blas.h"
+#include "core/init.h"
+#include "core/layer.h"
+#include "core/recurrent.h"
+#include "core/util.h"
+
+#define DEFAULT_INIT_SCALE 0.05f
+/* Elements (rows * cols) below which a bias column sum stays on one thread. */
+#define COLSUM_PAR_MIN 65536
+#define COL_BLOCK      64
+
+typedef void (*gemm_fn)(bool, bool, int, int, int, float, const float *, int, const float *, int,
+                        float, float *, int);
+
+/* What one forward or backward call works on.  Shapes use B rows of this call. */
+typedef struct rec_call {
+    const dpt_layer *l;
+    dpt_cell_kind kind;
+    int B, T, F, H, G, D;
+    int k;                  /* bptt_steps, 0 = no truncation */
+    bool seq;               /* return_sequences */
+    const int32_t *lengths; /* (B) or NULL */
+    const float *x;         /* (B, T, F) */
+    float *y;               /* (B, T or 1, D H), forward only */
+    const float *dy;        /* (B, T or 1, D H), backward only */
+} rec_call;
+
+/* How a direction runs: with BLIS's threads, or alone on one thread of a parallel region. */
+typedef struct rec_exec {
+    gemm_fn gemm;
+    bool par; /* elementwise loops may fork */
+} rec_exec;
+
+/* One direction's parameters and its part of the cache for this call's B. */
+typedef struct rec_dir {
+    int d;                                  /* 0 forward, 1 reverse */
+    const float *W_ih, *W_hh, *b_ih, *b_hh; /* (GH, F), (GH, H), (GH), (GH); b_* NULL if no bias */
+    float *dW_ih, *dW_hh, *db_ih, *db_hh;   /* same shapes, views into l->grads */
+    float *gates;                           /* (B, T, GH) input projection, then activated gates */
+    float *dgates;                          /* (B, T, GH) d loss / d pre-activations (dXP) */
+    float *hp;                              /* (B, T, GH) gru: W_hh h_prev, then dHP; else NULL */
+    float *hpn;                             /* (B, T, H) gru: W_hn h_prev + b_hn; else NULL */
+    float *hprev;                           /* (B, T, H) state entering each step */
+    float *cprev;                           /* (B, T, H) lstm: cell state entering; else NULL */
+    float *hlast, *clast;                   /* (B, H) state after the last step (clast: lstm) */
+    float *dh, *dc;                         /* (B, H) running state gradients (dc: lstm) */
+    float *bias;                            /* (2 GH) the cell's bx, bh (see recurrent.h) */
+} rec_dir;
+
+static const dpt_cell_kind cell_kinds[] = {DPT_CELL_RNN_TANH, DPT_CELL_RNN_RELU, DPT_CELL_LSTM,
+                                           DPT_CELL_GRU};
+
+/* ---- build and init ---- */
+
+/* Floats of cache one sample needs for one direction over T steps (see rec_dir). */
+static size_t dir_floats(dpt_cell_kind kind, int T, int H) {
+    size_t TH = (size_t)T * (size_t)H, TGH = TH * (size_t)dpt_cell_gates(kind);
+    size_t n = 2 * TGH + TH + 2 * (size_t)H;   /* gates, dgates, hprev, hlast, dh */
+    n += 2 * (size_t)dpt_cell_gates(kind) * H; /* bias: needed once, but sized per sample */
+    if (kind == DPT_CELL_LSTM) n += TH + 2 * (size_t)H; /* cprev, clast, dc */
+    if (kind == DPT_CELL_GRU) n += TGH + TH;            /* hp, hpn */
+    return n;
+}
+
+static const dpt_cell_kind *cell_kind(const dpt_layer *l, char *err, size_t errlen) {
+    const char *type = l->type->name, *act = l->spec.activation;
+    if (strcmp(type, "rnn") == 0) {
+        if (!act[0] || strcmp(act, "tanh") == 0) return &cell_kinds[0];
+        if (strcmp(act, "relu") == 0) return &cell_kinds[1];
+        dpt_err(err, errlen, "unknown rnn activation '%s' (expected one of: tanh, relu)", act);
+        return NULL;
+    }
+    /* lstm and gru have fixed gate functions; "tanh" is accepted as it names the default. */
+    if (act[0] && strcmp(act, "tanh") != 0) {
+        dpt_err(err, errlen, "%s has fixed activations (sigmoid gates, tanh); got activation '%s'",
+                type, act);
+        return NULL;
+    }
+    return strcmp(type, "lstm") == 0 ? &cell_kinds[2] : &cell_kinds[3];
+}
+
+static int check_init(const char *key, const char *name, char *err, size_t errlen) {
+    if (!name[0] || dpt_init_find(name)) return 0;
+    char names[512];
+    return dpt_err(err, errlen, "unknown %s '%s' (expected one of: %s)", key, name,
+                   dpt_join_names(names, sizeof names, dpt_init_names()));
+}
+
+static int check_spec(const dpt_layer_spec *s, char *err, size_t errlen) {
+    if (s->units < 1)
+        return dpt_err(err, errlen, "units must be a positive integer (got %d)", s->units);
+    if (s->bptt_steps < 0)
+        return dpt_err(err, errlen,
+                       "bptt_steps must be >= 0 (0 = through the whole sequence; got %d)",
+                       s->bptt_steps);
+    if (check_init("kernel_init", s->kernel_init, err, errlen)) return -1;
+    if (check_init("bias_init", s->bias_init, err, errlen)) return -1;
+    if (!(s->init_scale >= 0.0f) || isinf(s->init_scale))
+        return dpt_err(err, errlen, "init_scale must be a finite number >= 0 (got %g)",
+                       (double)s->init_scale);
+    return 0;
+}
+
+/* Per direction W_ih (GH, F), W_hh (GH, H)[, b_ih (GH), b_hh (GH)], as PyTorch's state_dict. */
+static void add_tensors(dpt_layer *l, int G, int H) {
+    static const char *const names[4][2] = {{"W_ih", "W_ih_reverse"},
+                                            {"W_hh", "W_hh_reverse"},
+                                            {"b_ih", "b_ih_reverse"},
+                                            {"b_hh", "b_hh_reverse"}};
+    int D = l->spec.bidirectional ? 2 : 1, nq = l->spec.use_bias ? 4 : 2, n = 0;
+    for (int d = 0; d < D; d++) {
+        for (int q = 0; q < nq; q++) {
+            dpt_param_tensor *t = &l->tensors[n++];
+            memset(t, 0, sizeof *t);
+            strcpy(t->name, names[q][d]);
+            t->dim[0] = G * H;
+            t->ndim = q < 2 ? 2 : 1;
+            t->dim[1] = q == 0 ? l->in : q == 1 ? H : 0;
+            t->size = (size_t)G * H * (size_t)(q == 0 ? l->in : q == 1 ? H : 1);
+            t->decay = q < 2;
+        }
+    }
+    l->ntensors = n;
+}
+
+static int rec_build(dpt_layer *l, char *err, size_t errlen) {
+    DPT_ASSERT(l->in > 0 && l->steps_in > 0);
+    if (check_spec(&l->spec, err, errlen)) return -1;
+    const dpt_cell_kind *kind = cell_kind(l, err, errlen);
+    if (!kind) return -1;
+    int H = l->spec.units, D = l->spec.bidirectional ? 2 : 1;
+    l->out = D * H;
+    l->steps_out = l->spec.return_sequences ? l->steps_in : 1;
+    add_tensors(l, dpt_cell_gates(*kind), H);
+    l->cache_per_sample = (size_t)D * dir_floats(*kind, l->steps_in, H);
+    l->fn = kind;
+    return 0;
+}
+
+/* PyTorch's default U(-1/sqrt(H), 1/sqrt(H)) for every tensor, unless the spec names an
+ * initialiser (fans of the matrix; biases get those of W_hh). */
+static void rec_init(dpt_layer *l, dpt_rng *rng) {
+    int H = l->spec.units;
+    float limit = 1.0f / sqrtf((float)H);
+    float scale = l->spec.init_scale > 0.0f ? l->spec.init_scale : DEFAULT_INIT_SCALE;
+    for (int k = 0; k < l->ntensors; k++) {
+        const dpt_param_tensor *t = &l->tensors[k];
+        float *w = l->params + (t->offset - l->tensors[0].offset); /* (size) */
+        const char *name = t->ndim == 2 ? l->spec.kernel_init : l->spec.bias_init;
+        if (!name[0]) {
+            for (size_t i = 0; i < t->size; i++)
+                w[i] = limit * (2.0f * dpt_rng_uniform(rng) - 1.0f);
+            continue;
+        }
+        int fan_in = t->ndim == 2 ? t->dim[1] : H;
+        dpt_init_find(name)->fill(w, t->size, fan_in, t->dim[0], scale, rng);
+    }
+}
+
+/* ---- views ---- */
+
+static rec_call call_of(const dpt_layer *l, int B, const dpt_step_ctx *ctx) {
+    const dpt_cell_kind *kind = l->fn;
+    rec_call c = {.l = l,
+                  .kind = *kind,
+                  .B = B,
+                  .T = l->steps_in,
+                  .F = l->in,
+                  .H = l->spec.units,
+                  .G = dpt_cell_gates(*kind),
+                  .D = l->spec.bidirectional ? 2 : 1,
+                  .k = l->spec.bptt_steps,
+                  .seq = l->spec.return_sequences,
+                  .lengths = ctx ? ctx->lengths : NULL};
+    if (c.lengths)
+        for (int b = 0; b < B; b++) DPT_ASSERT(c.lengths[b] >= 1 && c.lengths[b] <= c.T);
+    return c;
+}
+
+static float *take(float **p, size_t n) {
+    float *q = *p;
+    *p += n;
+    return q;
+}
+
+static const float *param(const rec_call *c, int k) {
+    const dpt_layer *l = c->l;
+    return l->params + (l->tensors[k].offset - l->tensors[0].offset);
+}
+
+static float *grad(const rec_call *c, int k) {
+    const dpt_layer *l = c->l;
+    return l->grads + (l->tensors[k].offset - l->tensors[0].offset);
+}
+
+/* The cache is carved per call, buffer after buffer for all B rows, so that every (B, T, X)
+ * buffer has one row stride and its B*T rows can go through one GEMM. */
+static rec_dir dir_of(const rec_call *c, int d) {
+    size_t B = (size_t)c->B, TH = (size_t)c->T * c->H, TGH = TH * c->G, H = (size_t)c->H;
+    bool lstm = c->kind == DPT_CELL_LSTM, gru = c->kind == DPT_CELL_GRU;
+    float *p = c->l->cache + (size_t)d * B * dir_floats(c->kind, c->T, c->H);
+    rec_dir r = {.d = d};
+    r.gates = take(&p, B * TGH);
+    r.dgates = take(&p, B * TGH);
+    r.hprev = take(&p, B * TH);
+    r.hlast = take(&p, B * H);
+    r.dh = take(&p, B * H);
+    r.bias = take(&p, 2 * (size_t)c->G * H);
+    if (lstm) r.cprev = take(&p, B * TH), r.clast = take(&p, B * H), r.dc = take(&p, B * H);
+    if (gru) r.hp = take(&p, B * TGH), r.hpn = take(&p, B * TH);
+    int nq = c->l->spec.use_bias ? 4 : 2, k = d * nq;
+    r.W_ih = param(c, k), r.W_hh = param(c, k + 1);
+    r.dW_ih = grad(c, k), r.dW_hh = grad(c, k + 1);
+    if (nq == 4) {
+        r.b_ih = param(c, k + 2), r.b_hh = param(c, k + 3);
+        r.db_ih = grad(c, k + 2), r.db_hh = grad(c, k + 3);
+    }
+    return r;
+}
+
+/* Step s in processing order (time t = s forward, T-1-s reverse). */
+static dpt_cell_step step_of(const rec_call *c, const rec_dir *r, int s, bool par) {
+    int T = c->T, H = c->H, GH = c->G * c->H, DH = c->D * c->H;
+    int t = r->d ? T - 1 - s : s, next = r->d ? t - 1 : t + 1;
+    bool last = s == T - 1; /* its state goes to hlast, not to the next step's slot */
+    size_t yoff = (size_t)t * DH + (size_t)r->d * H;
+    return (dpt_cell_step){
+        .kind = c->kind,
+        .B = c->B,
+        .H = H,
+        .t = t,
+        .lengths = c->lengths,
+        .g = r->gates + (size_t)t * GH,
+        .hp = r->hp ? r->hp + (size_t)t * GH : NULL,
+        .hpn = r->hpn ? r->hpn + (size_t)t * H : NULL,
+        .ld_g = T * GH,
+        .ld_h = T * H,
+        .bx = r->bias,
+        .bh = r->hp ? r->bias + GH : NULL,
+        .h_in = r->hprev + (size_t)t * H,
+        .c_in = r->cprev ? r->cprev + (size_t)t * H : NULL,
+        .h_out = last ? r->hlast : r->hprev + (size_t)next * H,
+        .c_out = !r->cprev ? NULL
+                 : last    ? r->clast
+                           : r->cprev + (size_t)next * H,
+        .ld_out = last ? H : T * H,
+        .y = c->seq && c->y ? c->y + yoff : NULL,
+        .dy = c->seq && c->dy ? c->dy + yoff : NULL,
+        .ld_y = T * DH,
+        .dg = r->dgates + (size_t)t * GH,
+        .dh = r->dh,
+        .dc = r->dc,
+        .par = par,
+    };
+}
+
+static void zero_rows(float *p, int rows, int n, int ld) {
+    for (int b = 0; b < rows; b++) memset(p + (size_t)b * ld, 0, (size_t)n * sizeof *p);
+}
+
+static void copy_rows(float *dst, int ld_dst, const float *src, int ld_src, int rows, int n) {
+    for (int b = 0; b < rows; b++)
+        memcpy(dst + (size_t)b * ld_dst, src + (size_t)b * ld_src, (size_t)n * sizeof *dst);
+}
+
+/* ---- forward ---- */
+
+/* The cell adds bx (and for gru bh) to the gates: b_ih + b_hh folded for rnn and lstm, where
+ * both biases enter the same sum; zeros without bias. */
+static void fill_bias(const rec_call *c, const rec_dir *r) {
+    int GH = c->G * c->H;
+    float *bx = r->bias, *bh = r->bias + GH; /* (GH) each */
+    bool fold = c->kind != DPT_CELL_GRU;
+    for (int j = 0; j < GH; j++) {
+        float bi = r->b_ih ? r->b_ih[j] : 0.0f, b2 = r->b_hh ? r->b_hh[j] : 0.0f;
+        bx[j] = fold ? bi + b2 : bi;
+        bh[j] = fold ? 0.0f : b2;
+    }
+}
+
+static void dir_forward(const rec_call *c, int d, const rec_exec *e) {
+    rec_dir r = dir_of(c, d);
+    int B = c->B, T = c->T, H = c->H, GH = c->G * c->H;
+    fill_bias(c, &r);
+    /* XP = X W_ih^T for all B*T rows at once; biases are added by the cell. */
+    e->gemm(false, true, B * T, GH, c->F, 1.0f, c->x, c->F, r.W_ih, c->F, 0.0f, r.gates, GH);
+    for (int s = 0; s < T; s++) {
+        dpt_cell_step st = step_of(c, &r, s, e->par);
+        if (s == 0) { /* zero initial state: no recurrent product */
+            zero_rows(r.hprev + (size_t)st.t * H, B, H, T * H);
+            if (r.cprev) zero_rows(r.cprev + (size_t)st.t * H, B, H, T * H);
+            if (r.hp) zero_rows(st.hp, B, GH, T * GH);
+        } else if (r.hp) { /* gru keeps W_hh h apart: r scales its n block */
+            e->gemm(false, true, B, GH, H, 1.0f, st.h_in, T * H, r.W_hh, H, 0.0f, st.hp, T * GH);
+        } else {
+            e->gemm(false, true, B, GH, H, 1.0f, st.h_in, T * H, r.W_hh, H, 1.0f, st.g, T * GH);
+        }
+        dpt_cell_forward(&st);
+    }
+    if (!c->seq) copy_rows(c->y + (size_t)d * H, c->D * H, r.hlast, H, B, H);
+}
+
+/* ---- backward ---- */
+
+/* Truncated BPTT: true when row b's step t starts a chunk, i.e. its position among the row's
+ * valid steps in processing order is a multiple of k.  Padding never starts a chunk. */
+static bool chunk_start(const rec_call *c, const rec_dir *r, int b, int t) {
+    int len = c->lengths ? c->lengths[b] : c->T;
+    if (c->k == 0 || t >= len) return false;
+    int s = r->d ? len - 1 - t : t;
+    return s % c->k == 0;
+}
+
+/* dh_{t-1} = (direct part left by the cell) + dHP_t W_hh, cut at chunk starts. */
+static void into_previous_state(const rec_call *c, const rec_dir *r, const dpt_cell_step *st,
+                                const rec_exec *e) {
+    int B = c->B, H = c->H, GH = c->G * c->H;
+    if (!c->lengths && chunk_start(c, r, 0, st->t)) { /* every row starts a chunk */
+        zero_rows(r->dh, B, H, H);
+        if (r->dc) zero_rows(r->dc, B, H, H);
+        return;
+    }
+    const float *dhp = r->hp ? st->hp : st->dg; /* (B, GH) row stride T GH */
+    e->gemm(false, false, B, H, GH, 1.0f, dhp, c->T * GH, r->W_hh, H, 1.0f, r->dh, H);
+    if (!c->lengths || c->k == 0) return;
+    for (int b = 0; b < B; b++) {
+        if (!chunk_start(c, r, b, st->t)) continue;
+        memset(r->dh + (size_t)b * H, 0, (size_t)H * sizeof *r->dh);
+        if (r->dc) memset(r->dc + (size_t)b * H, 0, (size_t)H * sizeof *r->dc);
+    }
+}
+
+/* out (cols) += column sums of A (rows, cols).  Each thread owns whole columns and adds rows in
+ * order, so the result does not depend on the thread count. */
+static void colsum_add(const float *A, int rows, int cols, float *out, bool par) {
+    int nblk = (cols + COL_BLOCK - 1) / COL_BLOCK;
+#pragma omp parallel for schedule(static) if (par && (int64_t)rows * cols >= COLSUM_PAR_MIN)
+    for (int kb = 0; kb < nblk; kb++) {
+        int j0 = kb * COL_BLOCK, n = cols - j0 < COL_BLOCK ? cols - j0 : COL_BLOCK;
+        float acc[COL_BLOCK] = {0}; /* (n) */
+        for (int i = 0; i < rows; i++) {
+            const float *a = A + (size_t)i * cols + j0; /* (n) */
+#pragma omp simd
+            for (int j = 0; j < n; j++) acc[j] += a[j];
+        }
+        for (int j = 0; j < n; j++) out[j0 + j] += acc[j];
+    }
+}
+
+/* Weight gradients of all steps at once: dW_ih += dXP^T X, dW_hh += dHP^T Hprev over B*T rows
+ * (padding rows of dXP/dHP are zero), bias gradients are column sums. */
+static void weight_grads(const rec_call *c, const rec_dir *r, const rec_exec *e) {
+    int BT = c->B * c->T, GH = c->G * c->H;
+    const float *dhp = r->hp ? r->hp : r->dgates; /* (B, T, GH) */
+    e->gemm(true, false, GH, c->F, BT, 1.0f, r->dgates, GH, c->x, c->F, 1.0f, r->dW_ih, c->F);
+    e->gemm(true, false, GH, c->H, BT, 1.0f, dhp, GH, r->hprev, c->H, 1.0f, r->dW_hh, c->H);
+    if (!r->db_ih) return;
+    colsum_add(r->dgates, BT, GH, r->db_ih, e->par);
+    colsum_add(dhp, BT, GH, r->db_hh, e->par);
+}
+
+static void dir_backward(const rec_call *c, int d, const rec_exec *e) {
+    rec_dir r = dir_of(c, d);
+    int B = c->B, H = c->H;
+    if (c->seq) /* per-step dy enters in the cell */
+        zero_rows(r.dh, B, H, H);
+    else
+        copy_rows(r.dh, H, c->dy + (size_t)d * H, c->D * H, B, H);
+    if (r.dc) zero_rows(r.dc, B, H, H);
+    for (int s = c->T - 1; s >= 0; s--) {
+        dpt_cell_step st = step_of(c, &r, s, e->par);
+        dpt_cell_backward(&st);
+        if (s > 0) into_previous_state(c, &r, &st, e); /* the initial state is a constant */
+    }
+    weight_grads(c, &r, e);
+}
+
+/* ---- both directions ---- */
+
+/* With 2 or 3 threads the directions of a bidirectional layer run side by side, each on one
+ * thread with single-threaded GEMMs: the per-step products are too small to split well.  With
+ * more threads each direction gets all of them through BLIS and the elementwise loops. */
+static bool directions_side_by_side(const rec_call *c) {
+    int nt = omp_get_max_threads();
+    return c->D == 2 && !omp_in_parallel() && nt >= 2 && nt < 4;
+}
+
+static void each_direction(const rec_call *c, void (*fn)(const rec_call *, int, const rec_exec *)) {
+    if (directions_side_by_side(c)) {
+        const rec_exec alone = {dpt_sgemm_1t, false};
+#pragma omp parallel sections num_threads(2)
+        {
+#pragma omp section
+            fn(c, 0, &alone);
+#pragma omp section
+            fn(c, 1, &alone);
+        }
+        return;
+    }
+    /* Inside someone else's parallel region: no nested teams, no BLIS threads. */
+    bool nested = omp_in_parallel();
+    const rec_exec e = {nested ? dpt_sgemm_1t : dpt_sgemm, !nested};
+    for (int d = 0; d < c->D; d++) fn(c, d, &e);
+}
+
+static void rec_forward(dpt_layer *l, const float *x, float *y, int B, const dpt_step_ctx *ctx) {
+    if (B == 0) return;
+    rec_call c = call_of(l, B, ctx);
+    c.x = x, c.y = y;
+    each_direction(&c, dir_forward);
+}
+
+static void rec_backward(dpt_layer *l, const float *x, const float *y, const float *dy, float *dx,
+                         int B, const dpt_step_ctx *ctx) {
+    (void)y;
+    if (B == 0) return;
+    rec_call c = call_of(l, B, ctx);
+    c.x = x, c.dy = dy;
+    each_direction(&c, dir_backward);
+    if (!dx) return;
+    /* dx = sum over directions of dXP W_ih (zero on padding, where dXP is zero). */
+    gemm_fn gemm = omp_in_parallel() ? dpt_sgemm_1t : dpt_sgemm;
+    int GH = c.G * c.H;
+    for (int d = 0; d < c.D; d++) {
+        rec_dir r = dir_of(&c, d);
+        gemm(false, false, B * c.T, c.F, GH, 1.0f, r.dgates, GH, r.W_ih, c.F, d ? 1.0f : 0.0f, dx,
+             c.F);
+    }
+}
+
+const dpt_layer_type dpt_layer_rnn_type = {
+    .name = "rnn",
+    .build = rec_build,
+    .init = rec_init,
+    .forward = rec_forward,
+    .backward = rec_backward,
+};
+
+const dpt_layer_type dpt_layer_lstm_type = {
+    .name = "lstm",
+    .build = rec_build,
+    .init = rec_init,
+    .forward = rec_forward,
+    .backward = rec_backward,
+};
+
+const dpt_layer_type dpt_layer_gru_type = {
+    .name = "gru",
+    .build = rec_build,
+    .init = rec_init,
+    .forward = rec_forward,
+    .backward = rec_backward,
+};

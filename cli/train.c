@@ -280,7 +280,8 @@ static void report_start(const train_run *r) {
                  (long long)in->n, in->T, in->F, in->has_lengths ? " (variable lengths)" : "",
                  in->y_steps > 1 ? "per-step " : "", in->labels ? "class labels" : "float targets");
     else
-        dpt_log0("data: %s: %lld rows x %d features, y %s", c->train_file, (long long)in->n, in->F,
+        dpt_log0("data: %s: %lld rows x %d features, y %s%s", c->train_file, (long long)in->n,
+                 in->F, in->y_steps > 1 ? "per-step " : "",
                  in->labels ? "class labels" : "float targets");
     dpt_log0("; %lld train, %lld validation%s%s\n", (long long)r->n_train, (long long)r->n_val,
              r->val_path ? " from " : "", r->val_path ? r->val_path : "");

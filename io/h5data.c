@@ -208,16 +208,18 @@ static int check_x(const dset *d, const req *q, dpt_h5info *info) {
     return 0;
 }
 
-/* y with a time axis: (N, T) labels or (N, T, K) floats, T as in X. */
+/* y with a time axis: (N, T) labels or (N, T, K) floats, T as in X; with plain vectors X (N, F)
+ * the targets' T is the model's output length (one-to-many). */
 static int check_y_steps(const dset *d, const dset *x, const req *q, dpt_h5info *info) {
-    if (x->ndim != 3)
-        return dpt_err(q->err, q->errlen,
-                       "%s: dataset '%s' is %s %s, i.e. per-step %s, which need a 3-D %s "
-                       "(N, T, F); %s is %s (one target per sample: (N) integer labels or (N, K) "
-                       "floats)",
-                       q->path, q->yname, d->shape, d->type,
-                       info->labels ? "labels (N, T)" : "targets (N, T, K)", q->xname, q->xname,
-                       x->shape);
+    if (x->ndim == 2) {
+        if (d->dims[1] < 1 || d->dims[1] > INT_MAX)
+            return dpt_err(q->err, q->errlen,
+                           "%s: dataset '%s': expected 1 to %d time steps, "
+                           "found %llu",
+                           q->path, q->yname, INT_MAX, (unsigned long long)d->dims[1]);
+        info->y_steps = (int)d->dims[1];
+        return 0;
+    }
     if (d->dims[1] != x->dims[1])
         return dpt_err(q->err, q->errlen, "%s: %s has %llu time steps but %s has %llu", q->path,
                        q->yname, (unsigned long long)d->dims[1], q->xname,

@@ -27,7 +27,7 @@ static const char usage_text[] =
     "usage: dpt_mkdata xor OUT.h5\n"
     "       dpt_mkdata friedman1 OUT.h5 [--n 1000] [--features 13] [--noise 1.0] [--seed 1]\n"
     "       dpt_mkdata classify OUT.h5 [--n 256] [--features 4] [--classes 3] [--seed 1]\n"
-    "       dpt_mkdata sine OUT.h5 [--n 2000] [--steps 50] [--noise 0.3] [--seed 1]\n"
+    "       dpt_mkdata sine OUT.h5 [--n 2000] [--steps 50] [--noise 0.3] [--seed 1] [--generate]\n"
     "                              [--variable-lengths]\n"
     "       dpt_mkdata seqclass OUT.h5 [--n 500] [--steps 12] [--features 3] [--classes 3]\n"
     "                                  [--seed 1] [--variable-lengths]\n"
@@ -38,6 +38,7 @@ static const char usage_text[] =
     "                                            float64 (X stored as float64)\n"
     "Every file holds X (N, F) or (N, T, F) float32 and y: (N) int32 class labels, (N, 1) or\n"
     "(N, T, 1) float32 values; with --variable-lengths also lengths (N) int32.\n"
+    "sine --generate: one-to-many, X (N, 3) = (w, sin phi, cos phi), y (N, T, 1) the wave.\n"
     "--rows: Fashion-MNIST X as (N, 28, 28), each image row one time step.\n";
 
 /* Command-line options; -1 / NAN / NULL mean "not given". */
@@ -50,6 +51,7 @@ typedef struct opts {
     int64_t steps;
     bool rows;             /* fashion-mnist: X (N, 28, 28) */
     bool variable_lengths; /* sine, seqclass: a lengths dataset, zeros after each length */
+    bool generate;         /* sine: X is the wave's parameters (N, 3), one-to-many */
     const char *dir;
     int npos;
     const char *pos[4]; /* positional arguments after the subcommand */
@@ -118,6 +120,7 @@ static int set_option(opts *o, const char *name, const char *val) {
 static bool set_flag(opts *o, const char *a) {
     if (strcmp(a, "--rows") == 0) return o->rows = true;
     if (strcmp(a, "--variable-lengths") == 0) return o->variable_lengths = true;
+    if (strcmp(a, "--generate") == 0) return o->generate = true;
     return false;
 }
 
@@ -361,12 +364,35 @@ static void sine_fill(float *x, float *y, int32_t *len, int64_t n, int64_t T, do
     }
 }
 
+/* One-to-many: the wave from its parameters.  x (n, 3) = (w, sin phi, cos phi) of the rows
+ * sine_fill draws (same seed, same waves), y (n, T, 1) the clean wave. */
+static int sine_generate(const opts *o, int64_t n, int64_t T, uint64_t seed) {
+    float *p = malloc((size_t)(n * 3) * sizeof *p); /* (n, 3) */
+    float *y = malloc((size_t)(n * T) * sizeof *y); /* (n, T, 1) */
+    if (!p || !y) return fail("out of memory for %" PRId64 " x %" PRId64 " values", n, T);
+    uint64_t s = seed;
+    for (int64_t i = 0; i < n; i++) {
+        double w = 0.1 + 0.3 * rng_uniform(&s), phi = 2.0 * PI * rng_uniform(&s);
+        p[i * 3] = (float)w, p[i * 3 + 1] = (float)sin(phi), p[i * 3 + 2] = (float)cos(phi);
+        for (int64_t t = 0; t < T; t++) y[i * T + t] = (float)sin(w * (double)t + phi);
+    }
+    char desc[256];
+    snprintf(desc, sizeof desc, "sine --generate n=%" PRId64 " steps=%" PRId64 " seed=%" PRIu64, n,
+             T, seed);
+    h5arr a[2] = {f32_2d("X", p, n, 3), f32_3d("y", y, n, T, 1)};
+    int rc = write_h5(o->pos[0], a, 2, desc);
+    free(p);
+    free(y);
+    return rc;
+}
+
 static int cmd_sine(const opts *o) {
     int64_t n = o->n > 0 ? o->n : 2000, T = o->steps > 0 ? o->steps : 50;
     double noise = isnan(o->noise) ? 0.3 : o->noise;
     uint64_t seed = o->seed >= 0 ? (uint64_t)o->seed : 1;
     if (o->npos != 1) return usage_error("sine takes one output file");
     if (too_many(n, T, 1)) return fail("sine: %" PRId64 " x %" PRId64 " values is too many", n, T);
+    if (o->generate) return sine_generate(o, n, T, seed);
     float *x = malloc((size_t)(n * T) * sizeof *x);                              /* (n, T, 1) */
     float *y = malloc((size_t)(n * T) * sizeof *y);                              /* (n, T, 1) */
     int32_t *len = o->variable_lengths ? malloc((size_t)n * sizeof *len) : NULL; /* (n) */

@@ -5,6 +5,7 @@
 #   learn                           an LSTM classifies synthetic sequences (val accuracy >= 0.95)
 #   many2many                       a GRU denoises variable-length sine waves step by step with
 #                                   truncated BPTT; predict writes one value per step
+#   one2many                        a vector repeated over the steps, a GRU generates a sine wave
 # Usage: sequence.sh DPTRAIN MKDATA H5CMP MPIEXEC SRCDIR WORKROOT MODE
 . "$(dirname "$0")/lib.sh"
 MODE=$1
@@ -92,6 +93,33 @@ CFG
         die "predict failed"
     check "pred is (400, 30, 1): one value per step" \
         grep -q 'pred.*{400, 30, 1}' <(h5ls pred.h5) ;;
+one2many)
+    # a vector (the wave's parameters) repeated over 20 steps, a GRU writes the wave
+    "$MKDATA" sine "$WORK/gen.h5" --n 400 --steps 20 --generate >/dev/null ||
+        die "dpt_mkdata sine --generate failed"
+    cat >cfg.yaml <<CFG
+model:
+  layers:
+    - {type: dense, units: 16, activation: tanh}
+    - {type: repeat, steps: 20}
+    - {type: gru, units: 16, return_sequences: true}
+    - {type: dense, units: 1}
+loss: mse
+metrics: [mae]
+optimizer: {name: adam, lr: 0.01}
+clip: {norm: 1.0}
+data: {train: $WORK/gen.h5, validation_split: 0.25}
+training: {epochs: 10, batch_size: 16, seed: 2}
+output: {dir: $WORK/out}
+CFG
+    run_logged train.log mpi 2 "$DPTRAIN" train cfg.yaml || die "training failed"
+    last=$(sed -n 's/.*"val_mae": *\([^,}]*\).*/\1/p' out/metrics.jsonl | tail -n 1)
+    # Predicting 0 everywhere scores a MAE of about 0.64 on a unit sine wave.
+    check "validation MAE $last < 0.2 after 10 epochs" awk -v b="$last" 'BEGIN { exit !(b < 0.2) }'
+    run_logged predict.log mpi 2 "$DPTRAIN" predict out/model.h5 gen.h5 pred.h5 ||
+        die "predict failed"
+    check "pred is (400, 20, 1): one value per generated step" \
+        grep -q 'pred.*{400, 20, 1}' <(h5ls pred.h5) ;;
 *)
     die "unknown mode '$MODE'" ;;
 esac

@@ -179,9 +179,11 @@ static void bad_shapes_and_types_are_reported_with_what_was_found(void) {
     expect_inspect_error(path, "ints", NULL,
                          "dataset 'ints': expected float32 or float64 values, found int32");
     expect_inspect_error(path, "X", "y9", "X has 10 rows but y9 has 9");
-    expect_inspect_error(path, "X", "ints",
-                         "dataset 'ints' is 2-D (10, 2) int32, i.e. per-step labels (N, T), which "
-                         "need a 3-D X (N, T, F); X is 2-D (10, 2)");
+    /* 2-D integer y with vectors X: one label per output step (one-to-many), T = 2. */
+    char err[512] = "";
+    dpt_h5info info;
+    CHECK_MSG(dpt_h5_inspect(&info, path, "X", "ints", MPI_COMM_WORLD, err, sizeof err) == 0, err);
+    CHECK(info.labels && info.T == 1 && info.y_steps == 2 && info.K == 1);
     expect_inspect_error(path, "X", "hyper",
                          "dataset 'hyper': expected (N) or (N, T) integer labels, or (N, K) or "
                          "(N, T, K) float targets, found 4-D (2, 2, 2, 2) float32");

@@ -8,7 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli/cli.h"
+#include "cli/train.h"
 #include "core/blas.h"
 #include "core/rng.h"
 #include "core/util.h"
@@ -17,42 +17,10 @@
 #include "parallel/dist.h"
 #include "parallel/exchange.h"
 #include "parallel/sampler.h"
+#include "parallel/signals.h"
 #include "parallel/step.h"
 
-typedef struct train_run {
-    dpt_config cfg;
-    const dpt_loss *loss;
-    const dpt_metric *metrics[DPT_MAX_METRICS];
-    int nmetrics;
-    int threads;
-    dpt_h5info info; /* of the training file */
-    int64_t n_train, n_val;
-    const char *val_path;   /* NULL when there is no validation data */
-    int64_t val_lo, val_hi; /* rows of val_path used for validation */
-    dpt_data train, val;    /* this rank's shards */
-    dpt_data epoch;         /* this epoch's rows, in consumption order (views below) */
-    dpt_norm xnorm, ynorm;
-    dpt_model model;
-    dpt_optim optim;
-    dpt_schedule sched;
-    dpt_step step;
-    dpt_sampler sampler;
-    dpt_exchange xch;
-    int64_t *perm;       /* (n_train) epoch order of global training rows */
-    int64_t *need;       /* (epoch_count) global rows this rank consumes, in order */
-    float *ex_x;         /* (epoch_count, T, F) */
-    float *ex_y;         /* (epoch_count, y_steps, K) user's units, or NULL for labels */
-    float *ex_yn;        /* (epoch_count, y_steps, K) normalised, or NULL */
-    int32_t *ex_labels;  /* (epoch_count, y_steps) or NULL */
-    int32_t *ex_lengths; /* (epoch_count) valid steps, or NULL */
-    float *pred;         /* (max_batch, out_steps, K) scratch for metrics */
-    dpt_metrics_log log; /* rank 0 only */
-    char model_path[DPT_PATH_MAX + 16];
-    bool tty;             /* rank 0 writes to a terminal: progress bar */
-    double last_progress; /* time of the last progress bar update */
-} train_run;
-
-static double now_s(void) {
+double dpt_now_s(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
@@ -60,9 +28,11 @@ static double now_s(void) {
 
 /* ---- set-up ---- */
 
-static int parse_args(int argc, char **argv, const char **config, const char **sets, int *nsets) {
+static int parse_args(int argc, char **argv, const char **config, const char **sets, int *nsets,
+                      const char **resume) {
     *config = NULL;
     *nsets = 0;
+    *resume = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = NULL;
@@ -70,6 +40,10 @@ static int parse_args(int argc, char **argv, const char **config, const char **s
             v = argv[++i];
         else if (!strncmp(a, "--set=", 6))
             v = a + 6;
+        else if (!strcmp(a, "--resume") && i + 1 < argc)
+            *resume = argv[++i];
+        else if (!strncmp(a, "--resume=", 9))
+            *resume = a + 9;
         else if (!strcmp(a, "-h") || !strcmp(a, "--help"))
             return 1;
         else if (a[0] == '-' || *config) {
@@ -187,29 +161,38 @@ static void load_data(train_run *r) {
 
     int F = r->info.F, K = r->info.K;
     const dpt_shard *tr = &r->train.shard;
-    r->xnorm.enabled = false;
-    r->ynorm.enabled = false;
-    if (c->normalize_x) fit_valid(&r->xnorm, tr->x, tr->nrows, r->info.T, F, tr->lengths);
     bool ny = c->normalize_y < 0 ? (r->loss->regression && !r->info.labels) : c->normalize_y;
     if (ny && r->info.labels)
         dpt_fatal("%s: data.normalize_y is on but y holds class labels", c->source);
-    if (ny) fit_valid(&r->ynorm, tr->y, tr->nrows, r->info.y_steps, K, tr->lengths);
+    /* A resumed run keeps the statistics stored in its checkpoint (exactly the same numbers,
+     * whatever the number of ranks now). */
+    if (!r->resume) {
+        r->xnorm.enabled = false;
+        r->ynorm.enabled = false;
+        if (c->normalize_x) fit_valid(&r->xnorm, tr->x, tr->nrows, r->info.T, F, tr->lengths);
+        if (ny) fit_valid(&r->ynorm, tr->y, tr->nrows, r->info.y_steps, K, tr->lengths);
+    }
     dpt_data_normalise(&r->train, &r->xnorm, &r->ynorm);
     if (r->val_path) dpt_data_normalise(&r->val, &r->xnorm, &r->ynorm);
 }
 
+static void init_optimizer(train_run *r) {
+    char err[1024];
+    if (dpt_optim_init(&r->optim, &r->cfg.optim, r->model.nparams, err, sizeof err))
+        dpt_fatal("%s: optimizer: %s", r->cfg.source, err);
+    r->state.seed = r->cfg.seed;
+}
+
 static void setup_training(train_run *r) {
     const dpt_config *c = &r->cfg;
-    char err[1024];
-    if (dpt_optim_init(&r->optim, &c->optim, r->model.nparams, err, sizeof err))
-        dpt_fatal("%s: optimizer: %s", c->source, err);
     dpt_sampler_init(&r->sampler, r->n_train, c->batch_size, dpt_world.rank, dpt_world.size);
     r->sched = c->schedule;
     r->sched.base_lr = c->optim.lr;
     r->sched.steps_per_epoch = r->sampler.steps;
     r->sched.total_steps = r->sampler.steps * c->epochs;
-    /* statistics reduced with the gradients: the metric sums and the metric row count */
-    dpt_step_init(&r->step, &r->model, r->loss, &r->optim, &r->sched, r->nmetrics + 1);
+    /* statistics reduced with the gradients: the metric sums, then STAT_* */
+    dpt_step_init(&r->step, &r->model, r->loss, &r->optim, &r->sched, r->nmetrics + STAT_EXTRA);
+    r->step.step = r->state.step;
     r->step.l2 = c->l2;
     r->step.clip_norm = c->clip_norm;
     r->step.clip_value = c->clip_value;
@@ -256,7 +239,9 @@ static void open_outputs(train_run *r) {
     char err[1024], path[DPT_PATH_MAX + 16];
     if (dpt_mkdirs(c->output_dir, err, sizeof err)) dpt_fatal("output.dir: %s", err);
     snprintf(path, sizeof path, "%s/metrics.jsonl", c->output_dir);
-    if (dpt_metrics_log_open(&r->log, path, err, sizeof err)) dpt_fatal("%s", err);
+    if (dpt_metrics_log_open(&r->log, path, r->resume != NULL, err, sizeof err))
+        dpt_fatal("%s", err);
+    r->last_ckpt = dpt_now_s();
 }
 
 /* ---- reporting ---- */
@@ -293,7 +278,7 @@ static void report_start(const train_run *r) {
 }
 
 static void progress(train_run *r, int epoch, int64_t s, double loss, double t0) {
-    double t = now_s();
+    double t = dpt_now_s();
     if (!r->tty || (t - r->last_progress < 0.1 && s + 1 < r->sampler.steps)) return;
     r->last_progress = t;
     int width = 30, done = (int)((s + 1) * width / r->sampler.steps);
@@ -350,7 +335,7 @@ static void step_metrics(train_run *r, const float *out, int64_t row, int B) {
     float *stats = dpt_step_stats(&r->step);
     int K = r->model.out_features, T = r->model.out_steps, M = r->nmetrics;
     const int32_t *masked = dpt_model_output_lengths(&r->model, dpt_data_lengths(&r->epoch, row));
-    stats[M] = (float)dpt_valid_steps(B, T, masked);
+    stats[M + STAT_ROWS] = (float)dpt_valid_steps(B, T, masked);
     if (M == 0 || B == 0) return;
     memcpy(r->pred, out, sizeof(float) * (size_t)B * (size_t)T * (size_t)K);
     dpt_outputs_to_predictions(r->loss, &r->ynorm, r->pred, (int64_t)B * T, K);
@@ -359,14 +344,68 @@ static void step_metrics(train_run *r, const float *out, int64_t row, int B) {
         stats[i] = (float)dpt_metric_sum_steps(r->metrics[i], r->pred, t, B, T, K, masked);
 }
 
-/* Runs one epoch; sums laid out as dpt_eval_sums: loss, metrics, samples, metric rows. */
-static void train_epoch(train_run *r, int epoch, double *sums) {
+/* The stop and checkpoint requests travel with the step's gradients (one allreduce, summed), so
+ * every rank takes the same decision after the same step: a signal on any rank stops all;
+ * rank 0's clock decides a timed checkpoint. */
+static void step_requests(train_run *r) {
+    float *stats = dpt_step_stats(&r->step) + r->nmetrics;
+    stats[STAT_STOP] = dpt_signal_pending() ? 1.0f : 0.0f;
+    double every = r->cfg.ckpt_every_seconds;
+    bool due = dpt_world.rank == 0 && every > 0 && dpt_now_s() - r->last_ckpt >= every;
+    stats[STAT_CKPT] = due ? 1.0f : 0.0f;
+}
+
+/* A step whose loss or gradient is not finite updated nothing (dpt_step_update): abort, or skip
+ * it and abort after training.max_nonfinite_skips in a row.  Every rank sees the same reduced
+ * numbers, so every rank decides alike. */
+static void nonfinite(train_run *r, int epoch, const char *bad) {
+    const char *where = bad ? bad : "(none: the loss)";
+    if (!r->cfg.nonfinite_skip)
+        dpt_fatal("non-finite loss or gradient at step %lld (epoch %d): first non-finite "
+                  "gradient in layer %s; lower optimizer.lr or set clip.norm",
+                  (long long)r->step.step, epoch + 1, where);
+    if (++r->state.nonfinite_skips > r->cfg.max_nonfinite_skips)
+        dpt_fatal("non-finite loss or gradient in %d consecutive steps (last at step %lld, epoch "
+                  "%d, first non-finite gradient in layer %s): giving up "
+                  "(training.max_nonfinite_skips)",
+                  r->state.nonfinite_skips, (long long)r->step.step, epoch + 1, where);
+    dpt_log0("warning: step %lld (epoch %d) skipped: non-finite loss or gradient (layer %s)\n",
+             (long long)r->step.step, epoch + 1, where);
+}
+
+/* Row of this rank's epoch buffer where step s0 starts (the rows of the steps before it). */
+static int64_t first_row(const train_run *r, int64_t s0) {
+    int64_t row = 0, pos;
+    int B, global;
+    for (int64_t s = 0; s < s0; s++) {
+        dpt_sampler_slice(&r->sampler, s, &pos, &B, &global);
+        row += B;
+    }
+    return row;
+}
+
+/* After step s of epoch e: the state, and a checkpoint when one is due.  True to stop. */
+static bool after_step(train_run *r, int epoch, int64_t s) {
+    const double *stats = r->step.stats + r->nmetrics;
+    r->state.step = r->step.step;
+    r->state.epoch = epoch;
+    r->state.epoch_step = s + 1;
+    if (stats[STAT_STOP] > 0) return true;
+    int every = r->cfg.ckpt_every_steps;
+    bool by_steps = every > 0 && r->step.step % every == 0;
+    if (by_steps || stats[STAT_CKPT] > 0) dpt_train_checkpoint(r, by_steps ? "steps" : "timer");
+    return false;
+}
+
+/* Runs epoch `epoch` from step s0; sums laid out as dpt_eval_sums: loss, metrics, samples,
+ * metric rows.  Returns true when a stop request ended it early. */
+static bool train_epoch(train_run *r, int epoch, int64_t s0, double *sums) {
     size_t xw = (size_t)r->info.T * (size_t)r->info.F;
-    int64_t row = 0;
+    int64_t row = first_row(r, s0);
     int M = r->nmetrics;
-    double t0 = now_s();
+    double t0 = dpt_now_s();
     memset(sums, 0, sizeof(double) * (size_t)(M + 3));
-    for (int64_t s = 0; s < r->sampler.steps; s++) {
+    for (int64_t s = s0; s < r->sampler.steps; s++) {
         int64_t pos;
         int B, global;
         dpt_sampler_slice(&r->sampler, s, &pos, &B, &global);
@@ -374,18 +413,21 @@ static void train_epoch(train_run *r, int epoch, double *sums) {
                                             dpt_data_target(&r->epoch, row, true), B, r->need + row,
                                             dpt_data_lengths(&r->epoch, row));
         step_metrics(r, out, row, B);
+        step_requests(r);
         const char *bad = NULL;
         if (dpt_step_update(&r->step, &bad) != DPT_STEP_OK)
-            dpt_fatal("non-finite loss or gradient at step %lld (epoch %d): first non-finite "
-                      "gradient in layer %s; lower optimizer.lr or set clip.norm",
-                      (long long)r->step.step, epoch + 1, bad ? bad : "(none: the loss)");
+            nonfinite(r, epoch, bad);
+        else
+            r->state.nonfinite_skips = 0;
         sums[0] += r->step.loss_sum;
         for (int i = 0; i < M; i++) sums[1 + i] += r->step.stats[i];
         sums[1 + M] += r->step.count;
-        sums[2 + M] += r->step.stats[M]; /* metric rows */
+        sums[2 + M] += r->step.stats[M + STAT_ROWS];
         progress(r, epoch, s, sums[0] / sums[1 + M], t0);
         row += B;
+        if (after_step(r, epoch, s)) return true;
     }
+    return false;
 }
 
 /* Validation sums over all ranks, laid out as dpt_eval_sums. */
@@ -437,7 +479,6 @@ static void save_model(train_run *r) {
         if (dpt_model_save(r->model_path, &r->model, &r->cfg, &r->xnorm, &r->ynorm, err,
                            sizeof err))
             dpt_fatal("%s", err);
-        dpt_metrics_log_close(&r->log);
         printf("model written to %s\n", r->model_path);
         fflush(stdout);
     }
@@ -445,6 +486,7 @@ static void save_model(train_run *r) {
 }
 
 static void free_run(train_run *r) {
+    dpt_metrics_log_close(&r->log);
     dpt_step_free(&r->step);
     dpt_optim_free(&r->optim);
     dpt_model_free(&r->model);
@@ -466,35 +508,65 @@ static void free_run(train_run *r) {
     dpt_config_free(&r->cfg);
 }
 
+/* Stopped by a signal: checkpoint, wait for rank 0 to finish writing it, exit code 3. */
+static int stop(train_run *r) {
+    int sig = dpt_signal_pending();
+    dpt_log0("stop requested%s%s: checkpointing at step %lld (epoch %d) and exiting; continue "
+             "with --resume latest\n",
+             sig ? " by " : "", sig ? strsignal(sig) : " on another rank", (long long)r->state.step,
+             r->state.epoch + 1);
+    dpt_train_checkpoint(r, "stop signal");
+    MPI_Barrier(dpt_world.comm);
+    return DPT_EXIT_STOPPED;
+}
+
+/* The epochs from where the state stands; DPT_EXIT_OK or DPT_EXIT_STOPPED. */
+static int train_epochs(train_run *r) {
+    double tr[DPT_MAX_METRICS + 3], va[DPT_MAX_METRICS + 3];
+    int every = r->cfg.ckpt_every_epochs;
+    for (int e = r->state.epoch; e < r->cfg.epochs; e++) {
+        int64_t s0 = e == r->state.epoch ? r->state.epoch_step : 0;
+        double t0 = dpt_now_s();
+        prepare_epoch(r, e);
+        if (s0 < r->sampler.steps && train_epoch(r, e, s0, tr)) return stop(r);
+        double dt = dpt_now_s() - t0;
+        r->state.epoch = e + 1; /* this epoch is complete */
+        r->state.epoch_step = 0;
+        if (s0 >= r->sampler.steps) continue; /* resumed at the very end of an epoch */
+        if (r->val_path) validate(r, va);
+        report_epoch(r, e, tr, r->val_path ? va : NULL, dt);
+        if (every > 0 && (e + 1) % every == 0 && e + 1 < r->cfg.epochs)
+            dpt_train_checkpoint(r, "epoch");
+    }
+    dpt_train_checkpoint(r, "end");
+    return DPT_EXIT_OK;
+}
+
 int dpt_cmd_train(int argc, char **argv) {
-    const char *config, *sets[DPT_MAX_OVERRIDES];
-    int nsets, rc = parse_args(argc, argv, &config, sets, &nsets);
+    const char *config, *sets[DPT_MAX_OVERRIDES], *resume;
+    int nsets, rc = parse_args(argc, argv, &config, sets, &nsets, &resume);
     if (rc != 0) {
         if (dpt_world.rank == 0)
-            fprintf(rc > 0 ? stdout : stderr,
-                    "usage: dptrain train CONFIG [--set key.path=value]...\n");
+            fprintf(rc > 0 ? stdout : stderr, "usage: dptrain train CONFIG [--set key.path=value]"
+                                              "... [--resume PATH|latest]\n");
         return rc > 0 ? DPT_EXIT_OK : DPT_EXIT_USAGE;
     }
+    dpt_signals_install();
     train_run *r = dpt_calloc(1, sizeof *r);
+    r->resume = resume;
     load_config(r, config, sets, nsets);
     setup_threads(r);
     plan_split(r);
     build_model(r);
+    init_optimizer(r);
+    if (r->resume) dpt_train_resume(r);
     load_data(r);
     setup_training(r);
     open_outputs(r);
     report_start(r);
-    double tr[DPT_MAX_METRICS + 3], va[DPT_MAX_METRICS + 3];
-    for (int e = 0; e < r->cfg.epochs; e++) {
-        double t0 = now_s();
-        prepare_epoch(r, e);
-        train_epoch(r, e, tr);
-        double dt = now_s() - t0;
-        if (r->val_path) validate(r, va);
-        report_epoch(r, e, tr, r->val_path ? va : NULL, dt);
-    }
-    save_model(r);
+    rc = train_epochs(r);
+    if (rc == DPT_EXIT_OK) save_model(r);
     free_run(r);
     free(r);
-    return DPT_EXIT_OK;
+    return rc;
 }

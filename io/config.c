@@ -1020,8 +1020,30 @@ static int read_data(const ctx *x, const node *root, dpt_config *c) {
     return data_fields(x, m, c);
 }
 
+static const char *const nonfinite_actions[] = {"abort", "skip", NULL};
+
+static bool is_nonfinite_action(const char *s) {
+    return in_list(nonfinite_actions, s);
+}
+
+/* training.on_nonfinite and the limit that only the skip action uses. */
+static int nonfinite_fields(const ctx *x, const node *m, dpt_config *c) {
+    char action[8] = "abort";
+    field f;
+    if (get(m, "training", "on_nonfinite", &f) &&
+        to_name(x, &f, is_nonfinite_action, nonfinite_actions, action, sizeof action))
+        return -1;
+    c->nonfinite_skip = strcmp(action, "skip") == 0;
+    if (!get(m, "training", "max_nonfinite_skips", &f)) return 0;
+    if (!c->nonfinite_skip)
+        return fail(x, f.v->at, f.path, "only used with training.on_nonfinite: skip");
+    return to_int32(x, &f, 1, &c->max_nonfinite_skips);
+}
+
 static int read_training(const ctx *x, const node *root, dpt_config *c) {
-    static const char *const keys[] = {"epochs", "batch_size", "seed", "threads", "shuffle", NULL};
+    static const char *const keys[] = {
+        "epochs",       "batch_size",          "seed", "threads", "shuffle",
+        "on_nonfinite", "max_nonfinite_skips", NULL};
     const node *m;
     field f;
     long long seed;
@@ -1035,7 +1057,7 @@ static int read_training(const ctx *x, const node *root, dpt_config *c) {
         if (to_int(x, &f, 0, LLONG_MAX, &seed)) return -1;
         c->seed = (uint64_t)seed;
     }
-    return 0;
+    return nonfinite_fields(x, m, c);
 }
 
 static int read_output(const ctx *x, const node *root, dpt_config *c) {
@@ -1047,6 +1069,49 @@ static int read_output(const ctx *x, const node *root, dpt_config *c) {
         to_str(x, &f, "a directory path", true, c->output_dir, sizeof c->output_dir))
         return -1;
     return 0;
+}
+
+/* A number >= 0 kept as a double (seconds). */
+static int to_seconds(const ctx *x, const field *f, double *out) {
+    char b[96];
+    double d;
+    if (f->v->kind != N_SCALAR || !parse_double(f->v->text, &d) || d < 0)
+        return fail(x, f->v->at, f->path, "expected a number of seconds >= 0, got %s",
+                    got(f->v, b, sizeof b));
+    *out = d;
+    return 0;
+}
+
+/* checkpoint.dir "" (or absent) means "<output.dir>/checkpoints", so it follows output.dir. */
+static int checkpoint_dir(const ctx *x, const node *root, dpt_config *c) {
+    if (c->ckpt_dir[0]) return 0;
+    int n = snprintf(c->ckpt_dir, sizeof c->ckpt_dir, "%s/checkpoints", c->output_dir);
+    if (n < (int)sizeof c->ckpt_dir) return 0;
+    const entry *out = find(root, "output");
+    const entry *dir = out ? find(out->val, "dir") : NULL;
+    return fail(x, dir ? dir->val->at : root->at, "output.dir",
+                "too long to hold the default checkpoint.dir '<output.dir>/checkpoints' (at most "
+                "%zu characters)",
+                sizeof c->ckpt_dir - sizeof "/checkpoints");
+}
+
+static int read_checkpoint(const ctx *x, const node *root, dpt_config *c) {
+    static const char *const keys[] = {"dir",           "every_steps", "every_epochs",
+                                       "every_seconds", "keep",        NULL};
+    const node *m;
+    field f;
+    if (section(x, root, "checkpoint", keys, &m)) return -1;
+    if (m && get(m, "checkpoint", "dir", &f) &&
+        to_str(x, &f, "a directory path", false, c->ckpt_dir, sizeof c->ckpt_dir))
+        return -1;
+    if (m && get(m, "checkpoint", "every_steps", &f) && to_int32(x, &f, 0, &c->ckpt_every_steps))
+        return -1;
+    if (m && get(m, "checkpoint", "every_epochs", &f) && to_int32(x, &f, 0, &c->ckpt_every_epochs))
+        return -1;
+    if (m && get(m, "checkpoint", "every_seconds", &f) && to_seconds(x, &f, &c->ckpt_every_seconds))
+        return -1;
+    if (m && get(m, "checkpoint", "keep", &f) && to_int32(x, &f, 1, &c->ckpt_keep)) return -1;
+    return checkpoint_dir(x, root, c);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -1080,14 +1145,17 @@ static void set_defaults(dpt_config *c) {
     c->batch_size = 32;
     c->seed = 42;
     c->shuffle = true;
+    c->max_nonfinite_skips = 10;
+    c->ckpt_every_epochs = 1;
+    c->ckpt_keep = 3;
     file_stem(c->source, stem, sizeof stem);
     snprintf(c->output_dir, sizeof c->output_dir, "runs/%s", stem);
 }
 
 static int validate(const ctx *x, const node *root, dpt_config *c) {
-    static const char *const top_keys[] = {"model",    "loss",           "metrics", "optimizer",
-                                           "schedule", "regularization", "clip",    "data",
-                                           "training", "output",         NULL};
+    static const char *const top_keys[] = {"model",    "loss",           "metrics",    "optimizer",
+                                           "schedule", "regularization", "clip",       "data",
+                                           "training", "output",         "checkpoint", NULL};
     char b[96];
     if (root->kind != N_MAP)
         return fail(x, root->at, "(top level)", "expected a mapping of sections, got %s",
@@ -1095,7 +1163,8 @@ static int validate(const ctx *x, const node *root, dpt_config *c) {
     if (check_keys(x, root, "", top_keys, "unknown section")) return -1;
     if (read_model(x, root, c) || read_loss(x, root, c) || read_metrics(x, root, c) ||
         read_optimizer(x, root, c) || read_schedule(x, root, c) || read_penalties(x, root, c) ||
-        read_data(x, root, c) || read_training(x, root, c) || read_output(x, root, c))
+        read_data(x, root, c) || read_training(x, root, c) || read_output(x, root, c) ||
+        read_checkpoint(x, root, c))
         return -1;
     c->schedule.base_lr = c->optim.lr;
     return 0;
@@ -1200,4 +1269,261 @@ void dpt_config_free(dpt_config *c) {
     for (int i = 0; i < c->noverrides; i++) free(c->overrides[i]);
     free(c->layers);
     memset(c, 0, sizeof *c);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Comparing two configs (resuming from a checkpoint).  Both sides are turned into lists of
+ * (key path, value as text) in a fixed order; the model part also gives the canonical text whose
+ * hash a checkpoint records. */
+
+typedef struct item {
+    char key[PATH_LEN];
+    char *val; /* owned */
+} item;
+
+typedef struct items {
+    int n, cap;
+    item *v; /* (cap) */
+} items;
+
+static void add(items *l, const char *key, const char *val) {
+    if (l->n == l->cap) {
+        l->cap = l->cap ? 2 * l->cap : 64;
+        l->v = realloc(l->v, (size_t)l->cap * sizeof *l->v);
+        DPT_ASSERT(l->v);
+    }
+    item *it = &l->v[l->n++];
+    snprintf(it->key, sizeof it->key, "%s", key);
+    it->val = copy_str(val, strlen(val));
+}
+
+static void items_free(items *l) {
+    for (int i = 0; i < l->n; i++) free(l->v[i].val);
+    free(l->v);
+}
+
+/* The shortest text that reads back as the same float, so equal text means equal value. */
+static void fmt_float(float v, char *buf, size_t n) {
+    if (isnan(v)) {
+        snprintf(buf, n, "default");
+        return;
+    }
+    for (int prec = 6; prec <= 9; prec++) {
+        snprintf(buf, n, "%.*g", prec, (double)v);
+        if (strtof(buf, NULL) == v) return;
+    }
+}
+
+static void add_num(items *l, const char *key, double v) {
+    char b[32];
+    fmt_float((float)v, b, sizeof b);
+    add(l, key, b);
+}
+
+static void add_int(items *l, const char *key, long long v) {
+    char b[32];
+    snprintf(b, sizeof b, "%lld", v);
+    add(l, key, b);
+}
+
+static void add_bool(items *l, const char *key, bool v) {
+    add(l, key, v ? "true" : "false");
+}
+
+/* The value of one key of a layer's key table, as text. */
+static void layer_value(const dpt_layer_spec *s, const char *key, char *buf, size_t n) {
+    if (!strcmp(key, "type"))
+        snprintf(buf, n, "%s", s->type);
+    else if (!strcmp(key, "name"))
+        snprintf(buf, n, "%s", s->name);
+    else if (!strcmp(key, "activation"))
+        snprintf(buf, n, "%s", s->activation);
+    else if (!strcmp(key, "kernel_init"))
+        snprintf(buf, n, "%s", s->kernel_init);
+    else if (!strcmp(key, "bias_init"))
+        snprintf(buf, n, "%s", s->bias_init);
+    else if (!strcmp(key, "units"))
+        snprintf(buf, n, "%d", s->units);
+    else if (!strcmp(key, "bptt_steps"))
+        snprintf(buf, n, "%d", s->bptt_steps);
+    else if (!strcmp(key, "steps"))
+        snprintf(buf, n, "%d", s->steps);
+    else if (!strcmp(key, "alpha"))
+        fmt_float(s->alpha, buf, n);
+    else if (!strcmp(key, "rate"))
+        fmt_float(s->rate, buf, n);
+    else if (!strcmp(key, "init_scale"))
+        fmt_float(s->init_scale, buf, n);
+    else if (!strcmp(key, "use_bias"))
+        snprintf(buf, n, "%s", s->use_bias ? "true" : "false");
+    else if (!strcmp(key, "return_sequences"))
+        snprintf(buf, n, "%s", s->return_sequences ? "true" : "false");
+    else if (!strcmp(key, "bidirectional"))
+        snprintf(buf, n, "%s", s->bidirectional ? "true" : "false");
+    else
+        DPT_ASSERT(!"a layer key table names a key layer_value does not know");
+}
+
+/* Every key the layer's type takes (its key table), so the text lists what the config can say. */
+static void layer_items(items *l, const dpt_layer_spec *s, int i) {
+    layer_kind k = kind_of(s->type);
+    DPT_ASSERT(k.keys);
+    for (const char *const *key = k.keys; *key; key++) {
+        char path[PATH_LEN], prefix[PATH_LEN], val[DPT_NAME_MAX + 32];
+        join_index(prefix, "model.layers", i);
+        join_path(path, prefix, *key);
+        layer_value(s, *key, val, sizeof val);
+        add(l, path, val);
+    }
+}
+
+/* What a resume must keep: it defines the parameters, what the network sees (datasets,
+ * normalisation), the data order and dropout masks (seed, shuffle) or the optimizer state. */
+static void model_items(const dpt_config *c, items *l) {
+    add_int(l, "model.layers", c->nlayers);
+    for (int i = 0; i < c->nlayers; i++) layer_items(l, &c->layers[i], i);
+    add(l, "loss", c->loss);
+    add(l, "data.x", c->x_name);
+    add(l, "data.y", c->y_name);
+    add(l, "data.lengths", c->lengths_name);
+    add_bool(l, "data.normalize_x", c->normalize_x);
+    add(l, "data.normalize_y", c->normalize_y < 0 ? "auto" : c->normalize_y ? "true" : "false");
+    add_int(l, "training.seed", (long long)c->seed);
+    add_bool(l, "training.shuffle", c->shuffle);
+    add(l, "optimizer.name", c->optim.name);
+}
+
+static float optim_value(const dpt_optim_spec *o, const char *key) {
+    if (!strcmp(key, "lr")) return o->lr;
+    if (!strcmp(key, "momentum")) return o->momentum;
+    if (!strcmp(key, "rho")) return o->rho;
+    if (!strcmp(key, "beta1")) return o->beta1;
+    if (!strcmp(key, "beta2")) return o->beta2;
+    if (!strcmp(key, "eps")) return o->eps;
+    DPT_ASSERT(!strcmp(key, "weight_decay"));
+    return o->weight_decay;
+}
+
+static void schedule_items(const dpt_config *c, const char *const *keys, items *l) {
+    const dpt_schedule *s = &c->schedule;
+    for (const char *const *key = keys; *key; key++) {
+        char path[PATH_LEN];
+        join_path(path, "schedule", *key);
+        if (!strcmp(*key, "name"))
+            add(l, path, s->name);
+        else if (!strcmp(*key, "warmup_steps"))
+            add_int(l, path, s->warmup_steps);
+        else if (!strcmp(*key, "step_epochs"))
+            add_int(l, path, s->step_epochs);
+        else if (!strcmp(*key, "gamma"))
+            add_num(l, path, s->gamma);
+        else
+            add_num(l, path, s->min_lr);
+    }
+}
+
+static void metrics_item(const dpt_config *c, items *l) {
+    char b[DPT_MAX_METRICS * 34 + 3] = "[";
+    for (int i = 0; i < c->nmetrics; i++) {
+        size_t len = strlen(b);
+        snprintf(b + len, sizeof b - len, "%s%s", i ? ", " : "", c->metrics[i]);
+    }
+    strcat(b, "]");
+    add(l, "metrics", b);
+}
+
+/* Settings a resume may change.  Which optimizer and schedule keys are listed follows `shape`
+ * (the current config), so both sides give the same keys in the same order. */
+static void training_items(const dpt_config *c, const dpt_config *shape, items *l) {
+    add_int(l, "training.epochs", c->epochs);
+    add_int(l, "training.batch_size", c->batch_size);
+    add_int(l, "training.threads", c->threads);
+    add(l, "training.on_nonfinite", c->nonfinite_skip ? "skip" : "abort");
+    add_int(l, "training.max_nonfinite_skips", c->max_nonfinite_skips);
+    for (const char *const *key = optim_used_keys(shape->optim.name); *key; key++) {
+        char path[PATH_LEN];
+        join_path(path, "optimizer", *key);
+        if (strcmp(*key, "name") != 0) add_num(l, path, optim_value(&c->optim, *key));
+    }
+    schedule_items(c, schedule_used_keys(shape->schedule.name), l);
+    add_num(l, "regularization.l2", c->l2);
+    add_num(l, "clip.norm", c->clip_norm);
+    add_num(l, "clip.value", c->clip_value);
+    metrics_item(c, l);
+    add(l, "data.train", c->train_file);
+    add(l, "data.validation_file", c->val_file);
+    add_num(l, "data.validation_split", c->val_split);
+    add(l, "output.dir", c->output_dir);
+    add(l, "checkpoint.dir", c->ckpt_dir);
+    add_int(l, "checkpoint.every_steps", c->ckpt_every_steps);
+    add_int(l, "checkpoint.every_epochs", c->ckpt_every_epochs);
+    add_num(l, "checkpoint.every_seconds", c->ckpt_every_seconds);
+    add_int(l, "checkpoint.keep", c->ckpt_keep);
+}
+
+/* An empty string shows as "" so the message does not end in a bare space. */
+static const char *shown(const char *v) {
+    return *v ? v : "\"\"";
+}
+
+/* Appends to msg (len) without overrunning it; a cut message stays terminated. */
+__attribute__((format(printf, 3, 4))) static void append(char *msg, size_t len, const char *fmt,
+                                                         ...) {
+    size_t used = strlen(msg);
+    if (used + 1 >= len) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg + used, len - used, fmt, ap);
+    va_end(ap);
+}
+
+char *dpt_config_model_text(const dpt_config *c) {
+    items l = {0};
+    model_items(c, &l);
+    size_t len = 1;
+    for (int i = 0; i < l.n; i++) len += strlen(l.v[i].key) + strlen(l.v[i].val) + 2;
+    char *text = dpt_calloc(len, 1); /* (len) "key=value\n" lines */
+    for (int i = 0; i < l.n; i++) append(text, len, "%s=%s\n", l.v[i].key, l.v[i].val);
+    items_free(&l);
+    return text;
+}
+
+int dpt_config_model_diff(const dpt_config *ckpt, const dpt_config *now, char *msg, size_t len) {
+    items a = {0}, b = {0};
+    model_items(ckpt, &a);
+    model_items(now, &b);
+    if (len) msg[0] = '\0';
+    int differ = 0;
+    /* The layer count and each layer's type come before the keys that depend on them, so the
+     * two lists line up until their first difference. */
+    for (int i = 0; i < a.n && i < b.n && !differ; i++) {
+        DPT_ASSERT(strcmp(a.v[i].key, b.v[i].key) == 0);
+        if (strcmp(a.v[i].val, b.v[i].val) == 0) continue;
+        differ = 1;
+        int count = strcmp(a.v[i].key, "model.layers") == 0;
+        append(msg, len, "%s: %s%s in the checkpoint, %s now", a.v[i].key, shown(a.v[i].val),
+               count ? " layers" : "", shown(b.v[i].val));
+    }
+    DPT_ASSERT(differ || a.n == b.n);
+    items_free(&a);
+    items_free(&b);
+    return differ;
+}
+
+int dpt_config_training_diff(const dpt_config *ckpt, const dpt_config *now, char *msg, size_t len) {
+    items a = {0}, b = {0};
+    training_items(ckpt, now, &a);
+    training_items(now, now, &b);
+    DPT_ASSERT(a.n == b.n);
+    if (len) msg[0] = '\0';
+    int count = 0;
+    for (int i = 0; i < a.n; i++) {
+        if (strcmp(a.v[i].val, b.v[i].val) == 0) continue;
+        append(msg, len, "%s%s %s -> %s", count ? ", " : "", a.v[i].key, shown(a.v[i].val),
+               shown(b.v[i].val));
+        count++;
+    }
+    items_free(&a);
+    items_free(&b);
+    return count;
 }

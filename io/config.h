@@ -51,14 +51,24 @@ typedef struct dpt_config {
     int normalize_y;               /* data.normalize_y: -1 auto (regression losses), 0, 1 */
 
     /* training: */
-    int epochs;     /* >= 1, default 10 */
-    int batch_size; /* global batch, >= 1, default 32 */
-    uint64_t seed;  /* default 42 */
-    int threads;    /* per rank, 0 = auto */
-    bool shuffle;   /* default true */
+    int epochs;              /* >= 1, default 10 */
+    int batch_size;          /* global batch, >= 1, default 32 */
+    uint64_t seed;           /* default 42 */
+    int threads;             /* per rank, 0 = auto */
+    bool shuffle;            /* default true */
+    bool nonfinite_skip;     /* training.on_nonfinite: "abort" (default, false) or "skip" */
+    int max_nonfinite_skips; /* training.max_nonfinite_skips: abort after this many consecutive
+                                skipped steps, >= 1, default 10 */
 
     /* output: */
     char output_dir[DPT_PATH_MAX]; /* output.dir, default "runs/<config file stem>" */
+
+    /* checkpoint: */
+    char ckpt_dir[DPT_PATH_MAX]; /* checkpoint.dir, default "<output.dir>/checkpoints" */
+    int ckpt_every_steps;        /* checkpoint.every_steps, >= 0, 0 = off (default) */
+    int ckpt_every_epochs;       /* checkpoint.every_epochs, >= 0, 0 = off, default 1 */
+    double ckpt_every_seconds;   /* checkpoint.every_seconds, >= 0, 0 = off (default) */
+    int ckpt_keep;               /* checkpoint.keep, >= 1, default 3 */
 } dpt_config;
 
 /* Reads and validates path, applying overrides ("a.b.c=value", list items by index:
@@ -71,5 +81,21 @@ int dpt_config_load(dpt_config *c, const char *path, const char *const *override
 int dpt_config_load_text(dpt_config *c, const char *text, const char *name,
                          const char *const *overrides, int noverrides, char *err, size_t errlen);
 void dpt_config_free(dpt_config *c);
+
+/* Compares the parts of two configs that a resume must keep: what defines the model (the layer
+ * list with every key of each layer's type, the loss, the datasets data.x/y/lengths, input and
+ * target normalisation), the data order and dropout masks (training.seed, training.shuffle) and
+ * optimizer.name (its state would not fit another optimizer).  Returns 0 when equal, else 1 and
+ * a message naming the first difference, e.g. "model.layers.1.units: 64 in the checkpoint, 128
+ * now". */
+int dpt_config_model_diff(const dpt_config *ckpt, const dpt_config *now, char *msg, size_t len);
+/* Those same settings as canonical text, one "key=value" line each (malloc'd; free()).  A
+ * checkpoint records its FNV-1a hash as model_hash. */
+char *dpt_config_model_text(const dpt_config *c);
+/* Lists the training-only keys that differ (epochs, batch size, threads, on_nonfinite, optimizer
+ * hyper-parameters, schedule, clipping, regularisation, metrics, data files, output,
+ * checkpoint), e.g. "training.epochs 10 -> 20, optimizer.lr 0.001 -> 0.0005"; "" when none.
+ * Returns the count. */
+int dpt_config_training_diff(const dpt_config *ckpt, const dpt_config *now, char *msg, size_t len);
 
 #endif

@@ -10,9 +10,10 @@
 #include "core/util.h"
 #include "io/modelio.h"
 
-int dpt_metrics_log_open(dpt_metrics_log *l, const char *path, char *err, size_t errlen) {
+int dpt_metrics_log_open(dpt_metrics_log *l, const char *path, bool append, char *err,
+                         size_t errlen) {
     snprintf(l->path, sizeof l->path, "%s", path);
-    l->f = fopen(path, "w");
+    l->f = fopen(path, append ? "a" : "w");
     if (!l->f) return dpt_err(err, errlen, "%s: cannot create: %s", path, strerror(errno));
     /* The new directory entry must survive a crash too, not only the lines. */
     if (dpt_fsync_dir_of(path, err, errlen)) {

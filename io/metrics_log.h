@@ -3,6 +3,7 @@
 #ifndef DPT_METRICS_LOG_H
 #define DPT_METRICS_LOG_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 typedef struct dpt_metrics_log {
@@ -10,8 +11,10 @@ typedef struct dpt_metrics_log {
     char path[4096];
 } dpt_metrics_log;
 
-/* Opens (truncating) the file; returns 0 or -1 with a message. */
-int dpt_metrics_log_open(dpt_metrics_log *l, const char *path, char *err, size_t errlen);
+/* Opens the file, truncating it, or appending to it when a run resumes; returns 0 or -1 with a
+ * message. */
+int dpt_metrics_log_open(dpt_metrics_log *l, const char *path, bool append, char *err,
+                         size_t errlen);
 /* Writes {"epoch": e, "<names[i]>": values[i], ...}; non-finite values become null. */
 int dpt_metrics_log_write(dpt_metrics_log *l, int epoch, const char *const *names,
                           const double *values, int n, char *err, size_t errlen);

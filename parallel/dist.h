@@ -25,7 +25,9 @@ void dpt_dist_init(int *argc, char ***argv);
 void dpt_dist_finalize(void);
 
 /* Exit codes of dptrain (documented in docs/). */
-enum { DPT_EXIT_OK = 0, DPT_EXIT_ERROR = 1, DPT_EXIT_USAGE = 2 };
+/* DPT_EXIT_STOPPED: a stop signal ended training after a checkpoint was written; a job script
+ * can requeue and continue with --resume latest. */
+enum { DPT_EXIT_OK = 0, DPT_EXIT_ERROR = 1, DPT_EXIT_USAGE = 2, DPT_EXIT_STOPPED = 3 };
 
 /* Prints "[rank r] dptrain: error: <message>" to stderr and ends the whole job with
  * MPI_Abort(DPT_EXIT_ERROR) (plain exit before MPI_Init or after finalize). */

@@ -32,7 +32,8 @@ static const char usage_text[] =
     "       dpt_mkdata seqclass OUT.h5 [--n 500] [--steps 12] [--features 3] [--classes 3]\n"
     "                                  [--seed 1] [--variable-lengths]\n"
     "       dpt_mkdata fashion-mnist [--dir " FMNIST_DIR "] [--rows] TRAIN.h5 TEST.h5\n"
-    "       dpt_mkdata bad KIND OUT.h5      KIND: nan-x inf-x rows-mismatch x-4d label-range\n"
+    "       dpt_mkdata bad KIND OUT.h5      KIND: nan-x inf-x huge-x rows-mismatch x-4d "
+    "label-range\n"
     "                                            lengths-range y-steps; valid: x-3d (X (10, 2, "
     "2)),\n"
     "                                            float64 (X stored as float64)\n"
@@ -465,8 +466,9 @@ static int cmd_seqclass(const opts *o) {
 
 /* ---- deliberately broken files: 10 rows, 2 features, labels 0/1 unless the kind says else ---- */
 
-#define BAD_N     10
-#define BAD_KINDS "nan-x inf-x rows-mismatch x-3d x-4d label-range lengths-range y-steps float64"
+#define BAD_N 10
+#define BAD_KINDS                                                                                  \
+    "nan-x inf-x huge-x rows-mismatch x-3d x-4d label-range lengths-range y-steps float64"
 
 /* The buffers a broken file is made from, filled with valid values first. */
 typedef struct bad_data {
@@ -482,6 +484,11 @@ static int break_plain(const char *kind, bad_data *b, h5arr *a) {
         b->x[3 * 2 + 1] = NAN; /* row 3 */
     } else if (strcmp(kind, "inf-x") == 0) {
         b->x[5 * 2 + 0] = INFINITY; /* row 5 */
+    } else if (strcmp(kind, "huge-x") == 0) {
+        /* finite, so it passes the data checks, but with float targets and an MSE loss (and no
+         * normalisation) the squared error of row 6 overflows float32: a non-finite loss */
+        b->x[6 * 2 + 0] = 3e38f;
+        a[1] = f32_2d("y", b->yf, BAD_N, 1);
     } else if (strcmp(kind, "rows-mismatch") == 0) {
         a[1].dim[0] = BAD_N - 1;
     } else if (strcmp(kind, "label-range") == 0) {

@@ -674,6 +674,208 @@ static void data_lengths_must_be_a_short_name(void **state) {
                     NULL);
 }
 
+/* ------------------------------------------------------------------------------------------ */
+
+static void checkpoint_and_nonfinite_keys_default_as_documented(void **state) {
+    (void)state;
+    dpt_config c;
+    load_ok(&c, BASE, NULL, 0);
+    assert_string_equal(c.ckpt_dir, "runs/t/checkpoints"); /* follows output.dir */
+    assert_int_equal(c.ckpt_every_steps, 0);
+    assert_int_equal(c.ckpt_every_epochs, 1);
+    assert_true(c.ckpt_every_seconds == 0.0);
+    assert_int_equal(c.ckpt_keep, 3);
+    assert_false(c.nonfinite_skip);
+    assert_int_equal(c.max_nonfinite_skips, 10);
+    dpt_config_free(&c);
+}
+
+static void checkpoint_and_nonfinite_keys_are_read(void **state) {
+    (void)state;
+    dpt_config c;
+    load_ok(&c,
+            with("output: {dir: out/x}\n"
+                 "checkpoint: {every_steps: 100, every_epochs: 0, every_seconds: 1800.5, keep: 5}\n"
+                 "training: {on_nonfinite: skip, max_nonfinite_skips: 3}\n"),
+            NULL, 0);
+    assert_string_equal(c.ckpt_dir, "out/x/checkpoints");
+    assert_int_equal(c.ckpt_every_steps, 100);
+    assert_int_equal(c.ckpt_every_epochs, 0);
+    assert_true(c.ckpt_every_seconds == 1800.5);
+    assert_int_equal(c.ckpt_keep, 5);
+    assert_true(c.nonfinite_skip);
+    assert_int_equal(c.max_nonfinite_skips, 3);
+    dpt_config_free(&c);
+    load_ok(&c, with("checkpoint: {dir: /scratch/ck}\ntraining: {on_nonfinite: abort}\n"), NULL, 0);
+    assert_string_equal(c.ckpt_dir, "/scratch/ck");
+    assert_false(c.nonfinite_skip);
+    dpt_config_free(&c);
+    /* An emptied checkpoint.dir goes back to the default, which follows an overridden
+     * output.dir. */
+    const char *ov[] = {"checkpoint.dir=", "output.dir=o"};
+    load_ok(&c, with("checkpoint: {dir: /scratch/ck}\n"), ov, 2);
+    assert_string_equal(c.ckpt_dir, "o/checkpoints");
+    dpt_config_free(&c);
+}
+
+static void checkpoint_and_nonfinite_errors_name_key_and_line(void **state) {
+    (void)state;
+    assert_rejected(with("checkpoint:\n  keep: 0\n"), NULL, 0,
+                    "t.yaml:9: checkpoint.keep: expected an integer >= 1, got '0'", NULL);
+    assert_rejected(with("checkpoint: {every_steps: -1}\n"), NULL, 0,
+                    "t.yaml:8: checkpoint.every_steps: expected an integer >= 0, got '-1'", NULL);
+    assert_rejected(with("checkpoint: {every_epochs: 1.5}\n"), NULL, 0,
+                    "t.yaml:8: checkpoint.every_epochs: expected an integer >= 0, got '1.5'", NULL);
+    assert_rejected(with("checkpoint: {every_seconds: -5}\n"), NULL, 0,
+                    "t.yaml:8: checkpoint.every_seconds: expected a number of seconds >= 0, got "
+                    "'-5'",
+                    NULL);
+    assert_rejected(with("checkpoint: {every_seconds: soon}\n"), NULL, 0,
+                    "checkpoint.every_seconds: expected a number of seconds >= 0, got 'soon'",
+                    NULL);
+    assert_rejected(with("checkpoint:\n  every_minutes: 5\n"), NULL, 0,
+                    "t.yaml:9: checkpoint.every_minutes: unknown key; allowed keys: dir, "
+                    "every_steps, every_epochs, every_seconds, keep",
+                    NULL);
+    assert_rejected(with("checkpoint: 5\n"), NULL, 0,
+                    "t.yaml:8: checkpoint: expected a mapping, got '5'", NULL);
+    assert_rejected(with("checkpoint: {dir: [a]}\n"), NULL, 0,
+                    "t.yaml:8: checkpoint.dir: expected a directory path, got a list", NULL);
+    assert_rejected(with("training:\n  on_nonfinite: ignore\n"), NULL, 0,
+                    "t.yaml:9: training.on_nonfinite: expected one of: abort, skip; got 'ignore'",
+                    NULL);
+    assert_rejected(with("training: {on_nonfinite: skip, max_nonfinite_skips: 0}\n"), NULL, 0,
+                    "t.yaml:8: training.max_nonfinite_skips: expected an integer >= 1, got '0'",
+                    NULL);
+    assert_rejected(with("training:\n  max_nonfinite_skips: 4\n"), NULL, 0,
+                    "t.yaml:9: training.max_nonfinite_skips: only used with "
+                    "training.on_nonfinite: skip",
+                    NULL);
+    assert_rejected(with("checkpointing: {keep: 2}\n"), NULL, 0,
+                    "t.yaml:8: checkpointing: unknown section", "output, checkpoint", NULL);
+}
+
+static void an_output_dir_too_long_for_the_default_checkpoint_dir_is_refused(void **state) {
+    (void)state;
+    static char text[DPT_PATH_MAX + 256];
+    int n = snprintf(text, sizeof text, "%soutput:\n  dir: ", BASE);
+    memset(text + n, 'd', DPT_PATH_MAX - 8); /* fits output.dir, not "<it>/checkpoints" */
+    snprintf(text + n + DPT_PATH_MAX - 8, sizeof text - (size_t)(n + DPT_PATH_MAX - 8), "\n");
+    assert_rejected(text, NULL, 0,
+                    "t.yaml:9: output.dir: too long to hold the default "
+                    "checkpoint.dir '<output.dir>/checkpoints'",
+                    NULL);
+    const char *explicit_dir[] = {"checkpoint.dir=ck"}; /* no default needed: fine */
+    dpt_config c;
+    load_ok(&c, text, explicit_dir, 1);
+    assert_string_equal(c.ckpt_dir, "ck");
+    assert_int_equal(strlen(c.output_dir), DPT_PATH_MAX - 8);
+    dpt_config_free(&c);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+/* Loads BASE (+ extra text) with one override each for the checkpoint and the current side, and
+ * returns dpt_config_model_diff's result with its message in msg. */
+static int model_diff(const char *extra, const char *ov_ckpt, const char *ov_now, char *msg,
+                      size_t len) {
+    dpt_config a, b;
+    const char *oa[] = {ov_ckpt}, *ob[] = {ov_now};
+    load_ok(&a, with(extra), oa, ov_ckpt ? 1 : 0);
+    load_ok(&b, with(extra), ob, ov_now ? 1 : 0);
+    int rc = dpt_config_model_diff(&a, &b, msg, len);
+    dpt_config_free(&a);
+    dpt_config_free(&b);
+    return rc;
+}
+
+static void model_diff_names_the_first_model_defining_difference(void **state) {
+    (void)state;
+    char msg[512];
+    assert_int_equal(model_diff("", NULL, NULL, msg, sizeof msg), 0);
+    assert_string_equal(msg, "");
+    /* training-only keys are no model difference */
+    assert_int_equal(model_diff("", "optimizer.lr=0.1", "training.epochs=3", msg, sizeof msg), 0);
+    assert_int_equal(model_diff("", NULL, "model.layers.0.units=16", msg, sizeof msg), 1);
+    assert_string_equal(msg, "model.layers.0.units: 8 in the checkpoint, 16 now");
+    assert_int_equal(model_diff("", NULL, "model.layers.0.activation=tanh", msg, sizeof msg), 1);
+    assert_string_equal(msg, "model.layers.0.activation: relu in the checkpoint, tanh now");
+    assert_int_equal(model_diff("", "model.layers.1.name=head", NULL, msg, sizeof msg), 1);
+    assert_string_equal(msg, "model.layers.1.name: head in the checkpoint, \"\" now");
+    assert_int_equal(
+        model_diff("", NULL, "model.layers.1={type: dropout, rate: 0.5}", msg, sizeof msg), 1);
+    assert_string_equal(msg, "model.layers.1.type: dense in the checkpoint, dropout now");
+    assert_int_equal(model_diff("", NULL,
+                                "model.layers=[{type: dense, units: 8}, {type: dense, units: 4}, "
+                                "{type: dense, units: 1}]",
+                                msg, sizeof msg),
+                     1);
+    assert_string_equal(msg, "model.layers: 2 layers in the checkpoint, 3 now");
+    assert_int_equal(model_diff("", "loss=mae", NULL, msg, sizeof msg), 1);
+    assert_string_equal(msg, "loss: mae in the checkpoint, mse now");
+    assert_int_equal(model_diff("", NULL, "data.x=features", msg, sizeof msg), 1);
+    assert_string_equal(msg, "data.x: X in the checkpoint, features now");
+    assert_int_equal(model_diff("", NULL, "data.normalize_y=false", msg, sizeof msg), 1);
+    assert_string_equal(msg, "data.normalize_y: auto in the checkpoint, false now");
+    assert_int_equal(model_diff("", NULL, "training.seed=7", msg, sizeof msg), 1);
+    assert_string_equal(msg, "training.seed: 42 in the checkpoint, 7 now");
+    assert_int_equal(model_diff("", NULL, "training.shuffle=false", msg, sizeof msg), 1);
+    assert_string_equal(msg, "training.shuffle: true in the checkpoint, false now");
+    assert_int_equal(model_diff("", NULL, "optimizer=sgd", msg, sizeof msg), 1);
+    assert_string_equal(msg, "optimizer.name: adam in the checkpoint, sgd now");
+    /* a cut message stays terminated */
+    assert_int_equal(model_diff("", NULL, "model.layers.0.units=16", msg, 12), 1);
+    assert_string_equal(msg, "model.layer");
+}
+
+static void model_text_changes_only_with_model_defining_keys(void **state) {
+    (void)state;
+    const char *lr[] = {"optimizer.lr=0.5", "checkpoint.keep=9"},
+               *units[] = {"model.layers.1.units=2"};
+    dpt_config a, b, c;
+    load_ok(&a, BASE, NULL, 0);
+    load_ok(&b, BASE, lr, 2);
+    load_ok(&c, BASE, units, 1);
+    char *ta = dpt_config_model_text(&a), *tb = dpt_config_model_text(&b),
+         *tc = dpt_config_model_text(&c);
+    assert_non_null(strstr(ta, "model.layers=2\nmodel.layers.0.type=dense\n"));
+    assert_non_null(strstr(ta, "\nmodel.layers.0.units=8\n"));
+    assert_non_null(strstr(ta, "\nloss=mse\n"));
+    assert_null(strstr(ta, "rate=")); /* dense layers take no rate */
+    assert_string_equal(ta, tb);
+    assert_string_not_equal(ta, tc);
+    free(ta);
+    free(tb);
+    free(tc);
+    dpt_config_free(&a);
+    dpt_config_free(&b);
+    dpt_config_free(&c);
+}
+
+static void training_diff_lists_every_changed_training_key(void **state) {
+    (void)state;
+    const char *ov[] = {"training.epochs=20",       "optimizer.lr=0.0005", "data.train=b.h5",
+                        "checkpoint.keep=5",        "schedule=cosine",     "clip.norm=1",
+                        "data.validation_split=0.1"};
+    dpt_config a, b;
+    char msg[512];
+    load_ok(&a, BASE, NULL, 0);
+    load_ok(&b, BASE, ov, 7);
+    assert_int_equal(dpt_config_training_diff(&a, &a, msg, sizeof msg), 0);
+    assert_string_equal(msg, "");
+    assert_int_equal(dpt_config_training_diff(&a, &b, msg, sizeof msg), 7);
+    assert_string_equal(msg, "training.epochs 10 -> 20, optimizer.lr 0.001 -> 0.0005, "
+                             "schedule.name constant -> cosine, clip.norm 0 -> 1, data.train "
+                             "train.h5 -> b.h5, data.validation_split 0 -> 0.1, checkpoint.keep "
+                             "3 -> 5");
+    assert_int_equal(dpt_config_model_diff(&a, &b, msg, sizeof msg), 0);
+    /* a short buffer cuts the list but not the count */
+    assert_int_equal(dpt_config_training_diff(&a, &b, msg, 20), 7);
+    assert_string_equal(msg, "training.epochs 10 ");
+    dpt_config_free(&a);
+    dpt_config_free(&b);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(full_file_fills_every_field),
@@ -704,6 +906,13 @@ int main(void) {
         cmocka_unit_test(every_registered_layer_type_has_a_key_table),
         cmocka_unit_test(data_lengths_is_auto_unless_named),
         cmocka_unit_test(data_lengths_must_be_a_short_name),
+        cmocka_unit_test(checkpoint_and_nonfinite_keys_default_as_documented),
+        cmocka_unit_test(checkpoint_and_nonfinite_keys_are_read),
+        cmocka_unit_test(checkpoint_and_nonfinite_errors_name_key_and_line),
+        cmocka_unit_test(an_output_dir_too_long_for_the_default_checkpoint_dir_is_refused),
+        cmocka_unit_test(model_diff_names_the_first_model_defining_difference),
+        cmocka_unit_test(model_text_changes_only_with_model_defining_keys),
+        cmocka_unit_test(training_diff_lists_every_changed_training_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

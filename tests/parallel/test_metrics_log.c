@@ -45,7 +45,7 @@ static void each_epoch_is_one_json_line_with_nine_digit_numbers(void **state) {
     (void)state;
     dpt_metrics_log l;
     char err[256] = "";
-    assert_int_equal(dpt_metrics_log_open(&l, path, err, sizeof err), 0);
+    assert_int_equal(dpt_metrics_log_open(&l, path, false, err, sizeof err), 0);
     const char *names[3] = {"loss", "val_accuracy", "lr"};
     const double v1[3] = {0.123456789123, 0.5, 1e-3}, v2[3] = {NAN, INFINITY, 2.0 / 3.0};
     assert_int_equal(dpt_metrics_log_write(&l, 1, names, v1, 3, err, sizeof err), 0);
@@ -65,7 +65,7 @@ static void names_are_escaped_as_json_strings(void **state) {
     (void)state;
     dpt_metrics_log l;
     char err[256] = "";
-    assert_int_equal(dpt_metrics_log_open(&l, path, err, sizeof err), 0);
+    assert_int_equal(dpt_metrics_log_open(&l, path, false, err, sizeof err), 0);
     const char *names[1] = {"a\"b\\c\td"};
     const double v[1] = {-4};
     assert_int_equal(dpt_metrics_log_write(&l, 0, names, v, 1, err, sizeof err), 0);
@@ -79,7 +79,7 @@ static void an_unwritable_path_is_named_with_the_reason(void **state) {
     (void)state;
     dpt_metrics_log l;
     char err[256] = "";
-    assert_int_equal(dpt_metrics_log_open(&l, "/nonexistent-dir/metrics.jsonl", err, sizeof err),
+    assert_int_equal(dpt_metrics_log_open(&l, "/nonexistent-dir/metrics.jsonl", false, err, sizeof err),
                      -1);
     assert_string_equal(err, "/nonexistent-dir/metrics.jsonl: cannot create: No such file or "
                              "directory");

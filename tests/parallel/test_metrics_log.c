@@ -79,8 +79,8 @@ static void an_unwritable_path_is_named_with_the_reason(void **state) {
     (void)state;
     dpt_metrics_log l;
     char err[256] = "";
-    assert_int_equal(dpt_metrics_log_open(&l, "/nonexistent-dir/metrics.jsonl", false, err, sizeof err),
-                     -1);
+    assert_int_equal(
+        dpt_metrics_log_open(&l, "/nonexistent-dir/metrics.jsonl", false, err, sizeof err), -1);
     assert_string_equal(err, "/nonexistent-dir/metrics.jsonl: cannot create: No such file or "
                              "directory");
 }

@@ -3,7 +3,8 @@
 #   bitwise-dense | bitwise-lstm  a run resumed from a mid-epoch checkpoint (same ranks and threads)
 #                                 ends with bit-identical parameters to the uninterrupted run,
 #                                 dropout on
-#   ranks         checkpoint written by 2 ranks, resumed on 1 and on 4: float32 noise only
+#   ranks-dense | ranks-lstm  checkpoint written by 2 ranks, resumed on 1 and on 4: float32
+#                 noise only
 #   signal        SIGUSR1 to one rank: every rank stops after the same step, a checkpoint is
 #                 written, exit code 3, and --resume latest finishes the run
 #   kill9         SIGKILL of one rank mid-epoch: the job ends (bounded), no process is left, the
@@ -89,9 +90,16 @@ bitwise() { # bitwise dense|lstm
 case $MODE in
 bitwise-dense) bitwise dense ;;
 bitwise-lstm) bitwise lstm ;;
-ranks)
-    "$MKDATA" friedman1 data.h5 --n 150 --features 5 >/dev/null || die "mkdata failed"
-    dense_config cfg.yaml "$WORK/data.h5" 3
+ranks-dense | ranks-lstm)
+    if [ "$MODE" = ranks-dense ]; then
+        "$MKDATA" friedman1 data.h5 --n 150 --features 5 >/dev/null || die "mkdata failed"
+        dense_config cfg.yaml "$WORK/data.h5" 3
+    else
+        "$MKDATA" seqclass data.h5 --n 120 --variable-lengths >/dev/null || die "mkdata failed"
+        lstm_config cfg.yaml "$WORK/data.h5" 3
+        # SGD, as in sequence.sh: Adam would magnify the rounding of near-zero gradients
+        sed -i 's/{name: adam, lr: 0.01}/{name: sgd, lr: 0.3}/' cfg.yaml
+    fi
     run_logged full.log mpi 2 "$DPTRAIN" train cfg.yaml --set "output.dir=$WORK/full" ||
         die "uninterrupted run failed"
     for np in 1 4; do

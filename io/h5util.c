@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "core/util.h"
+#include "io/h5data.h"
 #include "io/modelio.h"
 
 /* ---- writing ---- */
@@ -185,14 +186,7 @@ void dpt_h5w_model(dpt_h5w *w, const char *format, int version, const dpt_model 
 /* ---- reading ---- */
 
 hid_t dpt_h5r_open(const char *path, char *err, size_t errlen) {
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return dpt_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    int isdir = fstat(fd, &st) == 0 && S_ISDIR(st.st_mode);
-    close(fd);
-    if (isdir) return dpt_err(err, errlen, "%s: cannot open: %s", path, strerror(EISDIR));
-    if (H5Fis_hdf5(path) <= 0) return dpt_err(err, errlen, "%s: not an HDF5 file", path);
+    if (dpt_h5_check_file(path, err, errlen)) return -1;
     /* The signature is at the start, so a file cut short passes H5Fis_hdf5; the open compares
      * the size with the end address the superblock records. */
     hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);

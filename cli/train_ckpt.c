@@ -18,7 +18,8 @@ void dpt_train_checkpoint(train_run *r, const char *why) {
                            &r->cfg, &r->xnorm, &r->ynorm, path, sizeof path, err, sizeof err))
             dpt_fatal("checkpoint at step %lld failed: %s", (long long)r->state.step, err);
         r->last_ckpt = dpt_now_s();
-        if (!r->tty)
+        /* Per-epoch checkpoints are routine; the others are worth a line in a job's log. */
+        if (!r->tty && strcmp(why, "epoch") != 0)
             printf("checkpoint (%s): %s, step %lld, %.2f s\n", why, path, (long long)r->state.step,
                    r->last_ckpt - t0);
         fflush(stdout);

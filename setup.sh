@@ -10,7 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 PACKAGES=(build-essential cmake pkg-config libopenmpi-dev openmpi-bin libhdf5-openmpi-dev
-          hdf5-tools libblis-dev libyaml-dev libcmocka-dev zlib1g-dev dataset-fashion-mnist)
+          hdf5-tools libblis-dev libyaml-dev libcmocka-dev zlib1g-dev dataset-fashion-mnist
+          procps)
 JOBS=$(nproc 2>/dev/null || echo 2)
 
 say() { printf '== %s\n' "$*"; }

@@ -308,13 +308,7 @@ double dpt_model_add_l2(dpt_model *m, float l2) {
 }
 
 uint64_t dpt_model_checksum(const dpt_model *m) {
-    uint64_t h = 0xcbf29ce484222325ULL;
-    const unsigned char *p = (const unsigned char *)m->params;
-    for (size_t i = 0; i < m->nparams * sizeof(float); i++) {
-        h ^= p[i];
-        h *= 0x100000001b3ULL;
-    }
-    return h;
+    return dpt_fnv1a(DPT_FNV_BASIS, m->params, m->nparams * sizeof(float));
 }
 
 dpt_layer *dpt_model_layer(dpt_model *m, const char *name) {

@@ -59,3 +59,12 @@ const char *dpt_join_names(char *buf, size_t buflen, const char *const *names) {
     }
     return buf;
 }
+
+uint64_t dpt_fnv1a(uint64_t h, const void *data, size_t n) {
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}

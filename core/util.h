@@ -3,6 +3,7 @@
 #define DPT_UTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* A bug check that stays on in release builds; prints file:line and aborts.  In an MPI job the
  * launcher sees the abort and ends the other ranks.  Bad input is never reported this way. */
@@ -19,6 +20,11 @@ int dpt_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((forma
 /* Writes "a, b, c" from a NULL-terminated name list into buf (truncated to buflen); returns buf.
  * For "expected one of: ..." messages. */
 const char *dpt_join_names(char *buf, size_t buflen, const char *const *names);
+
+/* FNV-1a over n bytes, continued from h (start with DPT_FNV_BASIS): the checksums of model
+ * parameters, optimizer state and config text. */
+#define DPT_FNV_BASIS 0xcbf29ce484222325ULL
+uint64_t dpt_fnv1a(uint64_t h, const void *data, size_t n);
 
 /* Allocation that aborts on failure (out of memory is not recoverable here); zeroed. */
 void *dpt_calloc(size_t n, size_t size);

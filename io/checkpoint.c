@@ -26,22 +26,11 @@
 #define NAME_PREFIX    "ckpt-"
 #define NAME_SUFFIX    ".h5"
 
-/* FNV-1a, continued from h (start: FNV_BASIS), as dpt_model_checksum computes it. */
-#define FNV_BASIS 0xcbf29ce484222325ULL
-static uint64_t fnv1a(uint64_t h, const void *data, size_t n) {
-    const unsigned char *p = data;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
-
 /* Over m then v (absent buffers count as empty). */
 static uint64_t optim_checksum(const float *m, const float *v, size_t n) {
-    uint64_t h = FNV_BASIS;
-    if (m) h = fnv1a(h, m, n * sizeof *m);
-    if (v) h = fnv1a(h, v, n * sizeof *v);
+    uint64_t h = DPT_FNV_BASIS;
+    if (m) h = dpt_fnv1a(h, m, n * sizeof *m);
+    if (v) h = dpt_fnv1a(h, v, n * sizeof *v);
     return h;
 }
 
@@ -68,7 +57,7 @@ static void put_state(dpt_h5w *w, const dpt_train_state *st, const dpt_config *c
     put_i32(w, "world_size", st->world_size);
     put_i32(w, "threads", st->threads);
     put_i32(w, "nonfinite_skips", st->nonfinite_skips);
-    put_u64(w, "model_hash", fnv1a(FNV_BASIS, text, strlen(text)));
+    put_u64(w, "model_hash", dpt_fnv1a(DPT_FNV_BASIS, text, strlen(text)));
     free(text);
 }
 

@@ -11,6 +11,7 @@
 #include "cli/train.h"
 #include "core/blas.h"
 #include "core/rng.h"
+#include "core/trace.h"
 #include "core/util.h"
 #include "io/metrics_log.h"
 #include "io/modelio.h"
@@ -19,12 +20,6 @@
 #include "parallel/sampler.h"
 #include "parallel/signals.h"
 #include "parallel/step.h"
-
-double dpt_now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 /* ---- set-up ---- */
 

@@ -8,6 +8,7 @@
 
 #include "cli/cli.h"
 #include "core/optim.h"
+#include "core/trace.h"
 #include "io/checkpoint.h"
 #include "io/metrics_log.h"
 #include "parallel/exchange.h"
@@ -54,7 +55,7 @@ typedef struct train_run {
     double last_progress; /* time of the last progress bar update */
 } train_run;
 
-double dpt_now_s(void);
+
 
 /* cli/train_ckpt.c */
 /* --resume: checks the checkpoint's model config against the current one (fatal on a

@@ -12,6 +12,9 @@ cd "$(dirname "$0")"
 PACKAGES=(build-essential cmake pkg-config libopenmpi-dev openmpi-bin libhdf5-openmpi-dev
           hdf5-tools libblis-dev libyaml-dev libcmocka-dev zlib1g-dev dataset-fashion-mnist
           procps)
+# Only for the tests: a single-node Slurm the job scripts in jobs/ are tested against
+# (tests/slurm; libpmix-dev holds the libpmix.so that srun --mpi=pmix loads).
+TEST_PACKAGES=(slurmctld slurmd slurm-client munge libpmix-dev)
 JOBS=$(nproc 2>/dev/null || echo 2)
 
 say() { printf '== %s\n' "$*"; }
@@ -67,6 +70,7 @@ build_release() {
 
 cmd_test() {
     build_release
+    install_missing "${TEST_PACKAGES[@]}"
     mpi_root_env
     say "ctest --test-dir build --output-on-failure $*"
     ctest --test-dir build --output-on-failure "$@"
@@ -75,7 +79,7 @@ cmd_test() {
 # ASan's leak checker is off: Open MPI keeps allocations until exit on purpose (and some of its
 # components never free theirs), which LeakSanitizer would report in every test.
 cmd_asan() {
-    install_missing "${PACKAGES[@]}"
+    install_missing "${PACKAGES[@]}" "${TEST_PACKAGES[@]}"
     build build-asan -DCMAKE_BUILD_TYPE=Debug -DDPT_SANITIZE=ON
     mpi_root_env
     export ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1

@@ -1,6 +1,8 @@
 /* Training throughput on synthetic in-memory data with the trainer's own step (parallel/step.h):
  * samples/s, ms/step, and the GEMM GFLOP/s of the step as a fraction of the sgemm peak measured
- * on exactly the same GEMM shapes, thread count and ranks.  Usage in docs/performance.md. */
+ * on exactly the same GEMM shapes, thread count and ranks; per step also compute, allreduce and
+ * exposed communication time, with the allreduce inline or overlapped with backward (--overlap,
+ * --bucket-mb).  Usage in docs/performance.md and docs/design.md. */
 #include <math.h>
 #include <omp.h>
 #include <stdbool.h>
@@ -53,6 +55,8 @@ typedef struct options {
     int threads;          /* per rank; 0 = dpt_dist_pick_threads */
     int steps;            /* timed steps; 0 = as many as fit in about one second */
     int warmup;
+    bool overlap;     /* allreduce buckets on the communication thread during backward */
+    double bucket_mb; /* bucket bound in MiB; 0 = the step's default */
 } options;
 
 /* One GEMM of the step, with the transposes and beta the layer uses, run reps times (the
@@ -70,6 +74,13 @@ typedef struct result {
     double gemm_peak; /* GFLOP/s of sgemm alone on the same shapes, summed over ranks */
     double loss_first, loss_last;
     int steps;
+    /* per step, mean over ranks, in the median block (core/trace.h phases): */
+    double compute_s;   /* forward + loss + backward */
+    double allreduce_s; /* gradient allreduces (on the communication thread when overlapped) */
+    double exposed_s;   /* the main thread waited for them */
+    double update_s;    /* averaging, clipping, optimizer */
+    int nbuckets;       /* 0 = not overlapped */
+    double bucket_mb;   /* the bound the buckets were planned with */
 } result;
 
 static double now(void) {
@@ -81,7 +92,8 @@ static double now(void) {
 static void usage(void) {
     fprintf(stderr, "usage: bench_train [--workload all|");
     for (int i = 0; i < NWORKLOADS; i++) fprintf(stderr, "%s%s", i ? "|" : "", workloads[i].name);
-    fprintf(stderr, "] [--threads N] [--steps N] [--warmup N]\n");
+    fprintf(stderr,
+            "] [--threads N] [--steps N] [--warmup N] [--overlap on|off] [--bucket-mb X]\n");
 }
 
 static int parse_int(const char *s, int lo) {
@@ -92,6 +104,23 @@ static int parse_int(const char *s, int lo) {
         dpt_fatal("bad number '%s' (expected an integer >= %d)", s ? s : "", lo);
     }
     return (int)v;
+}
+
+static bool parse_on_off(const char *s) {
+    if (s && strcmp(s, "on") == 0) return true;
+    if (s && strcmp(s, "off") == 0) return false;
+    usage();
+    dpt_fatal("--overlap '%s': expected on or off", s ? s : "");
+}
+
+static double parse_mb(const char *s) {
+    char *end = NULL;
+    double v = s ? strtod(s, &end) : 0;
+    if (!s || *end != '\0' || !(v > 0 && v <= 4096)) {
+        usage();
+        dpt_fatal("--bucket-mb '%s': expected a number of MiB in (0, 4096]", s ? s : "");
+    }
+    return v;
 }
 
 static options parse_args(int argc, char **argv) {
@@ -106,6 +135,10 @@ static options parse_args(int argc, char **argv) {
             o.steps = parse_int(v, 1);
         else if (strcmp(a, "--warmup") == 0)
             o.warmup = parse_int(v, 0);
+        else if (strcmp(a, "--overlap") == 0)
+            o.overlap = parse_on_off(v);
+        else if (strcmp(a, "--bucket-mb") == 0)
+            o.bucket_mb = parse_mb(v);
         else {
             usage();
             dpt_fatal("unknown argument '%s'", a);
@@ -293,19 +326,44 @@ static int pick_steps(int requested, double warm_per_step) {
     return dpt_allreduce_max_int(n);
 }
 
-/* Seconds per step: the median over NBLOCKS blocks of steps (see sgemm_gflops).  Ranks run the
- * steps in lock-step (each has an allreduce), so rank 0's clock times them all. */
-static double time_blocks(dpt_step *s, const batch_data *d, int b, int steps) {
-    double per[NBLOCKS]; /* (NBLOCKS) seconds per step in each block */
+/* Per-step phase times of the steps since the traces' totals were reset, averaged over ranks:
+ * compute (forward + loss + backward), allreduce, exposed communication (comm_wait), update. */
+static void phase_times(double ph[4], int steps, const dpt_trace *main_trace,
+                        const dpt_trace *comm_trace) {
+    ph[0] = main_trace->total[DPT_PH_FORWARD] + main_trace->total[DPT_PH_BACKWARD];
+    ph[1] = comm_trace->total[DPT_PH_ALLREDUCE];
+    ph[2] = main_trace->total[DPT_PH_COMM_WAIT];
+    ph[3] = main_trace->total[DPT_PH_UPDATE];
+    dpt_allreduce_sum_f64(ph, 4);
+    for (int i = 0; i < 4; i++) ph[i] /= (double)steps * dpt_world.size;
+}
+
+/* Seconds per step: the median over NBLOCKS blocks of steps (see sgemm_gflops); the phase
+ * times are those of the same (median) block, so a burst of other load on the machine sets
+ * neither.  Ranks run the steps in lock-step (each has an allreduce), so rank 0's clock times
+ * them all. */
+static void time_blocks(dpt_step *s, const batch_data *d, int b, int steps, result *r) {
+    double per[NBLOCKS], sorted[NBLOCKS]; /* (NBLOCKS) seconds per step in each block */
+    double ph[NBLOCKS][4];                /* (NBLOCKS, 4) phase times per step, see above */
     int each = (steps + NBLOCKS - 1) / NBLOCKS;
     for (int k = 0; k < NBLOCKS; k++) {
+        dpt_trace_reset_totals(s->trace);
+        dpt_trace_reset_totals(&s->comm_trace);
         MPI_Barrier(dpt_world.comm);
         double t0 = now();
         for (int i = 0; i < each; i++) one_step(s, d, b);
         MPI_Barrier(dpt_world.comm);
-        per[k] = (now() - t0) / each;
+        per[k] = sorted[k] = (now() - t0) / each;
+        phase_times(ph[k], each, s->trace, &s->comm_trace);
     }
-    return median(per, NBLOCKS);
+    r->step_s = median(sorted, NBLOCKS);
+    int k = 0;
+    _Static_assert(NBLOCKS % 2 == 1, "the median must be one of the blocks");
+    while (per[k] != r->step_s) k++;
+    r->compute_s = ph[k][0];
+    r->allreduce_s = ph[k][1];
+    r->exposed_s = ph[k][2];
+    r->update_s = ph[k][3];
 }
 
 static result time_training(const workload *w, const options *o, dpt_model *m, const batch_data *d,
@@ -317,17 +375,23 @@ static result time_training(const workload *w, const options *o, dpt_model *m, c
     if (dpt_optim_init(&opt, &spec, m->nparams, err, sizeof err)) dpt_fatal("%s", err);
     dpt_step s;
     dpt_step_init(&s, m, dpt_loss_find(w->loss), &opt, NULL, 0);
+    dpt_trace main_trace;
+    dpt_trace_init(&main_trace, 0, 0);
+    s.trace = &main_trace;
     result r = {0};
+    if (dpt_step_set_overlap(&s, o->overlap, (size_t)(o->bucket_mb * 1048576.0)))
+        r.nbuckets = s.nbuckets, r.bucket_mb = (double)s.bucket_bytes / 1048576.0;
     MPI_Barrier(dpt_world.comm);
     double t0 = now();
     for (int i = 0; i < o->warmup; i++) one_step(&s, d, b);
     r.loss_first = s.loss_sum / fmax(s.count, 1);
     r.steps = pick_steps(o->steps, o->warmup > 0 ? (now() - t0) / o->warmup : 0);
-    r.step_s = time_blocks(&s, d, b, r.steps);
+    time_blocks(&s, d, b, r.steps, &r);
     r.steps = (r.steps + NBLOCKS - 1) / NBLOCKS * NBLOCKS;
     r.loss_last = s.loss_sum / fmax(s.count, 1);
     dpt_dist_check_model(m); /* the step really kept every rank's parameters identical */
     dpt_step_free(&s);
+    dpt_trace_free(&main_trace);
     dpt_optim_free(&opt);
     return r;
 }
@@ -344,9 +408,22 @@ static void report(const workload *w, int threads, const result *r, double squar
     dpt_log0("  GEMM in the step %.2f GFLOP/s = %.1f%% of sgemm alone on the same shapes "
              "(%.2f GFLOP/s); sgemm %d^3: %.1f GFLOP/s\n",
              gemm, 100.0 * gemm / r->gemm_peak, r->gemm_peak, SQUARE, square);
-    dpt_log0("| %s | %d | %d | %s | %.0f | %.3f | %.1f | %.1f | %.0f%% | %.1f |\n", w->name, P,
-             threads, dpt_blas_arch(), w->batch / r->step_s, r->step_s * 1e3, gemm, r->gemm_peak,
-             100.0 * gemm / r->gemm_peak, square);
+    dpt_log0("  per step: compute %.3f ms, allreduce %.3f ms (%s), exposed communication %.3f ms "
+             "(%.0f%% of the allreduce), update %.3f ms\n",
+             r->compute_s * 1e3, r->allreduce_s * 1e3, r->nbuckets ? "overlapped" : "inline",
+             r->exposed_s * 1e3, 100.0 * r->exposed_s / fmax(r->allreduce_s, 1e-12),
+             r->update_s * 1e3);
+    char ovl[32];
+    if (r->nbuckets)
+        snprintf(ovl, sizeof ovl, "%.3g MiB: %d bucket%s", r->bucket_mb, r->nbuckets,
+                 r->nbuckets > 1 ? "s" : "");
+    else
+        snprintf(ovl, sizeof ovl, "off");
+    dpt_log0("| %s | %d | %d | %s | %.0f | %.3f | %.1f | %.1f | %.0f%% | %.1f | %s | %.3f | %.3f | "
+             "%.3f |\n",
+             w->name, P, threads, dpt_blas_arch(), w->batch / r->step_s, r->step_s * 1e3, gemm,
+             r->gemm_peak, 100.0 * gemm / r->gemm_peak, square, ovl, r->compute_s * 1e3,
+             r->allreduce_s * 1e3, r->exposed_s * 1e3);
 }
 
 static void run_workload(const workload *w, const options *o, int threads, double square) {

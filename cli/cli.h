@@ -15,13 +15,7 @@
 int dpt_cmd_train(int argc, char **argv);
 int dpt_cmd_evaluate(int argc, char **argv);
 int dpt_cmd_predict(int argc, char **argv);
-
-/* Loaded data of one file, this rank's samples, ready for the model: x normalised, y kept in
- * the user's units (shard.y) and as the loss sees it (y_norm, normalised for regression). */
-typedef struct dpt_data {
-    dpt_shard shard; /* as read; shard.x normalised in place */
-    float *y_norm;   /* (nrows, y_steps, K) normalised targets, or NULL */
-} dpt_data;
+int dpt_cmd_import(int argc, char **argv);
 
 /* Standardises d's inputs in place with xnorm and, when ynorm is enabled and d has float
  * targets, fills d->y_norm with the standardised copy the loss sees. */

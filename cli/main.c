@@ -4,6 +4,7 @@
 
 #include "cli/cli.h"
 #include "parallel/dist.h"
+#include "parallel/signals.h"
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -13,6 +14,7 @@ static void usage(FILE *f) {
             "  train CONFIG [--set key.path=value]...   train a model described by a YAML file\n"
             "  evaluate MODEL DATA                      loss and metrics of a model on HDF5 data\n"
             "  predict MODEL DATA OUT.h5                write the model's predictions\n"
+            "  import csv|idx|npy INPUT... OUT.h5       convert CSV/IDX/.npy files to HDF5 data\n"
             "\n"
             "options:\n"
             "  -h, --help       this help\n"
@@ -41,11 +43,15 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "train")) run = dpt_cmd_train;
     if (!strcmp(cmd, "evaluate")) run = dpt_cmd_evaluate;
     if (!strcmp(cmd, "predict")) run = dpt_cmd_predict;
+    if (!strcmp(cmd, "import")) run = dpt_cmd_import;
     if (!run) {
         fprintf(stderr, "dptrain: unknown command '%s'\n\n", cmd);
         usage(stderr);
         return DPT_EXIT_USAGE;
     }
+    /* A stop signal during start-up (MPI_Init can take a second) becomes a stop request too
+     * instead of killing this rank; train installs the handlers again after MPI_Init. */
+    if (run == dpt_cmd_train) dpt_signals_install();
     dpt_dist_init(&argc, &argv);
     int rc = run(argc - 1, argv + 1);
     dpt_dist_finalize();

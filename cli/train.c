@@ -88,6 +88,7 @@ static void plan_split(train_run *r) {
         dpt_fatal("%s: %lld training rows for %d ranks; every rank needs at least one row "
                   "(use fewer ranks or more data)",
                   c->train_file, (long long)r->n_train, dpt_world.size);
+    dpt_sampler_init(&r->sampler, r->n_train, c->batch_size, dpt_world.rank, dpt_world.size);
 }
 
 static void build_model(train_run *r) {
@@ -106,71 +107,6 @@ static void build_model(train_run *r) {
                                (size_t)r->model.out_features);
 }
 
-static void read_data(dpt_data *d, const train_run *r, const char *path, int64_t lo, int64_t hi) {
-    const dpt_config *c = &r->cfg;
-    char err[1024];
-    int nclasses = r->info.labels ? r->model.out_features : 0;
-    if (dpt_h5_read_shard_seq(&d->shard, path, c->x_name, c->y_name, c->lengths_name, lo, hi,
-                              nclasses, dpt_world.comm, err, sizeof err))
-        dpt_fatal("%s", err);
-}
-
-/* Standardisation statistics per feature over the valid steps of every training sample
- * (padding left out: it is zeros, not data).  Collective. */
-static void fit_valid(dpt_norm *n, const float *v, int64_t rows, int steps, int W,
-                      const int32_t *lengths) {
-    if (!lengths || steps == 1) {
-        dpt_norm_fit(n, v, rows * steps, W, dpt_world.comm);
-        return;
-    }
-    int64_t valid = dpt_valid_steps((int)rows, steps, lengths);
-    float *buf = dpt_alloc_floats((size_t)(valid > 0 ? valid : 1) * (size_t)W); /* (valid, W) */
-    float *p = buf;
-    for (int64_t b = 0; b < rows; b++) {
-        size_t len = (size_t)lengths[b] * (size_t)W;
-        memcpy(p, v + (size_t)b * steps * W, len * sizeof(float));
-        p += len;
-    }
-    dpt_norm_fit(n, buf, valid, W, dpt_world.comm);
-    free(buf);
-}
-
-static void load_data(train_run *r) {
-    const dpt_config *c = &r->cfg;
-    read_data(&r->train, r, c->train_file, 0, r->n_train);
-    if (c->val_file[0]) {
-        char err[1024];
-        dpt_h5info vi;
-        if (dpt_h5_inspect_seq(&vi, c->val_file, c->x_name, c->y_name, c->lengths_name,
-                               dpt_world.comm, err, sizeof err))
-            dpt_fatal("%s", err);
-        if (vi.F != r->info.F || vi.T != r->info.T)
-            dpt_fatal("%s: '%s' has %d steps x %d features but the training data has %d x %d",
-                      c->val_file, c->x_name, vi.T, vi.F, r->info.T, r->info.F);
-        dpt_check_targets(&vi, c->val_file, c->x_name, c->y_name, r->loss, &r->model);
-        r->val_path = c->val_file;
-        r->val_lo = 0;
-        r->val_hi = r->n_val = vi.n;
-    }
-    if (r->val_path) read_data(&r->val, r, r->val_path, r->val_lo, r->val_hi);
-
-    int F = r->info.F, K = r->info.K;
-    const dpt_shard *tr = &r->train.shard;
-    bool ny = c->normalize_y < 0 ? (r->loss->regression && !r->info.labels) : c->normalize_y;
-    if (ny && r->info.labels)
-        dpt_fatal("%s: data.normalize_y is on but y holds class labels", c->source);
-    /* A resumed run keeps the statistics stored in its checkpoint (exactly the same numbers,
-     * whatever the number of ranks now). */
-    if (!r->resume) {
-        r->xnorm.enabled = false;
-        r->ynorm.enabled = false;
-        if (c->normalize_x) fit_valid(&r->xnorm, tr->x, tr->nrows, r->info.T, F, tr->lengths);
-        if (ny) fit_valid(&r->ynorm, tr->y, tr->nrows, r->info.y_steps, K, tr->lengths);
-    }
-    dpt_data_normalise(&r->train, &r->xnorm, &r->ynorm);
-    if (r->val_path) dpt_data_normalise(&r->val, &r->xnorm, &r->ynorm);
-}
-
 static void init_optimizer(train_run *r) {
     char err[1024];
     if (dpt_optim_init(&r->optim, &r->cfg.optim, r->model.nparams, err, sizeof err))
@@ -178,41 +114,35 @@ static void init_optimizer(train_run *r) {
     r->state.seed = r->cfg.seed;
 }
 
+/* parallel.overlap: one rank has nothing to reduce.  'auto' overlaps only when the rank has a
+ * CPU beyond its compute threads: Open MPI's blocking allreduce polls, and on a shared core it
+ * slows backward down more than it hides (docs/design.md, measured). */
+static bool want_overlap(const train_run *r) {
+    if (dpt_world.size == 1) return false;
+    if (r->cfg.overlap >= 0) return r->cfg.overlap;
+    return dpt_dist_cpus_per_rank() > r->threads;
+}
+
 static void setup_training(train_run *r) {
     const dpt_config *c = &r->cfg;
-    dpt_sampler_init(&r->sampler, r->n_train, c->batch_size, dpt_world.rank, dpt_world.size);
     r->sched = c->schedule;
     r->sched.base_lr = c->optim.lr;
     r->sched.steps_per_epoch = r->sampler.steps;
     r->sched.total_steps = r->sampler.steps * c->epochs;
     /* statistics reduced with the gradients: the metric sums, then STAT_* */
     dpt_step_init(&r->step, &r->model, r->loss, &r->optim, &r->sched, r->nmetrics + STAT_EXTRA);
+    dpt_step_set_overlap(&r->step, want_overlap(r), (size_t)((double)c->bucket_mb * 1048576.0));
+    size_t per_step = (size_t)r->step.nbuckets + 1;
+    dpt_step_trace_comm(&r->step, c->trace ? (size_t)r->sampler.steps * per_step + 64 : 0);
+    r->step.trace = &r->trace;
     r->step.step = r->state.step;
     r->step.l2 = c->l2;
     r->step.clip_norm = c->clip_norm;
     r->step.clip_value = c->clip_value;
     r->step.seed = c->seed;
 
-    int64_t cnt = dpt_sampler_epoch_count(&r->sampler);
-    size_t rows = (size_t)(cnt > 0 ? cnt : 1);
-    size_t xw = (size_t)r->info.T * (size_t)r->info.F;       /* floats of x per sample */
-    size_t yw = (size_t)r->info.y_steps * (size_t)r->info.K; /* floats of y per sample */
-    r->perm = dpt_calloc((size_t)r->n_train, sizeof(int64_t));
-    r->need = dpt_calloc(rows, sizeof(int64_t));
-    r->ex_x = dpt_alloc_floats(rows * xw);
-    if (r->info.labels)
-        r->ex_labels = dpt_calloc(rows * (size_t)r->info.y_steps, sizeof(int32_t));
-    else
-        r->ex_y = dpt_alloc_floats(rows * yw);
-    if (r->ynorm.enabled) r->ex_yn = dpt_alloc_floats(rows * yw);
-    if (r->info.has_lengths) r->ex_lengths = dpt_calloc(rows, sizeof(int32_t));
-    r->epoch.shard.info = r->train.shard.info;
-    r->epoch.shard.nrows = cnt;
-    r->epoch.shard.x = r->ex_x;
-    r->epoch.shard.y = r->ex_y;
-    r->epoch.shard.labels = r->ex_labels;
-    r->epoch.shard.lengths = r->ex_lengths;
-    r->epoch.y_norm = r->ex_yn;
+    dpt_train_setup_data(r);
+    dpt_trace_init(&r->trace, 0, c->trace ? (size_t)r->sampler.steps * 8 + 64 : 0);
 }
 
 /* A progress bar needs a terminal.  Under mpirun a rank's stdout is a pseudo-terminal even when
@@ -230,9 +160,16 @@ static void open_outputs(train_run *r) {
     const dpt_config *c = &r->cfg;
     snprintf(r->model_path, sizeof r->model_path, "%s/model.h5", c->output_dir);
     r->tty = dpt_world.rank == 0 && want_progress_bar();
+    char err[1024], path[DPT_PATH_MAX + 32];
+    if (dpt_world.rank == 0 && dpt_mkdirs(c->output_dir, err, sizeof err))
+        dpt_fatal("output.dir: %s", err);
+    if (c->trace) {
+        MPI_Barrier(dpt_world.comm); /* the directory exists for every rank */
+        snprintf(path, sizeof path, "%s/trace-rank%d.json", c->output_dir, dpt_world.rank);
+        if (dpt_trace_file_open(&r->trace_file, path, dpt_world.rank, r->t_start, err, sizeof err))
+            dpt_fatal("output.trace: %s", err);
+    }
     if (dpt_world.rank != 0) return;
-    char err[1024], path[DPT_PATH_MAX + 16];
-    if (dpt_mkdirs(c->output_dir, err, sizeof err)) dpt_fatal("output.dir: %s", err);
     snprintf(path, sizeof path, "%s/metrics.jsonl", c->output_dir);
     if (dpt_metrics_log_open(&r->log, path, r->resume != NULL, err, sizeof err))
         dpt_fatal("%s", err);
@@ -270,6 +207,22 @@ static void report_start(const train_run *r) {
              c->loss, c->optim.name, (double)c->optim.lr, c->schedule.name, c->batch_size,
              (c->batch_size + dpt_world.size - 1) / dpt_world.size, (long long)r->sampler.steps,
              c->epochs, (unsigned long long)c->seed);
+    if (c->streaming)
+        dpt_log0("input: streaming, blocks of %lld rows, shuffle buffer %lld rows, %d batch%s "
+                 "read ahead\n",
+                 (long long)r->sopts.block_rows, (long long)(c->shuffle ? r->sopts.buffer_rows : 0),
+                 c->prefetch, c->prefetch > 1 ? "es" : "");
+    else
+        dpt_log0("input: in memory, rows exchanged between ranks before each epoch\n");
+    if (r->step.overlap)
+        dpt_log0("allreduce: overlapped with backward, %d bucket%s of up to %.3g MiB\n",
+                 r->step.nbuckets, r->step.nbuckets > 1 ? "s" : "",
+                 (double)r->step.bucket_bytes / 1048576.0);
+    else
+        dpt_log0("allreduce: one per step, after backward%s\n",
+                 dpt_world.size > 1 && c->overlap < 0
+                     ? " (parallel.overlap auto: no CPU to spare for a communication thread)"
+                     : "");
 }
 
 static void progress(train_run *r, int epoch, int64_t s, double loss, double t0) {
@@ -288,53 +241,17 @@ static void progress(train_run *r, int epoch, int64_t s, double loss, double t0)
 
 /* ---- the loop ---- */
 
-/* Fetches this rank's rows of the epoch (r->need) of one per-sample array from their owners. */
-static void exchange(train_run *r, const void *local, size_t row_bytes, int64_t k, void *out) {
-    const dpt_shard *sh = &r->train.shard;
-    dpt_exchange_rows(&r->xch, local, sh->row0, sh->nrows, row_bytes, r->n_train, r->need, k, out,
-                      dpt_world.comm);
-}
-
-/* Builds this epoch's consumption order and fetches those rows from their owners. */
-static void prepare_epoch(train_run *r, int epoch) {
-    const dpt_config *c = &r->cfg;
-    if (c->shuffle)
-        dpt_permutation(r->perm, r->n_train, c->seed, (uint64_t)epoch);
-    else
-        for (int64_t i = 0; i < r->n_train; i++) r->perm[i] = i;
-    int64_t k = 0;
-    for (int64_t s = 0; s < r->sampler.steps; s++) {
-        int64_t pos;
-        int count, global;
-        dpt_sampler_slice(&r->sampler, s, &pos, &count, &global);
-        for (int i = 0; i < count; i++) r->need[k++] = r->perm[pos + i];
-    }
-    const dpt_shard *sh = &r->train.shard;
-    size_t xw = (size_t)sh->info.T * sh->info.F, ys = (size_t)sh->info.y_steps;
-    size_t yw = ys * (size_t)sh->info.K;
-    exchange(r, sh->x, sizeof(float) * xw, k, r->ex_x);
-    if (sh->labels)
-        exchange(r, sh->labels, sizeof(int32_t) * ys, k, r->ex_labels);
-    else
-        exchange(r, sh->y, sizeof(float) * yw, k, r->ex_y);
-    if (sh->lengths) exchange(r, sh->lengths, sizeof(int32_t), k, r->ex_lengths);
-    if (r->ex_yn) {
-        memcpy(r->ex_yn, r->ex_y, sizeof(float) * (size_t)k * yw);
-        dpt_norm_apply(&r->ynorm, r->ex_yn, k * (int64_t)ys);
-    }
-}
-
 /* Metric sums of this step's outputs (user's units) and the number of rows they cover, into
  * the statistics slots reduced with the gradients. */
-static void step_metrics(train_run *r, const float *out, int64_t row, int B) {
+static void step_metrics(train_run *r, const float *out, const train_batch *b) {
     float *stats = dpt_step_stats(&r->step);
-    int K = r->model.out_features, T = r->model.out_steps, M = r->nmetrics;
-    const int32_t *masked = dpt_model_output_lengths(&r->model, dpt_data_lengths(&r->epoch, row));
+    int K = r->model.out_features, T = r->model.out_steps, M = r->nmetrics, B = b->B;
+    const int32_t *masked = dpt_model_output_lengths(&r->model, dpt_data_lengths(b->data, b->row));
     stats[M + STAT_ROWS] = (float)dpt_valid_steps(B, T, masked);
     if (M == 0 || B == 0) return;
     memcpy(r->pred, out, sizeof(float) * (size_t)B * (size_t)T * (size_t)K);
     dpt_outputs_to_predictions(r->loss, &r->ynorm, r->pred, (int64_t)B * T, K);
-    dpt_target t = dpt_data_target(&r->epoch, row, false);
+    dpt_target t = dpt_data_target(b->data, b->row, false);
     for (int i = 0; i < M; i++)
         stats[i] = (float)dpt_metric_sum_steps(r->metrics[i], r->pred, t, B, T, K, masked);
 }
@@ -401,14 +318,17 @@ static bool train_epoch(train_run *r, int epoch, int64_t s0, double *sums) {
     double t0 = dpt_now_s();
     memset(sums, 0, sizeof(double) * (size_t)(M + 3));
     for (int64_t s = s0; s < r->sampler.steps; s++) {
-        int64_t pos;
-        int B, global;
-        dpt_sampler_slice(&r->sampler, s, &pos, &B, &global);
-        const float *out = dpt_step_compute(&r->step, r->ex_x + (size_t)row * xw,
-                                            dpt_data_target(&r->epoch, row, true), B, r->need + row,
-                                            dpt_data_lengths(&r->epoch, row));
-        step_metrics(r, out, row, B);
+        train_batch b;
+        dpt_train_batch(r, s, row, &b);
+        const dpt_data *d = b.data;
+        const float *out = dpt_step_compute(&r->step, d->shard.x + (size_t)b.row * xw,
+                                            dpt_data_target(d, b.row, true), b.B, b.ids,
+                                            dpt_data_lengths(d, b.row));
+        double t1 = dpt_now_s();
+        step_metrics(r, out, &b);
+        dpt_train_batch_done(r);
         step_requests(r);
+        dpt_trace_add(&r->trace, DPT_PH_OTHER, t1, dpt_now_s(), r->step.step, 0);
         const char *bad = NULL;
         if (dpt_step_update(&r->step, &bad) != DPT_STEP_OK)
             nonfinite(r, epoch, bad);
@@ -419,17 +339,10 @@ static bool train_epoch(train_run *r, int epoch, int64_t s0, double *sums) {
         sums[1 + M] += r->step.count;
         sums[2 + M] += r->step.stats[M + STAT_ROWS];
         progress(r, epoch, s, sums[0] / sums[1 + M], t0);
-        row += B;
+        row += b.B;
         if (after_step(r, epoch, s)) return true;
     }
     return false;
-}
-
-/* Validation sums over all ranks, laid out as dpt_eval_sums. */
-static void validate(train_run *r, double *out) {
-    dpt_eval e = {r->loss, r->metrics, r->nmetrics, &r->ynorm};
-    dpt_eval_sums(&r->model, &e, &r->val, r->pred, out);
-    dpt_allreduce_sum_f64(out, (size_t)r->nmetrics + 3);
 }
 
 /* Names and per-sample / per-row averages of one set of sums (prefix "" or "val_"). */
@@ -446,22 +359,47 @@ static int averages(const train_run *r, const double *sums, const char *prefix, 
     return n;
 }
 
+/* Where the epoch's time went, the largest value over the ranks: compute (forward, backward,
+ * update, metrics), exposed communication (the step waited for allreduces, including for slower
+ * ranks), data wait, all allreduce time (overlapped or not), and the epoch's time itself.
+ * Collective. */
+enum { BRK_COMPUTE, BRK_COMM, BRK_DATA, BRK_ALLREDUCE, BRK_TIME, BRK_N };
+
+static void breakdown(train_run *r, double dt, double *out) {
+    const double *t = r->trace.total;
+    out[BRK_TIME] = dt;
+    out[BRK_COMPUTE] = t[DPT_PH_FORWARD] + t[DPT_PH_BACKWARD] + t[DPT_PH_UPDATE] + t[DPT_PH_OTHER];
+    out[BRK_COMM] = t[DPT_PH_COMM_WAIT];
+    out[BRK_DATA] = t[DPT_PH_DATA_WAIT];
+    out[BRK_ALLREDUCE] = r->step.comm_trace.total[DPT_PH_ALLREDUCE];
+    MPI_Allreduce(MPI_IN_PLACE, out, BRK_N, MPI_DOUBLE, MPI_MAX, dpt_world.comm);
+}
+
+#define REPORT_MAX (2 * DPT_MAX_METRICS + 10)
+
 static void report_epoch(train_run *r, int epoch, const double *tr, const double *va, double dt) {
-    char buf[2 * DPT_MAX_METRICS + 6][48];
-    const char *names[2 * DPT_MAX_METRICS + 6];
-    double vals[2 * DPT_MAX_METRICS + 6];
+    char buf[REPORT_MAX][48];
+    const char *names[REPORT_MAX];
+    double vals[REPORT_MAX], brk[BRK_N];
+    breakdown(r, dt, brk);
+    dt = brk[BRK_TIME];
     int n = averages(r, tr, "", buf, vals);
     if (va) n += averages(r, va, "val_", buf + n, vals + n);
+    int shown = n;
     double samples = tr[1 + r->nmetrics];
+    static const char *const brk_names[BRK_TIME] = {"compute_s", "comm_exposed_s", "data_wait_s",
+                                                    "allreduce_s"};
     snprintf(buf[n], 48, "lr"), vals[n++] = r->step.lr;
     snprintf(buf[n], 48, "samples_per_s"), vals[n++] = samples / dt;
     snprintf(buf[n], 48, "time_s"), vals[n++] = dt;
+    for (int i = 0; i < BRK_TIME; i++) snprintf(buf[n], 48, "%s", brk_names[i]), vals[n++] = brk[i];
     for (int i = 0; i < n; i++) names[i] = buf[i];
     if (dpt_world.rank != 0) return;
     if (r->tty) printf("\r\033[K");
     printf("epoch %d/%d", epoch + 1, r->cfg.epochs);
-    for (int i = 0; i < n - 3; i++) printf("  %s %.6g", names[i], vals[i]);
-    printf("  %.0f samples/s  %.2f s\n", samples / dt, dt);
+    for (int i = 0; i < shown; i++) printf("  %s %.6g", names[i], vals[i]);
+    printf("  %.0f samples/s  %.2f s (compute %.2f, comm %.2f, data wait %.2f)\n", samples / dt, dt,
+           brk[BRK_COMPUTE], brk[BRK_COMM], brk[BRK_DATA]);
     fflush(stdout);
     char err[1024];
     if (dpt_metrics_log_write(&r->log, epoch + 1, names, vals, n, err, sizeof err))
@@ -485,22 +423,35 @@ static void free_run(train_run *r) {
     dpt_step_free(&r->step);
     dpt_optim_free(&r->optim);
     dpt_model_free(&r->model);
-    dpt_shard_free(&r->train.shard);
-    dpt_shard_free(&r->val.shard);
-    free(r->train.y_norm);
-    free(r->val.y_norm);
+    dpt_train_free_data(r);
     dpt_norm_free(&r->xnorm);
     dpt_norm_free(&r->ynorm);
-    dpt_exchange_free(&r->xch);
-    free(r->perm);
-    free(r->need);
-    free(r->ex_x);
-    free(r->ex_y);
-    free(r->ex_yn);
-    free(r->ex_labels);
-    free(r->ex_lengths);
+    dpt_trace_free(&r->trace);
     free(r->pred);
     dpt_config_free(&r->cfg);
+}
+
+static void add_stream_events(dpt_trace *t, void *arg) {
+    dpt_trace_file_add(arg, t);
+    dpt_trace_clear_events(t);
+}
+
+/* Appends the events recorded since the last call to this rank's trace file. */
+static void write_trace(train_run *r) {
+    if (!r->cfg.trace) return;
+    dpt_trace_file_add(&r->trace_file, &r->trace);
+    dpt_trace_clear_events(&r->trace);
+    dpt_trace_file_add(&r->trace_file, &r->step.comm_trace);
+    dpt_trace_clear_events(&r->step.comm_trace);
+    if (r->stream) dpt_stream_with_trace(r->stream, add_stream_events, &r->trace_file);
+}
+
+static void close_trace(train_run *r) {
+    if (!r->cfg.trace) return;
+    write_trace(r);
+    char err[1024];
+    if (dpt_trace_file_close(&r->trace_file, err, sizeof err)) dpt_fatal("output.trace: %s", err);
+    if (dpt_world.rank == 0) printf("trace written to %s/trace-rank*.json\n", r->cfg.output_dir);
 }
 
 /* Stopped by a signal: checkpoint, wait for rank 0 to finish writing it, exit code 3. */
@@ -512,6 +463,7 @@ static int stop(train_run *r) {
              r->state.epoch + 1);
     dpt_train_checkpoint(r, "stop signal");
     MPI_Barrier(dpt_world.comm);
+    close_trace(r);
     return DPT_EXIT_STOPPED;
 }
 
@@ -522,18 +474,22 @@ static int train_epochs(train_run *r) {
     for (int e = r->state.epoch; e < r->cfg.epochs; e++) {
         int64_t s0 = e == r->state.epoch ? r->state.epoch_step : 0;
         double t0 = dpt_now_s();
-        prepare_epoch(r, e);
+        dpt_trace_reset_totals(&r->trace);
+        dpt_trace_reset_totals(&r->step.comm_trace);
+        dpt_train_epoch_begin(r, e, s0);
         if (s0 < r->sampler.steps && train_epoch(r, e, s0, tr)) return stop(r);
         double dt = dpt_now_s() - t0;
         r->state.epoch = e + 1; /* this epoch is complete */
         r->state.epoch_step = 0;
         if (s0 >= r->sampler.steps) continue; /* resumed at the very end of an epoch */
-        if (r->val_path) validate(r, va);
+        if (r->val_path) dpt_train_validate(r, va);
         report_epoch(r, e, tr, r->val_path ? va : NULL, dt);
+        write_trace(r);
         if (every > 0 && (e + 1) % every == 0 && e + 1 < r->cfg.epochs)
             dpt_train_checkpoint(r, "epoch");
     }
     dpt_train_checkpoint(r, "end");
+    close_trace(r);
     return DPT_EXIT_OK;
 }
 
@@ -549,17 +505,19 @@ int dpt_cmd_train(int argc, char **argv) {
     dpt_signals_install();
     train_run *r = dpt_calloc(1, sizeof *r);
     r->resume = resume;
+    r->t_start = dpt_now_s();
     load_config(r, config, sets, nsets);
     setup_threads(r);
     plan_split(r);
     build_model(r);
     init_optimizer(r);
     if (r->resume) dpt_train_resume(r);
-    load_data(r);
+    dpt_train_load_data(r);
     setup_training(r);
     open_outputs(r);
     report_start(r);
     rc = train_epochs(r);
+    dpt_train_free_data(r); /* ends the streaming thread: HDF5 is the main thread's again */
     if (rc == DPT_EXIT_OK) save_model(r);
     free_run(r);
     free(r);

@@ -11,6 +11,8 @@
 #include "core/trace.h"
 #include "io/checkpoint.h"
 #include "io/metrics_log.h"
+#include "io/stream.h"
+#include "io/trace_file.h"
 #include "parallel/exchange.h"
 #include "parallel/sampler.h"
 #include "parallel/step.h"
@@ -45,6 +47,14 @@ typedef struct train_run {
     float *ex_yn;          /* (epoch_count, y_steps, K) normalised, or NULL */
     int32_t *ex_labels;    /* (epoch_count, y_steps) or NULL */
     int32_t *ex_lengths;   /* (epoch_count) valid steps, or NULL */
+    dpt_stream *stream;    /* data.mode streaming: the I/O thread, else NULL */
+    dpt_stream_opts sopts; /* what the stream and the streamed statistics read */
+    dpt_h5rows *val_rows;  /* streaming: this rank's validation rows, read in chunks */
+    dpt_data val_chunk;    /* streaming: (max_batch) rows of validation data */
+    dpt_trace trace;       /* main thread's phase timing (and events with output.trace) */
+    dpt_trace_file trace_file;
+    double t_start; /* time 0 of the trace */
+    bool stream_started;
     float *pred;           /* (max_batch, out_steps, K) scratch for metrics */
     dpt_metrics_log log;   /* rank 0 only */
     dpt_train_state state; /* where training stands: step, epoch, step in epoch */
@@ -55,7 +65,22 @@ typedef struct train_run {
     double last_progress; /* time of the last progress bar update */
 } train_run;
 
+/* This rank's rows of one step, wherever they live (cli/train_data.c). */
+typedef struct train_batch {
+    const dpt_data *data; /* rows [row, row + B) of data */
+    int64_t row;
+    int B;
+    const int64_t *ids; /* (B) dataset rows (dropout keys) */
+} train_batch;
 
+/* cli/train_data.c: the input pipeline of both data modes (docs/data.md). */
+void dpt_train_load_data(train_run *r);  /* shards or streamed statistics; validation data */
+void dpt_train_setup_data(train_run *r); /* epoch buffers or the I/O thread */
+void dpt_train_epoch_begin(train_run *r, int epoch, int64_t s0);
+void dpt_train_batch(train_run *r, int64_t s, int64_t row, train_batch *b);
+void dpt_train_batch_done(train_run *r);
+void dpt_train_validate(train_run *r, double *out); /* sums over all ranks */
+void dpt_train_free_data(train_run *r);
 
 /* cli/train_ckpt.c */
 /* --resume: checks the checkpoint's model config against the current one (fatal on a

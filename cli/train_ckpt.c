@@ -14,9 +14,11 @@ void dpt_train_checkpoint(train_run *r, const char *why) {
     if (dpt_world.rank == 0) {
         char err[1024], path[DPT_PATH_MAX + 64];
         double t0 = dpt_now_s();
-        if (dpt_ckpt_write(r->cfg.ckpt_dir, r->cfg.ckpt_keep, &r->model, &r->optim, &r->state,
-                           &r->cfg, &r->xnorm, &r->ynorm, path, sizeof path, err, sizeof err))
-            dpt_fatal("checkpoint at step %lld failed: %s", (long long)r->state.step, err);
+        dpt_h5_lock(); /* the streaming thread may be reading */
+        int rc = dpt_ckpt_write(r->cfg.ckpt_dir, r->cfg.ckpt_keep, &r->model, &r->optim, &r->state,
+                                &r->cfg, &r->xnorm, &r->ynorm, path, sizeof path, err, sizeof err);
+        dpt_h5_unlock();
+        if (rc) dpt_fatal("checkpoint at step %lld failed: %s", (long long)r->state.step, err);
         r->last_ckpt = dpt_now_s();
         /* Per-epoch checkpoints are routine; the others are worth a line in a job's log. */
         if (!r->tty && strcmp(why, "epoch") != 0)

@@ -273,14 +273,17 @@ const float *dpt_model_forward(dpt_model *m, const float *x, int B, const dpt_st
 
 void dpt_model_backward(dpt_model *m, const float *dout, int B) {
     DPT_ASSERT(B >= 0 && B <= m->max_batch);
-    if (B == 0) return;
     const float *dy = dout; /* (B, steps_out, out) of layer i */
     dpt_step_ctx after;
     for (int i = m->nlayers - 1; i >= 0; i--) {
         dpt_layer *l = &m->layers[i];
         /* Layer i reads delta[(i + 1) & 1] and writes delta[i & 1]: never the same buffer. */
         float *dx = i > 0 ? m->delta[i & 1] : NULL; /* (B, steps_in, in) of layer i */
-        l->type->backward(l, m->acts[i], m->acts[i + 1], dy, dx, B, layer_ctx(m, i, &after));
+        /* With no rows the gradients stay zero, but the hook still reports every layer: an
+         * empty rank joins the same gradient reductions as the others. */
+        if (B > 0)
+            l->type->backward(l, m->acts[i], m->acts[i + 1], dy, dx, B, layer_ctx(m, i, &after));
+        if (m->grads_ready) m->grads_ready(m->grads_ready_arg, i);
         dy = dx;
     }
 }

@@ -27,6 +27,12 @@ typedef struct dpt_model {
     int axis_change;  /* first layer whose output has other time steps than its input (a
                          many-to-one recurrent layer, repeat); nlayers if none.  Sequence
                          lengths describe the layers up to it, not those after it. */
+    /* Called by dpt_model_backward on the calling thread right after layer `layer`'s backward
+     * (last layer first, every layer, also when B == 0): that layer's gradients are final for
+     * this step and backward will not touch them again.  NULL (the default) = no call.  The
+     * training step uses it to hand gradient buckets to its communication thread. */
+    void (*grads_ready)(void *arg, int layer);
+    void *grads_ready_arg;
 } dpt_model;
 
 /* Builds the layers from specs for inputs of in_features, batches up to max_batch.  Returns 0,
@@ -46,7 +52,7 @@ void dpt_model_init_params(dpt_model *m, uint64_t seed);
 const float *dpt_model_forward(dpt_model *m, const float *x, int B, const dpt_step_ctx *ctx);
 
 /* Backward pass for the last forward: dout (B, out_steps, K) is d(loss)/d(output).  Adds into
- * m->grads. */
+ * m->grads, calling m->grads_ready after each layer when set. */
 void dpt_model_backward(dpt_model *m, const float *dout, int B);
 
 void dpt_model_zero_grads(dpt_model *m);

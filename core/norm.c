@@ -40,6 +40,7 @@ void dpt_norm_apply(const dpt_norm *n, float *x, int64_t rows) {
     if (!n->enabled) return;
     for (int64_t r = 0; r < rows; r++) {
         float *xr = x + r * n->F; /* (F) */
+#pragma omp simd
         for (int f = 0; f < n->F; f++) xr[f] = (xr[f] - n->mean[f]) / n->std[f];
     }
 }

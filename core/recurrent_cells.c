@@ -39,12 +39,15 @@ int dpt_cell_gates(dpt_cell_kind kind) {
  * 1e-4: exp 8e-8 relative, sigmoid and tanh 1.5e-7 relative (1-2 ulp); NaN stays NaN. ---- */
 
 /* Cephes' expf: e^x = 2^k e^r, |r| <= ln(2)/2, e^r by a degree-6 polynomial.  x is clamped to
- * [-87, 88] so 2^k stays a normal float. */
+ * [-87, 88] so 2^k stays a normal float.  A NaN stays in x (so the result is NaN) but not in
+ * xk, which the exponent bits come from: they must stay a small integer. */
 static inline float exp_approx(float x) {
+    float xk = x > -87.0f ? x : -87.0f; /* NaN -> -87 */
+    xk = xk > 88.0f ? 88.0f : xk;
     x = x < -87.0f ? -87.0f : x;
     x = x > 88.0f ? 88.0f : x;
-    float k = (x * 1.44269504f + 12582912.0f) - 12582912.0f; /* round(x / ln 2) via 1.5 * 2^23 */
-    float r = x - k * 0.693359375f;                          /* ln 2 in two parts */
+    float k = (xk * 1.44269504f + 12582912.0f) - 12582912.0f; /* round(x / ln 2), 1.5 * 2^23 */
+    float r = x - k * 0.693359375f;                           /* ln 2 in two parts */
     r = r - k * -2.12194440e-4f;
     float p = 1.9875691500e-4f;
     p = p * r + 1.3981999507e-3f;
@@ -53,7 +56,7 @@ static inline float exp_approx(float x) {
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    int32_t bits = ((int32_t)k + 127) << 23; /* 2^k */
+    uint32_t bits = (uint32_t)((int32_t)k + 127) << 23; /* 2^k, k in [-126, 127] */
     float scale;
     memcpy(&scale, &bits, sizeof scale);
     return p * scale;

@@ -15,8 +15,7 @@ double dpt_now_s(void) {
 
 const char *dpt_phase_name(dpt_phase p) {
     static const char *const names[DPT_PH_COUNT] = {
-        "data_wait", "forward",   "backward", "comm_wait",
-        "update",    "allreduce", "read",     "other"};
+        "data_wait", "forward", "backward", "comm_wait", "update", "allreduce", "read", "other"};
     return (unsigned)p < DPT_PH_COUNT ? names[p] : "?";
 }
 

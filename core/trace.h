@@ -50,7 +50,9 @@ void dpt_trace_free(dpt_trace *t);
 void dpt_trace_add(dpt_trace *t, dpt_phase p, double t0, double t1, int64_t step, uint32_t arg);
 
 /* Forgets the recorded events (after they were written out). */
-static inline void dpt_trace_clear_events(dpt_trace *t) { t->n = 0; }
+static inline void dpt_trace_clear_events(dpt_trace *t) {
+    t->n = 0;
+}
 void dpt_trace_reset_totals(dpt_trace *t);
 
 #endif

@@ -966,17 +966,37 @@ static int read_penalties(const ctx *x, const node *root, dpt_config *c) {
     return 0;
 }
 
-static int read_normalize_y(const ctx *x, const field *f, dpt_config *c) {
+/* A boolean or 'auto' (-1). */
+static int to_bool_auto(const ctx *x, const field *f, int *out) {
     char b[96];
     int v = f->v->kind == N_SCALAR ? parse_bool(f->v->text) : -1;
     if (f->v->kind == N_SCALAR && strcasecmp(f->v->text, "auto") == 0) {
-        c->normalize_y = -1;
+        *out = -1;
         return 0;
     }
     if (v < 0)
         return fail(x, f->v->at, f->path, "expected a boolean or 'auto', got %s",
                     got(f->v, b, sizeof b));
-    c->normalize_y = v;
+    *out = v;
+    return 0;
+}
+
+static const char *const data_modes[] = {"in_memory", "streaming", NULL};
+
+static bool is_data_mode(const char *s) {
+    return in_list(data_modes, s);
+}
+
+/* data.mode and the streaming knobs (docs/data.md). */
+static int stream_fields(const ctx *x, const node *m, dpt_config *c) {
+    char mode[16] = "in_memory";
+    field f;
+    if (get(m, "data", "mode", &f) && to_name(x, &f, is_data_mode, data_modes, mode, sizeof mode))
+        return -1;
+    c->streaming = strcmp(mode, "streaming") == 0;
+    if (get(m, "data", "block_rows", &f) && to_int32(x, &f, 0, &c->block_rows)) return -1;
+    if (get(m, "data", "shuffle_buffer", &f) && to_int32(x, &f, 0, &c->shuffle_buffer)) return -1;
+    if (get(m, "data", "prefetch", &f) && to_int32(x, &f, 1, &c->prefetch)) return -1;
     return 0;
 }
 
@@ -997,7 +1017,8 @@ static int data_fields(const ctx *x, const node *m, dpt_config *c) {
         c->lengths_explicit = c->lengths_name[0] != '\0'; /* "" / null: back to auto */
     }
     if (get(m, "data", "normalize_x", &f) && to_bool(x, &f, &c->normalize_x)) return -1;
-    if (get(m, "data", "normalize_y", &f) && read_normalize_y(x, &f, c)) return -1;
+    if (get(m, "data", "normalize_y", &f) && to_bool_auto(x, &f, &c->normalize_y)) return -1;
+    if (stream_fields(x, m, c)) return -1;
     if (get(m, "data", "validation_split", &f)) {
         if (to_num(x, &f, R_UNIT, &c->val_split)) return -1;
         if (c->val_split > 0 && c->val_file[0])
@@ -1008,8 +1029,11 @@ static int data_fields(const ctx *x, const node *m, dpt_config *c) {
 }
 
 static int read_data(const ctx *x, const node *root, dpt_config *c) {
-    static const char *const keys[] = {"train",   "validation_file", "validation_split", "x", "y",
-                                       "lengths", "normalize_x",     "normalize_y",      NULL};
+    static const char *const keys[] = {
+        "train", "validation_file", "validation_split", "x",
+        "y",     "lengths",         "normalize_x",      "normalize_y",
+        "mode",  "block_rows",      "shuffle_buffer",   "prefetch",
+        NULL};
     const node *m;
     field f;
     if (section(x, root, "data", keys, &m)) return -1;
@@ -1060,11 +1084,22 @@ static int read_training(const ctx *x, const node *root, dpt_config *c) {
     return nonfinite_fields(x, m, c);
 }
 
+static int read_parallel(const ctx *x, const node *root, dpt_config *c) {
+    static const char *const keys[] = {"overlap", "bucket_mb", NULL};
+    const node *m;
+    field f;
+    if (section(x, root, "parallel", keys, &m)) return -1;
+    if (m && get(m, "parallel", "overlap", &f) && to_bool_auto(x, &f, &c->overlap)) return -1;
+    if (m && get(m, "parallel", "bucket_mb", &f) && to_num(x, &f, R_GT0, &c->bucket_mb)) return -1;
+    return 0;
+}
+
 static int read_output(const ctx *x, const node *root, dpt_config *c) {
-    static const char *const keys[] = {"dir", NULL};
+    static const char *const keys[] = {"dir", "trace", NULL};
     const node *m;
     field f;
     if (section(x, root, "output", keys, &m)) return -1;
+    if (m && get(m, "output", "trace", &f) && to_bool(x, &f, &c->trace)) return -1;
     if (m && get(m, "output", "dir", &f) &&
         to_str(x, &f, "a directory path", true, c->output_dir, sizeof c->output_dir))
         return -1;
@@ -1148,6 +1183,9 @@ static void set_defaults(dpt_config *c) {
     c->max_nonfinite_skips = 10;
     c->ckpt_every_epochs = 1;
     c->ckpt_keep = 3;
+    c->prefetch = 2;
+    c->overlap = -1;
+    c->bucket_mb = 1.0f;
     file_stem(c->source, stem, sizeof stem);
     snprintf(c->output_dir, sizeof c->output_dir, "runs/%s", stem);
 }
@@ -1155,7 +1193,8 @@ static void set_defaults(dpt_config *c) {
 static int validate(const ctx *x, const node *root, dpt_config *c) {
     static const char *const top_keys[] = {"model",    "loss",           "metrics",    "optimizer",
                                            "schedule", "regularization", "clip",       "data",
-                                           "training", "output",         "checkpoint", NULL};
+                                           "training", "output",         "checkpoint", "parallel",
+                                           NULL};
     char b[96];
     if (root->kind != N_MAP)
         return fail(x, root->at, "(top level)", "expected a mapping of sections, got %s",
@@ -1164,7 +1203,7 @@ static int validate(const ctx *x, const node *root, dpt_config *c) {
     if (read_model(x, root, c) || read_loss(x, root, c) || read_metrics(x, root, c) ||
         read_optimizer(x, root, c) || read_schedule(x, root, c) || read_penalties(x, root, c) ||
         read_data(x, root, c) || read_training(x, root, c) || read_output(x, root, c) ||
-        read_checkpoint(x, root, c))
+        read_checkpoint(x, root, c) || read_parallel(x, root, c))
         return -1;
     c->schedule.base_lr = c->optim.lr;
     return 0;
@@ -1390,6 +1429,9 @@ static void model_items(const dpt_config *c, items *l) {
     add(l, "data.normalize_y", c->normalize_y < 0 ? "auto" : c->normalize_y ? "true" : "false");
     add_int(l, "training.seed", (long long)c->seed);
     add_bool(l, "training.shuffle", c->shuffle);
+    add(l, "data.mode", c->streaming ? "streaming" : "in_memory");
+    add_int(l, "data.block_rows", c->block_rows);
+    add_int(l, "data.shuffle_buffer", c->shuffle_buffer);
     add(l, "optimizer.name", c->optim.name);
 }
 
@@ -1454,6 +1496,10 @@ static void training_items(const dpt_config *c, const dpt_config *shape, items *
     add(l, "data.validation_file", c->val_file);
     add_num(l, "data.validation_split", c->val_split);
     add(l, "output.dir", c->output_dir);
+    add_bool(l, "output.trace", c->trace);
+    add_int(l, "data.prefetch", c->prefetch);
+    add(l, "parallel.overlap", c->overlap < 0 ? "auto" : c->overlap ? "true" : "false");
+    add_num(l, "parallel.bucket_mb", c->bucket_mb);
     add(l, "checkpoint.dir", c->ckpt_dir);
     add_int(l, "checkpoint.every_steps", c->ckpt_every_steps);
     add_int(l, "checkpoint.every_epochs", c->ckpt_every_epochs);

@@ -49,6 +49,14 @@ typedef struct dpt_config {
     float val_split;               /* data.validation_split in [0, 1), default 0 */
     bool normalize_x;              /* data.normalize_x, default true */
     int normalize_y;               /* data.normalize_y: -1 auto (regression losses), 0, 1 */
+    bool streaming;                /* data.mode: "in_memory" (default, false) or "streaming" */
+    int block_rows;                /* data.block_rows: streaming read unit, 0 = auto */
+    int shuffle_buffer;            /* data.shuffle_buffer: streaming shuffle rows, 0 = auto */
+    int prefetch;                  /* data.prefetch: batches read ahead, >= 1, default 2 */
+
+    /* parallel: */
+    int overlap;     /* parallel.overlap: allreduce during backward: -1 auto (default), 0, 1 */
+    float bucket_mb; /* parallel.bucket_mb: gradient bucket size in MiB, > 0 */
 
     /* training: */
     int epochs;              /* >= 1, default 10 */
@@ -62,6 +70,7 @@ typedef struct dpt_config {
 
     /* output: */
     char output_dir[DPT_PATH_MAX]; /* output.dir, default "runs/<config file stem>" */
+    bool trace;                    /* output.trace: Chrome trace per rank, default false */
 
     /* checkpoint: */
     char ckpt_dir[DPT_PATH_MAX]; /* checkpoint.dir, default "<output.dir>/checkpoints" */

@@ -175,6 +175,18 @@ static void close_all(dsets *ds) {
     close_dset(&ds->l);
 }
 
+/* Rows of one chunk of a chunked dataset, else 0. */
+static int64_t chunk_rows(hid_t dataset) {
+    hid_t dcpl = H5Dget_create_plist(dataset);
+    hsize_t dims[H5S_MAX_RANK];
+    int64_t rows = 0;
+    if (dcpl >= 0 && H5Pget_layout(dcpl) == H5D_CHUNKED &&
+        H5Pget_chunk(dcpl, H5S_MAX_RANK, dims) > 0)
+        rows = (int64_t)dims[0];
+    if (dcpl >= 0) H5Pclose(dcpl);
+    return rows;
+}
+
 /* X: (N, F) or (N, T, F) floats. */
 static int check_x(const dset *d, const req *q, dpt_h5info *info) {
     const char *path = q->path, *name = q->xname;
@@ -202,6 +214,7 @@ static int check_x(const dset *d, const req *q, dpt_h5info *info) {
                        "steps x %llu features",
                        path, name, INT_MAX, (unsigned long long)T, (unsigned long long)F);
     info->n = (int64_t)d->dims[0];
+    info->x_chunk_rows = chunk_rows(d->id);
     info->T = (int)T;
     info->F = (int)F;
     info->y_steps = 1;
@@ -331,9 +344,11 @@ int dpt_h5_inspect(dpt_h5info *info, const char *path, const char *xname, const 
     return dpt_h5_inspect_seq(info, path, xname, yname, NULL, comm, err, errlen);
 }
 
-/* Collective: rows [row0, row0 + nrows) of d (all of each row's other dimensions) into buf as
- * memtype.  A rank with no rows still takes part, with empty selections. */
-static int read_rows(const dset *d, hid_t memtype, int64_t row0, int64_t nrows, void *buf) {
+/* Rows [row0, row0 + nrows) of d (all of each row's other dimensions) into buf as memtype.
+ * Collective through MPI-IO when `collective`: a rank with no rows still takes part, with empty
+ * selections. */
+static int read_rows_io(const dset *d, hid_t memtype, int64_t row0, int64_t nrows, void *buf,
+                        bool collective) {
     hsize_t start[H5S_MAX_RANK] = {(hsize_t)row0}, count[H5S_MAX_RANK] = {(hsize_t)nrows};
     for (int i = 1; i < d->ndim; i++) count[i] = d->dims[i];
     hid_t fspace = H5Dget_space(d->id), mspace;
@@ -347,12 +362,16 @@ static int read_rows(const dset *d, hid_t memtype, int64_t row0, int64_t nrows, 
         buf = &dummy;
     }
     hid_t dxpl = H5Pcreate(H5P_DATASET_XFER);
-    H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE);
+    if (collective) H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE);
     herr_t status = H5Dread(d->id, memtype, mspace, fspace, dxpl, buf);
     H5Pclose(dxpl);
     H5Sclose(mspace);
     H5Sclose(fspace);
     return status < 0 ? -1 : 0;
+}
+
+static int read_rows(const dset *d, hid_t memtype, int64_t row0, int64_t nrows, void *buf) {
+    return read_rows_io(d, memtype, row0, nrows, buf, true);
 }
 
 /* float64 values beyond the float32 range arrive here as Inf too, hence the hint. */
@@ -370,9 +389,23 @@ typedef struct grid {
     const char *col;
 } grid;
 
+/* Whether n floats are all finite: an exponent of all ones is Inf or NaN.  A branch-free
+ * reduction the compiler vectorises; the slow search below runs only when it fails. */
+static bool all_finite(const float *v, int64_t n) {
+    uint32_t bad = 0;
+#pragma omp simd reduction(| : bad)
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, v + i, sizeof u); /* the float's bits */
+        bad |= (u & 0x7f800000u) == 0x7f800000u;
+    }
+    return bad == 0;
+}
+
 static int check_finite(const float *v, const grid *g, int64_t row0, const char *name,
                         const req *q) {
     int64_t per_row = (int64_t)g->steps * g->cols;
+    if (all_finite(v, g->rows * per_row)) return 0;
     for (int64_t i = 0; i < g->rows * per_row; i++) {
         if (isfinite(v[i])) continue;
         int64_t r = row0 + i / per_row;
@@ -504,6 +537,76 @@ int dpt_h5_read_shard(dpt_shard *s, const char *path, const char *xname, const c
                       int64_t lo, int64_t hi, int nclasses, MPI_Comm comm, char *err,
                       size_t errlen) {
     return dpt_h5_read_shard_seq(s, path, xname, yname, NULL, lo, hi, nclasses, comm, err, errlen);
+}
+
+/* ---- serial reading of row ranges (streaming) ---- */
+
+struct dpt_h5rows {
+    hid_t file;
+    dsets ds;
+    req q;
+    dpt_h5info info;
+    int64_t max_rows;
+    int64_t *raw, *rawlen; /* (max_rows, y_steps) labels, (max_rows) lengths as read */
+};
+
+int dpt_h5rows_open(dpt_h5rows **out, const char *path, const char *xname, const char *yname,
+                    const char *lname, int nclasses, int64_t max_rows, char *err, size_t errlen) {
+    *out = NULL;
+    if (dpt_h5_check_file(path, err, errlen)) return -1;
+    dpt_h5rows *r = dpt_calloc(1, sizeof *r);
+    r->q = make_req(path, xname, yname, lname, nclasses, err, errlen);
+    r->ds = (dsets){.x.id = -1, .y.id = -1, .l.id = -1};
+    r->file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    int rc = r->file < 0
+                 ? dpt_err(err, errlen, "%s: cannot open as HDF5 (damaged or truncated?)", path)
+                 : inspect_open(&r->info, &r->ds, r->file, &r->q);
+    if (rc) {
+        dpt_h5rows_close(r);
+        return -1;
+    }
+    r->max_rows = max_rows;
+    r->raw = dpt_calloc((size_t)(max_rows * r->info.y_steps), sizeof *r->raw);
+    r->rawlen = dpt_calloc((size_t)max_rows, sizeof *r->rawlen);
+    *out = r;
+    return 0;
+}
+
+const dpt_h5info *dpt_h5rows_info(const dpt_h5rows *r) {
+    return &r->info;
+}
+
+int dpt_h5rows_read(dpt_h5rows *r, int64_t row0, int64_t n, dpt_shard *s, char *err,
+                    size_t errlen) {
+    DPT_ASSERT(n > 0 && n <= r->max_rows && row0 >= 0 && row0 + n <= r->info.n);
+    req q = r->q;
+    q.err = err;
+    q.errlen = errlen;
+    const dpt_h5info *in = &r->info;
+    s->info = *in;
+    s->row0 = row0;
+    s->nrows = n;
+    int bad = read_rows_io(&r->ds.x, H5T_NATIVE_FLOAT, row0, n, s->x, false);
+    if (in->has_y && in->labels)
+        bad |= read_rows_io(&r->ds.y, H5T_NATIVE_INT64, row0, n, r->raw, false);
+    else if (in->has_y)
+        bad |= read_rows_io(&r->ds.y, H5T_NATIVE_FLOAT, row0, n, s->y, false);
+    if (in->has_lengths) bad |= read_rows_io(&r->ds.l, H5T_NATIVE_INT64, row0, n, r->rawlen, false);
+    if (bad)
+        return dpt_err(err, errlen, "%s: reading rows [%" PRId64 ", %" PRId64 ") failed", q.path,
+                       row0, row0 + n);
+    if (in->has_lengths && narrow_lengths(s, r->rawlen, &q)) return -1;
+    if (in->has_y && in->labels && narrow_labels(s, r->raw, r->ds.y.ndim == 2, &q)) return -1;
+    return check_values(s, &r->ds, &q);
+}
+
+void dpt_h5rows_close(dpt_h5rows *r) {
+    if (!r) return;
+    close_all(&r->ds);
+    if (r->file >= 0) H5Fclose(r->file);
+    free(r->raw);
+    free(r->rawlen);
+    free(r);
 }
 
 void dpt_shard_free(dpt_shard *s) {

@@ -18,7 +18,8 @@ typedef struct dpt_h5info {
     int y_steps; /* 1: one target per sample; T: one per time step */
     bool labels; /* y is integer: (N) or (N, T) */
     bool has_y;
-    bool has_lengths; /* a lengths dataset (N) is read */
+    bool has_lengths;     /* a lengths dataset (N) is read */
+    int64_t x_chunk_rows; /* rows per HDF5 chunk of X, 0 when X is stored contiguously */
 } dpt_h5info;
 
 typedef struct dpt_shard {
@@ -30,6 +31,13 @@ typedef struct dpt_shard {
     int32_t *labels;  /* (nrows, y_steps) when labels, else NULL; 0 at padded steps */
     int32_t *lengths; /* (nrows) valid steps of each row, in [1, T]; NULL without lengths */
 } dpt_shard;
+
+/* Data ready for the model: x normalised, y kept in the user's units (shard.y) and as the loss
+ * sees it (y_norm, normalised for regression, or NULL). */
+typedef struct dpt_data {
+    dpt_shard shard;
+    float *y_norm; /* (nrows, y_steps, K) normalised targets, or NULL */
+} dpt_data;
 
 /* Any rank, not collective: path exists, is readable and is an HDF5 file.  Returns 0, or -1
  * with "<path>: cannot open: <reason>" or "<path>: not an HDF5 file". */
@@ -60,6 +68,25 @@ int dpt_h5_read_shard(dpt_shard *s, const char *path, const char *xname, const c
                       int64_t lo, int64_t hi, int nclasses, MPI_Comm comm, char *err,
                       size_t errlen);
 void dpt_shard_free(dpt_shard *s); /* frees x, y, labels, lengths; zeroes s */
+
+/* Rows of one file read by one thread, without MPI (streaming, docs/data.md): the file is opened
+ * with HDF5's default driver.  HDF5 is not thread-safe: callers hold dpt_h5_lock() around every
+ * call when another thread may use HDF5. */
+typedef struct dpt_h5rows dpt_h5rows;
+/* Opens and inspects path like dpt_h5_inspect_seq; reads of up to max_rows rows follow.
+ * Returns 0, or -1 with a message. */
+int dpt_h5rows_open(dpt_h5rows **r, const char *path, const char *xname, const char *yname,
+                    const char *lname, int nclasses, int64_t max_rows, char *err, size_t errlen);
+const dpt_h5info *dpt_h5rows_info(const dpt_h5rows *r);
+/* Reads rows [row0, row0 + n) into s's buffers (x, and y or labels, and lengths as the data
+ * has them; each sized for n rows) and sets s->info, row0, nrows; checks values like
+ * dpt_h5_read_shard_seq.  Returns 0, or -1 with a message naming file, dataset and row. */
+int dpt_h5rows_read(dpt_h5rows *r, int64_t row0, int64_t n, dpt_shard *s, char *err, size_t errlen);
+void dpt_h5rows_close(dpt_h5rows *r);
+
+/* One process-wide lock for HDF5 calls made while the streaming thread runs. */
+void dpt_h5_lock(void);
+void dpt_h5_unlock(void);
 
 /* Rank 0 alone (not collective): writes pred (n, K) as dataset "pred" (plus "labels" (n) when
  * labels != NULL) atomically (temporary name, fsync, rename, directory fsync). */

@@ -21,7 +21,10 @@ dpt_dist dpt_world = {.rank = 0, .size = 1, .local_rank = 0, .local_size = 1};
 
 void dpt_dist_init(int *argc, char ***argv) {
     int provided = 0;
-    MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
+    /* MULTIPLE for the gradient communication thread (SERIALIZED would do: the step makes no
+     * MPI call while buckets are in flight) and the I/O thread; below SERIALIZED the step
+     * falls back to one allreduce after backward (dpt_step_set_overlap). */
+    MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided);
     dpt_world.initialized = 1;
     dpt_world.thread_level = provided;
     dpt_world.comm = MPI_COMM_WORLD;
@@ -141,7 +144,7 @@ static int env_threads(const char *name) {
     return (int)v;
 }
 
-static int affinity_threads(void) {
+int dpt_dist_cpus_per_rank(void) {
     cpu_set_t set;
     CPU_ZERO(&set);
     if (sched_getaffinity(0, sizeof set, &set) != 0) return 1;
@@ -158,5 +161,5 @@ int dpt_dist_pick_threads(int requested) {
     if (n > 0) return n;
     n = env_threads("SLURM_CPUS_PER_TASK");
     if (n > 0) return n;
-    return affinity_threads();
+    return dpt_dist_cpus_per_rank();
 }

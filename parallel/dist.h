@@ -19,8 +19,9 @@ typedef struct dpt_dist {
 
 extern dpt_dist dpt_world;
 
-/* MPI_Init_thread asking for MPI_THREAD_FUNNELED (only the main thread calls MPI; BLIS/OpenMP
- * threads never do).  Works without mpirun (singleton). */
+/* MPI_Init_thread asking for MPI_THREAD_MULTIPLE (the training step's communication thread
+ * calls MPI while the main thread computes; BLIS/OpenMP threads never do); fatal below
+ * MPI_THREAD_FUNNELED.  Works without mpirun (singleton). */
 void dpt_dist_init(int *argc, char ***argv);
 void dpt_dist_finalize(void);
 
@@ -42,6 +43,10 @@ int dpt_allreduce_max_int(int v);
 
 /* Every rank checks that its model has rank 0's parameter count and checksum; fatal if not. */
 void dpt_dist_check_model(const dpt_model *m);
+
+/* CPUs this rank may use: its affinity mask, or when it is not bound (the mask is the whole
+ * node) the node's CPUs shared among the ranks on the node. */
+int dpt_dist_cpus_per_rank(void);
 
 /* Thread count for this rank: explicit > 0 wins, then OMP_NUM_THREADS, SLURM_CPUS_PER_TASK,
  * then the CPUs of this process's affinity mask shared among the ranks on the node. */

@@ -1,5 +1,6 @@
-/* The data-parallel training step: local forward/backward, one allreduce of gradients plus
- * sample count and statistics, then every rank applies the identical update. */
+/* The data-parallel training step: local forward/backward, the allreduce of gradients plus
+ * sample count and statistics (inline, or bucket by bucket on the communication thread while
+ * backward runs), then every rank applies the identical update. */
 #include "parallel/step.h"
 
 #include <math.h>
@@ -7,7 +8,20 @@
 #include <string.h>
 
 #include "core/util.h"
+#include "parallel/comm.h"
 #include "parallel/dist.h"
+
+_Static_assert(2 + DPT_STEP_MAX_STATS <= DPT_STEP_HEAD, "the slots must fit in the head");
+_Static_assert(DPT_STEP_HEAD % 16 == 0, "the gradients must stay 64-byte aligned");
+
+/* Points the model and its layers at gradients g (nparams, model layout). */
+static void point_grads(dpt_model *m, float *g) {
+    m->grads = g;
+    for (int i = 0; i < m->nlayers; i++) {
+        dpt_layer *l = &m->layers[i];
+        if (l->ntensors > 0) l->grads = m->grads + l->tensors[0].offset;
+    }
+}
 
 void dpt_step_init(dpt_step *s, dpt_model *m, const dpt_loss *loss, dpt_optim *opt,
                    const dpt_schedule *sched, int nstats) {
@@ -18,33 +32,127 @@ void dpt_step_init(dpt_step *s, dpt_model *m, const dpt_loss *loss, dpt_optim *o
     s->optim = opt;
     s->schedule = sched;
     s->nstats = nstats;
-    s->reduce = dpt_alloc_floats(m->nparams + 2 + DPT_STEP_MAX_STATS);
-    memcpy(s->reduce, m->grads, m->nparams * sizeof(float));
+    s->reduce = dpt_alloc_floats(DPT_STEP_HEAD + m->nparams);
+    memset(s->reduce, 0, DPT_STEP_HEAD * sizeof(float));
+    memcpy(s->reduce + DPT_STEP_HEAD, m->grads, m->nparams * sizeof(float));
     free(m->grads);
-    m->grads = s->reduce;
-    for (int i = 0; i < m->nlayers; i++) {
-        dpt_layer *l = &m->layers[i];
-        if (l->ntensors > 0) l->grads = m->grads + l->tensors[0].offset;
-    }
+    point_grads(m, s->reduce + DPT_STEP_HEAD);
+    s->slots = s->reduce + DPT_STEP_HEAD - 2 - nstats;
     s->dout =
         dpt_alloc_floats((size_t)m->max_batch * (size_t)m->out_steps * (size_t)m->out_features);
+    dpt_trace_init(&s->comm_trace, 1, 0);
+}
+
+static void stop_overlap(dpt_step *s) {
+    if (s->comm) dpt_comm_stop(s->comm);
+    free(s->comm);
+    free(s->buckets);
+    s->comm = NULL;
+    s->buckets = NULL;
+    s->nbuckets = 0;
+    s->overlap = false;
+    s->model->grads_ready = NULL;
+    s->model->grads_ready_arg = NULL;
 }
 
 void dpt_step_free(dpt_step *s) {
-    /* the reduce buffer is the model's gradient buffer: the model frees it */
+    if (!s->model) return;
+    stop_overlap(s);
+    dpt_model *m = s->model;
+    /* The model frees its gradient buffer itself: give it back one it owns. */
+    float *g = dpt_alloc_floats(m->nparams);
+    memcpy(g, m->grads, m->nparams * sizeof(float));
+    point_grads(m, g);
+    free(s->reduce);
     free(s->dout);
-    s->dout = NULL;
-    s->reduce = NULL;
+    dpt_trace_free(&s->comm_trace);
+    memset(s, 0, sizeof *s);
 }
 
 float *dpt_step_stats(dpt_step *s) {
-    return s->reduce + s->model->nparams + 2;
+    return s->slots + 2;
+}
+
+/* ---- overlap: bucket hand-over ---- */
+
+/* Hands over the buckets that are complete once backward has finished layer `layer` (-1: every
+ * gradient bucket).  The bucket with the slots (first_layer -1) is left for dpt_step_update. */
+static void release_ready(dpt_step *s, int layer) {
+    int k = s->released;
+    while (k < s->nbuckets && s->buckets[k].first_layer >= 0 && layer <= s->buckets[k].first_layer)
+        k++;
+    if (k == s->released) return;
+    dpt_comm_release(s->comm, k - s->released, s->step);
+    s->released = k;
+}
+
+static void on_grads_ready(void *arg, int layer) {
+    release_ready(arg, layer);
+}
+
+/* Plans the buckets for the reduce buffer: the model's plan shifted past the head, and the
+ * bucket holding layer 0's gradients grown down over the slots, so it is the one
+ * dpt_step_update releases after the caller filled them. */
+static void plan_buckets(dpt_step *s, size_t bucket_bytes) {
+    dpt_model *m = s->model;
+    size_t nslots = 2 + (size_t)s->nstats, head = (size_t)(s->slots - s->reduce);
+    s->buckets = dpt_calloc((size_t)m->nlayers + 1, sizeof *s->buckets);
+    int nb = dpt_bucket_plan(m, bucket_bytes, s->buckets);
+    for (int k = 0; k < nb; k++) s->buckets[k].off += DPT_STEP_HEAD;
+    if (nb == 0) {
+        s->buckets[nb++] =
+            (dpt_bucket){.off = head, .len = nslots, .first_layer = -1, .last_layer = -1};
+    } else {
+        dpt_bucket *last = &s->buckets[nb - 1];
+        DPT_ASSERT(last->off == DPT_STEP_HEAD);
+        last->off = head;
+        last->len += nslots;
+        last->first_layer = -1;
+    }
+    s->nbuckets = nb;
+}
+
+bool dpt_step_set_overlap(dpt_step *s, bool on, size_t bucket_bytes) {
+    DPT_ASSERT(!s->in_step);
+    stop_overlap(s);
+    if (!on) return false;
+    if (dpt_world.thread_level < MPI_THREAD_SERIALIZED) {
+        dpt_log0("note: the MPI library provides only %s: the gradient allreduce is not "
+                 "overlapped with backward (needs MPI_THREAD_SERIALIZED)\n",
+                 dpt_world.thread_level == MPI_THREAD_FUNNELED ? "MPI_THREAD_FUNNELED"
+                                                               : "MPI_THREAD_SINGLE");
+        return false;
+    }
+    s->bucket_bytes = bucket_bytes ? bucket_bytes : DPT_STEP_BUCKET_BYTES_DEFAULT;
+    plan_buckets(s, s->bucket_bytes);
+    s->comm = dpt_calloc(1, sizeof *s->comm);
+    dpt_comm_start(s->comm, dpt_world.comm, s->reduce, s->buckets, s->nbuckets, &s->comm_trace);
+    s->model->grads_ready = on_grads_ready;
+    s->model->grads_ready_arg = s;
+    s->overlap = true;
+    return true;
+}
+
+void dpt_step_trace_comm(dpt_step *s, size_t cap) {
+    DPT_ASSERT(!s->in_step); /* the thread is idle: nobody records */
+    dpt_trace_free(&s->comm_trace);
+    dpt_trace_init(&s->comm_trace, 1, cap);
+}
+
+/* ---- the step ---- */
+
+static void trace_main(dpt_step *s, dpt_phase p, double t0, double t1) {
+    if (s->trace) dpt_trace_add(s->trace, p, t0, t1, s->step, 0);
 }
 
 const float *dpt_step_compute(dpt_step *s, const float *x, dpt_target y, int B,
                               const int64_t *sample_ids, const int32_t *lengths) {
     dpt_model *m = s->model;
-    memset(s->reduce, 0, (m->nparams + 2 + DPT_STEP_MAX_STATS) * sizeof(float));
+    DPT_ASSERT(!s->in_step || !s->comm); /* buckets of the last step are still in flight */
+    double t0 = dpt_now_s();
+    memset(s->reduce, 0, (DPT_STEP_HEAD + m->nparams) * sizeof(float));
+    s->released = 0;
+    s->in_step = true;
     dpt_step_ctx ctx = {.training = true,
                         .seed = s->seed,
                         .step = (uint64_t)s->step,
@@ -56,10 +164,29 @@ const float *dpt_step_compute(dpt_step *s, const float *x, dpt_target y, int B,
     double loss = B > 0 ? dpt_loss_eval_steps(s->loss, out, y, B, m->out_steps, m->out_features,
                                               masked, s->dout)
                         : 0.0;
-    dpt_model_backward(m, s->dout, B);
-    s->reduce[m->nparams] = (float)B;
-    s->reduce[m->nparams + 1] = (float)loss;
+    double t1 = dpt_now_s();
+    dpt_model_backward(m, s->dout, B); /* hands buckets over through m->grads_ready */
+    if (s->comm) release_ready(s, -1);
+    s->slots[0] = (float)B;
+    s->slots[1] = (float)loss;
+    trace_main(s, DPT_PH_FORWARD, t0, t1);
+    trace_main(s, DPT_PH_BACKWARD, t1, dpt_now_s());
     return out;
+}
+
+/* Every rank holds the global sums in the reduced range when this returns. */
+static void reduce_all(dpt_step *s) {
+    size_t n = 2 + (size_t)s->nstats + s->model->nparams;
+    if (!s->comm) {
+        double t0 = dpt_now_s();
+        dpt_allreduce_sum_f32(s->slots, n);
+        dpt_trace_add(&s->comm_trace, DPT_PH_ALLREDUCE, t0, dpt_now_s(), s->step, 0);
+        return;
+    }
+    DPT_ASSERT(s->released == s->nbuckets - 1);
+    dpt_comm_release(s->comm, 1, s->step);
+    s->released = s->nbuckets;
+    dpt_comm_wait(s->comm);
 }
 
 static const char *first_bad_layer(const dpt_model *m) {
@@ -70,13 +197,13 @@ static const char *first_bad_layer(const dpt_model *m) {
     return NULL;
 }
 
-dpt_step_status dpt_step_update(dpt_step *s, const char **bad_layer) {
+/* Average, L2, norm, check, clip, update: the same on every rank. */
+static dpt_step_status apply(dpt_step *s, const char **bad_layer) {
     dpt_model *m = s->model;
     size_t n = m->nparams;
-    dpt_allreduce_sum_f32(s->reduce, n + 2 + (size_t)s->nstats);
-    s->count = s->reduce[n];
-    s->loss_sum = s->reduce[n + 1];
-    for (int i = 0; i < s->nstats; i++) s->stats[i] = s->reduce[n + 2 + i];
+    s->count = s->slots[0];
+    s->loss_sum = s->slots[1];
+    for (int i = 0; i < s->nstats; i++) s->stats[i] = s->slots[2 + i];
     if (bad_layer) *bad_layer = NULL;
     if (s->count <= 0) return DPT_STEP_OK;
 
@@ -97,4 +224,19 @@ dpt_step_status dpt_step_update(dpt_step *s, const char **bad_layer) {
     dpt_optim_step(s->optim, m->params, g, s->lr);
     s->step++;
     return DPT_STEP_OK;
+}
+
+dpt_step_status dpt_step_update(dpt_step *s, const char **bad_layer) {
+    DPT_ASSERT(s->in_step || !s->comm);
+    double t0 = dpt_now_s();
+    reduce_all(s);
+    s->in_step = false;
+    double t1 = dpt_now_s();
+    int64_t step = s->step; /* the events belong to the step the gradients are of */
+    dpt_step_status st = apply(s, bad_layer);
+    if (s->trace) {
+        dpt_trace_add(s->trace, DPT_PH_COMM_WAIT, t0, t1, step, 0);
+        dpt_trace_add(s->trace, DPT_PH_UPDATE, t1, dpt_now_s(), step, 0);
+    }
+    return st;
 }

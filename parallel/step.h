@@ -1,20 +1,37 @@
 /* One data-parallel training step (DESIGN.md §2): forward and backward on this rank's slice,
- * one allreduce of the gradients together with the sample count and the caller's statistics,
+ * the allreduce of the gradients together with the sample count and the caller's statistics,
  * division by the global count, L2, clipping, a finiteness check every rank decides alike, and
- * the optimizer update.  Shared by the trainer and the benchmarks. */
+ * the optimizer update.  Shared by the trainer and the benchmarks.
+ *
+ * Two ways to reduce: one allreduce after backward (the default and the reference), or,
+ * after dpt_step_set_overlap(s, true, ...), gradient buckets reduced by a communication thread
+ * while backward continues (parallel/comm.h, docs/design.md "Overlapping communication"). */
 #ifndef DPT_STEP_H
 #define DPT_STEP_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/loss.h"
 #include "core/model.h"
 #include "core/optim.h"
+#include "core/trace.h"
 
-/* Slots after the gradients in the reduced buffer: [0] sample count, [1] loss sum,
+/* Statistics slots reduced with the gradients: [0] sample count, [1] loss sum,
  * [2 ...] caller statistics (e.g. metric sums). */
 #define DPT_STEP_MAX_STATS 12
+/* Floats in front of the gradients in the reduced buffer: the slots sit at its end, right
+ * before the gradients, so [slots, end of gradients) is one range whose first part is layer 0's
+ * gradients (the last to be ready); 16 floats keep the gradients 64-byte aligned. */
+#define DPT_STEP_HEAD 16
+/* Bucket bound used when dpt_step_set_overlap is given 0: small enough that the layers above
+ * the first start early, large enough that the per-bucket latency stays small (docs/design.md,
+ * "Overlapping communication"). */
+#define DPT_STEP_BUCKET_BYTES_DEFAULT ((size_t)1 << 20)
+
+struct dpt_comm;
+struct dpt_bucket;
 
 typedef struct dpt_step {
     dpt_model *model;
@@ -27,9 +44,26 @@ typedef struct dpt_step {
     uint64_t seed;    /* keys dropout masks */
     int64_t step;     /* optimizer steps taken so far (global, same on every rank) */
     int nstats;       /* caller statistics reduced with the gradients */
-    float *reduce;    /* (nparams + 2 + DPT_STEP_MAX_STATS) gradients then the slots;
-                         model->grads points at its start */
+    float *reduce;    /* (DPT_STEP_HEAD + nparams) head, then the gradients (model->grads) */
+    float *slots;     /* (2 + nstats) the last slots of the head: count, loss sum, statistics;
+                         the reduced range is [slots, reduce + DPT_STEP_HEAD + nparams) */
     float *dout;      /* (max_batch, K) d(loss)/d(output) */
+    /* timing: */
+    dpt_trace *trace;     /* caller-owned, main thread (tid 0), NULL = none: forward, backward,
+                             comm_wait (time waiting for allreduces), update */
+    dpt_trace comm_trace; /* step-owned, tid 1: one allreduce event per bucket (arg = bucket
+                             index), or per step for the inline reduce when overlap is off, so
+                             total[DPT_PH_ALLREDUCE] is the allreduce time either way.  Read it
+                             between dpt_step_update and the next dpt_step_compute. */
+    /* overlap (dpt_step_set_overlap): */
+    bool overlap;               /* buckets go to the communication thread */
+    size_t bucket_bytes;        /* bound on a bucket (a larger single layer is its own) */
+    int nbuckets;               /* buckets; the last holds layer 0's gradients and the slots */
+    struct dpt_bucket *buckets; /* (nbuckets, room for nlayers + 1) in reduction order,
+                                   offsets into reduce */
+    int released;               /* buckets handed over in the current step */
+    bool in_step;               /* between dpt_step_compute and dpt_step_update */
+    struct dpt_comm *comm;      /* the thread, NULL when overlap is off */
     /* results of the last reduce: */
     double count;                     /* global samples in the step */
     double loss_sum;                  /* global loss sum (before L2) */
@@ -38,16 +72,30 @@ typedef struct dpt_step {
     float lr;                         /* learning rate used */
 } dpt_step;
 
-/* Sets up the step for a built model; repoints model->grads into the reduce buffer (so the
- * allreduce needs no copy).  nstats <= DPT_STEP_MAX_STATS. */
+/* Sets up the step for a built model with overlap off; repoints model->grads into the reduce
+ * buffer (so the allreduce needs no copy).  nstats <= DPT_STEP_MAX_STATS. */
 void dpt_step_init(dpt_step *s, dpt_model *m, const dpt_loss *loss, dpt_optim *opt,
                    const dpt_schedule *sched, int nstats);
+/* Collective.  Stops the communication thread and gives the model a gradient buffer of its own
+ * again (same values); call before dpt_model_free. */
 void dpt_step_free(dpt_step *s);
+
+/* Collective, between steps.  on: reduce the gradients in buckets of up to bucket_bytes
+ * (0 = DPT_STEP_BUCKET_BYTES_DEFAULT) on a communication thread while backward runs; off: one
+ * allreduce in dpt_step_update.  Needs MPI_THREAD_SERIALIZED or more: with less, rank 0 prints a
+ * one-line note and overlap stays off.  Returns whether overlap is on.  Results are the same
+ * either way up to float summation order (bitwise at 2 ranks). */
+bool dpt_step_set_overlap(dpt_step *s, bool on, size_t bucket_bytes);
+/* Between steps: keep up to cap allreduce events in comm_trace (0 = totals only); forgets the
+ * events and totals recorded so far. */
+void dpt_step_trace_comm(dpt_step *s, size_t cap);
 
 /* Zeroes gradients, runs forward, loss and backward on B local samples (B may be 0): x is
  * (B, in_steps, F), y per sample or, for a model returning sequences, per step; lengths (B)
  * gives each sample's valid steps (NULL = all).  Returns the model output (B, out_steps, K) so
- * the caller can fill dpt_step_stats() before the reduce. */
+ * the caller can fill dpt_step_stats() before the reduce.  With overlap on, gradient buckets
+ * are being reduced when it returns: until dpt_step_update the caller must not touch the
+ * gradients nor call MPI (the communication thread owns MPI then). */
 const float *dpt_step_compute(dpt_step *s, const float *x, dpt_target y, int B,
                               const int64_t *sample_ids, const int32_t *lengths);
 /* The caller's statistics slots (nstats floats) for this step. */
@@ -56,7 +104,8 @@ float *dpt_step_stats(dpt_step *s);
 /* Outcome of the update. */
 typedef enum { DPT_STEP_OK = 0, DPT_STEP_NONFINITE = 1 } dpt_step_status;
 
-/* Collective: allreduce, average, L2, clipping, check, optimizer update.  On a non-finite
+/* Collective: allreduce (or the last bucket and a wait for all of them), average, L2,
+ * clipping, check, optimizer update.  On a non-finite
  * gradient norm or loss it does not update and returns DPT_STEP_NONFINITE (same on all ranks);
  * *bad_layer then names the first layer whose gradient is not finite (or NULL). */
 dpt_step_status dpt_step_update(dpt_step *s, const char **bad_layer);

@@ -14,8 +14,9 @@
 #include <unistd.h>
 
 #include <hdf5.h>
-#include <zlib.h>
 
+#include "core/util.h"
+#include "io/import.h"
 #include "io/modelio.h"
 #include "parallel/dist.h"
 
@@ -560,145 +561,53 @@ static int cmd_bad(const opts *o) {
     return write_bad(o->pos[0], o->pos[1]);
 }
 
-/* ---- Fashion-MNIST from IDX files (big-endian header: magic, then one uint32 per dim) ---- */
+/* ---- Fashion-MNIST from its IDX files, through the importer's IDX reader (io/import.h) ---- */
 
-typedef struct idx_file {
-    gzFile g;
-    char path[DPT_PATH_MAX];
-} idx_file;
+/* dir/stem.gz, or dir/stem when only an uncompressed copy exists. */
+static void idx_path(char *path, size_t len, const char *dir, const char *stem) {
+    snprintf(path, len, "%s/%s.gz", dir, stem);
+    char plain[DPT_PATH_MAX];
+    snprintf(plain, sizeof plain, "%s/%s", dir, stem);
+    if (access(path, R_OK) != 0 && access(plain, R_OK) == 0) snprintf(path, len, "%s", plain);
+}
 
-static int idx_open(idx_file *f, const char *dir, const char *stem) {
-    snprintf(f->path, sizeof f->path, "%s/%s.gz", dir, stem);
-    if (access(f->path, R_OK) != 0) { /* accept an uncompressed copy too */
-        char plain[DPT_PATH_MAX];
-        snprintf(plain, sizeof plain, "%s/%s", dir, stem);
-        if (access(plain, R_OK) == 0) snprintf(f->path, sizeof f->path, "%s", plain);
+/* The Fashion-MNIST specifics the generic reader does not know: magic 2049 for labels and 2051
+ * for images, 28 x 28 images. */
+static int fmnist_check(const char *lpath, const char *ipath) {
+    char err[ERRLEN];
+    dpt_idx lf, imf;
+    int rc = dpt_idx_open(&lf, lpath, 2049, err, sizeof err);
+    dpt_idx_close(&lf);
+    if (!rc && !(rc = dpt_idx_open(&imf, ipath, 2051, err, sizeof err))) {
+        if (imf.dims[1] != 28 || imf.dims[2] != 28)
+            rc = dpt_err(err, sizeof err,
+                         "%s: images are %" PRId64 " x %" PRId64 ", expected 28 x 28", ipath,
+                         imf.dims[1], imf.dims[2]);
+        dpt_idx_close(&imf);
     }
-    f->g = gzopen(f->path, "rb");
-    if (!f->g)
-        return fail("%s: cannot open: %s (Debian: apt-get install dataset-fashion-mnist, or "
-                    "pass --dir)",
-                    f->path, strerror(errno ? errno : ENOENT));
-    return 0;
+    if (!rc) return 0;
+    if (strstr(err, "cannot open"))
+        return fail("%s (Debian: apt-get install dataset-fashion-mnist, or pass --dir)", err);
+    return fail("%s", err);
 }
 
-/* Reads exactly len bytes; returns the count read (< len at end of data) or -1 on a gzip error. */
-static int64_t idx_read(idx_file *f, void *buf, int64_t len) {
-    int64_t got = 0;
-    while (got < len) {
-        int64_t want = len - got > (1 << 24) ? (1 << 24) : len - got;
-        int r = gzread(f->g, (char *)buf + got, (unsigned)want);
-        if (r < 0) return -1;
-        if (r == 0) break;
-        got += r;
-    }
-    return got;
-}
-
-static int idx_error(idx_file *f, const char *what) {
-    int zerr = 0;
-    gzerror(f->g, &zerr);
-    return fail("%s: %s: %s", f->path, what,
-                zerr ? "corrupt or truncated gzip data" : "unexpected end of file (truncated)");
-}
-
-/* Reads one big-endian uint32 of the header. */
-static int idx_u32(idx_file *f, uint32_t *v, const char *what) {
-    unsigned char h[4];
-    if (idx_read(f, h, 4) != 4) return idx_error(f, what);
-    *v = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
-    return 0;
-}
-
-/* Reads the header, checks the magic number and returns the ndim sizes in dims. */
-static int idx_header(idx_file *f, uint32_t magic, int ndim, uint32_t *dims) {
-    uint32_t v;
-    if (idx_u32(f, &v, "cannot read the IDX magic number")) return DPT_EXIT_ERROR;
-    if (v != magic)
-        return fail("%s: bad magic number %" PRIu32 ", expected %" PRIu32 " (IDX %s file)", f->path,
-                    v, magic, magic == 2049 ? "label" : "image");
-    for (int i = 0; i < ndim; i++)
-        if (idx_u32(f, &dims[i], "cannot read the IDX header")) return DPT_EXIT_ERROR;
-    return 0;
-}
-
-/* Reads exactly len payload bytes and checks nothing follows them. */
-static int idx_payload(idx_file *f, unsigned char *buf, int64_t len, const char *what) {
-    int64_t got = idx_read(f, buf, len);
-    if (got < 0) return idx_error(f, "corrupt data");
-    if (got < len)
-        return fail("%s: truncated: expected %" PRId64
-                    " bytes of %s after the header, got %" PRId64,
-                    f->path, len, what, got);
-    unsigned char extra;
-    if (idx_read(f, &extra, 1) != 0)
-        return fail("%s: more data than the header announces (%" PRId64 " bytes of %s)", f->path,
-                    len, what);
-    return 0;
-}
-
-/* Reads labels (n) from <stem>-labels-idx1-ubyte and images (n, 784) from the images file. */
-static int fmnist_read(const char *dir, const char *stem, int64_t *n, unsigned char **pix,
-                       int32_t **lab) {
-    char name[128];
-    idx_file lf = {0}, imf = {0};
-    uint32_t ld[1], id[3];
-    unsigned char *lb = NULL;
-    snprintf(name, sizeof name, "%s-labels-idx1-ubyte", stem);
-    int rc = idx_open(&lf, dir, name);
-    if (!rc) rc = idx_header(&lf, 2049, 1, ld);
-    snprintf(name, sizeof name, "%s-images-idx3-ubyte", stem);
-    if (!rc) rc = idx_open(&imf, dir, name);
-    if (!rc) rc = idx_header(&imf, 2051, 3, id);
-    if (!rc && (id[1] != 28 || id[2] != 28))
-        rc = fail("%s: images are %" PRIu32 " x %" PRIu32 ", expected 28 x 28", imf.path, id[1],
-                  id[2]);
-    if (!rc && (ld[0] != id[0] || ld[0] == 0))
-        rc =
-            fail("%s has %" PRIu32 " labels but %s has %" PRIu32 " images (expected the same, > 0)",
-                 lf.path, ld[0], imf.path, id[0]);
-    if (!rc) {
-        *n = ld[0];
-        lb = malloc((size_t)*n);
-        *pix = malloc((size_t)*n * 784);
-        *lab = malloc((size_t)*n * sizeof **lab);
-        if (!lb || !*pix || !*lab) rc = fail("out of memory for %" PRId64 " images", *n);
-    }
-    if (!rc) rc = idx_payload(&lf, lb, *n, "labels");
-    if (!rc) rc = idx_payload(&imf, *pix, *n * 784, "pixels");
-    for (int64_t i = 0; !rc && i < *n; i++) {
-        if (lb[i] > 9)
-            rc = fail("%s: label %d at item %" PRId64 ", expected 0..9", lf.path, lb[i], i);
-        (*lab)[i] = lb[i];
-    }
-    if (lf.g) gzclose(lf.g);
-    if (imf.g) gzclose(imf.g);
-    free(lb);
-    return rc;
-}
-
-/* rows: X (n, 28, 28), one image row per time step; else (n, 784). */
+/* rows: X (n, 28, 28), one image row per time step; else (n, 784).  Pixels / 255, labels 0-9. */
 static int fmnist_convert(const char *dir, const char *stem, const char *out, bool rows) {
-    int64_t n = 0;
-    unsigned char *pix = NULL; /* (n, 784) */
-    int32_t *lab = NULL;       /* (n) */
-    float *x = NULL;           /* (n, 784) in [0, 1] */
-    int rc = fmnist_read(dir, stem, &n, &pix, &lab);
-    if (!rc && !(x = malloc((size_t)n * 784 * sizeof *x)))
-        rc = fail("out of memory for %" PRId64 " images", n);
-    if (!rc) {
-        for (int64_t i = 0; i < n * 784; i++) x[i] = (float)pix[i] / 255.0f;
-        char desc[DPT_PATH_MAX + 64];
-        snprintf(desc, sizeof desc, "fashion-mnist %s/%s n=%" PRId64 "%s", dir, stem, n,
-                 rows ? " rows" : "");
-        h5arr a[2] = {rows ? f32_3d("X", x, n, 28, 28) : f32_2d("X", x, n, 784), labels_1d(lab, n)};
-        rc = write_h5(out, a, 2, desc);
-        if (!rc) printf("%s: %" PRId64 " images\n", out, n);
-    }
-    free(pix);
-    free(lab);
-    free(x);
-    return rc;
+    char lpath[DPT_PATH_MAX + 64], ipath[DPT_PATH_MAX + 64], name[128], err[ERRLEN];
+    snprintf(name, sizeof name, "%s-labels-idx1-ubyte", stem);
+    idx_path(lpath, sizeof lpath, dir, name);
+    snprintf(name, sizeof name, "%s-images-idx3-ubyte", stem);
+    idx_path(ipath, sizeof ipath, dir, name);
+    if (fmnist_check(lpath, ipath)) return DPT_EXIT_ERROR;
+    char desc[DPT_PATH_MAX + 64];
+    snprintf(desc, sizeof desc, "fashion-mnist %s/%s%s", dir, stem, rows ? " rows" : "");
+    dpt_import_opts io = {
+        .force = true, .attr_name = "dpt_mkdata", .attr_value = desc, .label_max = 9};
+    dpt_idx_opts xo = {.seq = rows, .scale = 1.0 / 255.0};
+    dpt_import_summary sum;
+    if (dpt_import_idx(ipath, lpath, out, &xo, &io, &sum, err, sizeof err)) return fail("%s", err);
+    printf("%s: %" PRId64 " images\n", out, sum.ds[0].dims[0]);
+    return 0;
 }
 
 static int cmd_fashion_mnist(const opts *o) {

@@ -1,0 +1,288 @@
+/* `dptrain import csv|idx|npy INPUT... OUT.h5`: converts users' data files to the HDF5 layout
+ * dptrain trains on (io/import.h, docs/data.md "Importing data").  Rank 0 does the work; under
+ * mpirun the other ranks wait for it without spinning, and a failure ends them all. */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <omp.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "cli/cli.h"
+#include "core/trace.h"
+#include "io/import.h"
+#include "parallel/dist.h"
+
+static const char usage_text[] =
+    "usage: dptrain import csv IN.csv OUT.h5 [--target COLS | --no-target] [--features COLS]\n"
+    "                          [--header auto|yes|no] [--delimiter C] [--labels]\n"
+    "       dptrain import idx IMAGES [LABELS] OUT.h5 [--layout flat|seq] [--scale F]\n"
+    "       dptrain import npy X.npy [Y.npy] OUT.h5 [--lengths L.npy] [--float-targets]\n"
+    "options for all formats: [--x NAME] [--y NAME] [--compress 0-9] [--force]\n"
+    "\n"
+    "Writes X float32 (N, F) or (N, T, F), y float32 (N, K) or int32 class labels (N), and\n"
+    "lengths int32 (N), chunked by rows (about 1 MiB per chunk), gzip'd with --compress N\n"
+    "(default 0: none).  An existing OUT.h5 is replaced only with --force.  Inputs are streamed.\n"
+    "\n"
+    "csv:  --target COLS    target columns, comma-separated names or 0-based indices\n"
+    "                       (default: the last column); --no-target: X only\n"
+    "      --features COLS  feature columns (default: every column that is not a target)\n"
+    "      --header auto    first row is a header if any cell is not a number (yes, no)\n"
+    "      --delimiter C    one character (default ','); 'tab' or '\\t' for tabs\n"
+    "      --labels         the target is an integer class label >= 0: y int32 (N)\n"
+    "      Quoted cells (RFC 4180), blank lines and '#' comment lines are accepted.\n"
+    "idx:  IMAGES (N, d1, ...) and LABELS (N), plain or gzip'd\n"
+    "      --layout flat    X (N, d1 x d2 x ...) (default); seq: X (N, d1, d2 x ...), rows as\n"
+    "                       time steps\n"
+    "      --scale F        multiplies the image values (a number or a fraction like 1/255);\n"
+    "                       default 1/255 for ubyte images (pixels to [0, 1]), else 1\n"
+    "npy:  X.npy (N), (N, F) or (N, T, F); Y.npy (N, ...) integer -> int32 labels, float ->\n"
+    "      float32; --float-targets: integer Y as float32; --lengths L.npy (N) sequence lengths\n"
+    "\n"
+    "Exit status: 0 done, 1 bad input (the message names the file and line or element), 2 usage.\n";
+
+typedef struct imp_args {
+    const char *fmt;
+    const char *pos[4];
+    int npos;
+    dpt_csv_opts csv;
+    dpt_idx_opts idx;
+    dpt_npy_opts npy;
+    dpt_import_opts io;
+} imp_args;
+
+static int usage_error(const char *fmt, const char *what, const char *arg) {
+    if (dpt_world.rank == 0)
+        fprintf(stderr, "dptrain import%s%s: %s%s%s%s\n%s", fmt ? " " : "", fmt ? fmt : "", what,
+                arg ? " '" : "", arg ? arg : "", arg ? "'" : "", usage_text);
+    return -1;
+}
+
+/* "0.5", "1/255": a finite number > 0. */
+static int parse_scale(const char *s, double *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (*end == '/') {
+        const char *d = end + 1;
+        double den = strtod(d, &end);
+        v = end == d ? NAN : v / den;
+    }
+    if (errno || *end || !isfinite(v) || !(v > 0)) return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_delim(const char *s, char *out) {
+    if (!strcmp(s, "tab") || !strcmp(s, "\\t")) s = "\t";
+    if (strlen(s) != 1 || strchr("\"\r\n#", s[0])) return -1;
+    *out = s[0];
+    return 0;
+}
+
+static int parse_header(const char *s, int *out) {
+    static const char *const names[] = {"auto", "yes", "no"};
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(s, names[i])) {
+            *out = i; /* DPT_CSV_HEADER_AUTO, _YES, _NO */
+            return 0;
+        }
+    return -1;
+}
+
+static int parse_compress(const char *s, int *out) {
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || v < 0 || v > 9) return -1;
+    *out = (int)v;
+    return 0;
+}
+
+/* The options: where each one's value goes and which format it belongs to. */
+typedef enum {
+    OPT_FLAG,
+    OPT_STRING,
+    OPT_COMPRESS,
+    OPT_HEADER,
+    OPT_DELIM,
+    OPT_SCALE,
+    OPT_LAYOUT
+} opt_kind;
+
+typedef struct opt_def {
+    const char *name;
+    const char *fmt; /* NULL: every format */
+    opt_kind kind;
+    size_t offset; /* of the field in imp_args */
+} opt_def;
+
+static const opt_def options[] = {
+    {"--x", NULL, OPT_STRING, offsetof(imp_args, io.x_name)},
+    {"--y", NULL, OPT_STRING, offsetof(imp_args, io.y_name)},
+    {"--compress", NULL, OPT_COMPRESS, offsetof(imp_args, io.compress)},
+    {"--force", NULL, OPT_FLAG, offsetof(imp_args, io.force)},
+    {"--target", "csv", OPT_STRING, offsetof(imp_args, csv.target)},
+    {"--features", "csv", OPT_STRING, offsetof(imp_args, csv.features)},
+    {"--no-target", "csv", OPT_FLAG, offsetof(imp_args, csv.no_target)},
+    {"--header", "csv", OPT_HEADER, offsetof(imp_args, csv.header)},
+    {"--delimiter", "csv", OPT_DELIM, offsetof(imp_args, csv.delim)},
+    {"--labels", "csv", OPT_FLAG, offsetof(imp_args, csv.labels)},
+    {"--layout", "idx", OPT_LAYOUT, offsetof(imp_args, idx.seq)},
+    {"--scale", "idx", OPT_SCALE, offsetof(imp_args, idx.scale)},
+    {"--lengths", "npy", OPT_STRING, offsetof(imp_args, npy.lengths)},
+    {"--float-targets", "npy", OPT_FLAG, offsetof(imp_args, npy.float_targets)},
+};
+
+static const opt_def *find_option(const char *name) {
+    for (size_t i = 0; i < sizeof options / sizeof options[0]; i++)
+        if (!strcmp(name, options[i].name)) return &options[i];
+    return NULL;
+}
+
+/* Stores v (NULL for a flag) in o's field; 0, or -1 for a bad value. */
+static int set_option(imp_args *a, const opt_def *o, const char *v) {
+    void *field = (char *)a + o->offset;
+    switch (o->kind) {
+    case OPT_FLAG:
+        *(bool *)field = true;
+        return 0;
+    case OPT_STRING:
+        *(const char **)field = v;
+        return 0;
+    case OPT_COMPRESS:
+        return parse_compress(v, field);
+    case OPT_HEADER:
+        return parse_header(v, field);
+    case OPT_DELIM:
+        return parse_delim(v, field);
+    case OPT_SCALE:
+        return parse_scale(v, field);
+    case OPT_LAYOUT:
+        *(bool *)field = !strcmp(v, "seq");
+        return !strcmp(v, "seq") || !strcmp(v, "flat") ? 0 : -1;
+    }
+    return -1;
+}
+
+/* One argument at argv[*i] ("--name value", "--name=value", a flag or a file); 0 ok, 1 help,
+ * -1 usage error (printed). */
+static int parse_one(imp_args *a, int argc, char **argv, int *i) {
+    const char *arg = argv[*i];
+    if (!strcmp(arg, "-h") || !strcmp(arg, "--help")) return 1;
+    if (strncmp(arg, "--", 2) != 0) {
+        if (a->npos == 4) return usage_error(a->fmt, "too many file arguments at", arg);
+        a->pos[a->npos++] = arg;
+        return 0;
+    }
+    char name[64];
+    const char *eq = strchr(arg, '='), *val = eq ? eq + 1 : NULL;
+    snprintf(name, sizeof name, "%.*s", eq ? (int)(eq - arg) : (int)strlen(arg), arg);
+    const opt_def *o = find_option(name);
+    if (!o || (o->kind == OPT_FLAG && val)) return usage_error(a->fmt, "unknown option", arg);
+    if (o->fmt && strcmp(o->fmt, a->fmt))
+        return usage_error(a->fmt, "option for another format:", name);
+    if (o->kind != OPT_FLAG && !val) {
+        if (*i + 1 >= argc) return usage_error(a->fmt, "option needs a value:", name);
+        val = argv[++*i];
+    }
+    if (set_option(a, o, val)) return usage_error(a->fmt, "bad value for", name);
+    return 0;
+}
+
+static int parse_args(imp_args *a, int argc, char **argv) {
+    *a = (imp_args){.io = {.label_max = -1, .attr_name = "dptrain_import"}};
+    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+        if (argc >= 2) return 1;
+        return usage_error(NULL, "missing format (csv, idx or npy)", NULL);
+    }
+    a->fmt = argv[1];
+    if (strcmp(a->fmt, "csv") && strcmp(a->fmt, "idx") && strcmp(a->fmt, "npy"))
+        return usage_error(NULL, "unknown format (expected csv, idx or npy)", a->fmt);
+    for (int i = 2; i < argc; i++) {
+        int rc = parse_one(a, argc, argv, &i);
+        if (rc) return rc;
+    }
+    int lo = 2, hi = !strcmp(a->fmt, "csv") ? 2 : 3;
+    if (a->npos < lo || a->npos > hi)
+        return usage_error(a->fmt, hi == 2 ? "expected IN.csv OUT.h5" : "expected 2 or 3 files",
+                           NULL);
+    if (a->csv.target && a->csv.no_target)
+        return usage_error(a->fmt, "--target and --no-target exclude each other", NULL);
+    return 0;
+}
+
+/* ---- running ---- */
+
+static int run_import(const imp_args *a, dpt_import_summary *s, char *err, size_t errlen) {
+    const char *out = a->pos[a->npos - 1];
+    if (!strcmp(a->fmt, "csv"))
+        return dpt_import_csv(a->pos[0], out, &a->csv, &a->io, s, err, errlen);
+    if (!strcmp(a->fmt, "idx"))
+        return dpt_import_idx(a->pos[0], a->npos == 3 ? a->pos[1] : NULL, out, &a->idx, &a->io, s,
+                              err, errlen);
+    dpt_npy_opts no = a->npy;
+    no.y = a->npos == 3 ? a->pos[1] : NULL;
+    return dpt_import_npy(a->pos[0], out, &no, &a->io, s, err, errlen);
+}
+
+/* "dptrain import idx a.gz b.gz": recorded in the file's root attribute. */
+static void describe(char *buf, size_t len, int argc, char **argv) {
+    int n = snprintf(buf, len, "dptrain import");
+    for (int i = 1; i < argc && n > 0 && (size_t)n < len; i++)
+        n += snprintf(buf + n, len - (size_t)n, " %s", argv[i]);
+}
+
+/* ", X (60000, 784) float32", and for int32 the range of the values. */
+static void print_ds(const dpt_import_ds *d) {
+    printf(", %s (", d->name);
+    for (int k = 0; k < d->ndim; k++) printf("%s%" PRId64, k ? ", " : "", d->dims[k]);
+    printf(") %s", d->is_int ? "int32" : "float32");
+    if (d->is_int) printf(" %" PRId64 "..%" PRId64, d->min, d->max);
+}
+
+/* "OUT.h5: 60000 rows, X (60000, 784) float32, y (60000) int32 0..9; 180.1 MiB, 0.76 s" */
+static void print_summary(const char *out, const dpt_import_summary *s, double secs) {
+    printf("%s: %" PRId64 " rows", out, s->ds[0].dims[0]);
+    for (int i = 0; i < s->nds; i++) print_ds(&s->ds[i]);
+    struct stat st;
+    double mib = stat(out, &st) == 0 ? (double)st.st_size / (1024.0 * 1024.0) : 0.0;
+    printf("; %.1f MiB, %.2f s\n", mib, secs);
+    fflush(stdout);
+}
+
+/* Ranks other than 0 wait for rank 0 without spinning (a blocking barrier would busy-poll). */
+static void wait_for_rank0(void) {
+    MPI_Request req;
+    MPI_Ibarrier(dpt_world.comm, &req);
+    for (int done = 0; !done;) {
+        MPI_Test(&req, &done, MPI_STATUS_IGNORE);
+        if (!done) nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
+    }
+}
+
+int dpt_cmd_import(int argc, char **argv) {
+    imp_args a;
+    int rc = parse_args(&a, argc, argv);
+    if (rc) {
+        if (rc > 0 && dpt_world.rank == 0) fputs(usage_text, stdout);
+        return rc > 0 ? DPT_EXIT_OK : DPT_EXIT_USAGE;
+    }
+    if (dpt_world.rank != 0) {
+        wait_for_rank0();
+        return DPT_EXIT_OK;
+    }
+    char err[2048], desc[2048];
+    describe(desc, sizeof desc, argc, argv);
+    a.io.attr_value = desc;
+    omp_set_num_threads(dpt_dist_pick_threads(0)); /* compression runs on these threads */
+    dpt_import_summary s;
+    double t0 = dpt_now_s();
+    if (run_import(&a, &s, err, sizeof err)) dpt_fatal("%s", err);
+    print_summary(a.pos[a.npos - 1], &s, dpt_now_s() - t0);
+    if (dpt_world.size > 1) wait_for_rank0();
+    return DPT_EXIT_OK;
+}

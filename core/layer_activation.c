@@ -60,7 +60,10 @@ static void activation_backward(dpt_layer *l, const float *x, const float *y, co
     int64_t n = (int64_t)B * l->steps_in * l->in;
     if (is_relu(a)) {
 #pragma omp parallel for simd schedule(static) if (parallel : n > 16384)
-        for (int64_t i = 0; i < n; i++) dx[i] = x[i] > 0.0f ? dy[i] : 0.0f;
+        for (int64_t i = 0; i < n; i++) {
+            float g = dy[i]; /* loaded whatever x says, so the select needs no branch */
+            dx[i] = x[i] > 0.0f ? g : 0.0f;
+        }
         return;
     }
 #pragma omp parallel for schedule(static) if (n > 16384)

@@ -130,6 +130,9 @@ static void gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, c
         scale_c(M, N, beta, C, ldc);
         return;
     }
+    if ((int64_t)M * N * K <= DPT_GEMM_SMALL_MAX &&
+        dpt_sgemm_small(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc))
+        return;
     ensure_setup();
     /* Row-major storage is BLIS's general stride with rs = ld, cs = 1; BLIS never writes A, B. */
     bli_sgemm_ex(trans_a ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE,

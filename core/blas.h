@@ -35,6 +35,16 @@ void dpt_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, con
 void dpt_sgemm_1t(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A,
                   int lda, const float *B, int ldb, float beta, float *C, int ldc);
 
+/* Products with M * N * K up to this go to dpt_sgemm_small instead of BLIS (docs/performance.md:
+ * BLIS's per-call cost dominates there). */
+#define DPT_GEMM_SMALL_MAX (1 << 18)
+
+/* The small-product kernels (core/gemm_small.c), single-threaded, for op(A) B with N >= 16 and
+ * A B^T with K >= 16; other cases return false and do nothing.  Each element of C is a float sum
+ * over k in increasing order, whatever M and N are. */
+bool dpt_sgemm_small(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A,
+                     int lda, const float *B, int ldb, float beta, float *C, int ldc);
+
 /* Plain triple-loop reference, used by tests to check the BLIS path. */
 void dpt_sgemm_ref(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A,
                    int lda, const float *B, int ldb, float beta, float *C, int ldc);

@@ -9,9 +9,10 @@
 #include "core/util.h"
 #include "core_check.h"
 
-/* Entries are in [-1, 1] and K <= 37, so |C| <= 38; float32 sums of K products carry an error of
- * at most ~K * 6e-8 * 38 ~ 1e-4 in the worst case (BLIS and the loop sum in different orders),
- * typically far less.  A wrong transpose or stride gives errors of O(1). */
+/* Entries are in [-1, 1] and K <= 66, so |C| <= 67; float32 sums of K products carry an error of
+ * at most ~K * 6e-8 * 67 ~ 3e-4 in the worst case (BLIS and the loop sum in different orders),
+ * but the rounding errors have random signs: about sqrt(K) * 6e-8 * |C| ~ 3e-5 at most in
+ * practice.  A wrong transpose, stride or tile edge gives errors of O(1). */
 #define GEMM_TOL 1e-4
 
 typedef struct gemm_case {
@@ -45,7 +46,10 @@ static void check_gemm(const gemm_case *g,
 
 static void for_all_cases(void (*fn)(bool, bool, int, int, int, float, const float *, int,
                                      const float *, int, float, float *, int)) {
-    const int shapes[][3] = {{1, 1, 1}, {7, 5, 3}, {13, 1, 37}, {1, 17, 9}, {33, 29, 31}};
+    /* small products (core/gemm_small.c: full 4 x 16 tiles, row and column remainders, K past
+     * a multiple of 16) and two above DPT_GEMM_SMALL_MAX (BLIS) */
+    const int shapes[][3] = {{1, 1, 1},   {7, 5, 3},   {13, 1, 37}, {1, 17, 9},   {33, 29, 31},
+                             {16, 32, 5}, {9, 35, 40}, {8, 48, 16}, {65, 64, 66}, {70, 62, 61}};
     const float betas[] = {0.0f, 1.0f};
     for (int t = 0; t < 4; t++)
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
@@ -58,6 +62,41 @@ static void for_all_cases(void (*fn)(bool, bool, int, int, int, float, const flo
 static void test_sgemm_matches_reference_for_all_transposes_and_odd_shapes(void **state) {
     (void)state;
     for_all_cases(dpt_sgemm);
+}
+
+/* The small kernels called directly (dpt_sgemm sends only small products to them); both
+ * transposed is BLIS's alone. */
+static void small_or_blis(bool ta, bool tb, int M, int N, int K, float alpha, const float *A,
+                          int lda, const float *B, int ldb, float beta, float *C, int ldc) {
+    bool done = dpt_sgemm_small(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    assert_true(done == (!(ta && tb) && (tb ? K : N) >= 16));
+    if (!done) dpt_sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+static void test_small_kernels_match_reference_at_any_size(void **state) {
+    (void)state;
+    for_all_cases(small_or_blis);
+}
+
+/* An element's value does not depend on how many rows the product has (ranks split rows). */
+static void test_small_kernels_give_each_row_the_same_bits_whatever_m(void **state) {
+    (void)state;
+    enum { M = 11, N = 37, K = 45 };
+    float *A = dpt_alloc_floats(M * K), *B = dpt_alloc_floats(N * K);
+    float *C = dpt_alloc_floats(M * N), *R = dpt_alloc_floats(N);
+    fill_uniform(A, M * K, -1.0f, 1.0f, 4);
+    fill_uniform(B, N * K, -1.0f, 1.0f, 5);
+    for (int tb = 0; tb < 2; tb++) {
+        dpt_sgemm_small(false, tb, M, N, K, 1.0f, A, K, B, tb ? K : N, 0.0f, C, N);
+        for (int i = 0; i < M; i++) {
+            dpt_sgemm_small(false, tb, 1, N, K, 1.0f, A + i * K, K, B, tb ? K : N, 0.0f, R, N);
+            assert_memory_equal(R, C + i * N, N * sizeof(float));
+        }
+    }
+    free(A);
+    free(B);
+    free(C);
+    free(R);
 }
 
 static void test_sgemm_1t_matches_reference(void **state) {
@@ -155,6 +194,8 @@ int main(void) {
         cmocka_unit_test(test_setup_is_idempotent_and_reports_kernels_and_threads),
         cmocka_unit_test(test_sgemm_matches_reference_for_all_transposes_and_odd_shapes),
         cmocka_unit_test(test_sgemm_1t_matches_reference),
+        cmocka_unit_test(test_small_kernels_match_reference_at_any_size),
+        cmocka_unit_test(test_small_kernels_give_each_row_the_same_bits_whatever_m),
         cmocka_unit_test(test_sgemm_with_k_zero_scales_c_by_beta),
         cmocka_unit_test(test_sgemm_with_m_or_n_zero_touches_nothing),
         cmocka_unit_test(test_sgemm_1t_inside_an_openmp_region_equals_the_threaded_call),

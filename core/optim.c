@@ -264,7 +264,16 @@ static double sumsq_chunk(const float *g /* (n) */, size_t n) {
     return s;
 }
 
-double dpt_grad_norm(const float *g, size_t n) {
+/* One chunk: scaled in place (unless scale is 1), then its sum of squares, while in cache. */
+static double scale_sumsq_chunk(float *g /* (n) */, size_t n, float scale) {
+    if (scale != 1.0f) {
+#pragma omp simd
+        for (size_t i = 0; i < n; i++) g[i] *= scale;
+    }
+    return sumsq_chunk(g, n);
+}
+
+double dpt_scale_grad_norm(float *g, size_t n, float scale) {
     double total = 0.0;
     for (size_t base = 0; base < n; base += (size_t)CHUNK * CHUNKS_PER_ROUND) {
         double part[CHUNKS_PER_ROUND] = {0}; /* (CHUNKS_PER_ROUND) sum of squares per chunk */
@@ -275,11 +284,15 @@ double dpt_grad_norm(const float *g, size_t n) {
         for (size_t c = 0; c < nchunks; c++) {
             size_t lo = base + c * CHUNK;
             size_t len = n - lo < CHUNK ? n - lo : CHUNK;
-            part[c] = sumsq_chunk(g + lo, len);
+            part[c] = scale_sumsq_chunk(g + lo, len, scale);
         }
         for (size_t c = 0; c < nchunks; c++) total += part[c];
     }
     return sqrt(total);
+}
+
+double dpt_grad_norm(const float *g, size_t n) {
+    return dpt_scale_grad_norm((float *)g, n, 1.0f); /* scale 1: g is only read */
 }
 
 /* A NaN norm compares false and leaves g as it is, so the non-finite check still sees it. */

@@ -46,6 +46,9 @@ void dpt_optim_step(dpt_optim *o, float *params, const float *grads, float lr);
 
 /* L2 norm of g (n), accumulated in double. */
 double dpt_grad_norm(const float *g, size_t n);
+/* g *= scale, then its global norm as dpt_grad_norm computes it (same chunks, same order), in
+ * one pass over memory: the step's averaging and norm together. */
+double dpt_scale_grad_norm(float *g, size_t n, float scale);
 /* Scales g by max_norm / norm when norm > max_norm. */
 void dpt_clip_by_norm(float *g, size_t n, double norm, float max_norm);
 /* Clamps every element to [-v, v]. */

@@ -209,11 +209,13 @@ static dpt_step_status apply(dpt_step *s, const char **bad_layer) {
 
     float inv = (float)(1.0 / s->count);
     float *g = m->grads;
-/* if (parallel: ...) keeps the loop vectorised when it runs on one thread (OpenMP 5.0). */
-#pragma omp parallel for simd schedule(static) if (parallel : n > 65536)
-    for (size_t i = 0; i < n; i++) g[i] *= inv;
-    if (s->l2 > 0) dpt_model_add_l2(m, s->l2);
-    s->grad_norm = dpt_grad_norm(g, n);
+    if (s->l2 > 0) { /* L2 joins the averaged gradient before the norm */
+        s->grad_norm = dpt_scale_grad_norm(g, n, inv);
+        dpt_model_add_l2(m, s->l2);
+        s->grad_norm = dpt_grad_norm(g, n);
+    } else {
+        s->grad_norm = dpt_scale_grad_norm(g, n, inv); /* average and norm in one pass */
+    }
     if (!isfinite(s->grad_norm) || !isfinite(s->loss_sum)) {
         if (bad_layer) *bad_layer = first_bad_layer(m);
         return DPT_STEP_NONFINITE;

@@ -339,20 +339,36 @@ static void into_previous_state(const rec_call *c, const rec_dir *r, const dpt_c
     }
 }
 
-/* out (cols) += column sums of A (rows, cols).  Each thread owns whole columns and adds rows in
- * order, so the result does not depend on the thread count. */
-static void colsum_add(const float *A, int rows, int cols, float *out, bool par) {
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define COLSUM_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define COLSUM_CLONES
+#endif
+
+/* Columns [j0, j0 + n) of the column sums of A (rows, cols), rows added in order (so the sums
+ * are the same bits for any vector width), added to out1 and, unless NULL, out2. */
+COLSUM_CLONES static void colsum_block(const float *A, int rows, int cols, int j0, int n,
+                                       float *out1, float *out2) {
+    float acc[COL_BLOCK] = {0}; /* (n) */
+    for (int i = 0; i < rows; i++) {
+        const float *a = A + (size_t)i * cols + j0; /* (n) */
+#pragma omp simd
+        for (int j = 0; j < n; j++) acc[j] += a[j];
+    }
+    for (int j = 0; j < n; j++) out1[j0 + j] += acc[j];
+    if (out2)
+        for (int j = 0; j < n; j++) out2[j0 + j] += acc[j];
+}
+
+/* out1 (cols) += column sums of A (rows, cols), and out2 too unless NULL (an LSTM's two bias
+ * vectors get the same gradient: one pass).  Each thread owns whole columns, so the result
+ * does not depend on the thread count. */
+static void colsum_add(const float *A, int rows, int cols, float *out1, float *out2, bool par) {
     int nblk = (cols + COL_BLOCK - 1) / COL_BLOCK;
 #pragma omp parallel for schedule(static) if (par && (int64_t)rows * cols >= COLSUM_PAR_MIN)
     for (int kb = 0; kb < nblk; kb++) {
         int j0 = kb * COL_BLOCK, n = cols - j0 < COL_BLOCK ? cols - j0 : COL_BLOCK;
-        float acc[COL_BLOCK] = {0}; /* (n) */
-        for (int i = 0; i < rows; i++) {
-            const float *a = A + (size_t)i * cols + j0; /* (n) */
-#pragma omp simd
-            for (int j = 0; j < n; j++) acc[j] += a[j];
-        }
-        for (int j = 0; j < n; j++) out[j0 + j] += acc[j];
+        colsum_block(A, rows, cols, j0, n, out1, out2);
     }
 }
 
@@ -364,8 +380,12 @@ static void weight_grads(const rec_call *c, const rec_dir *r, const rec_exec *e)
     e->gemm(true, false, GH, c->F, BT, 1.0f, r->dgates, GH, c->x, c->F, 1.0f, r->dW_ih, c->F);
     e->gemm(true, false, GH, c->H, BT, 1.0f, dhp, GH, r->hprev, c->H, 1.0f, r->dW_hh, c->H);
     if (!r->db_ih) return;
-    colsum_add(r->dgates, BT, GH, r->db_ih, e->par);
-    colsum_add(dhp, BT, GH, r->db_hh, e->par);
+    if (dhp == r->dgates) {
+        colsum_add(r->dgates, BT, GH, r->db_ih, r->db_hh, e->par);
+        return;
+    }
+    colsum_add(r->dgates, BT, GH, r->db_ih, NULL, e->par);
+    colsum_add(dhp, BT, GH, r->db_hh, NULL, e->par);
 }
 
 static void dir_backward(const rec_call *c, int d, const rec_exec *e) {

@@ -81,6 +81,7 @@ typedef struct result {
     double update_s;    /* averaging, clipping, optimizer */
     int nbuckets;       /* 0 = not overlapped */
     double bucket_mb;   /* the bound the buckets were planned with */
+    double base_mib, peak_mib, acc_mib; /* RSS before the model, peak RSS, accounted (max/rank) */
 } result;
 
 static double now(void) {
@@ -396,6 +397,40 @@ static result time_training(const workload *w, const options *o, dpt_model *m, c
     return r;
 }
 
+/* ---- memory ---- */
+
+/* A line of /proc/self/status in KiB ("VmRSS", "VmHWM"), 0 when unavailable. */
+static double status_kib(const char *key) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    double v = 0;
+    size_t n = strlen(key);
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, key, n) && line[n] == ':') v = atof(line + n + 1);
+    if (f) fclose(f);
+    return v;
+}
+
+/* Starts a new peak-RSS measurement (Linux: writing 5 to clear_refs resets VmHWM). */
+static void reset_peak(void) {
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (!f) return;
+    fputs("5", f);
+    fclose(f);
+}
+
+/* Bytes the training needs by construction: parameters, gradient (reduce) buffer, optimizer
+ * state, activation arena, d(loss)/d(output), this rank's batch. */
+static double accounted_bytes(const workload *w, const dpt_model *m, int b) {
+    double n = (double)m->nparams, state = 0;
+    if (!strcmp(w->optim, "adam")) state = 2 * n;
+    if (!strcmp(w->optim, "rmsprop") || !strcmp(w->optim, "momentum")) state = n;
+    double per_row = (double)w->widths[0] * (w->cell ? w->steps : 1) +
+                     (w->labels ? 1 : w->widths[w->nwidths - 1]);
+    double dout = (double)m->max_batch * m->out_steps * m->out_features;
+    return 4.0 * (2 * n + state + (double)m->arena_floats + dout + per_row * b);
+}
+
 /* ---- one workload ---- */
 
 static void report(const workload *w, int threads, const result *r, double square) {
@@ -413,6 +448,11 @@ static void report(const workload *w, int threads, const result *r, double squar
              r->compute_s * 1e3, r->allreduce_s * 1e3, r->nbuckets ? "overlapped" : "inline",
              r->exposed_s * 1e3, 100.0 * r->exposed_s / fmax(r->allreduce_s, 1e-12),
              r->update_s * 1e3);
+    dpt_log0("  memory per rank (largest): peak RSS %.1f MiB = %.1f MiB before the model (MPI, "
+             "BLIS, libraries) + %.1f MiB for training; accounted (parameters, gradients, "
+             "optimizer state, activations, batch) %.1f MiB: %.2fx\n",
+             r->peak_mib, r->base_mib, r->peak_mib - r->base_mib, r->acc_mib,
+             (r->peak_mib - r->base_mib) / fmax(r->acc_mib, 1e-9));
     char ovl[32];
     if (r->nbuckets)
         snprintf(ovl, sizeof ovl, "%.3g MiB: %d bucket%s", r->bucket_mb, r->nbuckets,
@@ -430,10 +470,15 @@ static void run_workload(const workload *w, const options *o, int threads, doubl
     int P = dpt_world.size, rank = dpt_world.rank;
     int lo = (int)dpt_split_lo(w->batch, P, rank), hi = (int)dpt_split_lo(w->batch, P, rank + 1);
     int b = hi - lo, max_b = (int)dpt_split_lo(w->batch, P, 1); /* rank 0 has the most rows */
+    reset_peak();
+    double base = status_kib("VmRSS") / 1024.0;
     dpt_model m;
     build_model(w, max_b > 0 ? max_b : 1, &m);
     batch_data d = make_data(w, b);
     result r = time_training(w, o, &m, &d, b);
+    double mem[3] = {base, status_kib("VmHWM") / 1024.0, accounted_bytes(w, &m, b) / 1048576.0};
+    MPI_Allreduce(MPI_IN_PLACE, mem, 3, MPI_DOUBLE, MPI_MAX, dpt_world.comm);
+    r.base_mib = mem[0], r.peak_mib = mem[1], r.acc_mib = mem[2];
     gemm_shape g[MAX_GEMMS]; /* (n) */
     int n = b > 0 ? step_gemms(&m, b, g) : 0;
     r.gemm_flop = gemm_flop(g, n);

@@ -160,6 +160,7 @@ static int layout_arena(dpt_model *m, char *err, size_t errlen) {
                        "(expected a smaller batch size or narrower layers)",
                        total * 4.0 / 0x1.0p30, m->max_batch);
     m->arena = dpt_alloc_floats((size_t)total);
+    m->arena_floats = (size_t)total;
     m->acts = dpt_calloc((size_t)m->nlayers + 1, sizeof *m->acts);
     float *p = m->arena; /* cursor through the arena (floats) */
     for (int i = 0; i < m->nlayers; i++) {

@@ -17,16 +17,17 @@ typedef struct dpt_model {
     int out_steps;     /* T of the output (1 unless the model returns sequences) */
     int max_batch;     /* largest B forward/backward accept */
     size_t nparams;
-    float *params;    /* (nparams) all parameters, layer by layer */
-    float *grads;     /* (nparams) same layout */
-    float **acts;     /* (nlayers + 1) acts[i] = input of layer i (B, steps_in, in);
-                         acts[0] is the caller's x during a step */
-    float *delta[2];  /* 2 x (max_batch, max steps x width) ping-pong buffers for backward */
-    float *arena;     /* owns activations, caches and deltas */
-    dpt_step_ctx ctx; /* what the last forward saw (lengths, dropout keys), for backward */
-    int axis_change;  /* first layer whose output has other time steps than its input (a
-                         many-to-one recurrent layer, repeat); nlayers if none.  Sequence
-                         lengths describe the layers up to it, not those after it. */
+    float *params;       /* (nparams) all parameters, layer by layer */
+    float *grads;        /* (nparams) same layout */
+    float **acts;        /* (nlayers + 1) acts[i] = input of layer i (B, steps_in, in);
+                            acts[0] is the caller's x during a step */
+    float *delta[2];     /* 2 x (max_batch, max steps x width) ping-pong buffers for backward */
+    float *arena;        /* owns activations, caches and deltas */
+    size_t arena_floats; /* its size */
+    dpt_step_ctx ctx;    /* what the last forward saw (lengths, dropout keys), for backward */
+    int axis_change;     /* first layer whose output has other time steps than its input (a
+                            many-to-one recurrent layer, repeat); nlayers if none.  Sequence
+                            lengths describe the layers up to it, not those after it. */
     /* Called by dpt_model_backward on the calling thread right after layer `layer`'s backward
      * (last layer first, every layer, also when B == 0): that layer's gradients are final for
      * this step and backward will not touch them again.  NULL (the default) = no call.  The

@@ -193,16 +193,20 @@ CLONES static void rmsprop_range(size_t lo, size_t hi, float *restrict w, const 
     }
 }
 
-/* c1, c2: bias corrections; decay = lr * wd for adamw, 0 for adam. */
+/* Adam's scalars for one step: c1, c2 the bias corrections; decay = lr * wd for adamw, 0 for
+ * adam. */
+typedef struct adam_k {
+    float b1, b2, eps, c1, c2, lr, decay;
+} adam_k;
+
 CLONES static void adam_range(size_t lo, size_t hi, float *restrict w, const float *restrict g,
-                              float *restrict m, float *restrict v, const float *k) {
-    float b1 = k[0], b2 = k[1], eps = k[2], c1 = k[3], c2 = k[4], lr = k[5], decay = k[6];
+                              float *restrict m, float *restrict v, adam_k k) {
 #pragma omp simd
     for (size_t i = lo; i < hi; i++) {
-        w[i] -= decay * w[i];
-        m[i] = flush(b1 * m[i] + (1.0f - b1) * g[i]);
-        v[i] = flush(b2 * v[i] + (1.0f - b2) * g[i] * g[i]);
-        w[i] -= lr * (m[i] * c1) / (sqrtf(v[i] * c2) + eps);
+        w[i] -= k.decay * w[i];
+        m[i] = flush(k.b1 * m[i] + (1.0f - k.b1) * g[i]);
+        v[i] = flush(k.b2 * v[i] + (1.0f - k.b2) * g[i] * g[i]);
+        w[i] -= k.lr * (m[i] * k.c1) / (sqrtf(v[i] * k.c2) + k.eps);
     }
 }
 
@@ -211,13 +215,13 @@ CLONES static void adam_range(size_t lo, size_t hi, float *restrict w, const flo
 static void step_adam(dpt_optim *o, float *w /* (n) */, const float *g /* (n) */, float lr,
                       float decay) {
     float b1 = o->spec.beta1, b2 = o->spec.beta2;
-    float k[7] = {b1,
-                  b2,
-                  o->spec.eps,
-                  (float)(1.0 / (1.0 - pow(b1, (double)o->t))),
-                  (float)(1.0 / (1.0 - pow(b2, (double)o->t))),
-                  lr,
-                  decay};
+    adam_k k = {b1,
+                b2,
+                o->spec.eps,
+                (float)(1.0 / (1.0 - pow(b1, (double)o->t))),
+                (float)(1.0 / (1.0 - pow(b2, (double)o->t))),
+                lr,
+                decay};
     size_t n = o->n;
 #pragma omp parallel if (n > PAR_MIN)
     {

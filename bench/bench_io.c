@@ -171,11 +171,7 @@ int main(int argc, char **argv) {
     dpt_h5info in;
     if (dpt_h5_inspect(&in, o.path, o.x, o.y, dpt_world.comm, err, sizeof err))
         dpt_fatal("%s", err);
-    /* As the trainer chooses (cli/train_data.c): about 4 MiB in whole chunks. */
-    int64_t block = o.block_rows > 0 ? o.block_rows : (4 << 20) / (int64_t)row_bytes(&in);
-    if (o.block_rows <= 0 && in.x_chunk_rows > 0)
-        block = (block + in.x_chunk_rows - 1) / in.x_chunk_rows * in.x_chunk_rows;
-    if (block < 1) block = 1;
+    int64_t block = dpt_stream_block_rows(&in, o.block_rows, in.n); /* as the trainer */
     dpt_log0("bench_io %s: %lld rows x %.0f bytes, %d rank(s), %s page cache\n", o.path,
              (long long)in.n, row_bytes(&in), dpt_world.size, o.cold ? "dropped" : "warm");
     dpt_log0("| phase | ranks | MiB per rank | s | MiB/s per rank | MiB/s all ranks |\n");

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "io/stream.h"
 #include "core/util.h"
 #include "parallel/dist.h"
 
@@ -28,11 +29,9 @@ void dpt_data_normalise(dpt_data *d, const dpt_norm *xnorm, const dpt_norm *ynor
     dpt_shard *s = &d->shard;
     dpt_norm_apply(xnorm, s->x, s->nrows * s->info.T);
     if (!ynorm->enabled || !s->y) return;
-    int64_t rows = s->nrows * s->info.y_steps;
-    size_t n = (size_t)rows * (size_t)s->info.K;
+    size_t n = (size_t)(s->nrows * s->info.y_steps) * (size_t)s->info.K;
     d->y_norm = dpt_alloc_floats(n ? n : 1);
-    memcpy(d->y_norm, s->y, n * sizeof(float));
-    dpt_norm_apply(ynorm, d->y_norm, rows);
+    dpt_data_normalise_y(d, ynorm);
 }
 
 static bool is_recurrent(const dpt_layer *l) {

@@ -97,24 +97,10 @@ static void exchange_epoch(train_run *r, int epoch) {
     else
         exchange(r, sh->y, sizeof(float) * yw, k, r->ex_y);
     if (sh->lengths) exchange(r, sh->lengths, sizeof(int32_t), k, r->ex_lengths);
-    if (r->ex_yn) {
-        memcpy(r->ex_yn, r->ex_y, sizeof(float) * (size_t)k * yw);
-        dpt_norm_apply(&r->ynorm, r->ex_yn, k * (int64_t)ys);
-    }
+    dpt_data_normalise_y(&r->epoch, &r->ynorm); /* x was normalised in the shard */
 }
 
 /* ---- streaming ---- */
-
-/* Rows per read: data.block_rows, else about 4 MiB of X rounded to whole HDF5 chunks (a
- * chunk is read and decompressed whole), at most the training rows. */
-static int64_t block_rows(const train_run *r) {
-    if (r->cfg.block_rows > 0) return r->cfg.block_rows;
-    int64_t row_bytes = (int64_t)r->info.T * r->info.F * (int64_t)sizeof(float);
-    int64_t b = (4 << 20) / row_bytes, chunk = r->info.x_chunk_rows;
-    if (chunk > 0) b = (b + chunk - 1) / chunk * chunk;
-    if (b < 1) b = 1;
-    return b < r->n_train ? b : r->n_train;
-}
 
 static void stream_opts(train_run *r) {
     const dpt_config *c = &r->cfg;
@@ -124,7 +110,7 @@ static void stream_opts(train_run *r) {
     o->yname = c->y_name;
     o->lname = c->lengths_name;
     o->nclasses = r->info.labels ? r->model.out_features : 0;
-    o->block_rows = block_rows(r);
+    o->block_rows = dpt_stream_block_rows(&r->info, c->block_rows, r->n_train);
     o->buffer_rows = c->shuffle_buffer > 0 ? c->shuffle_buffer : 4 * o->block_rows;
     o->shuffle = c->shuffle;
     o->seed = c->seed;
@@ -276,11 +262,7 @@ static void validate_streamed(train_run *r, const dpt_eval *e, double *out) {
         if (rc) dpt_fatal("%s", err);
         dpt_data *d = &r->val_chunk;
         dpt_norm_apply(&r->xnorm, d->shard.x, k * r->info.T);
-        if (d->y_norm) {
-            int64_t rows = k * r->info.y_steps;
-            memcpy(d->y_norm, d->shard.y, sizeof(float) * (size_t)rows * (size_t)r->info.K);
-            dpt_norm_apply(&r->ynorm, d->y_norm, rows);
-        }
+        dpt_data_normalise_y(d, &r->ynorm);
         dpt_eval_sums(&r->model, e, d, r->pred, part);
         for (int i = 0; i < M + 3; i++) out[i] += part[i];
     }

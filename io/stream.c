@@ -45,6 +45,25 @@ void dpt_data_alloc(dpt_data *d, const dpt_h5info *in, int64_t cap, bool ynorm) 
     if (in->has_lengths) s->lengths = dpt_calloc(n, sizeof(int32_t));
 }
 
+void dpt_data_normalise_y(dpt_data *d, const dpt_norm *ynorm) {
+    const dpt_shard *s = &d->shard;
+    if (!d->y_norm || !s->y) return;
+    int64_t rows = s->nrows * s->info.y_steps;
+    memcpy(d->y_norm, s->y, sizeof(float) * (size_t)rows * (size_t)s->info.K);
+    dpt_norm_apply(ynorm, d->y_norm, rows);
+}
+
+int64_t dpt_stream_block_rows(const dpt_h5info *in, int64_t requested, int64_t nrows) {
+    int64_t b = requested;
+    if (b <= 0) {
+        int64_t row_bytes = (int64_t)in->T * in->F * (int64_t)sizeof(float), c = in->x_chunk_rows;
+        b = (4 << 20) / row_bytes;
+        if (c > 0) b = (b + c - 1) / c * c;
+    }
+    if (b > nrows) b = nrows;
+    return b < 1 ? 1 : b;
+}
+
 void dpt_data_free(dpt_data *d) {
     dpt_shard_free(&d->shard);
     free(d->y_norm);
@@ -127,11 +146,7 @@ static int fill_batch(dpt_stream *st, dpt_batch *b, int B) {
     out->nrows = B;
     const dpt_h5info *in = &st->info;
     dpt_norm_apply(st->o.xnorm, out->x, (int64_t)B * in->T);
-    if (b->data.y_norm) {
-        int64_t rows = (int64_t)B * in->y_steps;
-        memcpy(b->data.y_norm, out->y, sizeof(float) * (size_t)rows * (size_t)in->K);
-        dpt_norm_apply(st->o.ynorm, b->data.y_norm, rows);
-    }
+    dpt_data_normalise_y(&b->data, st->o.ynorm);
     return 0;
 }
 

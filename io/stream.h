@@ -60,6 +60,13 @@ void dpt_stream_close(dpt_stream *st);
 /* Buffers of a dpt_data for cap rows of data shaped like `in` (y_norm too when ynorm). */
 void dpt_data_alloc(dpt_data *d, const dpt_h5info *in, int64_t cap, bool ynorm);
 void dpt_data_free(dpt_data *d);
+/* d->y_norm (allocated, d->shard.nrows rows) = the targets standardised with ynorm; nothing
+ * when d has no y_norm. */
+void dpt_data_normalise_y(dpt_data *d, const dpt_norm *ynorm);
+
+/* Rows streamed per read: `requested` when > 0, else about 4 MiB of X rounded up to whole HDF5
+ * chunks of X (a chunk is read and decompressed whole); between 1 and nrows. */
+int64_t dpt_stream_block_rows(const dpt_h5info *in, int64_t requested, int64_t nrows);
 
 /* Collective over comm: standardisation statistics of the rows [lo, hi) of the file, read in
  * blocks of block_rows without holding them (each rank its dpt_split_lo part; valid steps only

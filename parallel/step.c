@@ -209,12 +209,10 @@ static dpt_step_status apply(dpt_step *s, const char **bad_layer) {
 
     float inv = (float)(1.0 / s->count);
     float *g = m->grads;
-    if (s->l2 > 0) { /* L2 joins the averaged gradient before the norm */
-        s->grad_norm = dpt_scale_grad_norm(g, n, inv);
+    s->grad_norm = dpt_scale_grad_norm(g, n, inv); /* average and norm in one pass */
+    if (s->l2 > 0) {                               /* L2 joins the averaged gradient */
         dpt_model_add_l2(m, s->l2);
         s->grad_norm = dpt_grad_norm(g, n);
-    } else {
-        s->grad_norm = dpt_scale_grad_norm(g, n, inv); /* average and norm in one pass */
     }
     if (!isfinite(s->grad_norm) || !isfinite(s->loss_sum)) {
         if (bad_layer) *bad_layer = first_bad_layer(m);

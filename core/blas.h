@@ -45,6 +45,17 @@ void dpt_sgemm_1t(bool trans_a, bool trans_b, int M, int N, int K, float alpha, 
 bool dpt_sgemm_small(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A,
                      int lda, const float *B, int ldb, float beta, float *C, int ldc);
 
+/* Products against a matrix packed once and used many times (core/gemm_packed.c): the
+ * recurrent weights, the same in every time step.  dpt_sgemm_pack writes op(B) (K, N) into
+ * dpt_packed_floats(K, N) floats at Bp (panels of 32 columns, zero-padded); dpt_sgemm_packed
+ * then computes C = A op(B) + beta * C (beta 0 overwrites), A (M, K) row-major with stride lda,
+ * single-threaded, so callers split rows among their own threads.  Each element of C is a float
+ * sum over k in increasing order, whatever M is and wherever the row falls. */
+size_t dpt_packed_floats(int K, int N);
+void dpt_sgemm_pack(bool trans_b, int K, int N, const float *B, int ldb, float *Bp);
+void dpt_sgemm_packed(int M, int N, int K, const float *A, int lda, const float *Bp, float beta,
+                      float *C, int ldc);
+
 /* Plain triple-loop reference, used by tests to check the BLIS path. */
 void dpt_sgemm_ref(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A,
                    int lda, const float *B, int ldb, float beta, float *C, int ldc);

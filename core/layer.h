@@ -76,7 +76,10 @@ struct dpt_layer {
     float *params;           /* view: model->params + first tensor offset (nparams) */
     float *grads;            /* view: model->grads + same offset (nparams) */
     size_t cache_per_sample; /* floats of private cache per sample (all steps), set by build */
-    float *cache;            /* (max_batch, cache_per_sample), owned by the model arena */
+    size_t cache_fixed;      /* floats of private cache whatever the batch (a multiple of 16,
+                                so the per-sample part stays 64-byte aligned), set by build */
+    float *cache;            /* cache_fixed floats, then (max_batch, cache_per_sample); owned by
+                                the model arena */
     const void *fn;          /* type-private constant data (e.g. the dpt_activation) */
     float alpha;             /* resolved activation parameter */
 };
@@ -84,8 +87,8 @@ struct dpt_layer {
 struct dpt_layer_type {
     const char *name;
     /* Checks l->spec against l->in; sets l->out, tensors (sizes, shapes, decay; offsets are
-     * assigned by the model), cache_per_sample, fn, alpha.  Returns 0, or -1 with a message
-     * naming the problem (the model adds the layer index and config line). */
+     * assigned by the model), cache_per_sample, cache_fixed, fn, alpha.  Returns 0, or -1 with a
+     * message naming the problem (the model adds the layer index and config line). */
     int (*build)(dpt_layer *l, char *err, size_t errlen);
     /* Initialises l->params; NULL when the layer has none. */
     void (*init)(dpt_layer *l, dpt_rng *rng);

@@ -1,7 +1,12 @@
 /* Recurrent layers rnn, lstm and gru (PyTorch's equations, gate order and parameter layout): one
  * or two directions, last-step or per-step output, variable lengths, truncated BPTT.  One driver
  * serves the three: the input projection and the weight gradients are single GEMMs over all B*T
- * rows, only the recurrent product runs per step; the gate math is in recurrent_cells.c. */
+ * rows, only the recurrent product runs per step; the gate math is in recurrent_cells.c.
+ *
+ * The time loop is parallel over rows: a row's steps depend on that row alone, so each thread
+ * runs every step for its own block of rows, with no barrier between steps, and its per-step
+ * products go against W_hh packed once per pass (core/gemm_packed.c) rather than through
+ * BLIS, which splits and repacks each small product (docs/performance.md). */
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -17,6 +22,8 @@
 /* Elements (rows * cols) below which a bias column sum stays on one thread. */
 #define COLSUM_PAR_MIN 65536
 #define COL_BLOCK      64
+/* Rows a thread's block of the time loop is rounded up to: the packed kernel's tile. */
+#define ROW_TILE 8
 
 typedef void (*gemm_fn)(bool, bool, int, int, int, float, const float *, int, const float *, int,
                         float, float *, int);
@@ -37,7 +44,7 @@ typedef struct rec_call {
 /* How a direction runs: with BLIS's threads, or alone on one thread of a parallel region. */
 typedef struct rec_exec {
     gemm_fn gemm;
-    bool par; /* elementwise loops may fork */
+    bool par; /* the time loop and the column sums may fork */
 } rec_exec;
 
 /* One direction's parameters and its part of the cache for this call's B. */
@@ -54,6 +61,7 @@ typedef struct rec_dir {
     float *hlast, *clast;                   /* (B, H) state after the last step (clast: lstm) */
     float *dh, *dc;                         /* (B, H) running state gradients (dc: lstm) */
     float *bias;                            /* (2 GH) the cell's bx, bh (see recurrent.h) */
+    float *wpack; /* W_hh^T (H, GH) packed in forward, W_hh (GH, H) in backward */
 } rec_dir;
 
 static const dpt_cell_kind cell_kinds[] = {DPT_CELL_RNN_TANH, DPT_CELL_RNN_RELU, DPT_CELL_LSTM,
@@ -64,11 +72,21 @@ static const dpt_cell_kind cell_kinds[] = {DPT_CELL_RNN_TANH, DPT_CELL_RNN_RELU,
 /* Floats of cache one sample needs for one direction over T steps (see rec_dir). */
 static size_t dir_floats(dpt_cell_kind kind, int T, int H) {
     size_t TH = (size_t)T * (size_t)H, TGH = TH * (size_t)dpt_cell_gates(kind);
-    size_t n = 2 * TGH + TH + 2 * (size_t)H;   /* gates, dgates, hprev, hlast, dh */
-    n += 2 * (size_t)dpt_cell_gates(kind) * H; /* bias: needed once, but sized per sample */
+    size_t n = 2 * TGH + TH + 2 * (size_t)H;            /* gates, dgates, hprev, hlast, dh */
     if (kind == DPT_CELL_LSTM) n += TH + 2 * (size_t)H; /* cprev, clast, dc */
     if (kind == DPT_CELL_GRU) n += TGH + TH;            /* hp, hpn */
     return n;
+}
+
+static size_t round16(size_t n) {
+    return (n + 15) / 16 * 16;
+}
+
+/* Floats of cache one direction needs whatever the batch: bias, then the packed W_hh. */
+static size_t dir_fixed_floats(dpt_cell_kind kind, int H) {
+    int GH = dpt_cell_gates(kind) * H;
+    size_t fwd = dpt_packed_floats(H, GH), bwd = dpt_packed_floats(GH, H);
+    return round16(2 * (size_t)GH) + round16(fwd > bwd ? fwd : bwd);
 }
 
 static const dpt_cell_kind *cell_kind(const dpt_layer *l, char *err, size_t errlen) {
@@ -142,6 +160,7 @@ static int rec_build(dpt_layer *l, char *err, size_t errlen) {
     l->steps_out = l->spec.return_sequences ? l->steps_in : 1;
     add_tensors(l, dpt_cell_gates(*kind), H);
     l->cache_per_sample = (size_t)D * dir_floats(*kind, l->steps_in, H);
+    l->cache_fixed = (size_t)D * dir_fixed_floats(*kind, H);
     l->fn = kind;
     return 0;
 }
@@ -202,19 +221,22 @@ static float *grad(const rec_call *c, int k) {
     return l->grads + (l->tensors[k].offset - l->tensors[0].offset);
 }
 
-/* The cache is carved per call, buffer after buffer for all B rows, so that every (B, T, X)
- * buffer has one row stride and its B*T rows can go through one GEMM. */
+/* The cache holds each direction's fixed part, then the per-sample part carved per call,
+ * buffer after buffer for all B rows, so that every (B, T, X) buffer has one row stride and its
+ * B*T rows can go through one GEMM. */
 static rec_dir dir_of(const rec_call *c, int d) {
     size_t B = (size_t)c->B, TH = (size_t)c->T * c->H, TGH = TH * c->G, H = (size_t)c->H;
     bool lstm = c->kind == DPT_CELL_LSTM, gru = c->kind == DPT_CELL_GRU;
-    float *p = c->l->cache + (size_t)d * B * dir_floats(c->kind, c->T, c->H);
     rec_dir r = {.d = d};
+    float *p = c->l->cache + (size_t)d * dir_fixed_floats(c->kind, c->H);
+    r.bias = p;
+    r.wpack = p + round16(2 * (size_t)c->G * H);
+    p = c->l->cache + c->l->cache_fixed + (size_t)d * B * dir_floats(c->kind, c->T, c->H);
     r.gates = take(&p, B * TGH);
     r.dgates = take(&p, B * TGH);
     r.hprev = take(&p, B * TH);
     r.hlast = take(&p, B * H);
     r.dh = take(&p, B * H);
-    r.bias = take(&p, 2 * (size_t)c->G * H);
     if (lstm) r.cprev = take(&p, B * TH), r.clast = take(&p, B * H), r.dc = take(&p, B * H);
     if (gru) r.hp = take(&p, B * TGH), r.hpn = take(&p, B * TH);
     int nq = c->l->spec.use_bias ? 4 : 2, k = d * nq;
@@ -228,7 +250,7 @@ static rec_dir dir_of(const rec_call *c, int d) {
 }
 
 /* Step s in processing order (time t = s forward, T-1-s reverse). */
-static dpt_cell_step step_of(const rec_call *c, const rec_dir *r, int s, bool par) {
+static dpt_cell_step step_of(const rec_call *c, const rec_dir *r, int s) {
     int T = c->T, H = c->H, GH = c->G * c->H, DH = c->D * c->H;
     int t = r->d ? T - 1 - s : s, next = r->d ? t - 1 : t + 1;
     bool last = s == T - 1; /* its state goes to hlast, not to the next step's slot */
@@ -259,8 +281,47 @@ static dpt_cell_step step_of(const rec_call *c, const rec_dir *r, int s, bool pa
         .dg = r->dgates + (size_t)t * GH,
         .dh = r->dh,
         .dc = r->dc,
-        .par = par,
     };
+}
+
+/* The same step restricted to rows [b0, b0 + n), for one thread of the row-parallel loop. */
+static dpt_cell_step rows_of(dpt_cell_step st, int b0, int n) {
+    size_t g = (size_t)b0 * st.ld_g, h = (size_t)b0 * st.ld_h, y = (size_t)b0 * st.ld_y;
+    size_t out = (size_t)b0 * st.ld_out, own = (size_t)b0 * st.H;
+    st.B = n;
+    st.lengths = st.lengths ? st.lengths + b0 : NULL;
+    st.g += g;
+    st.hp = st.hp ? st.hp + g : NULL;
+    st.hpn = st.hpn ? st.hpn + h : NULL;
+    st.h_in += h;
+    st.c_in = st.c_in ? st.c_in + h : NULL;
+    st.h_out += out;
+    st.c_out = st.c_out ? st.c_out + out : NULL;
+    st.y = st.y ? st.y + y : NULL;
+    st.dy = st.dy ? st.dy + y : NULL;
+    st.dg += g;
+    st.dh += own;
+    st.dc = st.dc ? st.dc + own : NULL;
+    return st;
+}
+
+/* Runs fn(c, r, b0, n) on blocks of rows that cover [0, B): one block per thread of a team
+ * when e allows forking, else one block. */
+typedef void (*rows_fn)(const rec_call *c, const rec_dir *r, int b0, int n);
+
+static void each_row_block(const rec_call *c, const rec_dir *r, const rec_exec *e, rows_fn fn) {
+    int B = c->B;
+    if (!e->par || omp_get_max_threads() < 2 || B < 2) {
+        fn(c, r, 0, B);
+        return;
+    }
+#pragma omp parallel
+    {
+        int nt = omp_get_num_threads(), per = (B + nt - 1) / nt;
+        if (per > ROW_TILE) per = (per + ROW_TILE - 1) / ROW_TILE * ROW_TILE;
+        int b0 = omp_get_thread_num() * per, n = B - b0 < per ? B - b0 : per;
+        if (n > 0) fn(c, r, b0, n);
+    }
 }
 
 static void zero_rows(float *p, int rows, int n, int ld) {
@@ -287,25 +348,32 @@ static void fill_bias(const rec_call *c, const rec_dir *r) {
     }
 }
 
+/* All T steps of forward for rows [b0, b0 + n). */
+static void forward_rows(const rec_call *c, const rec_dir *r, int b0, int n) {
+    int T = c->T, H = c->H, GH = c->G * c->H;
+    for (int s = 0; s < T; s++) {
+        dpt_cell_step st = rows_of(step_of(c, r, s), b0, n);
+        if (s == 0) { /* zero initial state: no recurrent product */
+            zero_rows((float *)st.h_in, n, H, T * H);
+            if (st.c_in) zero_rows((float *)st.c_in, n, H, T * H);
+            if (st.hp) zero_rows(st.hp, n, GH, T * GH);
+        } else if (st.hp) { /* gru keeps W_hh h apart: r scales its n block */
+            dpt_sgemm_packed(n, GH, H, st.h_in, T * H, r->wpack, 0.0f, st.hp, T * GH);
+        } else {
+            dpt_sgemm_packed(n, GH, H, st.h_in, T * H, r->wpack, 1.0f, st.g, T * GH);
+        }
+        dpt_cell_forward(&st);
+    }
+}
+
 static void dir_forward(const rec_call *c, int d, const rec_exec *e) {
     rec_dir r = dir_of(c, d);
     int B = c->B, T = c->T, H = c->H, GH = c->G * c->H;
     fill_bias(c, &r);
     /* XP = X W_ih^T for all B*T rows at once; biases are added by the cell. */
     e->gemm(false, true, B * T, GH, c->F, 1.0f, c->x, c->F, r.W_ih, c->F, 0.0f, r.gates, GH);
-    for (int s = 0; s < T; s++) {
-        dpt_cell_step st = step_of(c, &r, s, e->par);
-        if (s == 0) { /* zero initial state: no recurrent product */
-            zero_rows(r.hprev + (size_t)st.t * H, B, H, T * H);
-            if (r.cprev) zero_rows(r.cprev + (size_t)st.t * H, B, H, T * H);
-            if (r.hp) zero_rows(st.hp, B, GH, T * GH);
-        } else if (r.hp) { /* gru keeps W_hh h apart: r scales its n block */
-            e->gemm(false, true, B, GH, H, 1.0f, st.h_in, T * H, r.W_hh, H, 0.0f, st.hp, T * GH);
-        } else {
-            e->gemm(false, true, B, GH, H, 1.0f, st.h_in, T * H, r.W_hh, H, 1.0f, st.g, T * GH);
-        }
-        dpt_cell_forward(&st);
-    }
+    dpt_sgemm_pack(true, H, GH, r.W_hh, H, r.wpack); /* W_hh^T (H, GH) */
+    each_row_block(c, &r, e, forward_rows);
     if (!c->seq) copy_rows(c->y + (size_t)d * H, c->D * H, r.hlast, H, B, H);
 }
 
@@ -320,22 +388,23 @@ static bool chunk_start(const rec_call *c, const rec_dir *r, int b, int t) {
     return s % c->k == 0;
 }
 
-/* dh_{t-1} = (direct part left by the cell) + dHP_t W_hh, cut at chunk starts. */
+/* dh_{t-1} = (direct part left by the cell) + dHP_t W_hh, cut at chunk starts; st holds rows
+ * [b0, b0 + st->B). */
 static void into_previous_state(const rec_call *c, const rec_dir *r, const dpt_cell_step *st,
-                                const rec_exec *e) {
-    int B = c->B, H = c->H, GH = c->G * c->H;
+                                int b0) {
+    int n = st->B, H = c->H, GH = c->G * c->H;
     if (!c->lengths && chunk_start(c, r, 0, st->t)) { /* every row starts a chunk */
-        zero_rows(r->dh, B, H, H);
-        if (r->dc) zero_rows(r->dc, B, H, H);
+        zero_rows(st->dh, n, H, H);
+        if (st->dc) zero_rows(st->dc, n, H, H);
         return;
     }
-    const float *dhp = r->hp ? st->hp : st->dg; /* (B, GH) row stride T GH */
-    e->gemm(false, false, B, H, GH, 1.0f, dhp, c->T * GH, r->W_hh, H, 1.0f, r->dh, H);
+    const float *dhp = st->hp ? st->hp : st->dg; /* (n, GH) row stride T GH */
+    dpt_sgemm_packed(n, H, GH, dhp, c->T * GH, r->wpack, 1.0f, st->dh, H);
     if (!c->lengths || c->k == 0) return;
-    for (int b = 0; b < B; b++) {
-        if (!chunk_start(c, r, b, st->t)) continue;
-        memset(r->dh + (size_t)b * H, 0, (size_t)H * sizeof *r->dh);
-        if (r->dc) memset(r->dc + (size_t)b * H, 0, (size_t)H * sizeof *r->dc);
+    for (int b = 0; b < n; b++) {
+        if (!chunk_start(c, r, b0 + b, st->t)) continue;
+        memset(st->dh + (size_t)b * H, 0, (size_t)H * sizeof *st->dh);
+        if (st->dc) memset(st->dc + (size_t)b * H, 0, (size_t)H * sizeof *st->dc);
     }
 }
 
@@ -388,19 +457,25 @@ static void weight_grads(const rec_call *c, const rec_dir *r, const rec_exec *e)
     colsum_add(dhp, BT, GH, r->db_hh, NULL, e->par);
 }
 
+/* All T steps of backward for rows [b0, b0 + n). */
+static void backward_rows(const rec_call *c, const rec_dir *r, int b0, int n) {
+    for (int s = c->T - 1; s >= 0; s--) {
+        dpt_cell_step st = rows_of(step_of(c, r, s), b0, n);
+        dpt_cell_backward(&st);
+        if (s > 0) into_previous_state(c, r, &st, b0); /* the initial state is a constant */
+    }
+}
+
 static void dir_backward(const rec_call *c, int d, const rec_exec *e) {
     rec_dir r = dir_of(c, d);
-    int B = c->B, H = c->H;
+    int B = c->B, H = c->H, GH = c->G * c->H;
     if (c->seq) /* per-step dy enters in the cell */
         zero_rows(r.dh, B, H, H);
     else
         copy_rows(r.dh, H, c->dy + (size_t)d * H, c->D * H, B, H);
     if (r.dc) zero_rows(r.dc, B, H, H);
-    for (int s = c->T - 1; s >= 0; s--) {
-        dpt_cell_step st = step_of(c, &r, s, e->par);
-        dpt_cell_backward(&st);
-        if (s > 0) into_previous_state(c, &r, &st, e); /* the initial state is a constant */
-    }
+    dpt_sgemm_pack(false, GH, H, r.W_hh, H, r.wpack); /* W_hh (GH, H) */
+    each_row_block(c, &r, e, backward_rows);
     weight_grads(c, &r, e);
 }
 

@@ -143,7 +143,7 @@ static double arena_floats(const dpt_model *m, size_t *maxw) {
     for (int i = 0; i < m->nlayers; i++) {
         const dpt_layer *l = &m->layers[i];
         size_t w = (size_t)l->out * (size_t)l->steps_out;
-        total += round_up(B * w) + round_up(B * l->cache_per_sample);
+        total += round_up(B * w) + round_up(l->cache_fixed + B * l->cache_per_sample);
         if (w > *maxw) *maxw = w;
     }
     total += 2 * round_up(B * *maxw);
@@ -167,8 +167,9 @@ static int layout_arena(dpt_model *m, char *err, size_t errlen) {
         dpt_layer *l = &m->layers[i];
         m->acts[i + 1] = p;
         p += round_up(B * (size_t)l->out * (size_t)l->steps_out);
-        l->cache = l->cache_per_sample ? p : NULL;
-        p += round_up(B * l->cache_per_sample);
+        size_t cache = l->cache_fixed + B * l->cache_per_sample;
+        l->cache = cache ? p : NULL;
+        p += round_up(cache);
     }
     m->delta[0] = p;
     m->delta[1] = p + round_up(B * maxw);

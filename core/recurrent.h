@@ -1,6 +1,7 @@
 /* Private to the recurrent layers (layer_recurrent.c): the per-time-step cell math of rnn, lstm
  * and gru on one direction's buffers.  The driver does every matrix product; a cell only does the
- * elementwise gate work of one step for all B rows. */
+ * elementwise gate work of one step for B rows, on the calling thread (the driver splits rows
+ * among threads). */
 #ifndef DPT_RECURRENT_H
 #define DPT_RECURRENT_H
 
@@ -47,7 +48,6 @@ typedef struct dpt_cell_step {
     float *dh; /* (B, H) contiguous, backward: d loss / d h_out on entry; on return the
                   part of d loss / d h_in that does not go through W_hh */
     float *dc; /* (B, H) contiguous, lstm backward: d / d c_out in, d / d c_in out */
-    bool par;  /* may fork an OpenMP team (false inside a parallel region) */
 } dpt_cell_step;
 
 /* Activates the gates of step s->t in place and writes h_out (c_out, hpn, y). */

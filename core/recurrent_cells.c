@@ -15,10 +15,7 @@
 #include "core/recurrent.h"
 #include "core/util.h"
 
-/* Work (B * H * G) below which a step runs on one thread: a fork costs a few microseconds, a
- * gate element a few nanoseconds. */
-#define CELL_PAR_MIN 1024
-/* Columns per work item: threads share rows x column blocks, a block is one simd loop. */
+/* Columns per block: a block is one simd loop. */
 #define CELL_BLOCK 64
 
 int dpt_cell_gates(dpt_cell_kind kind) {
@@ -314,15 +311,10 @@ static void backward_block(const dpt_cell_step *s, int b, int j0, int n) {
 }
 
 static void each_block(const dpt_cell_step *s, void (*fn)(const dpt_cell_step *, int, int, int)) {
-    int B = s->B, H = s->H, nblk = (H + CELL_BLOCK - 1) / CELL_BLOCK;
-    bool fork = s->par && (int64_t)B * H * dpt_cell_gates(s->kind) >= CELL_PAR_MIN;
-#pragma omp parallel for collapse(2) schedule(static) if (fork)
-    for (int b = 0; b < B; b++) {
-        for (int kb = 0; kb < nblk; kb++) {
-            int j0 = kb * CELL_BLOCK;
+    int B = s->B, H = s->H;
+    for (int b = 0; b < B; b++)
+        for (int j0 = 0; j0 < H; j0 += CELL_BLOCK)
             fn(s, b, j0, H - j0 < CELL_BLOCK ? H - j0 : CELL_BLOCK);
-        }
-    }
 }
 
 void dpt_cell_forward(const dpt_cell_step *s) {

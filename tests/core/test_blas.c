@@ -1,6 +1,6 @@
 /* The BLIS wrappers against the plain reference: all transpose combinations, odd shapes and
  * strides, beta 0/1, empty dimensions; the single-threaded variant inside an OpenMP region;
- * and the kernel-selection rule. */
+ * the small and packed kernels; and the kernel-selection rule. */
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,10 +9,11 @@
 #include "core/util.h"
 #include "core_check.h"
 
-/* Entries are in [-1, 1] and K <= 66, so |C| <= 67; float32 sums of K products carry an error of
- * at most ~K * 6e-8 * 67 ~ 3e-4 in the worst case (BLIS and the loop sum in different orders),
- * but the rounding errors have random signs: about sqrt(K) * 6e-8 * |C| ~ 3e-5 at most in
- * practice.  A wrong transpose, stride or tile edge gives errors of O(1). */
+/* Entries are in [-1, 1] and K <= 128, so |C| <= 129; float32 sums of K products carry an error
+ * of at most ~K * 6e-8 * 129 ~ 1e-3 in the worst case (the kernels and the double reference sum
+ * in different orders), but the rounding errors have random signs: about sqrt(K) * 6e-8 * |C|,
+ * and |C| itself is about sqrt(K / 9) ~ 4 for these entries: ~3e-6 in practice.  A wrong
+ * transpose, stride or tile edge gives errors of O(1). */
 #define GEMM_TOL 1e-4
 
 typedef struct gemm_case {
@@ -95,6 +96,70 @@ static void test_small_kernels_give_each_row_the_same_bits_whatever_m(void **sta
     }
     free(A);
     free(B);
+    free(C);
+    free(R);
+}
+
+/* C = A op(B) + beta C through a packed op(B), against the reference, padding columns included:
+ * whole 8 x 32 tiles, row and column remainders, a single row and column, K of 1 and 128. */
+static void check_packed(bool tb, int M, int N, int K, float beta) {
+    int lda = K + 3, ldb = (tb ? K : N) + 2, ldc = N + 5;
+    size_t na = (size_t)M * lda, nb = (size_t)(tb ? N : K) * ldb, nc = (size_t)M * ldc;
+    float *A = dpt_alloc_floats(na), *B = dpt_alloc_floats(nb);
+    float *Bp = dpt_alloc_floats(dpt_packed_floats(K, N));
+    float *C = dpt_alloc_floats(nc), *R = dpt_alloc_floats(nc);
+    fill_uniform(A, na, -1.0f, 1.0f, 1);
+    fill_uniform(B, nb, -1.0f, 1.0f, 2);
+    fill_uniform(C, nc, -1.0f, 1.0f, 3);
+    memcpy(R, C, nc * sizeof *C);
+    dpt_sgemm_pack(tb, K, N, B, ldb, Bp);
+    dpt_sgemm_packed(M, N, K, A, lda, Bp, beta, C, ldc);
+    dpt_sgemm_ref(false, tb, M, N, K, 1.0f, A, lda, B, ldb, beta, R, ldc);
+    for (size_t i = 0; i < nc; i++) assert_near(C[i], R[i], GEMM_TOL);
+    free(A);
+    free(B);
+    free(Bp);
+    free(C);
+    free(R);
+}
+
+static void test_packed_kernel_matches_reference_at_any_size(void **state) {
+    (void)state;
+    const int shapes[][3] = {{1, 1, 1},    {7, 5, 3},    {8, 32, 16},  {9, 33, 1},
+                             {17, 70, 66}, {24, 64, 40}, {3, 31, 128}, {16, 128, 64}};
+    const float betas[] = {0.0f, 1.0f, 0.5f};
+    for (int tb = 0; tb < 2; tb++)
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+            for (int b = 0; b < 3; b++)
+                check_packed(tb, shapes[s][0], shapes[s][1], shapes[s][2], betas[b]);
+}
+
+/* The recurrent layers split rows among threads: a row's bits must not depend on the block it
+ * is computed in (8-row tile or remainder row) or on how many rows the call has.  beta 0
+ * overwrites C, NaN included. */
+static void test_packed_kernel_gives_each_row_the_same_bits_whatever_m(void **state) {
+    (void)state;
+    enum { M = 19, N = 45, K = 37 };
+    float *A = dpt_alloc_floats(M * K), *B = dpt_alloc_floats(K * N);
+    float *Bp = dpt_alloc_floats(dpt_packed_floats(K, N));
+    float *C = dpt_alloc_floats(M * N), *R = dpt_alloc_floats(N);
+    fill_uniform(A, M * K, -1.0f, 1.0f, 4);
+    fill_uniform(B, K * N, -1.0f, 1.0f, 5);
+    for (int i = 0; i < M * N; i++) C[i] = NAN;
+    dpt_sgemm_pack(false, K, N, B, N, Bp);
+    dpt_sgemm_packed(M, N, K, A, K, Bp, 0.0f, C, N);
+    for (int i = 0; i < M; i++) {
+        dpt_sgemm_packed(1, N, K, A + i * K, K, Bp, 0.0f, R, N);
+        assert_memory_equal(R, C + i * N, N * sizeof(float));
+    }
+    for (int i0 = 1; i0 + 8 <= M; i0 += 5) { /* an 8-row tile starting at another row */
+        float T[8 * N];
+        dpt_sgemm_packed(8, N, K, A + i0 * K, K, Bp, 0.0f, T, N);
+        assert_memory_equal(T, C + i0 * N, sizeof T);
+    }
+    free(A);
+    free(B);
+    free(Bp);
     free(C);
     free(R);
 }
@@ -194,6 +259,8 @@ int main(void) {
         cmocka_unit_test(test_setup_is_idempotent_and_reports_kernels_and_threads),
         cmocka_unit_test(test_sgemm_matches_reference_for_all_transposes_and_odd_shapes),
         cmocka_unit_test(test_sgemm_1t_matches_reference),
+        cmocka_unit_test(test_packed_kernel_matches_reference_at_any_size),
+        cmocka_unit_test(test_packed_kernel_gives_each_row_the_same_bits_whatever_m),
         cmocka_unit_test(test_small_kernels_match_reference_at_any_size),
         cmocka_unit_test(test_small_kernels_give_each_row_the_same_bits_whatever_m),
         cmocka_unit_test(test_sgemm_with_k_zero_scales_c_by_beta),

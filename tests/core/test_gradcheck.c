@@ -60,7 +60,7 @@ static void case_build(layer_case *c, const dpt_layer_spec *s, int in, int B, in
     l->nparams = off;
     l->params = dpt_alloc_floats(off);
     l->grads = dpt_alloc_floats(off);
-    l->cache = dpt_alloc_floats((size_t)B * l->cache_per_sample);
+    l->cache = dpt_alloc_floats(l->cache_fixed + (size_t)B * l->cache_per_sample);
     c->B = B;
     c->x = dpt_alloc_floats((size_t)B * in);
     c->y = dpt_alloc_floats((size_t)B * l->out);

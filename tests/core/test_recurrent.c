@@ -1,8 +1,10 @@
 /* The recurrent layers (rnn, lstm, gru) one layer at a time: gradients against finite
  * differences of the float layer and of a plain double reference written from the equations
  * (which also gives the truncated-BPTT gradient), padded steps, PyTorch's gate order on hand-set
- * weights, parameter layout, initialisation and build errors. */
+ * weights, parameter layout, initialisation, build errors, and results that do not depend on
+ * the thread count. */
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -74,7 +76,7 @@ static void build_layer(dpt_layer *l, const dpt_layer_spec *s, int F, int T, int
     l->nparams = off;
     l->params = dpt_alloc_floats(off);
     l->grads = dpt_alloc_floats(off);
-    l->cache = dpt_alloc_floats((size_t)B * l->cache_per_sample);
+    l->cache = dpt_alloc_floats(l->cache_fixed + (size_t)B * l->cache_per_sample);
 }
 
 static void case_build(rcase *c, const rcfg *f, int B, int T, int F, int H, uint64_t stream) {
@@ -773,6 +775,50 @@ static void expect_build_error(dpt_layer_spec s, int steps, const char *msg) {
     }
 }
 
+/* Forward output, parameter gradients and dx of one pass on nt threads, copied into out. */
+static void pass_on_threads(rcase *c, const dpt_step_ctx *ctx, int nt, float *out) {
+    int saved = omp_get_max_threads();
+    omp_set_num_threads(nt);
+    size_t ny = (size_t)c->B * c->To * c->l.out, nx = (size_t)c->B * c->T * c->F;
+    memset(c->l.grads, 0, c->l.nparams * sizeof *c->l.grads);
+    c->l.type->forward(&c->l, c->x, c->y, c->B, ctx);
+    c->l.type->backward(&c->l, c->x, c->y, c->r, c->dx, c->B, ctx);
+    omp_set_num_threads(saved);
+    memcpy(out, c->y, ny * sizeof *out);
+    memcpy(out + ny, c->l.grads, c->l.nparams * sizeof *out);
+    memcpy(out + ny + c->l.nparams, c->dx, nx * sizeof *out);
+}
+
+/* The time loop splits rows among threads (8-row tiles and remainder rows, one block per
+ * direction's thread): every output and gradient must be the same bits on 1 to 4 threads, with
+ * variable lengths, truncation, both directions and per-step outputs.  H = 40 leaves partial
+ * 32-column panels in both per-step products. */
+static void test_results_are_the_same_bits_on_any_thread_count(void **state) {
+    (void)state;
+    enum { B = 21, T = 6, F = 5, H = 40 };
+    const rcfg cfgs[] = {{K_LSTM, false, false, true, 0},
+                         {K_GRU, true, true, true, 2},
+                         {K_TANH, false, true, false, 4},
+                         {K_LSTM, true, false, true, 3}};
+    int32_t len[B];
+    for (int b = 0; b < B; b++) len[b] = 1 + (b * 7) % T;
+    for (size_t k = 0; k < sizeof cfgs / sizeof cfgs[0]; k++) {
+        rcase c;
+        case_build(&c, &cfgs[k], B, T, F, H, 40 + 3 * k);
+        dpt_step_ctx ctx = {.lengths = cfgs[k].lens ? len : NULL};
+        size_t n = (size_t)B * c.To * c.l.out + c.l.nparams + (size_t)B * T * F;
+        float *one = dpt_alloc_floats(n), *many = dpt_alloc_floats(n);
+        pass_on_threads(&c, &ctx, 1, one);
+        for (int nt = 2; nt <= 4; nt++) {
+            pass_on_threads(&c, &ctx, nt, many);
+            assert_memory_equal(one, many, n * sizeof *one);
+        }
+        free(one);
+        free(many);
+        case_free(&c);
+    }
+}
+
 static void test_bad_specs_are_rejected_with_a_message(void **state) {
     (void)state;
     dpt_layer_spec s;
@@ -813,6 +859,7 @@ int main(void) {
         cmocka_unit_test(test_default_init_is_uniform_within_one_over_sqrt_H),
         cmocka_unit_test(test_named_initialisers_replace_the_default),
         cmocka_unit_test(test_bad_specs_are_rejected_with_a_message),
+        cmocka_unit_test(test_results_are_the_same_bits_on_any_thread_count),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

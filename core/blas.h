@@ -56,6 +56,15 @@ void dpt_sgemm_pack(bool trans_b, int K, int N, const float *B, int ldb, float *
 void dpt_sgemm_packed(int M, int N, int K, const float *A, int lda, const float *Bp, float beta,
                       float *C, int ldc);
 
+/* C (M, N) += A^T B for A (K, M) and B (K, N) row-major: weight gradients, where K runs over all
+ * rows of a batch.  K goes in chunks of kc rows, each chunk of B packed into work
+ * (dpt_sgemm_tn_work(N, kc) floats, the caller's: nothing is allocated).  Single-threaded;
+ * callers split the rows of C.  Each element of C is one running float sum, C's value first,
+ * then the terms in increasing k: the bits do not depend on kc, M or where the row falls. */
+size_t dpt_sgemm_tn_work(int N, int kc);
+void dpt_sgemm_tn_acc(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                      float *C, int ldc, float *work, int kc);
+
 /* Plain triple-loop reference, used by tests to check the BLIS path. */
 void dpt_sgemm_ref(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A,
                    int lda, const float *B, int ldb, float beta, float *C, int ldc);

@@ -119,3 +119,81 @@ void dpt_sgemm_packed(int M, int N, int K, const float *A, int lda, const float 
             tile1(K, A + (size_t)i * lda, panel, beta, C + (size_t)i * ldc + j0, n);
     }
 }
+
+/* ---- C += A^T B over many rows (weight gradients) ---- */
+
+size_t dpt_sgemm_tn_work(int N, int kc) {
+    return dpt_packed_floats(kc, N);
+}
+
+/* Loads row r of C's tile (n <= 32 columns) into two accumulators, zeros past n. */
+#define LOAD_ROW(c, acc0, acc1, n)                                                                 \
+    do {                                                                                           \
+        if ((n) == PANEL) {                                                                        \
+            LOAD16(acc0, (c));                                                                     \
+            LOAD16(acc1, (c) + 16);                                                                \
+        } else {                                                                                   \
+            float t_[PANEL] = {0};                                                                 \
+            memcpy(t_, (c), (size_t)(n) * sizeof(float));                                          \
+            LOAD16(acc0, t_);                                                                      \
+            LOAD16(acc1, t_ + 16);                                                                 \
+        }                                                                                          \
+    } while (0)
+
+/* C rows [0, 8) x panel columns [0, n) += A^T panel, A (kc, 8) with row stride lda: the
+ * accumulators start from C, so chunk after chunk each element is one running sum over k. */
+CLONES static void tn_tile8(int kc, const float *A, int lda, const float *panel, float *C, int ldc,
+                            int n) {
+    const float beta = 0.0f; /* STORE_ROW overwrites */
+    v16 acc[TILE][2];
+#pragma GCC unroll 8
+    for (int r = 0; r < TILE; r++) LOAD_ROW(C + (size_t)r * ldc, acc[r][0], acc[r][1], n);
+    for (int k = 0; k < kc; k++) {
+        v16 b0, b1;
+        LOAD16(b0, panel + (size_t)k * PANEL);
+        LOAD16(b1, panel + (size_t)k * PANEL + 16);
+        const float *a = A + (size_t)k * lda; /* (8) */
+#pragma GCC unroll 8
+        for (int r = 0; r < TILE; r++) {
+            acc[r][0] += a[r] * b0;
+            acc[r][1] += a[r] * b1;
+        }
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < TILE; r++) STORE_ROW(C + (size_t)r * ldc, acc[r][0], acc[r][1], n);
+}
+
+/* One row of C (one column of A): the remainder rows, with the same sums as tn_tile8. */
+CLONES static void tn_tile1(int kc, const float *A, int lda, const float *panel, float *C, int n) {
+    const float beta = 0.0f;
+    v16 acc0, acc1;
+    LOAD_ROW(C, acc0, acc1, n);
+    for (int k = 0; k < kc; k++) {
+        v16 b0, b1;
+        LOAD16(b0, panel + (size_t)k * PANEL);
+        LOAD16(b1, panel + (size_t)k * PANEL + 16);
+        float a = A[(size_t)k * lda];
+        acc0 += a * b0;
+        acc1 += a * b1;
+    }
+    STORE_ROW(C, acc0, acc1, n);
+}
+
+void dpt_sgemm_tn_acc(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                      float *C, int ldc, float *work, int kc) {
+    DPT_ASSERT(M >= 0 && N >= 0 && K >= 0 && kc >= 1);
+    int M8 = M / TILE * TILE;
+    for (int k0 = 0; k0 < K; k0 += kc) {
+        int nk = K - k0 < kc ? K - k0 : kc;
+        dpt_sgemm_pack(false, nk, N, B + (size_t)k0 * ldb, ldb, work);
+        const float *Ak = A + (size_t)k0 * lda;
+        for (int j0 = 0; j0 < N; j0 += PANEL) { /* the panel stays in L1 while A streams */
+            const float *panel = work + (size_t)j0 * nk;
+            int n = N - j0 < PANEL ? N - j0 : PANEL;
+            for (int i = 0; i < M8; i += TILE)
+                tn_tile8(nk, Ak + i, lda, panel, C + (size_t)i * ldc + j0, ldc, n);
+            for (int i = M8; i < M; i++)
+                tn_tile1(nk, Ak + i, lda, panel, C + (size_t)i * ldc + j0, n);
+        }
+    }
+}

@@ -19,11 +19,12 @@
 #include "core/util.h"
 
 #define DEFAULT_INIT_SCALE 0.05f
-/* Elements (rows * cols) below which a bias column sum stays on one thread. */
-#define COLSUM_PAR_MIN 65536
-#define COL_BLOCK      64
-/* Rows a thread's block of the time loop is rounded up to: the packed kernel's tile. */
+/* Columns of a bias column sum kept in one simd accumulator. */
+#define COL_BLOCK 64
+/* Rows a thread's block is rounded up to: the packed kernels' tile. */
 #define ROW_TILE 8
+/* Rows of a weight-gradient product packed per chunk (dpt_sgemm_tn_acc). */
+#define TN_KC 128
 
 typedef void (*gemm_fn)(bool, bool, int, int, int, float, const float *, int, const float *, int,
                         float, float *, int);
@@ -61,7 +62,9 @@ typedef struct rec_dir {
     float *hlast, *clast;                   /* (B, H) state after the last step (clast: lstm) */
     float *dh, *dc;                         /* (B, H) running state gradients (dc: lstm) */
     float *bias;                            /* (2 GH) the cell's bx, bh (see recurrent.h) */
-    float *wpack; /* W_hh^T (H, GH) packed in forward, W_hh (GH, H) in backward */
+    float *wpack; /* W_hh^T (H, GH) packed in forward, W_hh (GH, H) in the backward time loop,
+                     then the weight-gradient threads' packing space */
+    int nwork;    /* threads whose packing space fits in wpack */
 } rec_dir;
 
 static const dpt_cell_kind cell_kinds[] = {DPT_CELL_RNN_TANH, DPT_CELL_RNN_RELU, DPT_CELL_LSTM,
@@ -82,11 +85,22 @@ static size_t round16(size_t n) {
     return (n + 15) / 16 * 16;
 }
 
-/* Floats of cache one direction needs whatever the batch: bias, then the packed W_hh. */
-static size_t dir_fixed_floats(dpt_cell_kind kind, int H) {
+static size_t max_size(size_t a, size_t b) {
+    return a > b ? a : b;
+}
+
+/* Packing space one thread needs for the weight-gradient products (B = X or Hprev). */
+static size_t grad_work_floats(int F, int H) {
+    return dpt_sgemm_tn_work(F > H ? F : H, TN_KC);
+}
+
+/* Floats of cache one direction needs whatever the batch: bias, then the space for the packed
+ * W_hh, which the weight-gradient products of `threads` threads reuse. */
+static size_t dir_fixed_floats(dpt_cell_kind kind, int F, int H, int threads) {
     int GH = dpt_cell_gates(kind) * H;
-    size_t fwd = dpt_packed_floats(H, GH), bwd = dpt_packed_floats(GH, H);
-    return round16(2 * (size_t)GH) + round16(fwd > bwd ? fwd : bwd);
+    size_t w = max_size(dpt_packed_floats(H, GH), dpt_packed_floats(GH, H));
+    w = max_size(w, (size_t)threads * grad_work_floats(F, H));
+    return round16(2 * (size_t)GH) + round16(w);
 }
 
 static const dpt_cell_kind *cell_kind(const dpt_layer *l, char *err, size_t errlen) {
@@ -160,7 +174,9 @@ static int rec_build(dpt_layer *l, char *err, size_t errlen) {
     l->steps_out = l->spec.return_sequences ? l->steps_in : 1;
     add_tensors(l, dpt_cell_gates(*kind), H);
     l->cache_per_sample = (size_t)D * dir_floats(*kind, l->steps_in, H);
-    l->cache_fixed = (size_t)D * dir_fixed_floats(*kind, H);
+    /* sized for the threads of this process; with more later, fewer share the products */
+    int threads = omp_get_max_threads();
+    l->cache_fixed = (size_t)D * dir_fixed_floats(*kind, l->in, H, threads);
     l->fn = kind;
     return 0;
 }
@@ -228,9 +244,11 @@ static rec_dir dir_of(const rec_call *c, int d) {
     size_t B = (size_t)c->B, TH = (size_t)c->T * c->H, TGH = TH * c->G, H = (size_t)c->H;
     bool lstm = c->kind == DPT_CELL_LSTM, gru = c->kind == DPT_CELL_GRU;
     rec_dir r = {.d = d};
-    float *p = c->l->cache + (size_t)d * dir_fixed_floats(c->kind, c->H);
+    size_t fixed = c->l->cache_fixed / (size_t)c->D, bias = round16(2 * (size_t)c->G * H);
+    float *p = c->l->cache + (size_t)d * fixed;
     r.bias = p;
-    r.wpack = p + round16(2 * (size_t)c->G * H);
+    r.wpack = p + bias;
+    r.nwork = (int)((fixed - bias) / grad_work_floats(c->F, c->H));
     p = c->l->cache + c->l->cache_fixed + (size_t)d * B * dir_floats(c->kind, c->T, c->H);
     r.gates = take(&p, B * TGH);
     r.dgates = take(&p, B * TGH);
@@ -429,32 +447,41 @@ COLSUM_CLONES static void colsum_block(const float *A, int rows, int cols, int j
         for (int j = 0; j < n; j++) out2[j0 + j] += acc[j];
 }
 
-/* out1 (cols) += column sums of A (rows, cols), and out2 too unless NULL (an LSTM's two bias
- * vectors get the same gradient: one pass).  Each thread owns whole columns, so the result
- * does not depend on the thread count. */
-static void colsum_add(const float *A, int rows, int cols, float *out1, float *out2, bool par) {
-    int nblk = (cols + COL_BLOCK - 1) / COL_BLOCK;
-#pragma omp parallel for schedule(static) if (par && (int64_t)rows * cols >= COLSUM_PAR_MIN)
-    for (int kb = 0; kb < nblk; kb++) {
-        int j0 = kb * COL_BLOCK, n = cols - j0 < COL_BLOCK ? cols - j0 : COL_BLOCK;
-        colsum_block(A, rows, cols, j0, n, out1, out2);
+/* Rows [m0, m0 + n) of the weight gradients (one row per gate unit) over all B*T rows, packing
+ * into work: dW_ih += dXP^T X, dW_hh += dHP^T Hprev (padding rows of dXP/dHP are zero), bias
+ * gradients are column sums (an LSTM's two biases get the same one: one pass). */
+static void grad_rows(const rec_call *c, const rec_dir *r, int m0, int n, float *work) {
+    int BT = c->B * c->T, GH = c->G * c->H, F = c->F, H = c->H;
+    const float *dhp = r->hp ? r->hp : r->dgates; /* (B, T, GH) */
+    dpt_sgemm_tn_acc(n, F, BT, r->dgates + m0, GH, c->x, F, r->dW_ih + (size_t)m0 * F, F, work,
+                     TN_KC);
+    dpt_sgemm_tn_acc(n, H, BT, dhp + m0, GH, r->hprev, H, r->dW_hh + (size_t)m0 * H, H, work,
+                     TN_KC);
+    if (!r->db_ih) return;
+    for (int j0 = m0; j0 < m0 + n; j0 += COL_BLOCK) {
+        int nj = m0 + n - j0 < COL_BLOCK ? m0 + n - j0 : COL_BLOCK;
+        colsum_block(r->dgates, BT, GH, j0, nj, r->db_ih, dhp == r->dgates ? r->db_hh : NULL);
+        if (dhp != r->dgates) colsum_block(dhp, BT, GH, j0, nj, r->db_hh, NULL);
     }
 }
 
-/* Weight gradients of all steps at once: dW_ih += dXP^T X, dW_hh += dHP^T Hprev over B*T rows
- * (padding rows of dXP/dHP are zero), bias gradients are column sums. */
+/* All weight gradients, the gate units split among the threads e allows (at most nwork): each
+ * thread owns whole rows of every gradient, so the bits do not depend on the thread count. */
 static void weight_grads(const rec_call *c, const rec_dir *r, const rec_exec *e) {
-    int BT = c->B * c->T, GH = c->G * c->H;
-    const float *dhp = r->hp ? r->hp : r->dgates; /* (B, T, GH) */
-    e->gemm(true, false, GH, c->F, BT, 1.0f, r->dgates, GH, c->x, c->F, 1.0f, r->dW_ih, c->F);
-    e->gemm(true, false, GH, c->H, BT, 1.0f, dhp, GH, r->hprev, c->H, 1.0f, r->dW_hh, c->H);
-    if (!r->db_ih) return;
-    if (dhp == r->dgates) {
-        colsum_add(r->dgates, BT, GH, r->db_ih, r->db_hh, e->par);
+    int GH = c->G * c->H, nt = e->par ? omp_get_max_threads() : 1;
+    if (nt > r->nwork) nt = r->nwork;
+    if (nt < 2 || GH < 2 * ROW_TILE) {
+        grad_rows(c, r, 0, GH, r->wpack);
         return;
     }
-    colsum_add(r->dgates, BT, GH, r->db_ih, NULL, e->par);
-    colsum_add(dhp, BT, GH, r->db_hh, NULL, e->par);
+    size_t work = grad_work_floats(c->F, c->H);
+#pragma omp parallel num_threads(nt)
+    {
+        int t = omp_get_thread_num(), team = omp_get_num_threads(), per = (GH + team - 1) / team;
+        per = (per + ROW_TILE - 1) / ROW_TILE * ROW_TILE;
+        int m0 = t * per, n = GH - m0 < per ? GH - m0 : per;
+        if (n > 0) grad_rows(c, r, m0, n, r->wpack + (size_t)t * work);
+    }
 }
 
 /* All T steps of backward for rows [b0, b0 + n). */

@@ -164,6 +164,68 @@ static void test_packed_kernel_gives_each_row_the_same_bits_whatever_m(void **st
     free(R);
 }
 
+/* C += A^T B through chunks of kc rows, against the reference (beta 1), padding included. */
+static void check_tn_acc(int M, int N, int K, int kc, float *out) {
+    int lda = M + 3, ldb = N + 2, ldc = N + 5;
+    size_t na = (size_t)K * lda, nb = (size_t)K * ldb, nc = (size_t)M * ldc;
+    float *A = dpt_alloc_floats(na), *B = dpt_alloc_floats(nb);
+    float *work = dpt_alloc_floats(dpt_sgemm_tn_work(N, kc));
+    float *C = dpt_alloc_floats(nc), *R = dpt_alloc_floats(nc);
+    fill_uniform(A, na, -1.0f, 1.0f, 6);
+    fill_uniform(B, nb, -1.0f, 1.0f, 7);
+    fill_uniform(C, nc, -1.0f, 1.0f, 8);
+    memcpy(R, C, nc * sizeof *C);
+    dpt_sgemm_tn_acc(M, N, K, A, lda, B, ldb, C, ldc, work, kc);
+    dpt_sgemm_ref(true, false, M, N, K, 1.0f, A, lda, B, ldb, 1.0f, R, ldc);
+    for (size_t i = 0; i < nc; i++) assert_near(C[i], R[i], GEMM_TOL);
+    if (out) memcpy(out, C, nc * sizeof *C);
+    free(A);
+    free(B);
+    free(work);
+    free(C);
+    free(R);
+}
+
+static void test_tn_accumulation_matches_reference_at_any_size_and_chunk(void **state) {
+    (void)state;
+    const int shapes[][3] = {{1, 1, 1},    {7, 5, 3},     {8, 32, 16},  {9, 33, 100},
+                             {17, 70, 66}, {24, 28, 128}, {3, 31, 127}, {40, 64, 45}};
+    const int kcs[] = {1, 7, 64};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int k = 0; k < 3; k++)
+            check_tn_acc(shapes[s][0], shapes[s][1], shapes[s][2], kcs[k], NULL);
+}
+
+/* The layers split C's rows among threads and size kc by their workspace: neither may change a
+ * bit of the result. */
+static void test_tn_accumulation_gives_the_same_bits_whatever_chunk_or_rows(void **state) {
+    (void)state;
+    enum { M = 19, N = 45, K = 37 };
+    const int ldc = N + 5;
+    float *ref = dpt_alloc_floats(M * ldc), *got = dpt_alloc_floats(M * ldc);
+    check_tn_acc(M, N, K, K, ref);
+    for (int kc = 1; kc < K; kc += 5) {
+        check_tn_acc(M, N, K, kc, got);
+        assert_memory_equal(ref, got, M * ldc * sizeof *ref);
+    }
+    /* rows [i0, M) alone, as a thread would: A's columns and C's rows from i0 */
+    int lda = M + 3, ldb = N + 2;
+    float *A = dpt_alloc_floats(K * lda), *B = dpt_alloc_floats(K * ldb);
+    float *work = dpt_alloc_floats(dpt_sgemm_tn_work(N, 16));
+    fill_uniform(A, K * lda, -1.0f, 1.0f, 6);
+    fill_uniform(B, K * ldb, -1.0f, 1.0f, 7);
+    for (int i0 = 1; i0 < M; i0 += 6) {
+        fill_uniform(got, M * ldc, -1.0f, 1.0f, 8);
+        dpt_sgemm_tn_acc(M - i0, N, K, A + i0, lda, B, ldb, got + i0 * ldc, ldc, work, 16);
+        assert_memory_equal(ref + i0 * ldc, got + i0 * ldc, (M - i0) * ldc * sizeof *ref);
+    }
+    free(A);
+    free(B);
+    free(work);
+    free(ref);
+    free(got);
+}
+
 static void test_sgemm_1t_matches_reference(void **state) {
     (void)state;
     for_all_cases(dpt_sgemm_1t);
@@ -261,6 +323,8 @@ int main(void) {
         cmocka_unit_test(test_sgemm_1t_matches_reference),
         cmocka_unit_test(test_packed_kernel_matches_reference_at_any_size),
         cmocka_unit_test(test_packed_kernel_gives_each_row_the_same_bits_whatever_m),
+        cmocka_unit_test(test_tn_accumulation_matches_reference_at_any_size_and_chunk),
+        cmocka_unit_test(test_tn_accumulation_gives_the_same_bits_whatever_chunk_or_rows),
         cmocka_unit_test(test_small_kernels_match_reference_at_any_size),
         cmocka_unit_test(test_small_kernels_give_each_row_the_same_bits_whatever_m),
         cmocka_unit_test(test_sgemm_with_k_zero_scales_c_by_beta),

@@ -64,6 +64,7 @@ typedef struct rec_dir {
     float *bias;                            /* (2 GH) the cell's bx, bh (see recurrent.h) */
     float *wpack; /* W_hh^T (H, GH) packed in forward, W_hh (GH, H) in the backward time loop,
                      then the weight-gradient threads' packing space */
+    float *xpack; /* W_ih^T (F, GH) packed in forward, after W_hh^T */
     int nwork;    /* threads whose packing space fits in wpack */
 } rec_dir;
 
@@ -95,10 +96,12 @@ static size_t grad_work_floats(int F, int H) {
 }
 
 /* Floats of cache one direction needs whatever the batch: bias, then the space for the packed
- * W_hh, which the weight-gradient products of `threads` threads reuse. */
+ * weights (W_hh^T and W_ih^T in forward, W_hh in backward), which the weight-gradient products of
+ * `threads` threads reuse. */
 static size_t dir_fixed_floats(dpt_cell_kind kind, int F, int H, int threads) {
     int GH = dpt_cell_gates(kind) * H;
-    size_t w = max_size(dpt_packed_floats(H, GH), dpt_packed_floats(GH, H));
+    size_t fwd = round16(dpt_packed_floats(H, GH)) + dpt_packed_floats(F, GH);
+    size_t w = max_size(fwd, dpt_packed_floats(GH, H));
     w = max_size(w, (size_t)threads * grad_work_floats(F, H));
     return round16(2 * (size_t)GH) + round16(w);
 }
@@ -248,6 +251,7 @@ static rec_dir dir_of(const rec_call *c, int d) {
     float *p = c->l->cache + (size_t)d * fixed;
     r.bias = p;
     r.wpack = p + bias;
+    r.xpack = r.wpack + round16(dpt_packed_floats(c->H, c->G * c->H));
     r.nwork = (int)((fixed - bias) / grad_work_floats(c->F, c->H));
     p = c->l->cache + c->l->cache_fixed + (size_t)d * B * dir_floats(c->kind, c->T, c->H);
     r.gates = take(&p, B * TGH);
@@ -366,9 +370,13 @@ static void fill_bias(const rec_call *c, const rec_dir *r) {
     }
 }
 
-/* All T steps of forward for rows [b0, b0 + n). */
+/* All T steps of forward for rows [b0, b0 + n), after their input projection XP = X W_ih^T
+ * (all T steps at once; biases are added by the cell). */
 static void forward_rows(const rec_call *c, const rec_dir *r, int b0, int n) {
     int T = c->T, H = c->H, GH = c->G * c->H;
+    size_t first = (size_t)b0 * T; /* the block's first row of (B, T, X) buffers */
+    dpt_sgemm_packed(n * T, GH, c->F, c->x + first * c->F, c->F, r->xpack, 0.0f,
+                     r->gates + first * GH, GH);
     for (int s = 0; s < T; s++) {
         dpt_cell_step st = rows_of(step_of(c, r, s), b0, n);
         if (s == 0) { /* zero initial state: no recurrent product */
@@ -386,11 +394,10 @@ static void forward_rows(const rec_call *c, const rec_dir *r, int b0, int n) {
 
 static void dir_forward(const rec_call *c, int d, const rec_exec *e) {
     rec_dir r = dir_of(c, d);
-    int B = c->B, T = c->T, H = c->H, GH = c->G * c->H;
+    int B = c->B, H = c->H, GH = c->G * c->H;
     fill_bias(c, &r);
-    /* XP = X W_ih^T for all B*T rows at once; biases are added by the cell. */
-    e->gemm(false, true, B * T, GH, c->F, 1.0f, c->x, c->F, r.W_ih, c->F, 0.0f, r.gates, GH);
-    dpt_sgemm_pack(true, H, GH, r.W_hh, H, r.wpack); /* W_hh^T (H, GH) */
+    dpt_sgemm_pack(true, H, GH, r.W_hh, H, r.wpack);       /* W_hh^T (H, GH) */
+    dpt_sgemm_pack(true, c->F, GH, r.W_ih, c->F, r.xpack); /* W_ih^T (F, GH) */
     each_row_block(c, &r, e, forward_rows);
     if (!c->seq) copy_rows(c->y + (size_t)d * H, c->D * H, r.hlast, H, B, H);
 }

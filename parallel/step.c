@@ -59,11 +59,10 @@ void dpt_step_free(dpt_step *s) {
     if (!s->model) return;
     stop_overlap(s);
     dpt_model *m = s->model;
-    /* The model frees its gradient buffer itself: give it back one it owns. */
-    float *g = dpt_alloc_floats(m->nparams);
-    memcpy(g, m->grads, m->nparams * sizeof(float));
-    point_grads(m, g);
-    free(s->reduce);
+    /* The model frees its gradient buffer itself: it gets the reduce buffer back with the
+     * gradients moved to its start (no second copy: that was a peak of one more gradient). */
+    memmove(s->reduce, m->grads, m->nparams * sizeof(float));
+    point_grads(m, s->reduce);
     free(s->dout);
     dpt_trace_free(&s->comm_trace);
     memset(s, 0, sizeof *s);

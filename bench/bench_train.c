@@ -269,10 +269,14 @@ static double median(double *v /* (n) */, int n) {
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-/* GFLOP/s of sgemm alone on the shapes g: the median of NBLOCKS blocks of about
- * seconds / NBLOCKS each, so a burst of other load on the machine does not set the result.
- * Operands are reused across calls, as the weights are across training steps. */
-static double sgemm_gflops(const gemm_shape *g, int n, double seconds) {
+/* sgemm alone on a list of shapes, with operands allocated and warmed up once. */
+typedef struct gemm_bench {
+    const gemm_shape *g;
+    int n;
+    float *a, *b, *c;
+} gemm_bench;
+
+static gemm_bench gemm_bench_init(const gemm_shape *g, int n) {
     size_t sa = 1, sb = 1, sc = 1;
     for (int i = 0; i < n; i++) {
         size_t M = (size_t)g[i].M, N = (size_t)g[i].N, K = (size_t)g[i].K;
@@ -280,24 +284,40 @@ static double sgemm_gflops(const gemm_shape *g, int n, double seconds) {
         sb = K * N > sb ? K * N : sb;
         sc = M * N > sc ? M * N : sc;
     }
-    float *a = dpt_alloc_floats(sa), *b = dpt_alloc_floats(sb), *c = dpt_alloc_floats(sc);
-    for (size_t i = 0; i < sa; i++) a[i] = 0.001f * (float)(i % 97);
-    for (size_t i = 0; i < sb; i++) b[i] = 0.001f * (float)(i % 89);
-    run_gemms(g, n, a, b, c); /* warm-up: packing buffers, thread start */
-    double rate[NBLOCKS];     /* (NBLOCKS) GFLOP/s per block */
-    for (int k = 0; k < NBLOCKS; k++) {
-        int reps = 0;
-        double t0 = now(), t;
-        do {
-            run_gemms(g, n, a, b, c);
-            reps++;
-            t = now() - t0;
-        } while (t < seconds / NBLOCKS);
-        rate[k] = gemm_flop(g, n) * reps / t * 1e-9;
-    }
-    free(a);
-    free(b);
-    free(c);
+    gemm_bench gb = {g, n, dpt_alloc_floats(sa), dpt_alloc_floats(sb), dpt_alloc_floats(sc)};
+    for (size_t i = 0; i < sa; i++) gb.a[i] = 0.001f * (float)(i % 97);
+    for (size_t i = 0; i < sb; i++) gb.b[i] = 0.001f * (float)(i % 89);
+    run_gemms(g, n, gb.a, gb.b, gb.c); /* warm-up: packing buffers, thread start */
+    return gb;
+}
+
+static void gemm_bench_free(gemm_bench *gb) {
+    free(gb->a);
+    free(gb->b);
+    free(gb->c);
+}
+
+/* GFLOP/s of one block of at least `seconds` of sgemm on all the shapes (this rank).  Operands
+ * are reused across calls, as the weights are across training steps. */
+static double gemm_block(const gemm_bench *gb, double seconds) {
+    if (gb->n == 0) return 0.0;
+    int reps = 0;
+    double t0 = now(), t;
+    do {
+        run_gemms(gb->g, gb->n, gb->a, gb->b, gb->c);
+        reps++;
+        t = now() - t0;
+    } while (t < seconds);
+    return gemm_flop(gb->g, gb->n) * reps / t * 1e-9;
+}
+
+/* GFLOP/s of sgemm alone on the shapes g: the median of NBLOCKS blocks of about
+ * seconds / NBLOCKS each, so a burst of other load on the machine does not set the result. */
+static double sgemm_gflops(const gemm_shape *g, int n, double seconds) {
+    gemm_bench gb = gemm_bench_init(g, n);
+    double rate[NBLOCKS]; /* (NBLOCKS) GFLOP/s per block */
+    for (int k = 0; k < NBLOCKS; k++) rate[k] = gemm_block(&gb, seconds / NBLOCKS);
+    gemm_bench_free(&gb);
     return median(rate, NBLOCKS);
 }
 
@@ -308,6 +328,18 @@ static double sgemm_gflops_all_ranks(const gemm_shape *g, int n, double seconds)
     double r = n > 0 ? sgemm_gflops(g, n, seconds) : 0.0;
     dpt_allreduce_sum_f64(&r, 1);
     return r;
+}
+
+/* A line of /proc/self/status in KiB ("VmRSS", "VmHWM"), 0 when unavailable. */
+static double status_kib(const char *key) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    double v = 0;
+    size_t n = strlen(key);
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, key, n) && line[n] == ':') v = atof(line + n + 1);
+    if (f) fclose(f);
+    return v;
 }
 
 /* ---- timing the training step ---- */
@@ -342,10 +374,14 @@ static void phase_times(double ph[4], int steps, const dpt_trace *main_trace,
 /* Seconds per step: the median over NBLOCKS blocks of steps (see sgemm_gflops); the phase
  * times are those of the same (median) block, so a burst of other load on the machine sets
  * neither.  Ranks run the steps in lock-step (each has an allreduce), so rank 0's clock times
- * them all. */
-static void time_blocks(dpt_step *s, const batch_data *d, int b, int steps, result *r) {
+ * them all.  After each block, a block of sgemm alone on the step's shapes, as long, on all
+ * ranks at once: the sgemm peak is their median, measured in the same minutes as the steps
+ * (this VM's speed drifts by 10-25 % from one minute to the next). */
+static void time_blocks(dpt_step *s, const batch_data *d, int b, int steps, const gemm_bench *gb,
+                        result *r) {
     double per[NBLOCKS], sorted[NBLOCKS]; /* (NBLOCKS) seconds per step in each block */
     double ph[NBLOCKS][4];                /* (NBLOCKS, 4) phase times per step, see above */
+    double peak[NBLOCKS];                 /* (NBLOCKS) sgemm GFLOP/s summed over ranks */
     int each = (steps + NBLOCKS - 1) / NBLOCKS;
     for (int k = 0; k < NBLOCKS; k++) {
         dpt_trace_reset_totals(s->trace);
@@ -356,7 +392,11 @@ static void time_blocks(dpt_step *s, const batch_data *d, int b, int steps, resu
         MPI_Barrier(dpt_world.comm);
         per[k] = sorted[k] = (now() - t0) / each;
         phase_times(ph[k], each, s->trace, &s->comm_trace);
+        MPI_Barrier(dpt_world.comm);
+        peak[k] = gemm_block(gb, fmin(fmax(per[k] * each, 0.05), 1.0));
+        dpt_allreduce_sum_f64(&peak[k], 1);
     }
+    r->gemm_peak = median(peak, NBLOCKS);
     r->step_s = median(sorted, NBLOCKS);
     int k = 0;
     _Static_assert(NBLOCKS % 2 == 1, "the median must be one of the blocks");
@@ -367,6 +407,8 @@ static void time_blocks(dpt_step *s, const batch_data *d, int b, int steps, resu
     r->update_s = ph[k][3];
 }
 
+/* Warm-up, then the timed blocks; the peak RSS is read after the warm-up, before the sgemm
+ * operands exist (a step allocates nothing, so it cannot grow later). */
 static result time_training(const workload *w, const options *o, dpt_model *m, const batch_data *d,
                             int b) {
     dpt_optim_spec spec;
@@ -387,7 +429,14 @@ static result time_training(const workload *w, const options *o, dpt_model *m, c
     for (int i = 0; i < o->warmup; i++) one_step(&s, d, b);
     r.loss_first = s.loss_sum / fmax(s.count, 1);
     r.steps = pick_steps(o->steps, o->warmup > 0 ? (now() - t0) / o->warmup : 0);
-    time_blocks(&s, d, b, r.steps, &r);
+    r.peak_mib = status_kib("VmHWM") / 1024.0;
+    gemm_shape g[MAX_GEMMS]; /* (n) */
+    int n = b > 0 ? step_gemms(m, b, g) : 0;
+    r.gemm_flop = gemm_flop(g, n);
+    dpt_allreduce_sum_f64(&r.gemm_flop, 1);
+    gemm_bench gb = gemm_bench_init(g, n);
+    time_blocks(&s, d, b, r.steps, &gb, &r);
+    gemm_bench_free(&gb);
     r.steps = (r.steps + NBLOCKS - 1) / NBLOCKS * NBLOCKS;
     r.loss_last = s.loss_sum / fmax(s.count, 1);
     dpt_dist_check_model(m); /* the step really kept every rank's parameters identical */
@@ -398,18 +447,6 @@ static result time_training(const workload *w, const options *o, dpt_model *m, c
 }
 
 /* ---- memory ---- */
-
-/* A line of /proc/self/status in KiB ("VmRSS", "VmHWM"), 0 when unavailable. */
-static double status_kib(const char *key) {
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    double v = 0;
-    size_t n = strlen(key);
-    while (f && fgets(line, sizeof line, f))
-        if (!strncmp(line, key, n) && line[n] == ':') v = atof(line + n + 1);
-    if (f) fclose(f);
-    return v;
-}
 
 /* Starts a new peak-RSS measurement (Linux: writing 5 to clear_refs resets VmHWM). */
 static void reset_peak(void) {
@@ -476,14 +513,9 @@ static void run_workload(const workload *w, const options *o, int threads, doubl
     build_model(w, max_b > 0 ? max_b : 1, &m);
     batch_data d = make_data(w, b);
     result r = time_training(w, o, &m, &d, b);
-    double mem[3] = {base, status_kib("VmHWM") / 1024.0, accounted_bytes(w, &m, b) / 1048576.0};
+    double mem[3] = {base, r.peak_mib, accounted_bytes(w, &m, b) / 1048576.0};
     MPI_Allreduce(MPI_IN_PLACE, mem, 3, MPI_DOUBLE, MPI_MAX, dpt_world.comm);
     r.base_mib = mem[0], r.peak_mib = mem[1], r.acc_mib = mem[2];
-    gemm_shape g[MAX_GEMMS]; /* (n) */
-    int n = b > 0 ? step_gemms(&m, b, g) : 0;
-    r.gemm_flop = gemm_flop(g, n);
-    dpt_allreduce_sum_f64(&r.gemm_flop, 1);
-    r.gemm_peak = sgemm_gflops_all_ranks(g, n, 0.5);
     report(w, threads, &r, square);
     free_data(&d);
     dpt_model_free(&m);

@@ -158,62 +158,66 @@ static void thread_range(size_t n, size_t *lo, size_t *hi) {
     *hi = n * (t + 1) / nt;
 }
 
+/* Each rule reads the gradient as g[i] * gs (the step's 1/batch folded in; gs 1 is exact). */
 CLONES static void sgd_range(size_t lo, size_t hi, float *restrict w, const float *restrict g,
-                             float lr) {
+                             float gs, float lr) {
 #pragma omp simd
-    for (size_t i = lo; i < hi; i++) w[i] -= lr * g[i];
+    for (size_t i = lo; i < hi; i++) w[i] -= lr * (g[i] * gs);
 }
 
 /* PyTorch form: the velocity accumulates raw gradients and lr scales the whole step;
  * Nesterov's look-ahead adds mu * v to the gradient. */
 CLONES static void momentum_range(size_t lo, size_t hi, float *restrict w, const float *restrict g,
-                                  float *restrict v, float lr, float mu, bool nesterov) {
+                                  float gs, float *restrict v, float lr, float mu, bool nesterov) {
     if (nesterov) {
 #pragma omp simd
         for (size_t i = lo; i < hi; i++) {
-            v[i] = flush(mu * v[i] + g[i]);
-            w[i] -= lr * (g[i] + mu * v[i]);
+            float gi = g[i] * gs;
+            v[i] = flush(mu * v[i] + gi);
+            w[i] -= lr * (gi + mu * v[i]);
         }
         return;
     }
 #pragma omp simd
     for (size_t i = lo; i < hi; i++) {
-        v[i] = flush(mu * v[i] + g[i]);
+        v[i] = flush(mu * v[i] + g[i] * gs);
         w[i] -= lr * v[i];
     }
 }
 
 /* Keras form: eps is added outside the square root. */
 CLONES static void rmsprop_range(size_t lo, size_t hi, float *restrict w, const float *restrict g,
-                                 float *restrict s, float lr, float rho, float eps) {
+                                 float gs, float *restrict s, float lr, float rho, float eps) {
 #pragma omp simd
     for (size_t i = lo; i < hi; i++) {
-        s[i] = flush(rho * s[i] + (1.0f - rho) * g[i] * g[i]);
-        w[i] -= lr * g[i] / (sqrtf(s[i]) + eps);
+        float gi = g[i] * gs;
+        s[i] = flush(rho * s[i] + (1.0f - rho) * gi * gi);
+        w[i] -= lr * gi / (sqrtf(s[i]) + eps);
     }
 }
 
 /* Adam's scalars for one step: c1, c2 the bias corrections; decay = lr * wd for adamw, 0 for
  * adam. */
 typedef struct adam_k {
-    float b1, b2, eps, c1, c2, lr, decay;
+    float b1, b2, eps, c1, c2, lr, decay, gs;
 } adam_k;
 
 CLONES static void adam_range(size_t lo, size_t hi, float *restrict w, const float *restrict g,
                               float *restrict m, float *restrict v, adam_k k) {
 #pragma omp simd
     for (size_t i = lo; i < hi; i++) {
+        float gi = g[i] * k.gs;
         w[i] -= k.decay * w[i];
-        m[i] = flush(k.b1 * m[i] + (1.0f - k.b1) * g[i]);
-        v[i] = flush(k.b2 * v[i] + (1.0f - k.b2) * g[i] * g[i]);
+        m[i] = flush(k.b1 * m[i] + (1.0f - k.b1) * gi);
+        v[i] = flush(k.b2 * v[i] + (1.0f - k.b2) * gi * gi);
         w[i] -= k.lr * (m[i] * k.c1) / (sqrtf(v[i] * k.c2) + k.eps);
     }
 }
 
 /* Bias corrections are computed once per step in double (t can be large: b2^t underflows
  * gracefully to 0 and the correction tends to 1). */
-static void step_adam(dpt_optim *o, float *w /* (n) */, const float *g /* (n) */, float lr,
-                      float decay) {
+static void step_adam(dpt_optim *o, float *w /* (n) */, const float *g /* (n) */, float gs,
+                      float lr, float decay) {
     float b1 = o->spec.beta1, b2 = o->spec.beta2;
     adam_k k = {b1,
                 b2,
@@ -221,7 +225,8 @@ static void step_adam(dpt_optim *o, float *w /* (n) */, const float *g /* (n) */
                 (float)(1.0 / (1.0 - pow(b1, (double)o->t))),
                 (float)(1.0 / (1.0 - pow(b2, (double)o->t))),
                 lr,
-                decay};
+                decay,
+                gs};
     size_t n = o->n;
 #pragma omp parallel if (n > PAR_MIN)
     {
@@ -232,11 +237,15 @@ static void step_adam(dpt_optim *o, float *w /* (n) */, const float *g /* (n) */
 }
 
 void dpt_optim_step(dpt_optim *o, float *params, const float *grads, float lr) {
+    dpt_optim_step_scaled(o, params, grads, 1.0f, lr);
+}
+
+void dpt_optim_step_scaled(dpt_optim *o, float *params, const float *grads, float gs, float lr) {
     o->t++;
     const dpt_optim_spec *s = &o->spec;
     rule r = rule_of(s);
     if (r == RULE_ADAM || r == RULE_ADAMW) {
-        step_adam(o, params, grads, lr, r == RULE_ADAMW ? lr * s->weight_decay : 0.0f);
+        step_adam(o, params, grads, gs, lr, r == RULE_ADAMW ? lr * s->weight_decay : 0.0f);
         return;
     }
     size_t n = o->n;
@@ -245,11 +254,11 @@ void dpt_optim_step(dpt_optim *o, float *params, const float *grads, float lr) {
         size_t lo, hi;
         thread_range(n, &lo, &hi);
         if (r == RULE_SGD)
-            sgd_range(lo, hi, params, grads, lr);
+            sgd_range(lo, hi, params, grads, gs, lr);
         else if (r == RULE_RMSPROP)
-            rmsprop_range(lo, hi, params, grads, o->m, lr, s->rho, s->eps);
+            rmsprop_range(lo, hi, params, grads, gs, o->m, lr, s->rho, s->eps);
         else
-            momentum_range(lo, hi, params, grads, o->m, lr, s->momentum, r == RULE_NESTEROV);
+            momentum_range(lo, hi, params, grads, gs, o->m, lr, s->momentum, r == RULE_NESTEROV);
     }
 }
 
@@ -261,10 +270,18 @@ void dpt_optim_step(dpt_optim *o, float *params, const float *grads, float lr) {
 #define CHUNK            4096
 #define CHUNKS_PER_ROUND 256
 
-static double sumsq_chunk(const float *g /* (n) */, size_t n) {
+/* Eight running sums, element i into sum i % 8, added in order at the end: the same bits on
+ * every CPU whatever its vector width (a float times a float is exact in double, so a fused
+ * multiply-add rounds as the separate add does). */
+CLONES static double sumsq_chunk(const float *g /* (n) */, size_t n) {
+    double lane[8] = {0};
+    size_t n8 = n / 8 * 8;
+    for (size_t i = 0; i < n8; i += 8)
+#pragma GCC unroll 8
+        for (int l = 0; l < 8; l++) lane[l] += (double)g[i + l] * g[i + l];
     double s = 0.0;
-#pragma omp simd reduction(+ : s)
-    for (size_t i = 0; i < n; i++) s += (double)g[i] * g[i];
+    for (int l = 0; l < 8; l++) s += lane[l];
+    for (size_t i = n8; i < n; i++) s += (double)g[i] * g[i];
     return s;
 }
 

@@ -43,6 +43,9 @@ int dpt_optim_init(dpt_optim *o, const dpt_optim_spec *s, size_t n, char *err, s
 void dpt_optim_free(dpt_optim *o);
 /* One update of params (n) with grads (n) at learning rate lr. */
 void dpt_optim_step(dpt_optim *o, float *params, const float *grads, float lr);
+/* The same with the gradient grads * gscale (each element multiplied first, so gscale 1 is
+ * dpt_optim_step): the step folds the batch average in, one pass over the gradients less. */
+void dpt_optim_step_scaled(dpt_optim *o, float *params, const float *grads, float gscale, float lr);
 
 /* L2 norm of g (n), accumulated in double. */
 double dpt_grad_norm(const float *g, size_t n);

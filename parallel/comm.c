@@ -2,6 +2,7 @@
  * completes them (mutex + condition variable; the thread sleeps when idle), the thread reduces
  * them one blocking MPI_Allreduce at a time in plan order, and the step waits for all of them
  * before it averages and updates. */
+#define _GNU_SOURCE /* pthread_setname_np */
 #include "parallel/comm.h"
 
 #include <limits.h>
@@ -60,6 +61,7 @@ static void reduce_bucket(dpt_comm *c, int k, int64_t step) {
 /* Bucket k of a step is the (done mod nb)-th of the plan: buckets always go in plan order. */
 static void *comm_main(void *arg) {
     dpt_comm *c = arg;
+    pthread_setname_np(pthread_self(), DPT_COMM_THREAD_NAME); /* for top, gdb and the tests */
     sigset_t all;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, NULL); /* already inherited; kept in case of reuse */

@@ -14,6 +14,9 @@
 #include "core/model.h"
 #include "core/trace.h"
 
+/* The communication thread's name (/proc/<pid>/task/<tid>/comm, top -H, gdb). */
+#define DPT_COMM_THREAD_NAME "dpt-comm"
+
 /* One bucket: floats [off, off + len) of the reduced buffer. */
 typedef struct dpt_bucket {
     size_t off, len;

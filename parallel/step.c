@@ -206,12 +206,17 @@ static dpt_step_status apply(dpt_step *s, const char **bad_layer) {
     if (bad_layer) *bad_layer = NULL;
     if (s->count <= 0) return DPT_STEP_OK;
 
-    float inv = (float)(1.0 / s->count);
+    float inv = (float)(1.0 / s->count), gscale = 1.0f;
     float *g = m->grads;
-    s->grad_norm = dpt_scale_grad_norm(g, n, inv); /* average and norm in one pass */
-    if (s->l2 > 0) {                               /* L2 joins the averaged gradient */
-        dpt_model_add_l2(m, s->l2);
-        s->grad_norm = dpt_grad_norm(g, n);
+    if (s->l2 > 0 || s->clip_norm > 0 || s->clip_value > 0) {
+        s->grad_norm = dpt_scale_grad_norm(g, n, inv); /* average and norm in one pass */
+        if (s->l2 > 0) {                               /* L2 joins the averaged gradient */
+            dpt_model_add_l2(m, s->l2);
+            s->grad_norm = dpt_grad_norm(g, n);
+        }
+    } else { /* the update averages as it reads: the norm pass only reads */
+        s->grad_norm = dpt_grad_norm(g, n) * inv;
+        gscale = inv;
     }
     if (!isfinite(s->grad_norm) || !isfinite(s->loss_sum)) {
         if (bad_layer) *bad_layer = first_bad_layer(m);
@@ -220,7 +225,7 @@ static dpt_step_status apply(dpt_step *s, const char **bad_layer) {
     if (s->clip_norm > 0) dpt_clip_by_norm(g, n, s->grad_norm, s->clip_norm);
     if (s->clip_value > 0) dpt_clip_by_value(g, n, s->clip_value);
     s->lr = s->schedule ? dpt_schedule_lr(s->schedule, s->step) : s->optim->spec.lr;
-    dpt_optim_step(s->optim, m->params, g, s->lr);
+    dpt_optim_step_scaled(s->optim, m->params, g, gscale, s->lr);
     s->step++;
     return DPT_STEP_OK;
 }

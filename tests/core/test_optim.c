@@ -237,6 +237,32 @@ static void threaded_step_on_a_large_buffer_matches_the_scalar_rule(void **state
     free(g);
 }
 
+/* The training step folds 1/batch into the update (dpt_optim_step_scaled) instead of scaling
+ * the gradient first: every rule must give the same bits as the update on the pre-scaled
+ * gradient, over several steps (the state carries the scaled gradient too). */
+static void scaled_step_equals_the_step_on_the_prescaled_gradient(void **state) {
+    (void)state;
+    const char *names[] = {"sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw"};
+    enum { N = 37 };
+    const float gs = 1.0f / 48.0f; /* not a power of two: the product rounds */
+    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+        dpt_optim a = make(names[k], 0.01f, N), b = make(names[k], 0.01f, N);
+        float wa[N], wb[N], g[N], gb[N]; /* (N) */
+        for (int i = 0; i < N; i++) wa[i] = wb[i] = 0.1f * (float)(i % 7) - 0.3f;
+        for (int t = 0; t < 3; t++) {
+            for (int i = 0; i < N; i++) {
+                g[i] = (float)((i * 31 + t * 17) % 23) - 11.0f;
+                gb[i] = g[i] * gs;
+            }
+            dpt_optim_step_scaled(&a, wa, g, gs, 0.01f);
+            dpt_optim_step(&b, wb, gb, 0.01f);
+        }
+        if (memcmp(wa, wb, sizeof wa) != 0) fail_msg("%s: scaled step differs", names[k]);
+        dpt_optim_free(&a);
+        dpt_optim_free(&b);
+    }
+}
+
 /* A parameter whose gradient becomes 0 (a dead ReLU unit): its state decays by rho (0.9) or
  * beta2 (0.999) per step.  Without flushing it would stop in the subnormal range, where
  * 0.9 * 4 ulp rounds back to 4 ulp, and make every later step slow; it must reach exactly 0.
@@ -445,6 +471,7 @@ int main(void) {
         cmocka_unit_test(adamw_decays_weights_by_lr_times_weight_decay),
         cmocka_unit_test(threaded_step_on_a_large_buffer_matches_the_scalar_rule),
         cmocka_unit_test(decaying_optimizer_state_reaches_zero_not_a_subnormal),
+        cmocka_unit_test(scaled_step_equals_the_step_on_the_prescaled_gradient),
         cmocka_unit_test(clip_by_norm_scales_a_norm_5_vector_to_norm_1),
         cmocka_unit_test(grad_norm_accumulates_in_double_independent_of_threads),
         cmocka_unit_test(clip_by_value_clamps_and_keeps_nan_visible),

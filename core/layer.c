@@ -5,6 +5,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/util.h"
+
 /* Defined in layer_<type>.c. */
 extern const dpt_layer_type dpt_layer_dense_type;
 extern const dpt_layer_type dpt_layer_activation_type;
@@ -38,4 +40,12 @@ const dpt_layer_type *dpt_layer_find(const char *name) {
 
 const char *const *dpt_layer_names(void) {
     return layer_names;
+}
+
+size_t dpt_layer_piece_start(const dpt_layer *l, int p) {
+    int n = l->grad_pieces > 1 ? l->grad_pieces : 1;
+    DPT_ASSERT(p >= 0 && p <= n);
+    if (p == n) return l->nparams;
+    const dpt_param_tensor *t = &l->tensors[0];
+    return (size_t)((int64_t)t->dim[0] * p / n) * (size_t)t->dim[1];
 }

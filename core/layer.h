@@ -56,6 +56,11 @@ typedef struct dpt_step_ctx {
                                   they do not depend on the number of ranks; may be NULL */
     const int32_t *lengths;    /* (B) valid time steps of each sample (1..T); NULL = all T.
                                   Steps past a sample's length are padding. */
+    /* Backward only: a layer that finishes its gradients in pieces may report, before it
+     * returns, that the model's gradients from `from` (a pointer into its own gradients) up
+     * are final (dpt_model.grads_ready).  NULL = nobody asks. */
+    void (*grads_ready)(void *arg, const float *from);
+    void *grads_ready_arg;
 } dpt_step_ctx;
 
 typedef struct dpt_layer dpt_layer;
@@ -80,6 +85,8 @@ struct dpt_layer {
                                 so the per-sample part stays 64-byte aligned), set by build */
     float *cache;            /* cache_fixed floats, then (max_batch, cache_per_sample); owned by
                                 the model arena */
+    int grad_pieces;         /* > 1: backward reports its gradients final in this many pieces
+                                (dpt_layer_piece_start), the last piece first; set by build */
     const void *fn;          /* type-private constant data (e.g. the dpt_activation) */
     float alpha;             /* resolved activation parameter */
 };
@@ -103,6 +110,10 @@ struct dpt_layer_type {
 };
 
 const dpt_layer_type *dpt_layer_find(const char *name); /* NULL if unknown */
-const char *const *dpt_layer_names(void);               /* NULL-terminated */
+/* Where piece p of a layer's grad_pieces pieces starts, in floats from its first gradient:
+ * pieces are rows of its first tensor, the last piece also holds the tensors after it; p ==
+ * grad_pieces gives nparams.  A layer without pieces is one piece. */
+size_t dpt_layer_piece_start(const dpt_layer *l, int p);
+const char *const *dpt_layer_names(void); /* NULL-terminated */
 
 #endif

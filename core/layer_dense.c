@@ -12,6 +12,13 @@
 #define DEFAULT_KERNEL_INIT "glorot_uniform"
 #define DEFAULT_BIAS_INIT   "zeros"
 #define DEFAULT_INIT_SCALE  0.05f
+/* A weight gradient of at least this many floats is computed in DW_PIECES products of rows
+ * (l->grad_pieces), last rows first, each reported final through ctx->grads_ready: the training
+ * step can start reducing the top pieces while the others are computed (the first layer's
+ * gradient is the last one backward finishes, nothing else could hide its allreduce).  Pieces
+ * are cut whether or not anybody listens, so that both give the same bits. */
+#define DW_PIECE_MIN 131072
+#define DW_PIECES    4
 
 static const char *kernel_init_name(const dpt_layer *l) {
     return l->spec.kernel_init[0] ? l->spec.kernel_init : DEFAULT_KERNEL_INIT;
@@ -48,6 +55,8 @@ static int dense_build(dpt_layer *l, char *err, size_t errlen) {
         l->tensors[1] = (dpt_param_tensor){
             .name = "b", .size = (size_t)l->out, .ndim = 1, .dim = {l->out, 0}, .decay = false};
     l->cache_per_sample = 0;
+    l->grad_pieces =
+        (size_t)l->out * (size_t)l->in >= DW_PIECE_MIN && l->out >= DW_PIECES ? DW_PIECES : 1;
     l->fn = NULL;
     return 0;
 }
@@ -83,19 +92,28 @@ static void dense_forward(dpt_layer *l, const float *x, float *y, int nsamples,
 
 static void dense_backward(dpt_layer *l, const float *x, const float *y, const float *dy, float *dx,
                            int nsamples, const dpt_step_ctx *ctx) {
-    (void)y, (void)ctx;
+    (void)y;
     int B = nsamples * l->steps_in; /* rows */
     if (B == 0) return;
     int in = l->in, out = l->out;
     const float *W = l->params; /* (out, in) */
     float *dW = l->grads;       /* (out, in) */
-    dpt_sgemm(true, false, out, in, B, 1.0f, dy, out, x, in, 1.0f, dW, in);
-    if (l->spec.use_bias) {
+    bool report = ctx && ctx->grads_ready;
+    if (l->spec.use_bias) {                  /* b lies after W: final first */
         float *db = dW + l->tensors[0].size; /* (out) */
         for (int r = 0; r < B; r++) {
             const float *dyr = dy + (size_t)r * out; /* (out) */
             for (int j = 0; j < out; j++) db[j] += dyr[j];
         }
+        if (report) ctx->grads_ready(ctx->grads_ready_arg, db);
+    }
+    for (int p = l->grad_pieces - 1; p >= 0; p--) { /* dW rows [r0, r1) += dy[:, r0:r1]^T x */
+        size_t start = dpt_layer_piece_start(l, p), end = dpt_layer_piece_start(l, p + 1);
+        int r0 = (int)(start / (size_t)in),
+            r1 = p + 1 < l->grad_pieces ? (int)(end / (size_t)in) : out;
+        float *piece = dW + start;
+        dpt_sgemm(true, false, r1 - r0, in, B, 1.0f, dy + r0, out, x, in, 1.0f, piece, in);
+        if (report) ctx->grads_ready(ctx->grads_ready_arg, piece);
     }
     if (dx) dpt_sgemm(false, false, B, in, out, 1.0f, dy, out, W, in, 0.0f, dx, in);
 }

@@ -277,6 +277,9 @@ void dpt_model_backward(dpt_model *m, const float *dout, int B) {
     DPT_ASSERT(B >= 0 && B <= m->max_batch);
     const float *dy = dout; /* (B, steps_out, out) of layer i */
     dpt_step_ctx after;
+    const float *from = m->grads + m->nparams; /* gradients final from here up */
+    m->ctx.grads_ready = m->grads_ready;
+    m->ctx.grads_ready_arg = m->grads_ready_arg;
     for (int i = m->nlayers - 1; i >= 0; i--) {
         dpt_layer *l = &m->layers[i];
         /* Layer i reads delta[(i + 1) & 1] and writes delta[i & 1]: never the same buffer. */
@@ -285,7 +288,8 @@ void dpt_model_backward(dpt_model *m, const float *dout, int B) {
          * empty rank joins the same gradient reductions as the others. */
         if (B > 0)
             l->type->backward(l, m->acts[i], m->acts[i + 1], dy, dx, B, layer_ctx(m, i, &after));
-        if (m->grads_ready) m->grads_ready(m->grads_ready_arg, i);
+        if (l->nparams > 0) from = l->grads;
+        if (m->grads_ready) m->grads_ready(m->grads_ready_arg, from);
         dy = dx;
     }
 }

@@ -28,11 +28,15 @@ typedef struct dpt_model {
     int axis_change;     /* first layer whose output has other time steps than its input (a
                             many-to-one recurrent layer, repeat); nlayers if none.  Sequence
                             lengths describe the layers up to it, not those after it. */
-    /* Called by dpt_model_backward on the calling thread right after layer `layer`'s backward
-     * (last layer first, every layer, also when B == 0): that layer's gradients are final for
-     * this step and backward will not touch them again.  NULL (the default) = no call.  The
-     * training step uses it to hand gradient buckets to its communication thread. */
-    void (*grads_ready)(void *arg, int layer);
+    /* Called by dpt_model_backward on the calling thread whenever the gradients from `from` (a
+     * pointer into m->grads) to the end are final for this step and backward will not touch
+     * them again: right after each layer's backward (last layer first, every layer, also when
+     * B == 0; from = the layer's first gradient, or unchanged for a layer without parameters),
+     * and from inside a layer's backward where it finishes its gradients in pieces (the dense
+     * layer, last rows first).  `from` never goes up within one backward.  NULL (the default)
+     * = no call.  The training step uses it to hand gradient buckets to its communication
+     * thread. */
+    void (*grads_ready)(void *arg, const float *from);
     void *grads_ready_arg;
 } dpt_model;
 

@@ -20,19 +20,26 @@
 int dpt_bucket_plan(const dpt_model *m, size_t bucket_bytes, dpt_bucket *b) {
     size_t cap = bucket_bytes / sizeof(float); /* floats per bucket */
     int nb = 0;
+    dpt_bucket last = {0};
     for (int i = m->nlayers - 1; i >= 0; i--) {
         const dpt_layer *l = &m->layers[i];
         if (l->nparams == 0) continue;
         size_t off = l->tensors[0].offset;
-        if (nb > 0 && b[nb - 1].len + l->nparams <= cap) {
-            /* Layer i's gradients lie right before the bucket's: it grows downwards. */
-            DPT_ASSERT(off + l->nparams == b[nb - 1].off);
-            b[nb - 1].off = off;
-            b[nb - 1].len += l->nparams;
-            b[nb - 1].first_layer = i;
-        } else {
-            b[nb++] =
-                (dpt_bucket){.off = off, .len = l->nparams, .first_layer = i, .last_layer = i};
+        int np = l->grad_pieces > 1 ? l->grad_pieces : 1;
+        for (int p = np - 1; p >= 0; p--) { /* the pieces backward reports, last first */
+            size_t lo = off + dpt_layer_piece_start(l, p),
+                   hi = off + dpt_layer_piece_start(l, p + 1);
+            if (nb > 0 && last.len + (hi - lo) <= cap) {
+                /* The piece lies right before the bucket's gradients: it grows downwards. */
+                DPT_ASSERT(hi == last.off);
+                last.off = lo;
+                last.len += hi - lo;
+                last.first_layer = i;
+            } else {
+                last = (dpt_bucket){.off = lo, .len = hi - lo, .first_layer = i, .last_layer = i};
+                nb++;
+            }
+            if (b) b[nb - 1] = last;
         }
     }
     return nb;

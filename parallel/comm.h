@@ -17,21 +17,20 @@
 /* The communication thread's name (/proc/<pid>/task/<tid>/comm, top -H, gdb). */
 #define DPT_COMM_THREAD_NAME "dpt-comm"
 
-/* One bucket: floats [off, off + len) of the reduced buffer. */
+/* One bucket: floats [off, off + len) of the reduced buffer.  It is complete once backward
+ * reports its gradients final from off up (dpt_model.grads_ready). */
 typedef struct dpt_bucket {
     size_t off, len;
-    int first_layer; /* lowest layer index whose gradients are in the bucket: the bucket is
-                        complete once backward has finished that layer; -1 = released by the
-                        step itself (the bucket that carries the statistics slots) */
+    int first_layer; /* lowest layer index whose gradients are in the bucket; -1 = released by
+                        the step itself (the bucket that carries the statistics slots) */
     int last_layer;  /* highest layer index in the bucket (-1 for a slots-only bucket) */
 } dpt_bucket;
 
-/* Fills b (room for m->nlayers) with buckets of the model's gradient offsets [0, nparams) in
- * reverse layer order: consecutive layers with parameters, from the last one down, are merged
- * while the bucket stays within bucket_bytes; a layer larger than that is a bucket of its own
- * (its gradients are all produced at once, so pieces of it would not start any earlier).
- * Layers without parameters belong to no bucket.  Returns the number of buckets (0 when the
- * model has no parameters). */
+/* Fills b (NULL: only counts) with buckets of the model's gradient offsets [0, nparams) in
+ * reverse order: the pieces backward reports final (whole layers, or a layer's grad_pieces:
+ * core/layer.h), from the last one down, are merged while the bucket stays within
+ * bucket_bytes; a piece larger than that is a bucket of its own.  Layers without parameters
+ * belong to no bucket.  Returns the number of buckets (0 when the model has no parameters). */
 int dpt_bucket_plan(const dpt_model *m, size_t bucket_bytes, dpt_bucket *b);
 
 /* The communication thread and its hand-over state.  Only the thread that calls

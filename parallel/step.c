@@ -74,19 +74,20 @@ float *dpt_step_stats(dpt_step *s) {
 
 /* ---- overlap: bucket hand-over ---- */
 
-/* Hands over the buckets that are complete once backward has finished layer `layer` (-1: every
- * gradient bucket).  The bucket with the slots (first_layer -1) is left for dpt_step_update. */
-static void release_ready(dpt_step *s, int layer) {
+/* Hands over the buckets that are complete once the gradients from offset `from` of the reduce
+ * buffer up are final (0: every gradient bucket).  The bucket with the slots (first_layer -1)
+ * is left for dpt_step_update. */
+static void release_ready(dpt_step *s, size_t from) {
     int k = s->released;
-    while (k < s->nbuckets && s->buckets[k].first_layer >= 0 && layer <= s->buckets[k].first_layer)
-        k++;
+    while (k < s->nbuckets && s->buckets[k].first_layer >= 0 && s->buckets[k].off >= from) k++;
     if (k == s->released) return;
     dpt_comm_release(s->comm, k - s->released, s->step);
     s->released = k;
 }
 
-static void on_grads_ready(void *arg, int layer) {
-    release_ready(arg, layer);
+static void on_grads_ready(void *arg, const float *from) {
+    dpt_step *s = arg;
+    release_ready(s, (size_t)(from - s->reduce));
 }
 
 /* Plans the buckets for the reduce buffer: the model's plan shifted past the head, and the
@@ -95,7 +96,7 @@ static void on_grads_ready(void *arg, int layer) {
 static void plan_buckets(dpt_step *s, size_t bucket_bytes) {
     dpt_model *m = s->model;
     size_t nslots = 2 + (size_t)s->nstats, head = (size_t)(s->slots - s->reduce);
-    s->buckets = dpt_calloc((size_t)m->nlayers + 1, sizeof *s->buckets);
+    s->buckets = dpt_calloc((size_t)dpt_bucket_plan(m, bucket_bytes, NULL) + 1, sizeof *s->buckets);
     int nb = dpt_bucket_plan(m, bucket_bytes, s->buckets);
     for (int k = 0; k < nb; k++) s->buckets[k].off += DPT_STEP_HEAD;
     if (nb == 0) {
@@ -165,7 +166,7 @@ const float *dpt_step_compute(dpt_step *s, const float *x, dpt_target y, int B,
                         : 0.0;
     double t1 = dpt_now_s();
     dpt_model_backward(m, s->dout, B); /* hands buckets over through m->grads_ready */
-    if (s->comm) release_ready(s, -1);
+    if (s->comm) release_ready(s, 0);
     s->slots[0] = (float)B;
     s->slots[1] = (float)loss;
     trace_main(s, DPT_PH_FORWARD, t0, t1);

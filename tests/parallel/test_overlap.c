@@ -64,6 +64,16 @@ static model_case dense_case(void) {
     return c;
 }
 
+/* 4 -> dense 400 relu -> dense 400 tanh -> dense 3: the middle layer's 160,400 gradients are
+ * reported final in 4 pieces of 100 rows (core/layer_dense.c), which buckets follow. */
+static model_case wide_case(void) {
+    model_case c = {.name = "wide", .nspecs = 3, .T = 1, .F = 4, .K = 3};
+    spec(&c.specs[0], "dense", 400, "relu", false);
+    spec(&c.specs[1], "dense", 400, "tanh", false);
+    spec(&c.specs[2], "dense", 3, "", false);
+    return c;
+}
+
 /* (5 steps x 3) -> lstm 6 (sequences) -> lstm 4 (last step) -> dense 2. */
 static model_case lstm_case(void) {
     model_case c = {.name = "lstm", .nspecs = 3, .T = 5, .F = 3, .K = 2};
@@ -82,21 +92,36 @@ static void build(const model_case *c, dpt_model *m) {
 
 /* ---- the bucket plan ---- */
 
+/* Whether off (into the model's gradients) is where one of layer l's pieces starts or ends;
+ * *piece = that piece's index (grad_pieces for its end). */
+static bool piece_boundary(const dpt_layer *l, size_t off, int *piece) {
+    size_t lo = l->tensors[0].offset;
+    int np = l->grad_pieces > 1 ? l->grad_pieces : 1;
+    for (int p = 0; p <= np; p++)
+        if (off >= lo && off - lo == dpt_layer_piece_start(l, p)) return *piece = p, true;
+    return false;
+}
+
+/* Buckets go down from the end without gaps, start and end where pieces that backward
+ * reports do (whole layers or a cut layer's pieces), and hold at most bytes unless they are
+ * a single piece. */
 static void check_plan(const dpt_model *m, size_t bytes, const dpt_bucket *b, int nb) {
-    size_t expect_off = m->nparams; /* buckets go down from the end, without gaps */
+    size_t expect_off = m->nparams;
     int prev_first = m->nlayers;
     for (int k = 0; k < nb; k++) {
+        const dpt_layer *first = &m->layers[b[k].first_layer], *last = &m->layers[b[k].last_layer];
         CHECK(b[k].len > 0 && b[k].off + b[k].len == expect_off);
         expect_off = b[k].off;
-        CHECK(b[k].first_layer <= b[k].last_layer && b[k].last_layer < prev_first);
+        CHECK(first->nparams > 0 && last->nparams > 0);
+        /* the same layer as the previous bucket only when that layer comes in pieces */
+        CHECK(b[k].first_layer <= b[k].last_layer && b[k].last_layer <= prev_first);
+        CHECK(b[k].last_layer < prev_first || last->grad_pieces > 1);
         prev_first = b[k].first_layer;
-        /* exactly the layers first..last, which hold exactly this range */
-        size_t lo = m->layers[b[k].first_layer].tensors[0].offset, len = 0;
-        for (int i = b[k].first_layer; i <= b[k].last_layer; i++) len += m->layers[i].nparams;
-        CHECK(lo == b[k].off && len == b[k].len);
-        CHECK(m->layers[b[k].first_layer].nparams > 0 && m->layers[b[k].last_layer].nparams > 0);
-        /* within the bound, unless a single layer is larger */
-        CHECK(b[k].len * sizeof(float) <= bytes || b[k].first_layer == b[k].last_layer);
+        int p0, p1;
+        CHECK(piece_boundary(first, b[k].off, &p0) &&
+              piece_boundary(last, b[k].off + b[k].len, &p1));
+        bool one_piece = b[k].first_layer == b[k].last_layer && p1 == p0 + 1;
+        CHECK(b[k].len * sizeof(float) <= bytes || one_piece);
     }
     CHECK(expect_off == 0); /* covered [0, nparams) exactly once */
 }
@@ -108,18 +133,19 @@ static int param_layers(const dpt_model *m) {
 }
 
 static void plan_covers_the_gradients_once_in_reverse_layer_order(void) {
-    model_case cases[2] = {dense_case(), lstm_case()};
-    for (int c = 0; c < 2; c++) {
+    model_case cases[3] = {dense_case(), lstm_case(), wide_case()};
+    for (int c = 0; c < 3; c++) {
         dpt_model m;
         build(&cases[c], &m);
-        dpt_bucket b[8]; /* (nlayers) */
-        CHECK(m.nlayers <= 8);
-        size_t bytes[5] = {1, 4 * m.layers[m.nlayers - 1].nparams, 400, 4000, (size_t)1 << 30};
-        for (int i = 0; i < 5; i++) {
-            int nb = dpt_bucket_plan(&m, bytes[i], b);
+        dpt_bucket b[16];
+        size_t bytes[6] = {1, 4 * m.layers[m.nlayers - 1].nparams, 400, 4000, 4e5, (size_t)1 << 30};
+        for (int i = 0; i < 6; i++) {
+            int nb = dpt_bucket_plan(&m, bytes[i], NULL);
+            CHECK(nb <= 16 && dpt_bucket_plan(&m, bytes[i], b) == nb);
             check_plan(&m, bytes[i], b, nb);
-            if (i == 0) CHECK(nb == param_layers(&m)); /* one layer per bucket */
-            if (i == 4) CHECK(nb == 1);                /* everything in one */
+            /* one bucket per layer, but dense_1 of the wide model in its 4 pieces */
+            if (i == 0) CHECK(nb == param_layers(&m) + (c == 2 ? 3 : 0));
+            if (i == 5) CHECK(nb == 1); /* everything in one */
         }
         dpt_model_free(&m);
     }
@@ -137,37 +163,70 @@ static void plan_covers_the_gradients_once_in_reverse_layer_order(void) {
     CHECK(dpt_bucket_plan(&m, 53 * sizeof(float), b) == 2); /* dense_2 + dense_1 fit */
     CHECK(b[0].off == 30 && b[0].len == 53 && b[0].first_layer == 2 && b[0].last_layer == 4);
     CHECK(b[1].off == 0 && b[1].len == 30);
-    CHECK(dpt_bucket_plan(&m, 52 * sizeof(float), b) == 3); /* one float short */
+    CHECK(dpt_bucket_plan(&m, 52 * sizeof(float), b) == 3);    /* one float short */
+    CHECK(dpt_bucket_plan(&m, 52 * sizeof(float), NULL) == 3); /* counting only */
     dpt_model_free(&m);
 }
 
 /* ---- the backward hook ---- */
 
 typedef struct hook_log {
+    const float *grads;
     int n;
-    int layer[16];
+    size_t from[32]; /* offsets into the gradients */
 } hook_log;
 
-static void record_layer(void *arg, int layer) {
+static void record_from(void *arg, const float *from) {
     hook_log *h = arg;
-    CHECK(h->n < 16);
-    h->layer[h->n++] = layer;
+    CHECK(h->n < 32);
+    h->from[h->n++] = (size_t)(from - h->grads);
+}
+
+/* The offsets reported by one backward: never going up, each layer's first gradient among
+ * them, ending at 0; n_expected calls (-1: any number). */
+static void check_reports(const dpt_model *m, const hook_log *h, int n_expected) {
+    CHECK(n_expected < 0 || h->n == n_expected);
+    CHECK(h->n > 0 && h->from[h->n - 1] == 0);
+    for (int i = 1; i < h->n; i++) CHECK(h->from[i] <= h->from[i - 1]);
+    for (int i = 0; i < m->nlayers; i++) {
+        if (m->layers[i].nparams == 0) continue;
+        bool seen = false;
+        for (int k = 0; k < h->n; k++) seen |= h->from[k] == m->layers[i].tensors[0].offset;
+        CHECK(seen);
+    }
 }
 
 static void backward_reports_every_layer_last_first_even_without_rows(void) {
     model_case c = dense_case();
     dpt_model m;
     build(&c, &m);
-    hook_log h = {0};
-    m.grads_ready = record_layer;
+    hook_log h = {.grads = m.grads};
+    m.grads_ready = record_from;
     m.grads_ready_arg = &h;
     float x[2 * 4] = {0.1f, 0.2f, 0.3f, 0.4f, -1, 0, 1, 2}, dout[2 * 3] = {1, 0, 0, 0, 1, 0};
     for (int B = 2; B >= 0; B -= 2) {
         h.n = 0;
         dpt_model_forward(&m, x, B, NULL);
         dpt_model_backward(&m, dout, B);
-        CHECK(h.n == m.nlayers);
-        for (int i = 0; i < h.n; i++) CHECK(h.layer[i] == m.nlayers - 1 - i);
+        /* one call per layer; with rows each dense layer also reports its bias and then its
+         * weights from inside (before computing dx) */
+        check_reports(&m, &h, B > 0 ? m.nlayers + 6 : m.nlayers);
+    }
+    dpt_model_free(&m);
+    /* the wide model's middle layer reports its weight gradient in 4 pieces, last rows first */
+    c = wide_case();
+    build(&c, &m);
+    h = (hook_log){.grads = m.grads};
+    m.grads_ready = record_from;
+    m.grads_ready_arg = &h;
+    dpt_model_forward(&m, x, 2, NULL);
+    dpt_model_backward(&m, dout, 2);
+    check_reports(&m, &h, m.nlayers + 3 + 1 + 4 + 1);
+    size_t w1 = m.layers[2].tensors[0].offset; /* dense_1's W: rows of 400 */
+    for (int p = 3; p >= 1; p--) {
+        bool seen = false;
+        for (int k = 0; k < h.n; k++) seen |= h.from[k] == w1 + (size_t)(100 * p) * 400;
+        CHECK(seen);
     }
     dpt_model_free(&m);
 }
@@ -268,10 +327,10 @@ static void check_case(const model_case *c, int nan_step) {
     size_t two = 0;
     for (int i = m.nlayers - 1, seen = 0; i >= 0 && seen < 2; i--)
         if (m.layers[i].nparams > 0) two += m.layers[i].nparams, seen++;
-    int layers = param_layers(&m);
-    dpt_model_free(&m);
     size_t bounds[3] = {1, two * sizeof(float), (size_t)1 << 30};
-    int expect_nb[3] = {layers, layers - 1, 1};
+    int expect_nb[3];
+    for (int i = 0; i < 3; i++) expect_nb[i] = dpt_bucket_plan(&m, bounds[i], NULL);
+    dpt_model_free(&m);
     run_out ref;
     run(c, false, 0, nan_step, &ref);
     CHECK(ref.nbuckets == 0);
@@ -292,6 +351,11 @@ static void check_case(const model_case *c, int nan_step) {
 
 static void dense_overlapped_equals_inline(void) {
     model_case c = dense_case();
+    check_case(&c, NO_NAN);
+}
+
+static void wide_overlapped_in_pieces_equals_inline(void) {
+    model_case c = wide_case();
     check_case(&c, NO_NAN);
 }
 
@@ -441,6 +505,7 @@ int main(int argc, char **argv) {
     RUN(plan_covers_the_gradients_once_in_reverse_layer_order);
     RUN(backward_reports_every_layer_last_first_even_without_rows);
     RUN(dense_overlapped_equals_inline);
+    RUN(wide_overlapped_in_pieces_equals_inline);
     RUN(lstm_overlapped_equals_inline);
     RUN(nonfinite_step_is_refused_alike_on_both_paths);
     RUN(trace_shows_each_bucket_inside_the_step);

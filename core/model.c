@@ -128,7 +128,9 @@ static void layout_params(dpt_model *m) {
     }
     m->nparams = off;
     m->params = dpt_alloc_floats(off);
-    m->grads = dpt_alloc_floats(off);
+    /* head room in front of the gradients: see DPT_MODEL_GRAD_HEAD */
+    m->grads = dpt_alloc_floats(DPT_MODEL_GRAD_HEAD + off) + DPT_MODEL_GRAD_HEAD;
+    memset(m->grads - DPT_MODEL_GRAD_HEAD, 0, DPT_MODEL_GRAD_HEAD * sizeof(float));
     for (int i = 0; i < m->nlayers; i++) {
         dpt_layer *l = &m->layers[i];
         l->params = l->ntensors ? m->params + l->tensors[0].offset : NULL;
@@ -228,7 +230,7 @@ void dpt_model_free(dpt_model *m) {
     if (!m) return;
     free(m->layers);
     free(m->params);
-    free(m->grads);
+    free(m->grads ? m->grads - DPT_MODEL_GRAD_HEAD : NULL);
     free(m->acts);
     free(m->arena);
     memset(m, 0, sizeof *m);

@@ -8,6 +8,11 @@
 
 #include "core/layer.h"
 
+/* Floats the model keeps free right in front of its gradients (64-byte aligned): the training
+ * step puts its statistics there, so that one allreduce covers both without a second gradient
+ * buffer (which at start-up would hold a copy of the gradients: a peak of one more gradient). */
+#define DPT_MODEL_GRAD_HEAD 16
+
 typedef struct dpt_model {
     int nlayers;
     dpt_layer *layers; /* (nlayers); a dense spec with an activation expands into two */
@@ -18,7 +23,8 @@ typedef struct dpt_model {
     int max_batch;     /* largest B forward/backward accept */
     size_t nparams;
     float *params;       /* (nparams) all parameters, layer by layer */
-    float *grads;        /* (nparams) same layout */
+    float *grads;        /* (nparams) same layout, with DPT_MODEL_GRAD_HEAD floats of head room
+                            (zeros) right in front of it */
     float **acts;        /* (nlayers + 1) acts[i] = input of layer i (B, steps_in, in);
                             acts[0] is the caller's x during a step */
     float *delta[2];     /* 2 x (max_batch, max steps x width) ping-pong buffers for backward */

@@ -12,16 +12,7 @@
 #include "parallel/dist.h"
 
 _Static_assert(2 + DPT_STEP_MAX_STATS <= DPT_STEP_HEAD, "the slots must fit in the head");
-_Static_assert(DPT_STEP_HEAD % 16 == 0, "the gradients must stay 64-byte aligned");
-
-/* Points the model and its layers at gradients g (nparams, model layout). */
-static void point_grads(dpt_model *m, float *g) {
-    m->grads = g;
-    for (int i = 0; i < m->nlayers; i++) {
-        dpt_layer *l = &m->layers[i];
-        if (l->ntensors > 0) l->grads = m->grads + l->tensors[0].offset;
-    }
-}
+_Static_assert(DPT_STEP_HEAD == DPT_MODEL_GRAD_HEAD, "the head is the model's head room");
 
 void dpt_step_init(dpt_step *s, dpt_model *m, const dpt_loss *loss, dpt_optim *opt,
                    const dpt_schedule *sched, int nstats) {
@@ -32,11 +23,8 @@ void dpt_step_init(dpt_step *s, dpt_model *m, const dpt_loss *loss, dpt_optim *o
     s->optim = opt;
     s->schedule = sched;
     s->nstats = nstats;
-    s->reduce = dpt_alloc_floats(DPT_STEP_HEAD + m->nparams);
+    s->reduce = m->grads - DPT_STEP_HEAD; /* the model's head room: no second buffer */
     memset(s->reduce, 0, DPT_STEP_HEAD * sizeof(float));
-    memcpy(s->reduce + DPT_STEP_HEAD, m->grads, m->nparams * sizeof(float));
-    free(m->grads);
-    point_grads(m, s->reduce + DPT_STEP_HEAD);
     s->slots = s->reduce + DPT_STEP_HEAD - 2 - nstats;
     s->dout =
         dpt_alloc_floats((size_t)m->max_batch * (size_t)m->out_steps * (size_t)m->out_features);
@@ -58,12 +46,7 @@ static void stop_overlap(dpt_step *s) {
 void dpt_step_free(dpt_step *s) {
     if (!s->model) return;
     stop_overlap(s);
-    dpt_model *m = s->model;
-    /* The model frees its gradient buffer itself: it gets the reduce buffer back with the
-     * gradients moved to its start (no second copy: that was a peak of one more gradient). */
-    memmove(s->reduce, m->grads, m->nparams * sizeof(float));
-    point_grads(m, s->reduce);
-    free(s->dout);
+    free(s->dout); /* s->reduce is the model's gradient buffer (and its head room) */
     dpt_trace_free(&s->comm_trace);
     memset(s, 0, sizeof *s);
 }

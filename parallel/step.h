@@ -21,9 +21,9 @@
 /* Statistics slots reduced with the gradients: [0] sample count, [1] loss sum,
  * [2 ...] caller statistics (e.g. metric sums). */
 #define DPT_STEP_MAX_STATS 12
-/* Floats in front of the gradients in the reduced buffer: the slots sit at its end, right
- * before the gradients, so [slots, end of gradients) is one range whose first part is layer 0's
- * gradients (the last to be ready); 16 floats keep the gradients 64-byte aligned. */
+/* Floats in front of the gradients in the reduced buffer (the model's head room,
+ * DPT_MODEL_GRAD_HEAD): the slots sit at its end, right before the gradients, so [slots, end of
+ * gradients) is one range whose first part is layer 0's gradients (the last to be ready). */
 #define DPT_STEP_HEAD 16
 /* Bucket bound used when dpt_step_set_overlap is given 0: small enough that the layers above
  * the first start early, large enough that the per-bucket latency stays small (docs/design.md,

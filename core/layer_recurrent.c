@@ -42,12 +42,6 @@ typedef struct rec_call {
     const float *dy;        /* (B, T or 1, D H), backward only */
 } rec_call;
 
-/* How a direction runs: with BLIS's threads, or alone on one thread of a parallel region. */
-typedef struct rec_exec {
-    gemm_fn gemm;
-    bool par; /* the time loop and the column sums may fork */
-} rec_exec;
-
 /* One direction's parameters and its part of the cache for this call's B. */
 typedef struct rec_dir {
     int d;                                  /* 0 forward, 1 reverse */
@@ -328,12 +322,12 @@ static dpt_cell_step rows_of(dpt_cell_step st, int b0, int n) {
 }
 
 /* Runs fn(c, r, b0, n) on blocks of rows that cover [0, B): one block per thread of a team
- * when e allows forking, else one block. */
+ * when par (the caller may fork), else one block. */
 typedef void (*rows_fn)(const rec_call *c, const rec_dir *r, int b0, int n);
 
-static void each_row_block(const rec_call *c, const rec_dir *r, const rec_exec *e, rows_fn fn) {
+static void each_row_block(const rec_call *c, const rec_dir *r, bool par, rows_fn fn) {
     int B = c->B;
-    if (!e->par || omp_get_max_threads() < 2 || B < 2) {
+    if (!par || omp_get_max_threads() < 2 || B < 2) {
         fn(c, r, 0, B);
         return;
     }
@@ -379,9 +373,10 @@ static void forward_rows(const rec_call *c, const rec_dir *r, int b0, int n) {
                      r->gates + first * GH, GH);
     for (int s = 0; s < T; s++) {
         dpt_cell_step st = rows_of(step_of(c, r, s), b0, n);
-        if (s == 0) { /* zero initial state: no recurrent product */
-            zero_rows((float *)st.h_in, n, H, T * H);
-            if (st.c_in) zero_rows((float *)st.c_in, n, H, T * H);
+        if (s == 0) {                                 /* zero initial state: no recurrent product */
+            size_t h0 = first * H + (size_t)st.t * H; /* row b0's state entering step t */
+            zero_rows(r->hprev + h0, n, H, T * H);
+            if (r->cprev) zero_rows(r->cprev + h0, n, H, T * H);
             if (st.hp) zero_rows(st.hp, n, GH, T * GH);
         } else if (st.hp) { /* gru keeps W_hh h apart: r scales its n block */
             dpt_sgemm_packed(n, GH, H, st.h_in, T * H, r->wpack, 0.0f, st.hp, T * GH);
@@ -392,13 +387,13 @@ static void forward_rows(const rec_call *c, const rec_dir *r, int b0, int n) {
     }
 }
 
-static void dir_forward(const rec_call *c, int d, const rec_exec *e) {
+static void dir_forward(const rec_call *c, int d, bool par) {
     rec_dir r = dir_of(c, d);
     int B = c->B, H = c->H, GH = c->G * c->H;
     fill_bias(c, &r);
     dpt_sgemm_pack(true, H, GH, r.W_hh, H, r.wpack);       /* W_hh^T (H, GH) */
     dpt_sgemm_pack(true, c->F, GH, r.W_ih, c->F, r.xpack); /* W_ih^T (F, GH) */
-    each_row_block(c, &r, e, forward_rows);
+    each_row_block(c, &r, par, forward_rows);
     if (!c->seq) copy_rows(c->y + (size_t)d * H, c->D * H, r.hlast, H, B, H);
 }
 
@@ -472,10 +467,10 @@ static void grad_rows(const rec_call *c, const rec_dir *r, int m0, int n, float 
     }
 }
 
-/* All weight gradients, the gate units split among the threads e allows (at most nwork): each
+/* All weight gradients, the gate units split among the threads par allows (at most nwork): each
  * thread owns whole rows of every gradient, so the bits do not depend on the thread count. */
-static void weight_grads(const rec_call *c, const rec_dir *r, const rec_exec *e) {
-    int GH = c->G * c->H, nt = e->par ? omp_get_max_threads() : 1;
+static void weight_grads(const rec_call *c, const rec_dir *r, bool par) {
+    int GH = c->G * c->H, nt = par ? omp_get_max_threads() : 1;
     if (nt > r->nwork) nt = r->nwork;
     if (nt < 2 || GH < 2 * ROW_TILE) {
         grad_rows(c, r, 0, GH, r->wpack);
@@ -500,7 +495,7 @@ static void backward_rows(const rec_call *c, const rec_dir *r, int b0, int n) {
     }
 }
 
-static void dir_backward(const rec_call *c, int d, const rec_exec *e) {
+static void dir_backward(const rec_call *c, int d, bool par) {
     rec_dir r = dir_of(c, d);
     int B = c->B, H = c->H, GH = c->G * c->H;
     if (c->seq) /* per-step dy enters in the cell */
@@ -509,36 +504,34 @@ static void dir_backward(const rec_call *c, int d, const rec_exec *e) {
         copy_rows(r.dh, H, c->dy + (size_t)d * H, c->D * H, B, H);
     if (r.dc) zero_rows(r.dc, B, H, H);
     dpt_sgemm_pack(false, GH, H, r.W_hh, H, r.wpack); /* W_hh (GH, H) */
-    each_row_block(c, &r, e, backward_rows);
-    weight_grads(c, &r, e);
+    each_row_block(c, &r, par, backward_rows);
+    weight_grads(c, &r, par);
 }
 
 /* ---- both directions ---- */
 
 /* With 2 or 3 threads the directions of a bidirectional layer run side by side, each on one
- * thread with single-threaded GEMMs: the per-step products are too small to split well.  With
- * more threads each direction gets all of them through BLIS and the elementwise loops. */
+ * thread.  With more threads each direction gets all of them in turn. */
 static bool directions_side_by_side(const rec_call *c) {
     int nt = omp_get_max_threads();
     return c->D == 2 && !omp_in_parallel() && nt >= 2 && nt < 4;
 }
 
-static void each_direction(const rec_call *c, void (*fn)(const rec_call *, int, const rec_exec *)) {
+/* fn(c, d, par) for each direction d; par: fn may fork a team (not inside someone else's
+ * parallel region, nor when the directions already run side by side). */
+static void each_direction(const rec_call *c, void (*fn)(const rec_call *, int, bool)) {
     if (directions_side_by_side(c)) {
-        const rec_exec alone = {dpt_sgemm_1t, false};
 #pragma omp parallel sections num_threads(2)
         {
 #pragma omp section
-            fn(c, 0, &alone);
+            fn(c, 0, false);
 #pragma omp section
-            fn(c, 1, &alone);
+            fn(c, 1, false);
         }
         return;
     }
-    /* Inside someone else's parallel region: no nested teams, no BLIS threads. */
-    bool nested = omp_in_parallel();
-    const rec_exec e = {nested ? dpt_sgemm_1t : dpt_sgemm, !nested};
-    for (int d = 0; d < c->D; d++) fn(c, d, &e);
+    bool par = !omp_in_parallel();
+    for (int d = 0; d < c->D; d++) fn(c, d, par);
 }
 
 static void rec_forward(dpt_layer *l, const float *x, float *y, int B, const dpt_step_ctx *ctx) {

@@ -62,6 +62,9 @@ void dpt_sgemm_packed(int M, int N, int K, const float *A, int lda, const float 
  * callers split the rows of C.  Each element of C is one running float sum, C's value first,
  * then the terms in increasing k: the bits do not depend on kc, M or where the row falls. */
 size_t dpt_sgemm_tn_work(int N, int kc);
+/* Tests only (not thread-safe): false makes the packed kernels above take the path of CPUs
+ * without AVX-512 on any CPU; true (the default) restores the choice by CPU. */
+void dpt_packed_allow_avx512(bool allow);
 void dpt_sgemm_tn_acc(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                       float *C, int ldc, float *work, int kc);
 

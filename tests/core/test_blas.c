@@ -123,6 +123,15 @@ static void check_packed(bool tb, int M, int N, int K, float beta) {
     free(R);
 }
 
+/* Every packed-kernel test runs on both paths: the AVX-512 tiles (where the CPU has them) and
+ * the one-row loop of other CPUs. */
+static void both_paths(void (*test)(void **), void **state) {
+    dpt_packed_allow_avx512(false);
+    test(state);
+    dpt_packed_allow_avx512(true);
+    test(state);
+}
+
 static void test_packed_kernel_matches_reference_at_any_size(void **state) {
     (void)state;
     const int shapes[][3] = {{1, 1, 1},    {7, 5, 3},    {8, 32, 16},  {9, 33, 1},
@@ -315,16 +324,34 @@ static int note_user_arch(void **state) {
     return 0;
 }
 
+static void test_packed_kernel_matches_reference_at_any_size_both_paths(void **state) {
+    both_paths(test_packed_kernel_matches_reference_at_any_size, state);
+}
+
+static void test_packed_kernel_gives_each_row_the_same_bits_whatever_m_both_paths(void **state) {
+    both_paths(test_packed_kernel_gives_each_row_the_same_bits_whatever_m, state);
+}
+
+static void test_tn_accumulation_matches_reference_at_any_size_and_chunk_both_paths(void **state) {
+    both_paths(test_tn_accumulation_matches_reference_at_any_size_and_chunk, state);
+}
+
+static void
+test_tn_accumulation_gives_the_same_bits_whatever_chunk_or_rows_both_paths(void **state) {
+    both_paths(test_tn_accumulation_gives_the_same_bits_whatever_chunk_or_rows, state);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kernel_choice_prefers_skx_then_haswell_else_leaves_blis_alone),
         cmocka_unit_test(test_setup_is_idempotent_and_reports_kernels_and_threads),
         cmocka_unit_test(test_sgemm_matches_reference_for_all_transposes_and_odd_shapes),
         cmocka_unit_test(test_sgemm_1t_matches_reference),
-        cmocka_unit_test(test_packed_kernel_matches_reference_at_any_size),
-        cmocka_unit_test(test_packed_kernel_gives_each_row_the_same_bits_whatever_m),
-        cmocka_unit_test(test_tn_accumulation_matches_reference_at_any_size_and_chunk),
-        cmocka_unit_test(test_tn_accumulation_gives_the_same_bits_whatever_chunk_or_rows),
+        cmocka_unit_test(test_packed_kernel_matches_reference_at_any_size_both_paths),
+        cmocka_unit_test(test_packed_kernel_gives_each_row_the_same_bits_whatever_m_both_paths),
+        cmocka_unit_test(test_tn_accumulation_matches_reference_at_any_size_and_chunk_both_paths),
+        cmocka_unit_test(
+            test_tn_accumulation_gives_the_same_bits_whatever_chunk_or_rows_both_paths),
         cmocka_unit_test(test_small_kernels_match_reference_at_any_size),
         cmocka_unit_test(test_small_kernels_give_each_row_the_same_bits_whatever_m),
         cmocka_unit_test(test_sgemm_with_k_zero_scales_c_by_beta),

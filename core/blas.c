@@ -53,9 +53,8 @@ static void choose_arch(void) {
                 user);
         unsetenv("BLIS_ARCH_TYPE");
     }
+    bool avx512 = dpt_cpu_avx512();
     __builtin_cpu_init();
-    bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-                  __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
     bool avx2_fma = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     const char *name = dpt_blas_choose_arch(avx512, avx2_fma);
     if (!name) {
@@ -66,6 +65,17 @@ static void choose_arch(void) {
     snprintf(buf, sizeof buf, "%d", strcmp(name, "skx") == 0 ? BLIS_ARCH_SKX : BLIS_ARCH_HASWELL);
     setenv("BLIS_ARCH_TYPE", buf, 1);
     blas_reason = "auto-selected";
+}
+
+bool dpt_cpu_avx512(void) {
+#if defined(__GNUC__) && defined(__x86_64__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+           __builtin_cpu_supports("avx512cd");
+#else
+    return false;
+#endif
 }
 
 static void set_threads(int nthreads) {
@@ -123,14 +133,15 @@ static void scale_c(int M, int N, float beta, float *C, int ldc) {
 }
 
 static void gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A,
-                 int lda, const float *B, int ldb, float beta, float *C, int ldc, rntm_t *rntm) {
+                 int lda, const float *B, int ldb, float beta, float *C, int ldc, rntm_t *rntm,
+                 bool small_ok) {
     DPT_ASSERT(M >= 0 && N >= 0 && K >= 0);
     if (M == 0 || N == 0) return;
     if (K == 0) {
         scale_c(M, N, beta, C, ldc);
         return;
     }
-    if ((int64_t)M * N * K <= DPT_GEMM_SMALL_MAX &&
+    if (small_ok && (int64_t)M * N * K <= DPT_GEMM_SMALL_MAX &&
         dpt_sgemm_small(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc))
         return;
     ensure_setup();
@@ -142,7 +153,12 @@ static void gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, c
 
 void dpt_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A,
                int lda, const float *B, int ldb, float beta, float *C, int ldc) {
-    gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL);
+    gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL, true);
+}
+
+void dpt_sgemm_blis(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A,
+                    int lda, const float *B, int ldb, float beta, float *C, int ldc) {
+    gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL, false);
 }
 
 void dpt_sgemm_1t(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A,
@@ -150,7 +166,7 @@ void dpt_sgemm_1t(bool trans_a, bool trans_b, int M, int N, int K, float alpha, 
     /* A per-call runtime object keeps BLIS from starting its own threads inside ours. */
     rntm_t rntm = BLIS_RNTM_INITIALIZER;
     bli_rntm_set_num_threads(1, &rntm);
-    gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, &rntm);
+    gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, &rntm, true);
 }
 
 void dpt_sgemm_ref(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A,

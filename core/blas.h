@@ -20,6 +20,10 @@ void dpt_blas_setup(int nthreads);
  * Pure function, exposed so tests can check the selection rule on any machine. */
 const char *dpt_blas_choose_arch(bool avx512, bool avx2_fma);
 
+/* Whether this CPU has the AVX-512 subsets of x86-64-v4 (F, DQ, BW, VL, CD): the 'skx' BLIS
+ * kernels and dptrain's own 64-byte-vector kernels need them. */
+bool dpt_cpu_avx512(void);
+
 /* Name of the kernel set BLIS uses ("skx", "haswell", ...) and how it was chosen
  * ("auto-selected", "BLIS_ARCH_TYPE from environment", "BLIS default"). */
 const char *dpt_blas_arch(void);
@@ -30,6 +34,12 @@ int dpt_blas_threads(void);
  * op(A) is (M, K), op(B) is (K, N), C is (M, N); lda/ldb/ldc are row strides. */
 void dpt_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A,
                int lda, const float *B, int ldb, float beta, float *C, int ldc);
+
+/* Same as dpt_sgemm but always through BLIS, whatever the size: for the pieces of a product
+ * that must give the bits the whole product gives (BLIS's and the small kernels' roundings
+ * need not agree: they do not without optimisation, where GCC fuses no multiply-add). */
+void dpt_sgemm_blis(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A,
+                    int lda, const float *B, int ldb, float beta, float *C, int ldc);
 
 /* Same as dpt_sgemm but single-threaded: safe inside an OpenMP parallel region. */
 void dpt_sgemm_1t(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A,

@@ -45,13 +45,7 @@ void dpt_packed_allow_avx512(bool allow) {
 
 /* The AVX-512 tiles need F, VL, BW, DQ, CD (x86-64-v4). */
 static bool use_avx512(void) {
-#if HAVE_AVX512_PATH
-    return avx512_allowed && __builtin_cpu_supports("avx512f") &&
-           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512cd");
-#else
-    return false;
-#endif
+    return HAVE_AVX512_PATH && avx512_allowed && dpt_cpu_avx512();
 }
 
 #define LOAD16(v, p) memcpy(&(v), (p), sizeof(v16))

@@ -110,11 +110,15 @@ static void dense_backward(dpt_layer *l, const float *x, const float *y, const f
         if (report) ctx->grads_ready(ctx->grads_ready_arg, db);
     }
     int pieces = report ? l->grad_pieces : 1; /* one product when nobody listens: faster */
-    for (int p = pieces - 1; p >= 0; p--) {   /* dW rows [r0, r1) += dy[:, r0:r1]^T x */
+    /* Pieces take the kernel the whole product would (dpt_sgemm goes by size), so that both
+     * give the same bits; the small kernels' rows, and BLIS's, do not depend on M. */
+    bool whole_small = (int64_t)out * in * B <= DPT_GEMM_SMALL_MAX;
+    for (int p = pieces - 1; p >= 0; p--) { /* dW rows [r0, r1) += dy[:, r0:r1]^T x */
         int r0 = p > 0 ? (int)(dpt_layer_piece_start(l, p) / (size_t)in) : 0;
         int r1 = p + 1 < pieces ? (int)(dpt_layer_piece_start(l, p + 1) / (size_t)in) : out;
         float *piece = dW + (size_t)r0 * in;
-        dpt_sgemm(true, false, r1 - r0, in, B, 1.0f, dy + r0, out, x, in, 1.0f, piece, in);
+        (whole_small ? dpt_sgemm : dpt_sgemm_blis)(true, false, r1 - r0, in, B, 1.0f, dy + r0, out,
+                                                   x, in, 1.0f, piece, in);
         if (report) ctx->grads_ready(ctx->grads_ready_arg, piece);
     }
     if (dx) dpt_sgemm(false, false, B, in, out, 1.0f, dy, out, W, in, 0.0f, dx, in);

@@ -55,23 +55,23 @@ static void spec(dpt_layer_spec *s, const char *type, int units, const char *act
     s->return_sequences = seq;
 }
 
-/* 4 -> dense 6 relu -> dense 5 tanh -> dense 3 (5 layers, 3 with parameters). */
-static model_case dense_case(void) {
-    model_case c = {.name = "dense", .nspecs = 3, .T = 1, .F = 4, .K = 3};
-    spec(&c.specs[0], "dense", 6, "relu", false);
-    spec(&c.specs[1], "dense", 5, "tanh", false);
+/* 4 -> dense h0 relu -> dense h1 tanh -> dense 3 (5 layers, 3 with parameters). */
+static model_case mlp_case(const char *name, int h0, int h1) {
+    model_case c = {.name = name, .nspecs = 3, .T = 1, .F = 4, .K = 3};
+    spec(&c.specs[0], "dense", h0, "relu", false);
+    spec(&c.specs[1], "dense", h1, "tanh", false);
     spec(&c.specs[2], "dense", 3, "", false);
     return c;
 }
 
-/* 4 -> dense 400 relu -> dense 400 tanh -> dense 3: the middle layer's 160,400 gradients are
- * reported final in 4 pieces of 100 rows (core/layer_dense.c), which buckets follow. */
+static model_case dense_case(void) {
+    return mlp_case("dense", 6, 5);
+}
+
+/* The middle layer's 160,400 gradients are reported final in 4 pieces of 100 rows
+ * (core/layer_dense.c), which buckets follow. */
 static model_case wide_case(void) {
-    model_case c = {.name = "wide", .nspecs = 3, .T = 1, .F = 4, .K = 3};
-    spec(&c.specs[0], "dense", 400, "relu", false);
-    spec(&c.specs[1], "dense", 400, "tanh", false);
-    spec(&c.specs[2], "dense", 3, "", false);
-    return c;
+    return mlp_case("wide", 400, 400);
 }
 
 /* (5 steps x 3) -> lstm 6 (sequences) -> lstm 4 (last step) -> dense 2. */

@@ -10,6 +10,7 @@
 #include "core/blas.h"
 #include "core/util.h"
 #include "io/modelio.h"
+#include "io/predictions.h"
 #include "parallel/dist.h"
 
 typedef struct infer_run {

@@ -1,5 +1,5 @@
 /* `dptrain import csv|idx|npy INPUT... OUT.h5`: converts users' data files to the HDF5 layout
- * dptrain trains on (io/import.h, docs/data.md "Importing data").  Rank 0 does the work; under
+ * dptrain trains on (io/import/, docs/data.md "Importing data").  Rank 0 does the work; under
  * mpirun the other ranks wait for it without spinning, and a failure ends them all. */
 #include <errno.h>
 #include <inttypes.h>
@@ -14,7 +14,9 @@
 
 #include "cli/cli.h"
 #include "core/trace.h"
-#include "io/import.h"
+#include "io/import/csv.h"
+#include "io/import/idx.h"
+#include "io/import/npy.h"
 #include "parallel/dist.h"
 
 static const char usage_text[] =

@@ -13,6 +13,7 @@
 #include "core/rng.h"
 #include "core/trace.h"
 #include "core/util.h"
+#include "io/fs.h"
 #include "io/metrics_log.h"
 #include "io/modelio.h"
 #include "parallel/dist.h"

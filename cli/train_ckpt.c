@@ -6,6 +6,7 @@
 
 #include "cli/train.h"
 #include "core/util.h"
+#include "io/h5lock.h"
 #include "parallel/dist.h"
 
 void dpt_train_checkpoint(train_run *r, const char *why) {

@@ -10,6 +10,7 @@
 #include "cli/train.h"
 #include "core/rng.h"
 #include "core/util.h"
+#include "io/h5lock.h"
 #include "parallel/dist.h"
 
 /* ---- in_memory ---- */

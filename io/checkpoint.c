@@ -1,4 +1,4 @@
-/* Training checkpoints: a model file (io/h5util.h writes the shared part) plus the optimizer
+/* Training checkpoints: a model file (io/modelfile.h writes the shared part) plus the optimizer
  * state and the train state, written by rank 0 under a temporary name and renamed into place,
  * then <dir>/latest replaced the same way, then old checkpoints pruned.  Reading checks every
  * tensor's shape and both checksums before anything is copied into the caller's model, so a
@@ -17,10 +17,11 @@
 #include <unistd.h>
 
 #include "core/util.h"
-#include "io/h5util.h"
-#include "io/modelio.h"
+#include "io/fs.h"
+#include "io/h5file.h"
+#include "io/modelfile.h"
 
-#define FORMAT_NAME    "dptrain-checkpoint"
+#define FORMAT_NAME    DPT_CKPT_FORMAT
 #define FORMAT_VERSION 1
 #define LATEST         "latest"
 #define NAME_PREFIX    "ckpt-"
@@ -69,8 +70,8 @@ static void put_optimizer(dpt_h5w *w, const dpt_model *m, const dpt_optim *o) {
     put_u64(w, "optimizer_checksum", optim_checksum(o->m, o->v, o->n));
     hid_t g = dpt_h5w_group(w, w->file, "optimizer");
     if (g < 0) return;
-    if (o->m) dpt_h5w_tensors(w, g, "m", m, o->m);
-    if (o->v) dpt_h5w_tensors(w, g, "v", m, o->v);
+    if (o->m) dpt_modelfile_write_tensors(w, g, "m", m, o->m);
+    if (o->v) dpt_modelfile_write_tensors(w, g, "v", m, o->v);
     H5Gclose(g);
 }
 
@@ -79,51 +80,20 @@ static int write_file(const char *file, const dpt_model *m, const dpt_optim *o,
                       const dpt_norm *ynorm, char *err, size_t errlen) {
     dpt_h5w w;
     if (dpt_h5w_begin(&w, file, err, errlen)) return -1;
-    dpt_h5w_model(&w, FORMAT_NAME, FORMAT_VERSION, m, c, xnorm, ynorm);
+    dpt_modelfile_write(&w, FORMAT_NAME, FORMAT_VERSION, m, c, xnorm, ynorm);
     put_state(&w, st, c);
     put_optimizer(&w, m, o);
     return dpt_h5w_finish(&w);
 }
 
-/* All of buf to fd; a short write without errno is a full disk. */
-static int write_all(int fd, const char *buf, size_t n) {
-    while (n > 0) {
-        errno = 0;
-        ssize_t k = write(fd, buf, n);
-        if (k <= 0) {
-            if (k < 0 && errno == EINTR) continue;
-            if (errno == 0) errno = ENOSPC;
-            return -1;
-        }
-        buf += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
-/* Writes line to a new file tmp and makes it durable; errno says why when it fails. */
-static int write_durable(const char *tmp, const char *line) {
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) return -1;
-    int rc = write_all(fd, line, strlen(line)) == 0 && fsync(fd) == 0 ? 0 : -1;
-    int saved = errno;
-    if (close(fd) != 0 && rc == 0) return -1;
-    errno = saved;
-    return rc;
-}
-
-/* <dir>/latest := "<name>\n", through a temporary, fsync, rename and directory fsync.  *renamed
- * tells whether latest names the new file (even when the directory fsync then failed). */
-static int write_latest(const char *dir, const char *name, int *renamed, char *err, size_t errlen) {
-    char path[DPT_PATH_MAX + 16], tmp[DPT_PATH_MAX + 48], line[DPT_PATH_MAX];
+/* <dir>/latest := "<name>\n", atomically (io/fs.h).  *renamed tells whether latest names the
+ * new file (even when the directory fsync then failed). */
+static int write_latest(const char *dir, const char *name, bool *renamed, char *err,
+                        size_t errlen) {
+    char path[DPT_PATH_MAX + 16], line[DPT_PATH_MAX];
     snprintf(path, sizeof path, "%s/" LATEST, dir);
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     snprintf(line, sizeof line, "%s\n", name);
-    *renamed = write_durable(tmp, line) == 0 && rename(tmp, path) == 0;
-    if (*renamed) return dpt_fsync_dir_of(path, err, errlen);
-    int saved = errno;
-    unlink(tmp);
-    return dpt_err(err, errlen, "%s: cannot write: %s", path, strerror(saved));
+    return dpt_atomic_write_text(path, line, renamed, err, errlen);
 }
 
 /* The step of a file named ckpt-<digits>.h5; -1 for any other name (temporaries included). */
@@ -206,7 +176,7 @@ int dpt_ckpt_write(const char *dir, int keep, const dpt_model *m, const dpt_opti
     /* Writing the same step again replaces that file atomically: latest still names it. */
     int existed = access(file, F_OK) == 0;
     if (write_file(file, m, o, st, c, xnorm, ynorm, err, errlen)) return -1;
-    int renamed;
+    bool renamed;
     if (write_latest(dir, name, &renamed, err, errlen)) {
         if (!existed && !renamed)
             unlink(file); /* latest still names the previous one: keep the dir as it was */
@@ -296,7 +266,7 @@ static hid_t open_checkpoint(const char *path, char *err, size_t errlen) {
         rc = dpt_err(err, errlen, "%s: not a dptrain checkpoint (format %s%s%s, expected '%s')%s",
                      path, format ? "is '" : "attribute missing", format ? format : "",
                      format ? "'" : "", FORMAT_NAME,
-                     format && !strcmp(format, "dptrain-model")
+                     format && !strcmp(format, DPT_MODELFILE_FORMAT)
                          ? ": a model file holds no optimizer state to resume from"
                          : "");
     free(format);
@@ -315,7 +285,7 @@ int dpt_ckpt_read_config(const char *path, dpt_config *stored, char *err, size_t
     memset(stored, 0, sizeof *stored);
     hid_t file = open_checkpoint(path, err, errlen);
     if (file < 0) return -1;
-    int rc = dpt_h5r_config(file, path, stored, err, errlen);
+    int rc = dpt_modelfile_read_config(file, path, stored, err, errlen);
     H5Fclose(file);
     return rc;
 }
@@ -372,7 +342,7 @@ static int read_params(hid_t file, const char *path, const dpt_model *m, float *
         return dpt_err(err, errlen,
                        "%s: the checkpoint holds %" PRIu64 " parameters, this model has %zu", path,
                        nparams, m->nparams);
-    if (dpt_h5r_tensors(file, path, "/params", m, params, err, errlen)) return -1;
+    if (dpt_modelfile_read_tensors(file, path, "/params", m, params, err, errlen)) return -1;
     dpt_model view = *m; /* the checksum of the loaded values, computed like the writer's */
     view.params = params;
     if (dpt_model_checksum(&view) != checksum)
@@ -396,8 +366,10 @@ static int read_optimizer(hid_t file, const char *path, const dpt_model *m, cons
         dpt_h5r_num_attr(file, path, "optimizer_checksum", H5T_NATIVE_UINT64, &checksum, err,
                          errlen))
         return -1;
-    if (l->m && dpt_h5r_tensors(file, path, "/optimizer/m", m, l->m, err, errlen)) return -1;
-    if (l->v && dpt_h5r_tensors(file, path, "/optimizer/v", m, l->v, err, errlen)) return -1;
+    if (l->m && dpt_modelfile_read_tensors(file, path, "/optimizer/m", m, l->m, err, errlen))
+        return -1;
+    if (l->v && dpt_modelfile_read_tensors(file, path, "/optimizer/v", m, l->v, err, errlen))
+        return -1;
     if (optim_checksum(l->m, l->v, o->n) != checksum)
         return dpt_err(err, errlen,
                        "%s: optimizer state checksum mismatch: file corrupt or truncated", path);
@@ -424,7 +396,7 @@ int dpt_ckpt_read(const char *path, dpt_model *m, dpt_optim *o, dpt_train_state 
     int rc = read_state(file, path, &l.st, err, errlen);
     if (rc == 0) rc = read_params(file, path, m, l.params, err, errlen);
     if (rc == 0) rc = read_optimizer(file, path, m, o, &l, err, errlen);
-    if (rc == 0) rc = dpt_h5r_norms(file, path, m, xnorm, ynorm, err, errlen);
+    if (rc == 0) rc = dpt_modelfile_read_norms(file, path, m, xnorm, ynorm, err, errlen);
     H5Fclose(file);
     if (rc == 0) { /* all checked: now the caller's buffers change */
         memcpy(m->params, l.params, m->nparams * sizeof *m->params);

@@ -3,8 +3,6 @@
  * own error stack is silenced; every problem becomes one message naming file and dataset. */
 #include "io/h5data.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <hdf5.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -13,10 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "core/util.h"
+#include "io/h5file.h"
 #include "parallel/sampler.h"
 
 /* An open dataset and what inspection learnt about it. */
@@ -29,22 +26,6 @@ typedef struct dset {
     char type[32];  /* e.g. "float64", "int32", for messages */
     char shape[96]; /* e.g. "3-D (10, 4, 2)", for messages */
 } dset;
-
-static void silence_hdf5(void) {
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-}
-
-int dpt_h5_check_file(const char *path, char *err, size_t errlen) {
-    silence_hdf5();
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return dpt_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    int isdir = fstat(fd, &st) == 0 && S_ISDIR(st.st_mode);
-    close(fd);
-    if (isdir) return dpt_err(err, errlen, "%s: cannot open: %s", path, strerror(EISDIR));
-    if (H5Fis_hdf5(path) <= 0) return dpt_err(err, errlen, "%s: not an HDF5 file", path);
-    return 0;
-}
 
 /* Comma-separated dataset names of the file, for "no such dataset" messages. */
 typedef struct listing {

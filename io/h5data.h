@@ -39,10 +39,6 @@ typedef struct dpt_data {
     float *y_norm; /* (nrows, y_steps, K) normalised targets, or NULL */
 } dpt_data;
 
-/* Any rank, not collective: path exists, is readable and is an HDF5 file.  Returns 0, or -1
- * with "<path>: cannot open: <reason>" or "<path>: not an HDF5 file". */
-int dpt_h5_check_file(const char *path, char *err, size_t errlen);
-
 /* Collective over comm.  Inspects path: X must be 2-D (N, F) or 3-D (N, T, F) float32/float64;
  * y (when yname is not NULL) (N) or (N, K) float, (N) integer, or per step (N, T, K) float or
  * (N, T) integer, with the same N (and T) as X.  lname names the lengths dataset (N) (integer,
@@ -70,8 +66,8 @@ int dpt_h5_read_shard(dpt_shard *s, const char *path, const char *xname, const c
 void dpt_shard_free(dpt_shard *s); /* frees x, y, labels, lengths; zeroes s */
 
 /* Rows of one file read by one thread, without MPI (streaming, docs/data.md): the file is opened
- * with HDF5's default driver.  HDF5 is not thread-safe: callers hold dpt_h5_lock() around every
- * call when another thread may use HDF5. */
+ * with HDF5's default driver.  HDF5 is not thread-safe: callers hold dpt_h5_lock() (io/h5lock.h)
+ * around every call when another thread may use HDF5. */
 typedef struct dpt_h5rows dpt_h5rows;
 /* Opens and inspects path like dpt_h5_inspect_seq; reads of up to max_rows rows follow.
  * Returns 0, or -1 with a message. */
@@ -83,17 +79,5 @@ const dpt_h5info *dpt_h5rows_info(const dpt_h5rows *r);
  * dpt_h5_read_shard_seq.  Returns 0, or -1 with a message naming file, dataset and row. */
 int dpt_h5rows_read(dpt_h5rows *r, int64_t row0, int64_t n, dpt_shard *s, char *err, size_t errlen);
 void dpt_h5rows_close(dpt_h5rows *r);
-
-/* One process-wide lock for HDF5 calls made while the streaming thread runs. */
-void dpt_h5_lock(void);
-void dpt_h5_unlock(void);
-
-/* Rank 0 alone (not collective): writes pred (n, K) as dataset "pred" (plus "labels" (n) when
- * labels != NULL) atomically (temporary name, fsync, rename, directory fsync). */
-int dpt_h5_write_predictions(const char *path, const float *pred, int64_t n, int K,
-                             const int32_t *labels, char *err, size_t errlen);
-/* Same for per-step outputs: pred (n, T, K) and labels (n, T); T = 1 writes (n, K) and (n). */
-int dpt_h5_write_predictions_seq(const char *path, const float *pred, int64_t n, int T, int K,
-                                 const int32_t *labels, char *err, size_t errlen);
 
 #endif

@@ -1,8 +1,7 @@
-/* The HDF5 library dptrain links is the MPI build, which is not thread-safe: while the
- * streaming thread reads, every HDF5 call of the process is serialised by this lock. */
-#include <pthread.h>
+/* The process-wide HDF5 lock (io/h5lock.h). */
+#include "io/h5lock.h"
 
-#include "io/h5data.h"
+#include <pthread.h>
 
 static pthread_mutex_t h5_mutex = PTHREAD_MUTEX_INITIALIZER;
 

@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "core/util.h"
-#include "io/modelio.h"
+#include "io/fs.h"
 
 int dpt_metrics_log_open(dpt_metrics_log *l, const char *path, bool append, char *err,
                          size_t errlen) {

@@ -1,5 +1,7 @@
 /* Per-epoch metrics as JSON lines (one object per epoch) in <output>/metrics.jsonl, appended and
- * flushed + fsync'd after every line so a killed run keeps every finished epoch. */
+ * flushed + fsync'd after every line so a killed run keeps every finished epoch.  Not replaced
+ * through the atomic writer: a resumed run appends to the log it finds (docs/design.md, "Atomic
+ * outputs"). */
 #ifndef DPT_METRICS_LOG_H
 #define DPT_METRICS_LOG_H
 

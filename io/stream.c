@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/util.h"
+#include "io/h5lock.h"
 #include "parallel/stream_order.h"
 
 struct dpt_stream {

@@ -16,8 +16,8 @@
 #include <hdf5.h>
 
 #include "core/util.h"
-#include "io/import.h"
-#include "io/modelio.h"
+#include "io/fs.h"
+#include "io/import/idx.h"
 #include "parallel/dist.h"
 
 #define ERRLEN     1024
@@ -226,24 +226,20 @@ static int write_tmp(const char *tmp, const h5arr *arrs, int narr, const char *d
     return rc;
 }
 
-/* Writes the arrays to path through a temporary name, fsync and rename. */
+/* Writes the arrays to path atomically (io/fs.h: temporary name, fsync, rename, directory
+ * fsync), making its directory first. */
 static int write_h5(const char *path, const h5arr *arrs, int narr, const char *desc) {
-    char err[ERRLEN], dir[DPT_PATH_MAX], tmp[DPT_PATH_MAX + 32];
-    if (strlen(path) >= DPT_PATH_MAX) return fail("output path too long: %s", path);
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash && slash != dir) {
-        *slash = '\0';
-        if (dpt_mkdirs(dir, err, sizeof err)) return fail("%s", err);
+    char err[ERRLEN];
+    dpt_atomic a;
+    if (dpt_mkdirs_for(path, err, sizeof err) || dpt_atomic_begin(&a, path, err, sizeof err))
+        return fail("%s", err);
+    dpt_atomic_close_stream(&a); /* HDF5 writes the temporary by name */
+    if (write_tmp(a.tmp, arrs, narr, desc)) {
+        dpt_atomic_abort(&a);
+        return -1;
     }
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    int rc = write_tmp(tmp, arrs, narr, desc);
-    if (rc == 0 && dpt_fsync_path(tmp, err, sizeof err)) rc = fail("%s", err);
-    if (rc == 0 && rename(tmp, path) != 0)
-        rc = fail("cannot rename %s to %s: %s", tmp, path, strerror(errno));
-    if (rc == 0 && dpt_fsync_dir_of(path, err, sizeof err)) rc = fail("%s", err);
-    if (rc != 0) remove(tmp);
-    return rc;
+    if (dpt_atomic_commit(&a, err, sizeof err)) return fail("%s", err);
+    return 0;
 }
 
 static h5arr f32_2d(const char *name, const float *x, int64_t n, int64_t f) {
@@ -561,7 +557,8 @@ static int cmd_bad(const opts *o) {
     return write_bad(o->pos[0], o->pos[1]);
 }
 
-/* ---- Fashion-MNIST from its IDX files, through the importer's IDX reader (io/import.h) ---- */
+/* ---- Fashion-MNIST from its IDX files, through the importer's IDX reader (io/import/idx.h) ----
+ */
 
 /* dir/stem.gz, or dir/stem when only an uncompressed copy exists. */
 static void idx_path(char *path, size_t len, const char *dir, const char *stem) {

@@ -1,10 +1,9 @@
-/* Helpers shared by the importer tests (test_import_*.c): a scratch directory, writing input
- * files byte by byte, reading the HDF5 output back, and message checks.  Header-only: each test
- * binary includes it once. */
+/* Helpers shared by the importer tests (test_import_*.c): a scratch directory (tests/support),
+ * writing input files byte by byte, reading the HDF5 output back, and message checks.
+ * Header-only: each test binary includes it once. */
 #ifndef DPT_TEST_IMPORT_UTIL_H
 #define DPT_TEST_IMPORT_UTIL_H
 
-#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,30 +16,27 @@
 #include <cmocka.h>
 #include <hdf5.h>
 
-#include "io/import.h"
+#include "h5fixture.h"
+#include "io/import/csv.h"
+#include "io/import/idx.h"
+#include "io/import/npy.h"
+#include "scratch.h"
 
 static char scratch[256]; /* the test's own directory */
 
 static int make_scratch(void **state) {
     (void)state;
-    snprintf(scratch, sizeof scratch, "/tmp/dpt_test_import_XXXXXX");
-    return mkdtemp(scratch) ? 0 : -1;
+    return dpt_test_scratch_make(scratch, sizeof scratch, "dpt_test_import_");
 }
 
 static int remove_scratch(void **state) {
     (void)state;
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", scratch);
-    return system(cmd) == 0 ? 0 : -1;
+    return dpt_test_scratch_remove(scratch);
 }
 
-/* scratch/name, in one of 32 rotating buffers (enough for the paths one check holds). */
+/* scratch/name (tests/support: rotating buffers). */
 static inline const char *spath(const char *name) {
-    static char buf[32][512];
-    static int next;
-    char *p = buf[next++ % 32];
-    snprintf(p, 512, "%s/%s", scratch, name);
-    return p;
+    return dpt_test_path(scratch, name);
 }
 
 static inline const char *write_bytes(const char *name, const void *data, size_t len) {
@@ -71,11 +67,8 @@ static inline void assert_msg(const char *err, ...) {
 
 /* No temporary file (*.tmp.*) is left in the scratch directory. */
 static inline void assert_no_temporaries(void) {
-    DIR *d = opendir(scratch);
-    assert_non_null(d);
-    for (struct dirent *e; (e = readdir(d));)
-        if (strstr(e->d_name, ".tmp.")) fail_msg("temporary file left behind: %s", e->d_name);
-    closedir(d);
+    int n = dpt_test_count_temporaries(scratch);
+    if (n != 0) fail_msg("%d temporary files left behind in %s", n, scratch);
 }
 
 /* Default options: X, y, no compression, replace outputs. */
@@ -87,16 +80,8 @@ static inline dpt_import_opts opts(void) {
  * given (count values at most). */
 static inline int read_ds(const char *file, const char *name, hsize_t *dims, hid_t mtype,
                           void *out) {
-    hid_t f = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT);
-    assert_true(f >= 0);
-    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
-    if (d < 0) fail_msg("%s has no dataset %s", file, name);
-    hid_t s = H5Dget_space(d);
-    int ndim = H5Sget_simple_extent_dims(s, dims, NULL);
-    if (out) assert_true(H5Dread(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, out) >= 0);
-    H5Sclose(s);
-    H5Dclose(d);
-    H5Fclose(f);
+    int ndim = dpt_test_h5_read(file, name, dims, mtype, out);
+    if (ndim < 0) fail_msg("%s: cannot read dataset %s", file, name);
     return ndim;
 }
 

@@ -1,5 +1,6 @@
 /* Assertions for MPI test programs: a failed check prints rank, file and line and ends the whole
- * job through MPI_Abort, so one failing rank never leaves the others waiting in a collective. */
+ * job through MPI_Abort, so one failing rank never leaves the others waiting in a collective.
+ * Scratch directories come from tests/support (scratch.h). */
 #ifndef DPT_MPITEST_H
 #define DPT_MPITEST_H
 
@@ -7,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "scratch.h"
 
 #define CHECK(cond)                                                                                \
     do {                                                                                           \
@@ -44,14 +47,16 @@ static inline void mpitest_contains(const char *file, int line, const char *s, c
 static inline void mpitest_tmpdir(char *dir, int len, const char *prefix) {
     int rank = 0;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    if (rank == 0) {
-        int n = snprintf(dir, (size_t)len, "/tmp/%s", prefix);
-        CHECK(n > 0 && n + 7 <= len);
-        memset(dir + n, 'X', 6); /* the mkdtemp template */
-        dir[n + 6] = '\0';
-        CHECK(mkdtemp(dir) != NULL);
-    }
+    if (rank == 0) CHECK(dpt_test_scratch_make(dir, (size_t)len, prefix) == 0);
     MPI_Bcast(dir, len, MPI_CHAR, 0, MPI_COMM_WORLD);
+}
+
+/* Once every rank is done with it, rank 0 removes the directory and all it holds. */
+static inline void mpitest_remove_tmpdir(const char *dir) {
+    int rank = 0;
+    MPI_Barrier(MPI_COMM_WORLD);
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    if (rank == 0) CHECK_MSG(dpt_test_scratch_remove(dir) == 0, dir);
 }
 
 /* Runs one named property on every rank; rank 0 reports it. */

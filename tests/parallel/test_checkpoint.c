@@ -25,6 +25,7 @@
 #include "io/modelio.h"
 #include "mpitest.h"
 #include "parallel/dist.h"
+#include "scratch.h"
 
 /* Checks usable before MPI_Init (in the forked children) and after: before, a failure prints
  * and ends the child with status 1; after, it is a CHECK (MPI_Abort). */
@@ -57,14 +58,6 @@ static const char yaml[] = "model:\n"
                            "  train: train.h5\n";
 
 static char dir[64]; /* a fresh directory shared by all ranks */
-
-static const char *path_in(const char *d, const char *name) {
-    static char buf[8][256];
-    static int next;
-    char *p = buf[next++ % 8];
-    snprintf(p, 256, "%s/%s", d, name);
-    return p;
-}
 
 /* A model part-way through training: config, parameters, optimizer state, norms, train state. */
 typedef struct fixture {
@@ -216,7 +209,7 @@ static void copy_half(const char *src, const char *dst) {
 
 /* A fresh subdirectory of dir (made by rank 0, seen by all). */
 static const char *subdir(const char *name) {
-    const char *d = path_in(dir, name);
+    const char *d = dpt_test_path(dir, name);
     if (dpt_world.rank == 0) EXPECT(mkdir(d, 0755) == 0, d);
     MPI_Barrier(MPI_COMM_WORLD);
     return d;
@@ -265,13 +258,13 @@ static void round_trip(const char *optimizer, int norms) {
     train_a_little(&f);
     const char *d = subdir(optimizer);
     write_on_rank0(d, 3, &f, 1234, norms);
-    if (dpt_world.rank == 0) check_layout(path_in(d, "ckpt-0000001234.h5"), &f);
+    if (dpt_world.rank == 0) check_layout(dpt_test_path(d, "ckpt-0000001234.h5"), &f);
     make_fixture(&g, optimizer, 77); /* other parameters, zero optimizer state */
     EXPECT(!same_floats(g.m.params, f.m.params, f.m.nparams), "fixtures start out different");
     dpt_train_state st;
     dpt_norm x, y;
     char err[1024] = "";
-    const char *path = path_in(d, "ckpt-0000001234.h5");
+    const char *path = dpt_test_path(d, "ckpt-0000001234.h5");
     EXPECT(dpt_ckpt_read(path, &g.m, &g.o, &st, &x, &y, err, sizeof err) == 0, err);
     EXPECT(same_floats(g.m.params, f.m.params, f.m.nparams), "parameters bit-identical");
     EXPECT(same_floats(g.o.m, f.o.m, f.o.n) && same_floats(g.o.v, f.o.v, f.o.n), optimizer);
@@ -295,7 +288,7 @@ static void a_checkpoint_reads_back_bit_identical_on_every_rank(void) {
 static void the_stored_config_and_the_model_part_can_be_read_alone(void) {
     fixture f;
     make_fixture(&f, "adam", 21);
-    const char *path = path_in(dir, "adam/ckpt-0000001234.h5"); /* from the round trip */
+    const char *path = dpt_test_path(dir, "adam/ckpt-0000001234.h5"); /* from the round trip */
     dpt_config c;
     char err[1024] = "", msg[256];
     EXPECT(dpt_ckpt_read_config(path, &c, err, sizeof err) == 0, err);
@@ -322,19 +315,19 @@ static void keep_two_leaves_the_two_newest_and_latest_names_the_newest(void) {
     make_fixture(&f, "adam", 21);
     const char *d = subdir("keep");
     if (dpt_world.rank == 0) { /* files that are not checkpoints stay */
-        write_text(path_in(d, "notes.txt"), "x", 1);
-        write_text(path_in(d, "ckpt-abc.h5"), "x", 1);
+        write_text(dpt_test_path(d, "notes.txt"), "x", 1);
+        write_text(dpt_test_path(d, "ckpt-abc.h5"), "x", 1);
     }
     for (int64_t step = 1; step <= 4; step++) write_on_rank0(d, 2, &f, step, 1);
     EXPECT(strcmp(listing(d), "ckpt-0000000003.h5 ckpt-0000000004.h5 ckpt-abc.h5 latest "
                               "notes.txt") == 0,
            listing(d));
-    EXPECT(strcmp(read_text(path_in(d, "latest")), "ckpt-0000000004.h5\n") == 0,
-           read_text(path_in(d, "latest")));
+    EXPECT(strcmp(read_text(dpt_test_path(d, "latest")), "ckpt-0000000004.h5\n") == 0,
+           read_text(dpt_test_path(d, "latest")));
     char path[512], err[1024] = "";
     EXPECT(dpt_ckpt_resolve("latest", d, path, sizeof path, err, sizeof err) == 0, err);
-    EXPECT(strcmp(path, path_in(d, "ckpt-0000000004.h5")) == 0, path);
-    const char *explicit_path = path_in(d, "ckpt-0000000003.h5");
+    EXPECT(strcmp(path, dpt_test_path(d, "ckpt-0000000004.h5")) == 0, path);
+    const char *explicit_path = dpt_test_path(d, "ckpt-0000000003.h5");
     EXPECT(dpt_ckpt_resolve(explicit_path, d, path, sizeof path, err, sizeof err) == 0, err);
     EXPECT(strcmp(path, explicit_path) == 0, path);
     MPI_Barrier(MPI_COMM_WORLD);
@@ -342,7 +335,7 @@ static void keep_two_leaves_the_two_newest_and_latest_names_the_newest(void) {
      * stays even though another has a higher step. */
     write_on_rank0(d, 1, &f, 2, 1);
     EXPECT(strcmp(listing(d), "ckpt-0000000002.h5 ckpt-abc.h5 latest notes.txt") == 0, listing(d));
-    EXPECT(strcmp(read_text(path_in(d, "latest")), "ckpt-0000000002.h5\n") == 0, "latest");
+    EXPECT(strcmp(read_text(dpt_test_path(d, "latest")), "ckpt-0000000002.h5\n") == 0, "latest");
     free_fixture(&f);
 }
 
@@ -353,18 +346,19 @@ static void resolve_names_what_is_missing(void) {
     snprintf(want, sizeof want, "no checkpoint in %s yet (no %s/latest)", d, d);
     EXPECT(strcmp(err, want) == 0, err);
     MPI_Barrier(MPI_COMM_WORLD); /* everyone saw "no latest" before rank 0 writes one */
-    if (dpt_world.rank == 0) write_text(path_in(d, "latest"), "ckpt-0000000009.h5\n", 19);
+    if (dpt_world.rank == 0) write_text(dpt_test_path(d, "latest"), "ckpt-0000000009.h5\n", 19);
     MPI_Barrier(MPI_COMM_WORLD);
     EXPECT(dpt_ckpt_resolve("latest", d, path, sizeof path, err, sizeof err) == -1, "missing");
     snprintf(want, sizeof want, "%s/latest names ckpt-0000000009.h5, which does not exist", d);
     EXPECT_CONTAINS(err, want);
     MPI_Barrier(MPI_COMM_WORLD);
-    if (dpt_world.rank == 0) write_text(path_in(d, "latest"), "../elsewhere.h5\n", 16);
+    if (dpt_world.rank == 0) write_text(dpt_test_path(d, "latest"), "../elsewhere.h5\n", 16);
     MPI_Barrier(MPI_COMM_WORLD);
     EXPECT(dpt_ckpt_resolve("latest", d, path, sizeof path, err, sizeof err) == -1, "a path");
     EXPECT_CONTAINS(err, "latest: expected one line holding a checkpoint file name in");
     EXPECT_CONTAINS(err, "found '../elsewhere.h5?'");
-    EXPECT(dpt_ckpt_resolve(path_in(d, "nope.h5"), d, path, sizeof path, err, sizeof err) == -1,
+    EXPECT(dpt_ckpt_resolve(dpt_test_path(d, "nope.h5"), d, path, sizeof path, err, sizeof err) ==
+               -1,
            "explicit");
     EXPECT_CONTAINS(err, "nope.h5: cannot open: No such file or directory");
     EXPECT(dpt_ckpt_resolve(d, d, path, sizeof path, err, sizeof err) == -1, "a directory");
@@ -418,7 +412,7 @@ static void damaged_bytes_in_parameters_or_state_fail_the_checksums(void) {
     make_fixture(&g, "adam", 77);
     const char *d = subdir("flip");
     write_on_rank0(d, 3, &f, 5, 1);
-    const char *path = path_in(d, "ckpt-0000000005.h5");
+    const char *path = dpt_test_path(d, "ckpt-0000000005.h5");
     flip_byte(path, "/params/dense_0/W");
     expect_refused(path, &g,
                    "ckpt-0000000005.h5: parameter checksum mismatch: file corrupt or "
@@ -437,9 +431,9 @@ static void truncated_and_foreign_files_are_refused_cleanly(void) {
     make_fixture(&g, "adam", 77);
     const char *d = subdir("foreign");
     write_on_rank0(d, 3, &f, 5, 1);
-    const char *ckpt = path_in(d, "ckpt-0000000005.h5"), *half = path_in(d, "half.h5");
-    const char *model = path_in(d, "model.h5"), *noise = path_in(d, "noise.h5");
-    const char *bare = path_in(d, "bare.h5");
+    const char *ckpt = dpt_test_path(d, "ckpt-0000000005.h5"), *half = dpt_test_path(d, "half.h5");
+    const char *model = dpt_test_path(d, "model.h5"), *noise = dpt_test_path(d, "noise.h5");
+    const char *bare = dpt_test_path(d, "bare.h5");
     if (dpt_world.rank == 0) {
         char err[1024] = "";
         copy_half(ckpt, half);
@@ -470,7 +464,7 @@ static void another_optimizer_or_model_shape_is_refused(void) {
     make_fixture(&sgd, "sgd", 77);
     const char *d = subdir("mismatch");
     write_on_rank0(d, 3, &f, 5, 1);
-    const char *path = path_in(d, "ckpt-0000000005.h5");
+    const char *path = dpt_test_path(d, "ckpt-0000000005.h5");
     expect_refused(path, &sgd,
                    "ckpt-0000000005.h5: the checkpoint was written with optimizer 'adam', the "
                    "config now says 'sgd'");
@@ -493,7 +487,7 @@ static void another_optimizer_or_model_shape_is_refused(void) {
  * Failed writes */
 
 static void a_directory_that_cannot_be_created_is_reported(void) {
-    const char *d = subdir("blocked"), *file = path_in(d, "file");
+    const char *d = subdir("blocked"), *file = dpt_test_path(d, "file");
     if (dpt_world.rank != 0) return;
     fixture f;
     make_fixture(&f, "adam", 21);
@@ -514,7 +508,7 @@ static void a_latest_that_cannot_be_replaced_takes_the_new_checkpoint_away(void)
     if (dpt_world.rank != 0) return;
     fixture f;
     make_fixture(&f, "adam", 21);
-    EXPECT(mkdir(path_in(d, "latest"), 0755) == 0, d);
+    EXPECT(mkdir(dpt_test_path(d, "latest"), 0755) == 0, d);
     char err[1024] = "";
     EXPECT(write_ckpt(d, 3, &f, 1, 1, err, sizeof err) == -1, "latest is a directory");
     show(err);
@@ -531,20 +525,20 @@ static off_t first_checkpoint(const char *d, fixture *f, int units) {
     EXPECT(mkdir(d, 0755) == 0, d);
     EXPECT(write_ckpt(d, 3, f, 1, 1, err, sizeof err) == 0, err);
     struct stat st;
-    EXPECT(stat(path_in(d, "ckpt-0000000001.h5"), &st) == 0, d);
+    EXPECT(stat(dpt_test_path(d, "ckpt-0000000001.h5"), &st) == 0, d);
     return st.st_size;
 }
 
 /* In the child: exactly checkpoint 1 and latest naming it, and it still reads back. */
 static void expect_first_checkpoint_intact(const char *d, const fixture *f) {
     EXPECT(strcmp(listing(d), "ckpt-0000000001.h5 latest") == 0, listing(d));
-    EXPECT(strcmp(read_text(path_in(d, "latest")), "ckpt-0000000001.h5\n") == 0, "latest");
+    EXPECT(strcmp(read_text(dpt_test_path(d, "latest")), "ckpt-0000000001.h5\n") == 0, "latest");
     fixture g;
     make_fixture_units(&g, "adam", 77, f->c.layers[0].units);
     dpt_train_state st;
     dpt_norm x, y;
     char err[1024] = "";
-    EXPECT(dpt_ckpt_read(path_in(d, "ckpt-0000000001.h5"), &g.m, &g.o, &st, &x, &y, err,
+    EXPECT(dpt_ckpt_read(dpt_test_path(d, "ckpt-0000000001.h5"), &g.m, &g.o, &st, &x, &y, err,
                          sizeof err) == 0,
            err);
     EXPECT(same_floats(g.m.params, f->m.params, f->m.nparams) && st.step == 1, "checkpoint 1");
@@ -563,7 +557,7 @@ typedef struct disk_case {
 } disk_case;
 
 static void full_disk_case(const char *base, const disk_case *k) {
-    const char *d = path_in(base, k->name);
+    const char *d = dpt_test_path(base, k->name);
     fixture f;
     off_t size = first_checkpoint(d, &f, k->units);
     struct rlimit rl;
@@ -592,7 +586,7 @@ static void child_full_disk(const char *base) {
 
 /* chmod 0555 stops every user but root, so as root the child first becomes nobody (65534). */
 static void child_read_only_directory(const char *base) {
-    const char *d = path_in(base, "ro");
+    const char *d = dpt_test_path(base, "ro");
     fixture f;
     first_checkpoint(d, &f, 5);
     EXPECT(chmod(base, 0755) == 0 && chmod(d, 0555) == 0, d);
@@ -624,13 +618,12 @@ static int in_child(void (*fn)(const char *), const char *base) {
 static int full_disk_status = -1, read_only_status = -1;
 
 static void run_children_before_mpi(void) {
-    char base[] = "/tmp/dpt_ckfork_XXXXXX";
-    if (!mkdtemp(base)) return; /* statuses stay -1: reported after MPI_Init */
+    char base[64];
+    if (dpt_test_scratch_make(base, sizeof base, "dpt_ckfork_"))
+        return; /* statuses stay -1: reported after MPI_Init */
     full_disk_status = in_child(child_full_disk, base);
     read_only_status = in_child(child_read_only_directory, base);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "chmod -R u+w '%s'; rm -rf '%s'", base, base);
-    if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", base);
+    if (dpt_test_scratch_remove(base) != 0) fprintf(stderr, "warning: could not remove %s\n", base);
 }
 
 static void a_full_disk_leaves_the_previous_checkpoint_and_latest_untouched(void) {
@@ -657,12 +650,7 @@ int main(int argc, char **argv) {
     RUN(a_latest_that_cannot_be_replaced_takes_the_new_checkpoint_away);
     RUN(a_full_disk_leaves_the_previous_checkpoint_and_latest_untouched);
     RUN(a_read_only_directory_leaves_the_previous_checkpoint_and_latest_untouched);
-    MPI_Barrier(MPI_COMM_WORLD);
-    if (dpt_world.rank == 0) {
-        char cmd[128];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-        CHECK(system(cmd) == 0);
-    }
+    mpitest_remove_tmpdir(dir);
     dpt_dist_finalize();
     return 0;
 }

@@ -9,29 +9,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "h5fixture.h"
 #include "io/h5data.h"
 #include "mpitest.h"
 #include "parallel/dist.h"
 #include "parallel/sampler.h"
+#include "scratch.h"
 
 static char dir[64]; /* a fresh directory shared by all ranks */
-
-static const char *path_of(const char *name) {
-    static char buf[8][128];
-    static int next;
-    char *p = buf[next++ % 8];
-    snprintf(p, 128, "%s/%s", dir, name);
-    return p;
-}
-
-static void put(hid_t f, const char *name, hid_t ftype, hid_t mtype, int ndim, const hsize_t *dims,
-                const void *data) {
-    hid_t s = H5Screate_simple(ndim, dims, NULL);
-    hid_t d = H5Dcreate2(f, name, ftype, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    CHECK(d >= 0 && H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) >= 0);
-    H5Dclose(d);
-    H5Sclose(s);
-}
 
 /* Rank 0 writes X (n, F) float64 with X[g][j] = 10 g + j + 0.5 and y (ny) int64 = g % 4;
  * corrupt: row 7 column 1 of X is NaN and label of row 5 is 12. */
@@ -46,8 +31,8 @@ static void write_labelled(const char *path, int n, int ny, int nan_row, int bad
         if (bad_label_row >= 0) y[bad_label_row] = 12;
         hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
         hsize_t dx[2] = {(hsize_t)n, 3}, dy[1] = {(hsize_t)ny};
-        put(f, "X", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 2, dx, x);
-        put(f, "y", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, dy, y);
+        dpt_test_h5_put(f, "X", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 2, dx, x);
+        dpt_test_h5_put(f, "y", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, dy, y);
         H5Fclose(f);
     }
     MPI_Barrier(MPI_COMM_WORLD);
@@ -70,7 +55,7 @@ static void check_block(const dpt_shard *s, int64_t lo, int64_t hi) {
 static void each_rank_reads_its_block_of_float64_rows_and_int64_labels(void) {
     const int sizes[2] = {10, 11};
     for (int t = 0; t < 2; t++) {
-        const char *path = path_of(t ? "eleven.h5" : "ten.h5");
+        const char *path = dpt_test_path(dir, t ? "eleven.h5" : "ten.h5");
         write_labelled(path, sizes[t], sizes[t], -1, -1);
         char err[512] = "";
         dpt_h5info info;
@@ -94,15 +79,15 @@ static void each_rank_reads_its_block_of_float64_rows_and_int64_labels(void) {
 }
 
 static void float_targets_are_read_as_n_by_k_and_x_alone_without_y(void) {
-    const char *path = path_of("regression.h5");
+    const char *path = dpt_test_path(dir, "regression.h5");
     if (dpt_world.rank == 0) {
         float x[10 * 2], y[10 * 2]; /* (10, 2) each */
         for (int i = 0; i < 20; i++) x[i] = (float)i, y[i] = (float)i * -0.25f;
         hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
         hsize_t d[2] = {10, 2};
-        put(f, "X", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, d, x);
-        put(f, "targets", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, d, y);
-        put(f, "t1", H5T_IEEE_F64LE, H5T_NATIVE_FLOAT, 1, d, y); /* 1-D float: (N, 1) */
+        dpt_test_h5_put(f, "X", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, d, x);
+        dpt_test_h5_put(f, "targets", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, d, y);
+        dpt_test_h5_put(f, "t1", H5T_IEEE_F64LE, H5T_NATIVE_FLOAT, 1, d, y); /* 1-D float: (N, 1) */
         H5Fclose(f);
     }
     MPI_Barrier(MPI_COMM_WORLD);
@@ -143,8 +128,9 @@ static void expect_inspect_error(const char *path, const char *xname, const char
 }
 
 static void a_missing_or_foreign_file_is_named_with_the_reason(void) {
-    expect_inspect_error(path_of("absent.h5"), "X", "y", "absent.h5: cannot open: No such file");
-    const char *text = path_of("notes.txt");
+    expect_inspect_error(dpt_test_path(dir, "absent.h5"), "X", "y",
+                         "absent.h5: cannot open: No such file");
+    const char *text = dpt_test_path(dir, "notes.txt");
     if (dpt_world.rank == 0) {
         FILE *f = fopen(text, "w");
         fputs("not hdf5\n", f);
@@ -155,17 +141,17 @@ static void a_missing_or_foreign_file_is_named_with_the_reason(void) {
 }
 
 static void bad_shapes_and_types_are_reported_with_what_was_found(void) {
-    const char *path = path_of("bad.h5");
+    const char *path = dpt_test_path(dir, "bad.h5");
     if (dpt_world.rank == 0) {
         float hyper[2 * 2 * 2 * 2] = {0}; /* (2, 2, 2, 2) */
         int32_t ints[10 * 2] = {0};       /* (10, 2) */
         float x[10 * 2] = {0}, y9[9] = {0};
         hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
         hsize_t d4[4] = {2, 2, 2, 2}, d2[2] = {10, 2}, d9[1] = {9};
-        put(f, "hyper", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 4, d4, hyper);
-        put(f, "ints", H5T_STD_I32LE, H5T_NATIVE_INT32, 2, d2, ints);
-        put(f, "X", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, d2, x);
-        put(f, "y9", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, d9, y9);
+        dpt_test_h5_put(f, "hyper", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 4, d4, hyper);
+        dpt_test_h5_put(f, "ints", H5T_STD_I32LE, H5T_NATIVE_INT32, 2, d2, ints);
+        dpt_test_h5_put(f, "X", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, d2, x);
+        dpt_test_h5_put(f, "y9", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, d9, y9);
         H5Fclose(f);
     }
     MPI_Barrier(MPI_COMM_WORLD);
@@ -203,7 +189,7 @@ static void expect_value_error_on_owner(const char *path, int64_t n, int64_t row
 }
 
 static void nan_and_out_of_range_labels_name_the_first_bad_row(void) {
-    const char *nan = path_of("nan.h5"), *label = path_of("label.h5");
+    const char *nan = dpt_test_path(dir, "nan.h5"), *label = dpt_test_path(dir, "label.h5");
     write_labelled(nan, 11, 11, 7, -1);
     write_labelled(label, 11, 11, -1, 5);
     expect_value_error_on_owner(nan, 11, 7, 4, "nan.h5: X row 7, column 1: NaN");
@@ -219,59 +205,11 @@ static void nan_and_out_of_range_labels_name_the_first_bad_row(void) {
 }
 
 static void rows_beyond_the_file_are_refused(void) {
-    const char *path = path_of("ten.h5");
+    const char *path = dpt_test_path(dir, "ten.h5");
     char err[512] = "";
     dpt_shard s;
     CHECK(dpt_h5_read_shard(&s, path, "X", "y", 5, 12, 0, MPI_COMM_WORLD, err, sizeof err) == -1);
     CHECK_CONTAINS(err, "rows [5, 12) requested, the file has 10");
-}
-
-static int count_entries(const char *d) {
-    DIR *dp = opendir(d);
-    int n = 0;
-    for (struct dirent *e; (e = readdir(dp));) n += e->d_name[0] != '.';
-    closedir(dp);
-    return n;
-}
-
-static void predictions_are_written_atomically_and_read_back_exactly(void) {
-    if (dpt_world.rank != 0) return;
-    char sub[128], path[160], err[512] = "";
-    snprintf(sub, sizeof sub, "%s/pred", dir);
-    CHECK(mkdir(sub, 0777) == 0);
-    snprintf(path, sizeof path, "%s/out.h5", sub);
-    float pred[3 * 2] = {0.5f, -1, 2, 3.25f, 1e-8f, 7}; /* (3, 2) */
-    int32_t labels[3] = {1, 0, 1};
-    CHECK_MSG(dpt_h5_write_predictions(path, pred, 3, 2, labels, err, sizeof err) == 0, err);
-    CHECK(count_entries(sub) == 1); /* no temporary left behind */
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    float back[6];
-    int32_t lb[3];
-    hid_t d = H5Dopen2(f, "pred", H5P_DEFAULT), l = H5Dopen2(f, "labels", H5P_DEFAULT);
-    CHECK(H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, back) >= 0);
-    CHECK(H5Dread(l, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, lb) >= 0);
-    CHECK(memcmp(back, pred, sizeof pred) == 0 && memcmp(lb, labels, sizeof lb) == 0);
-    H5Dclose(d);
-    H5Dclose(l);
-    H5Fclose(f);
-    /* No rows at all is still a valid (empty) file. */
-    snprintf(path, sizeof path, "%s/empty.h5", sub);
-    CHECK_MSG(dpt_h5_write_predictions(path, pred, 0, 2, NULL, err, sizeof err) == 0, err);
-    CHECK(count_entries(sub) == 2);
-    /* Into a missing directory: an error naming it, and nothing created. */
-    snprintf(path, sizeof path, "%s/missing/out.h5", sub);
-    CHECK(dpt_h5_write_predictions(path, pred, 3, 2, NULL, err, sizeof err) == -1);
-    CHECK_CONTAINS(err, "missing/out.h5.tmp.");
-    CHECK_CONTAINS(err, "No such file or directory");
-    CHECK(count_entries(sub) == 2);
-}
-
-static void remove_dir(void) {
-    MPI_Barrier(MPI_COMM_WORLD);
-    if (dpt_world.rank != 0) return;
-    char cmd[160];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    CHECK(system(cmd) == 0);
 }
 
 int main(int argc, char **argv) {
@@ -283,8 +221,7 @@ int main(int argc, char **argv) {
     RUN(bad_shapes_and_types_are_reported_with_what_was_found);
     RUN(nan_and_out_of_range_labels_name_the_first_bad_row);
     RUN(rows_beyond_the_file_are_refused);
-    RUN(predictions_are_written_atomically_and_read_back_exactly);
-    remove_dir();
+    mpitest_remove_tmpdir(dir);
     dpt_dist_finalize();
     return 0;
 }

@@ -7,31 +7,16 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "h5fixture.h"
 #include "io/h5data.h"
 #include "mpitest.h"
 #include "parallel/dist.h"
 #include "parallel/sampler.h"
+#include "scratch.h"
 
 enum { N = 11, T = 4, F = 3, K = 2 }; /* rows, steps, features, target columns */
 
 static char dir[64]; /* a fresh directory shared by all ranks */
-
-static const char *path_of(const char *name) {
-    static char buf[8][128];
-    static int next;
-    char *p = buf[next++ % 8];
-    snprintf(p, 128, "%s/%s", dir, name);
-    return p;
-}
-
-static void put(hid_t f, const char *name, hid_t ftype, hid_t mtype, int ndim, const hsize_t *dims,
-                const void *data) {
-    hid_t s = H5Screate_simple(ndim, dims, NULL);
-    hid_t d = H5Dcreate2(f, name, ftype, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    CHECK(d >= 0 && H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) >= 0);
-    H5Dclose(d);
-    H5Sclose(s);
-}
 
 /* The values every file below is made of, so any rank can check any row it holds. */
 static double x_at(int64_t g, int t, int j) {
@@ -72,15 +57,15 @@ static void write_sequences(const char *path) {
     hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     hsize_t dx[3] = {N, T, F}, dys[3] = {N, T, K}, dyv[2] = {N, K}, dls[2] = {N, T}, d1[1] = {N};
     hsize_t dx2[2] = {N, F};
-    put(f, "X32", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 3, dx, x32);
-    put(f, "X64", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 3, dx, x64);
-    put(f, "X2", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 2, dx2, x64);
-    put(f, "ysteps", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 3, dys, ys);
-    put(f, "yvec", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 2, dyv, yv);
-    put(f, "lsteps", H5T_STD_I16LE, H5T_NATIVE_INT16, 2, dls, ls);
-    put(f, "lsample", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, d1, lv);
-    put(f, "lengths", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, d1, len);
-    put(f, "len_alt", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, d1, alt);
+    dpt_test_h5_put(f, "X32", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 3, dx, x32);
+    dpt_test_h5_put(f, "X64", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 3, dx, x64);
+    dpt_test_h5_put(f, "X2", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 2, dx2, x64);
+    dpt_test_h5_put(f, "ysteps", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 3, dys, ys);
+    dpt_test_h5_put(f, "yvec", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 2, dyv, yv);
+    dpt_test_h5_put(f, "lsteps", H5T_STD_I16LE, H5T_NATIVE_INT16, 2, dls, ls);
+    dpt_test_h5_put(f, "lsample", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, d1, lv);
+    dpt_test_h5_put(f, "lengths", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, d1, len);
+    dpt_test_h5_put(f, "len_alt", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, d1, alt);
     H5Fclose(f);
 }
 
@@ -113,7 +98,7 @@ static dpt_shard read_ok(const char *path, const char *xname, const char *yname,
 }
 
 static void float32_and_float64_sequences_arrive_as_rows_of_t_by_f(void) {
-    const char *path = path_of("seq.h5");
+    const char *path = dpt_test_path(dir, "seq.h5");
     write_sequences(path);
     MPI_Barrier(MPI_COMM_WORLD);
     const char *xs[2] = {"X32", "X64"};
@@ -136,7 +121,7 @@ static void float32_and_float64_sequences_arrive_as_rows_of_t_by_f(void) {
 }
 
 static void per_step_and_per_sample_targets_keep_their_layout(void) {
-    const char *path = path_of("seq.h5");
+    const char *path = dpt_test_path(dir, "seq.h5");
     dpt_shard s = read_ok(path, "X32", "ysteps", NULL, 0, N, 0); /* (N, T, K) floats */
     CHECK(s.info.y_steps == T && s.info.K == K && s.labels == NULL);
     for (int64_t i = 0; i < s.nrows; i++)
@@ -163,7 +148,7 @@ static void per_step_and_per_sample_targets_keep_their_layout(void) {
 }
 
 static void lengths_come_from_lengths_by_default_or_from_the_named_dataset(void) {
-    const char *path = path_of("seq.h5");
+    const char *path = dpt_test_path(dir, "seq.h5");
     dpt_shard s = read_ok(path, "X32", "lsample", "", 0, N, 5); /* "" = NULL = default */
     CHECK(s.info.has_lengths && s.lengths != NULL);
     for (int64_t i = 0; i < s.nrows; i++) CHECK(s.lengths[i] == length_of(s.row0 + i));
@@ -189,12 +174,12 @@ static void lengths_come_from_lengths_by_default_or_from_the_named_dataset(void)
 }
 
 static void a_file_without_lengths_reads_every_step(void) {
-    const char *path = path_of("nolen.h5");
+    const char *path = dpt_test_path(dir, "nolen.h5");
     if (dpt_world.rank == 0) {
         float x[N * T * F] = {0};
         hsize_t d[3] = {N, T, F};
         hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-        put(f, "X", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 3, d, x);
+        dpt_test_h5_put(f, "X", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 3, d, x);
         H5Fclose(f);
     }
     MPI_Barrier(MPI_COMM_WORLD);
@@ -229,16 +214,16 @@ static void write_misshapen(const char *path) {
     hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     hsize_t d4[4] = {2, 2, 2, 2}, dx[3] = {N, 28, 1}, dy20[3] = {N, 20, 1}, dy10[3] = {10, 28, 1};
     hsize_t d1[1] = {N}, d2[2] = {N, 1}, d10[1] = {10}, dil[2] = {N, 28}, dx2[2] = {N, 2};
-    put(f, "X4", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 4, d4, z);
-    put(f, "X28", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 3, dx, z);
-    put(f, "X2", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, dx2, z);
-    put(f, "y20", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 3, dy20, z);
-    put(f, "y10", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 3, dy10, z);
-    put(f, "ysteps", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 3, dx, z);
-    put(f, "flen", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, d1, z);
-    put(f, "len2", H5T_STD_I32LE, H5T_NATIVE_INT32, 2, d2, zi);
-    put(f, "len10", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, d10, zi);
-    put(f, "ilab", H5T_STD_I32LE, H5T_NATIVE_INT32, 2, dil, zi);
+    dpt_test_h5_put(f, "X4", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 4, d4, z);
+    dpt_test_h5_put(f, "X28", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 3, dx, z);
+    dpt_test_h5_put(f, "X2", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, dx2, z);
+    dpt_test_h5_put(f, "y20", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 3, dy20, z);
+    dpt_test_h5_put(f, "y10", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 3, dy10, z);
+    dpt_test_h5_put(f, "ysteps", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 3, dx, z);
+    dpt_test_h5_put(f, "flen", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, d1, z);
+    dpt_test_h5_put(f, "len2", H5T_STD_I32LE, H5T_NATIVE_INT32, 2, d2, zi);
+    dpt_test_h5_put(f, "len10", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, d10, zi);
+    dpt_test_h5_put(f, "ilab", H5T_STD_I32LE, H5T_NATIVE_INT32, 2, dil, zi);
     H5Fclose(f);
 }
 
@@ -253,7 +238,7 @@ static void expect_one_to_many(const char *path, const char *yname, bool labels)
 }
 
 static void misshapen_sequence_files_are_refused_with_what_was_found(void) {
-    const char *path = path_of("shapes.h5");
+    const char *path = dpt_test_path(dir, "shapes.h5");
     write_misshapen(path);
     MPI_Barrier(MPI_COMM_WORLD);
     expect_shape_error(path, "X4", NULL, NULL,
@@ -293,10 +278,10 @@ static void write_corrupt(const char *path, const char *what, int row) {
     if (!strcmp(what, "inf-y")) yf[row * 28 + 9] = -INFINITY;
     hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     hsize_t dx[3] = {N, 28, 2}, dy[2] = {N, 28}, dyf[3] = {N, 28, 1}, dl[1] = {N};
-    put(f, "X", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 3, dx, x);
-    put(f, "y", H5T_STD_I32LE, H5T_NATIVE_INT32, 2, dy, y);
-    put(f, "yf", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 3, dyf, yf);
-    put(f, "lengths", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, dl, len);
+    dpt_test_h5_put(f, "X", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 3, dx, x);
+    dpt_test_h5_put(f, "y", H5T_STD_I32LE, H5T_NATIVE_INT32, 2, dy, y);
+    dpt_test_h5_put(f, "yf", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 3, dyf, yf);
+    dpt_test_h5_put(f, "lengths", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, dl, len);
     H5Fclose(f);
 }
 
@@ -305,7 +290,7 @@ static void expect_value_error_on_owner(const char *what, int64_t row, const cha
                                         const char *want) {
     char name[64], err[512] = "";
     snprintf(name, sizeof name, "bad-%s.h5", what);
-    const char *path = path_of(name);
+    const char *path = dpt_test_path(dir, name);
     write_corrupt(path, what, (int)row);
     MPI_Barrier(MPI_COMM_WORLD);
     dpt_shard s;
@@ -336,7 +321,7 @@ static void bad_values_name_row_step_and_column(void) {
 /* Padding conventions differ (-1, -100, ...): labels past a sample's length are not checked. */
 static void padded_label_steps_may_hold_anything_and_read_as_zero(void) {
     const int64_t row = 9;
-    const char *path = path_of("pad-label.h5");
+    const char *path = dpt_test_path(dir, "pad-label.h5");
     write_corrupt(path, "pad-label", (int)row);
     MPI_Barrier(MPI_COMM_WORLD);
     dpt_shard s = read_ok(path, "X", "y", NULL, 0, N, 10);
@@ -345,14 +330,6 @@ static void padded_label_steps_may_hold_anything_and_read_as_zero(void) {
         CHECK(s.lengths[row - s.row0] == 5 && l[4] == 1 && l[5] == 0 && l[10] == 0);
     }
     dpt_shard_free(&s);
-}
-
-static void remove_dir(void) {
-    MPI_Barrier(MPI_COMM_WORLD);
-    if (dpt_world.rank != 0) return;
-    char cmd[160];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    CHECK(system(cmd) == 0);
 }
 
 int main(int argc, char **argv) {
@@ -365,7 +342,7 @@ int main(int argc, char **argv) {
     RUN(misshapen_sequence_files_are_refused_with_what_was_found);
     RUN(bad_values_name_row_step_and_column);
     RUN(padded_label_steps_may_hold_anything_and_read_as_zero);
-    remove_dir();
+    mpitest_remove_tmpdir(dir);
     dpt_dist_finalize();
     return 0;
 }

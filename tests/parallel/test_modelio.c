@@ -1,7 +1,6 @@
 /* Model files: rank 0 saves, every rank loads the file back on its own and gets bit-identical
  * parameters, the same config and norms; a flipped bit in a parameter, a foreign HDF5 file and
  * an unwritable directory each give their message, and no temporary file is ever left. */
-#include <dirent.h>
 #include <hdf5.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -12,6 +11,7 @@
 #include "io/modelio.h"
 #include "mpitest.h"
 #include "parallel/dist.h"
+#include "scratch.h"
 
 static const char yaml[] = "model:\n"
                            "  layers:\n"
@@ -22,14 +22,6 @@ static const char yaml[] = "model:\n"
 static const char *const overrides[] = {"model.layers.0.units=5", "training.seed=9"};
 
 static char dir[64]; /* a fresh directory shared by all ranks */
-
-static int count_entries(const char *d) {
-    DIR *dp = opendir(d);
-    int n = 0;
-    for (struct dirent *e; (e = readdir(dp));) n += e->d_name[0] != '.';
-    closedir(dp);
-    return n;
-}
 
 /* A trained-looking model: config with overrides, parameters from a seed, fitted norms. */
 typedef struct fixture {
@@ -81,8 +73,8 @@ static void every_rank_loads_bit_identical_parameters_config_and_norms(void) {
     char path[128], err[512] = "";
     snprintf(path, sizeof path, "%s/model.h5", dir);
     save_on_rank0(path, &f, 1);
-    CHECK(count_entries(dir) == 1); /* the temporary was renamed away */
-    MPI_Barrier(MPI_COMM_WORLD);    /* before rank 0 writes the next temporary below */
+    CHECK(dpt_test_count_entries(dir) == 1); /* the temporary was renamed away */
+    MPI_Barrier(MPI_COMM_WORLD);             /* before rank 0 writes the next temporary below */
     fixture g = {0};
     CHECK_MSG(dpt_model_load(path, &g.c, &g.m, 7, &g.x, &g.y, err, sizeof err) == 0, err);
     CHECK(g.m.nparams == f.m.nparams && g.m.max_batch == 7);
@@ -162,24 +154,11 @@ static void saving_into_a_missing_directory_fails_without_leaving_files(void) {
     make_fixture(&f);
     char path[128], err[512] = "";
     snprintf(path, sizeof path, "%s/no/such/dir/model.h5", dir);
-    int before = count_entries(dir);
+    int before = dpt_test_count_entries(dir);
     CHECK(dpt_model_save(path, &f.m, &f.c, NULL, NULL, err, sizeof err) == -1);
     CHECK_CONTAINS(err, "cannot create: No such file or directory");
-    CHECK(count_entries(dir) == before);
+    CHECK(dpt_test_count_entries(dir) == before);
     free_fixture(&f);
-}
-
-static void mkdirs_creates_nested_directories_and_accepts_existing_ones(void) {
-    if (dpt_world.rank != 0) return;
-    char sub[128], err[512] = "";
-    snprintf(sub, sizeof sub, "%s/a/b/c/", dir);
-    CHECK_MSG(dpt_mkdirs(sub, err, sizeof err) == 0, err);
-    CHECK_MSG(dpt_mkdirs(sub, err, sizeof err) == 0, err);
-    struct stat st;
-    CHECK(stat(sub, &st) == 0 && S_ISDIR(st.st_mode));
-    snprintf(sub, sizeof sub, "%s/model.h5/x", dir); /* a file in the way */
-    CHECK(dpt_mkdirs(sub, err, sizeof err) == -1);
-    CHECK_CONTAINS(err, "model.h5/x: cannot create directory: Not a directory");
 }
 
 int main(int argc, char **argv) {
@@ -189,13 +168,7 @@ int main(int argc, char **argv) {
     RUN(a_flipped_parameter_bit_is_detected_by_the_checksum);
     RUN(a_data_file_is_not_taken_for_a_model);
     RUN(saving_into_a_missing_directory_fails_without_leaving_files);
-    RUN(mkdirs_creates_nested_directories_and_accepts_existing_ones);
-    MPI_Barrier(MPI_COMM_WORLD);
-    if (dpt_world.rank == 0) {
-        char cmd[128];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-        CHECK(system(cmd) == 0);
-    }
+    mpitest_remove_tmpdir(dir);
     dpt_dist_finalize();
     return 0;
 }

@@ -1,7 +1,9 @@
 /* IDX files (LeCun's MNIST format, also Fashion-MNIST's): magic 00 00 TYPE NDIM, NDIM big-endian
  * uint32 sizes, then the values big-endian in row-major order; read through zlib, so gzip'd
  * (magic 1f 8b) and plain files both work.  The one IDX reader of the project: `dptrain import
- * idx` and `dpt_mkdata fashion-mnist` use it.  See io/import.h. */
+ * idx` and `dpt_mkdata fashion-mnist` use it.  See io/import/idx.h. */
+#include "io/import/idx.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -9,7 +11,6 @@
 #include <string.h>
 
 #include "core/util.h"
-#include "io/import.h"
 
 /* ---- reading ---- */
 

@@ -1,7 +1,7 @@
-/* HDF5 helpers shared by the writers and readers of model files, predictions and checkpoints:
- * atomic creation (temporary name, fsync, rename, directory fsync), typed datasets and
- * attributes, and the model file's contents.  See io/h5util.h. */
-#include "io/h5util.h"
+/* Generic HDF5 files: written through the atomic writer (io/fs.h) with the first failure
+ * recorded, so writers read as a straight sequence of calls; read back with every problem turned
+ * into one message naming the file and the object.  See io/h5file.h. */
+#include "io/h5file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -12,31 +12,37 @@
 #include <unistd.h>
 
 #include "core/util.h"
-#include "io/h5data.h"
-#include "io/modelio.h"
+
+int dpt_h5_check_file(const char *path, char *err, size_t errlen) {
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return dpt_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    int isdir = fstat(fd, &st) == 0 && S_ISDIR(st.st_mode);
+    close(fd);
+    if (isdir) return dpt_err(err, errlen, "%s: cannot open: %s", path, strerror(EISDIR));
+    if (H5Fis_hdf5(path) <= 0) return dpt_err(err, errlen, "%s: not an HDF5 file", path);
+    return 0;
+}
 
 /* ---- writing ---- */
 
 int dpt_h5w_begin(dpt_h5w *w, const char *path, char *err, size_t errlen) {
-    *w = (dpt_h5w){.path = path, .file = -1, .err = err, .errlen = errlen};
+    *w = (dpt_h5w){.file = -1, .err = err, .errlen = errlen};
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    if (snprintf(w->tmp, sizeof w->tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof w->tmp)
-        return dpt_err(err, errlen, "%s: path too long", path);
-    /* open(2) first: HDF5 does not report why a create failed, errno does. */
-    int fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) return dpt_err(err, errlen, "%s: cannot create: %s", w->tmp, strerror(errno));
-    close(fd);
-    errno = 0;
-    w->file = H5Fcreate(w->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (dpt_atomic_begin(&w->out, path, err, errlen)) return -1;
+    dpt_atomic_close_stream(&w->out); /* HDF5 writes the temporary by name */
+    errno = 0;                        /* HDF5 does not report why a create failed, errno does */
+    w->file = H5Fcreate(w->out.tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     if (w->file >= 0) return 0;
     int saved = errno;
-    unlink(w->tmp);
-    return dpt_err(err, errlen, "%s: cannot create an HDF5 file%s%s", w->tmp, saved ? ": " : "",
+    dpt_atomic_abort(&w->out);
+    return dpt_err(err, errlen, "%s: cannot create an HDF5 file%s%s", w->out.tmp, saved ? ": " : "",
                    saved ? strerror(saved) : "");
 }
 
 void dpt_h5w_fail(dpt_h5w *w, const char *what) {
-    if (!w->failed) dpt_err(w->err, w->errlen, "%s: cannot write %s", w->path, what);
+    if (!w->failed) dpt_err(w->err, w->errlen, "%s: cannot write %s", w->out.path, what);
     w->failed = 1;
 }
 
@@ -44,19 +50,18 @@ void dpt_h5w_fail(dpt_h5w *w, const char *what) {
  * "No space left on device" or "File too large". */
 static void fail_io(dpt_h5w *w, const char *what, int saved_errno) {
     if (!w->failed)
-        dpt_err(w->err, w->errlen, "%s: cannot write %s%s%s", w->path, what,
+        dpt_err(w->err, w->errlen, "%s: cannot write %s%s%s", w->out.path, what,
                 saved_errno ? ": " : " (disk full?)", saved_errno ? strerror(saved_errno) : "");
     w->failed = 1;
 }
 
 int dpt_h5w_finish(dpt_h5w *w) {
     errno = 0;
-    if (H5Fclose(w->file) < 0) fail_io(w, "the file (flushing it on close failed)", errno);
-    if (!w->failed && dpt_fsync_path(w->tmp, w->err, w->errlen) == 0) {
-        if (rename(w->tmp, w->path) == 0) return dpt_fsync_dir_of(w->path, w->err, w->errlen);
-        dpt_err(w->err, w->errlen, "%s: cannot rename %s: %s", w->path, w->tmp, strerror(errno));
-    }
-    unlink(w->tmp);
+    if (w->file >= 0 && H5Fclose(w->file) < 0)
+        fail_io(w, "the file (flushing it on close failed)", errno);
+    w->file = -1;
+    if (!w->failed) return dpt_atomic_commit(&w->out, w->err, w->errlen);
+    dpt_atomic_abort(&w->out);
     return -1;
 }
 
@@ -119,68 +124,6 @@ hid_t dpt_h5w_group(dpt_h5w *w, hid_t loc, const char *name) {
     hid_t g = H5Gcreate2(loc, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     if (g < 0) dpt_h5w_fail(w, name);
     return g;
-}
-
-static void put_header(dpt_h5w *w, const char *format, int version, const dpt_model *m) {
-    uint64_t nparams = m->nparams, checksum = dpt_model_checksum(m);
-    dpt_h5w_string(w, w->file, "format", format, 1);
-    dpt_h5w_attr(w, w->file, "format_version", H5T_STD_I32LE, H5T_NATIVE_INT, &version);
-    dpt_h5w_string(w, w->file, "dptrain_version", DPT_VERSION, 1);
-    dpt_h5w_attr(w, w->file, "nparams", H5T_STD_U64LE, H5T_NATIVE_UINT64, &nparams);
-    dpt_h5w_attr(w, w->file, "checksum", H5T_STD_U64LE, H5T_NATIVE_UINT64, &checksum);
-    dpt_h5w_attr(w, w->file, "in_features", H5T_STD_I32LE, H5T_NATIVE_INT, &m->in_features);
-    dpt_h5w_attr(w, w->file, "in_steps", H5T_STD_I32LE, H5T_NATIVE_INT, &m->in_steps);
-    dpt_h5w_attr(w, w->file, "out_features", H5T_STD_I32LE, H5T_NATIVE_INT, &m->out_features);
-}
-
-static void put_config(dpt_h5w *w, const dpt_config *c) {
-    size_t len = 1;
-    for (int i = 0; i < c->noverrides; i++) len += strlen(c->overrides[i]) + 1;
-    char *joined = dpt_calloc(len, 1); /* (len) "k=v\nk=v" */
-    for (int i = 0; i < c->noverrides; i++) {
-        if (i) strcat(joined, "\n");
-        strcat(joined, c->overrides[i]);
-    }
-    dpt_h5w_string(w, w->file, "config", c->text, 0);
-    dpt_h5w_string(w, w->file, "config_overrides", joined, 0);
-    free(joined);
-}
-
-void dpt_h5w_tensors(dpt_h5w *w, hid_t loc, const char *name, const dpt_model *m,
-                     const float *buf) {
-    hid_t top = dpt_h5w_group(w, loc, name);
-    for (int i = 0; i < m->nlayers && !w->failed; i++) {
-        const dpt_layer *l = &m->layers[i];
-        if (l->ntensors == 0) continue;
-        hid_t g = dpt_h5w_group(w, top, l->name);
-        for (int t = 0; t < l->ntensors; t++) {
-            const dpt_param_tensor *pt = &l->tensors[t];
-            hsize_t dims[2] = {(hsize_t)pt->dim[0], (hsize_t)pt->dim[1]};
-            dpt_h5w_array(w, g, pt->name, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, pt->ndim, dims,
-                          buf + pt->offset);
-        }
-        if (g >= 0) H5Gclose(g);
-    }
-    if (top >= 0) H5Gclose(top);
-}
-
-static void put_norm(dpt_h5w *w, hid_t g, const dpt_norm *n, const char *mean, const char *std) {
-    hsize_t dims[1] = {(hsize_t)n->F};
-    dpt_h5w_array(w, g, mean, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, dims, n->mean);
-    dpt_h5w_array(w, g, std, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, dims, n->std);
-}
-
-void dpt_h5w_model(dpt_h5w *w, const char *format, int version, const dpt_model *m,
-                   const dpt_config *c, const dpt_norm *xnorm, const dpt_norm *ynorm) {
-    put_header(w, format, version, m);
-    put_config(w, c);
-    dpt_h5w_tensors(w, w->file, "params", m, m->params);
-    int xon = xnorm && xnorm->enabled, yon = ynorm && ynorm->enabled;
-    if (!xon && !yon) return;
-    hid_t g = dpt_h5w_group(w, w->file, "norm");
-    if (xon) put_norm(w, g, xnorm, "x_mean", "x_std");
-    if (yon) put_norm(w, g, ynorm, "y_mean", "y_std");
-    if (g >= 0) H5Gclose(g);
 }
 
 /* ---- reading ---- */
@@ -295,70 +238,4 @@ int dpt_h5r_f32(hid_t file, const char *path, const char *name, int ndim, const 
     H5Sclose(space);
     H5Dclose(d);
     return rc;
-}
-
-int dpt_h5r_tensors(hid_t file, const char *path, const char *prefix, const dpt_model *m,
-                    float *buf, char *err, size_t errlen) {
-    for (int i = 0; i < m->nlayers; i++) {
-        const dpt_layer *l = &m->layers[i];
-        for (int t = 0; t < l->ntensors; t++) {
-            const dpt_param_tensor *pt = &l->tensors[t];
-            char name[2 * DPT_NAME_MAX + 64];
-            snprintf(name, sizeof name, "%s/%s/%s", prefix, l->name, pt->name);
-            hsize_t dims[2] = {(hsize_t)pt->dim[0], (hsize_t)pt->dim[1]};
-            if (dpt_h5r_f32(file, path, name, pt->ndim, dims, buf + pt->offset, err, errlen))
-                return -1;
-        }
-    }
-    return 0;
-}
-
-int dpt_h5r_config(hid_t file, const char *path, dpt_config *c, char *err, size_t errlen) {
-    memset(c, 0, sizeof *c);
-    char *text = dpt_h5r_string_dataset(file, "/config");
-    if (!text) return dpt_err(err, errlen, "%s: no string dataset /config", path);
-    char *joined = dpt_h5r_string_dataset(file, "/config_overrides");
-    const char *ov[DPT_MAX_OVERRIDES];
-    int nov = 0;
-    char *save = NULL;
-    for (char *line = joined ? strtok_r(joined, "\n", &save) : NULL; line;
-         line = strtok_r(NULL, "\n", &save))
-        if (nov < DPT_MAX_OVERRIDES) ov[nov++] = line;
-    char name[DPT_PATH_MAX + 16];
-    snprintf(name, sizeof name, "%s:/config", path);
-    int rc = dpt_config_load_text(c, text, name, ov, nov, err, errlen);
-    free(text);
-    free(joined);
-    return rc;
-}
-
-/* Fills n from /norm/<mean>, /norm/<std> when present (F values each); disabled otherwise. */
-static int load_norm(hid_t file, const char *path, dpt_norm *n, const char *mean, const char *std,
-                     int F, char *err, size_t errlen) {
-    char mname[32], sname[32];
-    snprintf(mname, sizeof mname, "/norm/%s", mean);
-    snprintf(sname, sizeof sname, "/norm/%s", std);
-    memset(n, 0, sizeof *n);
-    if (!dpt_h5r_exists(file, mname)) return 0;
-    dpt_norm_alloc(n, F);
-    hsize_t dims[1] = {(hsize_t)F};
-    if (dpt_h5r_f32(file, path, mname, 1, dims, n->mean, err, errlen) ||
-        dpt_h5r_f32(file, path, sname, 1, dims, n->std, err, errlen)) {
-        dpt_norm_free(n);
-        memset(n, 0, sizeof *n);
-        return -1;
-    }
-    n->enabled = true;
-    return 0;
-}
-
-int dpt_h5r_norms(hid_t file, const char *path, const dpt_model *m, dpt_norm *xnorm,
-                  dpt_norm *ynorm, char *err, size_t errlen) {
-    memset(ynorm, 0, sizeof *ynorm);
-    if (load_norm(file, path, xnorm, "x_mean", "x_std", m->in_features, err, errlen)) return -1;
-    if (load_norm(file, path, ynorm, "y_mean", "y_std", m->out_features, err, errlen) == 0)
-        return 0;
-    dpt_norm_free(xnorm);
-    memset(xnorm, 0, sizeof *xnorm);
-    return -1;
 }

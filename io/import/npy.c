@@ -2,7 +2,9 @@
  * dict literal {'descr': '<f4', 'fortran_order': False, 'shape': (N, F), }, then the values in C
  * order.  Little-endian numeric types only; values are decoded byte by byte, so the host's byte
  * order does not matter.  `dptrain import npy` writes X, y and lengths from them.  See
- * io/import.h. */
+ * io/import/npy.h. */
+#include "io/import/npy.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <float.h>
@@ -13,7 +15,6 @@
 #include <sys/stat.h>
 
 #include "core/util.h"
-#include "io/import.h"
 
 /* ---- the header dict ---- */
 

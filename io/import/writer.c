@@ -1,6 +1,8 @@
 /* The importers' output: extendible datasets chunked along the row axis (about 1 MiB of rows
  * per chunk, gzip'd when asked, the chunks compressed in parallel), appended a block of rows at a
- * time, in a file that appears under its real name only when complete.  See io/import.h. */
+ * time, in a file that appears under its real name only when complete.  See io/import/writer.h. */
+#include "io/import/writer.h"
+
 #include <errno.h>
 #include <omp.h>
 #include <stdio.h>
@@ -11,22 +13,11 @@
 #include <zlib.h>
 
 #include "core/util.h"
-#include "io/import.h"
-#include "io/modelio.h"
+#include "io/fs.h"
 
 #define CHUNK_BYTES (1 << 20)
 /* Enough for a partly filled chunk of every dataset to stay cached between appends. */
 #define CACHE_BYTES (4 * CHUNK_BYTES)
-
-static int make_parent(const char *out, char *err, size_t errlen) {
-    char dir[DPT_PATH_MAX];
-    if (snprintf(dir, sizeof dir, "%s", out) >= (int)sizeof dir)
-        return dpt_err(err, errlen, "%s: path too long", out);
-    char *slash = strrchr(dir, '/');
-    if (!slash || slash == dir) return 0;
-    *slash = '\0';
-    return dpt_mkdirs(dir, err, errlen);
-}
 
 int dpt_impw_begin(dpt_impw *iw, const char *out, const dpt_import_opts *o, char *err,
                    size_t errlen) {
@@ -35,7 +26,7 @@ int dpt_impw_begin(dpt_impw *iw, const char *out, const dpt_import_opts *o, char
     iw->compress = o->compress;
     if (!o->force && access(out, F_OK) == 0)
         return dpt_err(err, errlen, "%s: already exists (pass --force to replace it)", out);
-    if (make_parent(out, err, errlen) || dpt_h5w_begin(&iw->w, out, err, errlen)) return -1;
+    if (dpt_mkdirs_for(out, err, errlen) || dpt_h5w_begin(&iw->w, out, err, errlen)) return -1;
     if (o->attr_name && o->attr_value)
         dpt_h5w_string(&iw->w, iw->w.file, o->attr_name, o->attr_value, 1);
     if (!iw->w.failed) return 0;

@@ -2,7 +2,9 @@
  * quotes per RFC 4180 ("1.5", "a,b", "say ""hi"""), an optional header row naming the columns.
  * Blank lines and lines starting with '#' are skipped; a UTF-8 byte-order mark and CRLF line
  * ends are accepted.  Numbers are parsed with strtof (C locale: '.' decimal point), so every
- * value is the correctly rounded float32.  See io/import.h and docs/data.md. */
+ * value is the correctly rounded float32.  See io/import/csv.h and docs/data.md. */
+#include "io/import/csv.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <float.h>
@@ -13,7 +15,6 @@
 #include <sys/stat.h>
 
 #include "core/util.h"
-#include "io/import.h"
 
 /* ---- cells ---- */
 

@@ -1,0 +1,27 @@
+/* Prediction files: the outputs of `dptrain predict`, written by rank 0 atomically as one HDF5
+ * file (io/h5file.h).  See io/predictions.h. */
+#include "io/predictions.h"
+
+#include <hdf5.h>
+
+#include "io/h5file.h"
+
+int dpt_h5_write_predictions(const char *path, const float *pred, int64_t n, int K,
+                             const int32_t *labels, char *err, size_t errlen) {
+    return dpt_h5_write_predictions_seq(path, pred, n, 1, K, labels, err, errlen);
+}
+
+int dpt_h5_write_predictions_seq(const char *path, const float *pred, int64_t n, int T, int K,
+                                 const int32_t *labels, char *err, size_t errlen) {
+    dpt_h5w w;
+    if (dpt_h5w_begin(&w, path, err, errlen)) return -1;
+    /* (n, K) for one output per sample, (n, T, K) and labels (n, T) for one per step */
+    hsize_t dims[3] = {(hsize_t)n, (hsize_t)T, (hsize_t)K};
+    if (T == 1) dims[1] = (hsize_t)K;
+    int rank = T == 1 ? 2 : 3;
+    dpt_h5w_array(&w, w.file, "pred", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, rank, dims, pred);
+    if (labels)
+        dpt_h5w_array(&w, w.file, "labels", H5T_STD_I32LE, H5T_NATIVE_INT32, rank - 1, dims,
+                      labels);
+    return dpt_h5w_finish(&w);
+}

@@ -334,18 +334,16 @@ typedef struct loaded {
 
 static int read_params(hid_t file, const char *path, const dpt_model *m, float *params, char *err,
                        size_t errlen) {
-    uint64_t nparams, checksum;
-    if (dpt_h5r_num_attr(file, path, "nparams", H5T_NATIVE_UINT64, &nparams, err, errlen) ||
-        dpt_h5r_num_attr(file, path, "checksum", H5T_NATIVE_UINT64, &checksum, err, errlen))
-        return -1;
-    if (nparams != (uint64_t)m->nparams)
+    dpt_modelfile_header h;
+    if (dpt_modelfile_read_header(file, path, &h, err, errlen)) return -1;
+    if (h.nparams != (uint64_t)m->nparams)
         return dpt_err(err, errlen,
                        "%s: the checkpoint holds %" PRIu64 " parameters, this model has %zu", path,
-                       nparams, m->nparams);
+                       h.nparams, m->nparams);
     if (dpt_modelfile_read_tensors(file, path, "/params", m, params, err, errlen)) return -1;
     dpt_model view = *m; /* the checksum of the loaded values, computed like the writer's */
     view.params = params;
-    if (dpt_model_checksum(&view) != checksum)
+    if (dpt_model_checksum(&view) != h.checksum)
         return dpt_err(err, errlen, "%s: parameter checksum mismatch: file corrupt or truncated",
                        path);
     return 0;

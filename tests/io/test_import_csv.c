@@ -1,4 +1,4 @@
-/* Specification of the CSV importer (io/import_csv.c): numbers as strtof reads them (also on
+/* Specification of the CSV importer (io/import/csv.c): numbers as strtof reads them (also on
  * the fast path), RFC 4180 quoting, header detection, column selection, integer labels, and
  * every kind of bad input reported with file:line, the column and the offending cell. */
 #include <math.h>

@@ -1,4 +1,4 @@
-/* Specification of the IDX importer (io/import_idx.c): every IDX value type decoded from
+/* Specification of the IDX importer (io/import/idx.c): every IDX value type decoded from
  * big-endian, plain and gzip'd files alike, the flat and sequence layouts, the default scale
  * (1/255 for ubyte, else 1), labels to int32, and the refusals (bad magic, count mismatch,
  * truncated, trailing data, corrupt gzip, negative labels). */

@@ -1,4 +1,4 @@
-/* Specification of the .npy importer (io/import_npy.c): the header dict of format versions
+/* Specification of the .npy importer (io/import/npy.c): the header dict of format versions
  * 1.0-3.0, dtype conversions to float32 X and int32 / float32 y, shapes (N) / (N, F) /
  * (N, T, F), lengths, and the refusals (Fortran order, big-endian, objects, shape mismatches,
  * truncation, overflow).  Files are written byte by byte here; numpy is not needed. */

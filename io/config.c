@@ -16,6 +16,7 @@
 
 #include "core/activation.h"
 #include "core/init.h"
+#include "core/keys.h"
 #include "core/loss.h"
 #include "core/util.h"
 
@@ -581,12 +582,6 @@ static int to_name(const ctx *x, const field *f, known_fn known, const char *con
 static bool is_layer(const char *s) {
     return dpt_layer_find(s) != NULL;
 }
-static bool is_activation(const char *s) {
-    return dpt_activation_find(s) != NULL;
-}
-static bool is_init(const char *s) {
-    return dpt_init_find(s) != NULL;
-}
 static bool is_loss(const char *s) {
     return dpt_loss_find(s) != NULL;
 }
@@ -635,131 +630,68 @@ static int section(const ctx *x, const node *root, const char *key, const char *
 /* ---------------------------------------------------------------------------------------------
  * model: */
 
-static const char *const dense_keys[] = {"type",     "name",        "units",     "activation",
-                                         "alpha",    "kernel_init", "bias_init", "init_scale",
-                                         "use_bias", NULL};
-static const char *const activation_keys[] = {"type", "name", "activation", "alpha", NULL};
-static const char *const dropout_keys[] = {"type", "name", "rate", NULL};
-static const char *const rnn_keys[] = {
-    "type",       "name",        "units",     "activation", "return_sequences", "bidirectional",
-    "bptt_steps", "kernel_init", "bias_init", "init_scale", "use_bias",         NULL};
-/* lstm and gru have their gate functions built in: no activation key */
-static const char *const gated_keys[] = {
-    "type",          "name",       "units",       "return_sequences",
-    "bidirectional", "bptt_steps", "kernel_init", "bias_init",
-    "init_scale",    "use_bias",   NULL};
-static const char *const repeat_keys[] = {"type", "name", "steps", NULL};
-
-typedef struct layer_kind {
-    const char *type;
-    const char *const *keys;
-    const char *required; /* key without a sensible default */
-    const char *expect;   /* what that key takes, for the message */
-} layer_kind;
-
-static const layer_kind layer_kinds[] = {
-    {"dense", dense_keys, "units", "an integer >= 1"},
-    {"activation", activation_keys, "activation", "an activation function name"},
-    {"dropout", dropout_keys, "rate", "a number in [0, 1)"},
-    {"rnn", rnn_keys, "units", "an integer >= 1 (hidden units)"},
-    {"lstm", gated_keys, "units", "an integer >= 1 (hidden units)"},
-    {"gru", gated_keys, "units", "an integer >= 1 (hidden units)"},
-    {"repeat", repeat_keys, "steps", "an integer >= 1 (output time steps)"},
-};
-
-/* NULL keys when core/ registers a type this file has no table for (a bug, reported as such). */
-static layer_kind kind_of(const char *type) {
-    for (size_t i = 0; i < sizeof layer_kinds / sizeof *layer_kinds; i++)
-        if (strcmp(layer_kinds[i].type, type) == 0) return layer_kinds[i];
-    return (layer_kind){type, NULL, NULL, NULL};
-}
-
-static const char *const rnn_activations[] = {"tanh", "relu", NULL};
-
-static bool is_rnn_activation(const char *s) {
-    return in_list(rnn_activations, s);
-}
-
-/* Keys of the dense-like layers (dense, activation, dropout). */
-static int plain_fields(const ctx *x, const node *v, const char *p, dpt_layer_spec *s) {
-    field f;
-    if (get(v, p, "activation", &f) &&
-        to_name(x, &f, is_activation, dpt_activation_names(), s->activation, sizeof s->activation))
-        return -1;
-    if (get(v, p, "alpha", &f) && to_num(x, &f, R_ANY, &s->alpha)) return -1;
-    if (get(v, p, "rate", &f) && to_num(x, &f, R_UNIT, &s->rate)) return -1;
+/* A declared key (core/keys.h) from the value of field f into base. */
+static int to_key(const ctx *x, const field *f, const dpt_key *k, void *base) {
+    char b[96], msg[1024];
+    const node *v = f->v;
+    const char *text = v->kind != N_SCALAR ? NULL : is_null(v) ? "" : v->text;
+    if (dpt_key_parse(k, base, text, got(v, b, sizeof b), msg, sizeof msg))
+        return fail(x, v->at, f->path, "%s", msg);
     return 0;
 }
 
-/* Keys of the recurrent layers; an rnn without an activation gets tanh written in, so the
- * spec says what runs. */
-static int recurrent_fields(const ctx *x, const node *v, const char *p, dpt_layer_spec *s) {
-    field f;
-    if (strcmp(s->type, "rnn") == 0) snprintf(s->activation, sizeof s->activation, "tanh");
-    if (get(v, p, "activation", &f) &&
-        to_name(x, &f, is_rnn_activation, rnn_activations, s->activation, sizeof s->activation))
-        return -1;
-    if (get(v, p, "return_sequences", &f) && to_bool(x, &f, &s->return_sequences)) return -1;
-    if (get(v, p, "bidirectional", &f) && to_bool(x, &f, &s->bidirectional)) return -1;
-    if (get(v, p, "bptt_steps", &f) && to_int32(x, &f, 0, &s->bptt_steps)) return -1;
-    return 0;
+/* The keys a layer of type t takes: type, name, then its own (names in out, NULL-terminated). */
+static void layer_keys(const dpt_layer_type *t, const char *out[DPT_LAYER_KEYS_MAX + 3]) {
+    int n = 0;
+    out[n++] = "type";
+    out[n++] = "name";
+    for (int i = 0; i < t->nkeys; i++) out[n++] = t->keys[i].name;
+    out[n] = NULL;
 }
 
-static int init_fields(const ctx *x, const node *v, const char *p, dpt_layer_spec *s) {
+/* The keys of one layer item, read by its type's key table. */
+static int layer_fields(const ctx *x, const node *v, const char *p, const dpt_layer_type *t,
+                        dpt_layer_spec *s) {
     field f;
-    if (get(v, p, "kernel_init", &f) &&
-        to_name(x, &f, is_init, dpt_init_names(), s->kernel_init, sizeof s->kernel_init))
-        return -1;
-    if (get(v, p, "bias_init", &f) &&
-        to_name(x, &f, is_init, dpt_init_names(), s->bias_init, sizeof s->bias_init))
-        return -1;
-    if (get(v, p, "init_scale", &f) && to_num(x, &f, R_GT0, &s->init_scale)) return -1;
-    if (get(v, p, "use_bias", &f) && to_bool(x, &f, &s->use_bias)) return -1;
-    return 0;
-}
-
-/* Optional fields of one layer item; check_keys has already refused keys of other types. */
-static int layer_fields(const ctx *x, const node *v, const char *p, dpt_layer_spec *s) {
-    field f;
-    bool recurrent = !strcmp(s->type, "rnn") || !strcmp(s->type, "lstm") || !strcmp(s->type, "gru");
     if (get(v, p, "name", &f) && to_str(x, &f, "a layer name", false, s->name, sizeof s->name))
         return -1;
-    if (get(v, p, "units", &f) && to_int32(x, &f, 1, &s->units)) return -1;
-    if (get(v, p, "steps", &f) && to_int32(x, &f, 1, &s->steps)) return -1;
-    if (recurrent ? recurrent_fields(x, v, p, s) : plain_fields(x, v, p, s)) return -1;
-    return init_fields(x, v, p, s);
+    for (int i = 0; i < t->nkeys; i++)
+        if (get(v, p, t->keys[i].name, &f) && to_key(x, &f, &t->keys[i], dpt_layer_args_mut(s)))
+            return -1;
+    return 0;
 }
 
 static int read_layer(const ctx *x, const node *v, int i, dpt_layer_spec *s) {
     char p[PATH_LEN], b[96], list[512], why[96];
+    const char *keys[DPT_LAYER_KEYS_MAX + 3];
     field f;
     join_index(p, "model.layers", i);
     if (v->kind != N_MAP)
         return fail(x, v->at, p, "expected a mapping with a 'type' key, got %s",
                     got(v, b, sizeof b));
     memset(s, 0, sizeof *s); /* defined bytes everywhere, so specs compare with memcmp */
-    dpt_layer_spec_defaults(s);
-    s->line = v->at.line;
     if (!get(v, p, "type", &f)) {
         join_names(dpt_layer_names(), list, sizeof list);
         join_path(f.path, p, "type");
         return fail(x, v->at, f.path, "missing key; expected one of: %s", list);
     }
-    if (to_name(x, &f, is_layer, dpt_layer_names(), s->type, sizeof s->type)) return -1;
-    layer_kind k = kind_of(s->type);
-    if (!k.keys)
-        return fail(x, f.v->at, f.path,
-                    "layer type '%s' is registered in core/ but io/config.c has no key table for "
-                    "it (a bug: add it to layer_kinds)",
-                    s->type);
-    snprintf(why, sizeof why, "unknown key for a %s layer", s->type);
-    if (check_keys(x, v, p, k.keys, why)) return -1;
-    if (k.required && !find(v, k.required)) {
-        join_path(f.path, p, k.required);
-        return fail(x, v->at, f.path, "missing key (required for a %s layer); expected %s", s->type,
-                    k.expect);
+    char type[sizeof s->type];
+    if (to_name(x, &f, is_layer, dpt_layer_names(), type, sizeof type)) return -1;
+    const dpt_layer_type *t = dpt_layer_find(type);
+    if (dpt_layer_spec_init(s, type, b, sizeof b))
+        return fail(x, f.v->at, f.path, "defaults of a %s layer: %s", type, b);
+    s->line = v->at.line;
+    snprintf(why, sizeof why, "unknown key for a %s layer", type);
+    layer_keys(t, keys);
+    if (check_keys(x, v, p, keys, why)) return -1;
+    for (int k = 0; k < t->nkeys; k++) {
+        const dpt_key *key = &t->keys[k];
+        if (!key->required || find(v, key->name)) continue;
+        join_path(f.path, p, key->name);
+        return fail(x, v->at, f.path, "missing key (required for a %s layer); expected %s", type,
+                    key->required);
     }
-    return layer_fields(x, v, p, s);
+    return layer_fields(x, v, p, t, s);
 }
 
 /* Explicit names end up as dataset names in the model file, so they must be unique. */
@@ -1341,21 +1273,9 @@ static void items_free(items *l) {
     free(l->v);
 }
 
-/* The shortest text that reads back as the same float, so equal text means equal value. */
-static void fmt_float(float v, char *buf, size_t n) {
-    if (isnan(v)) {
-        snprintf(buf, n, "default");
-        return;
-    }
-    for (int prec = 6; prec <= 9; prec++) {
-        snprintf(buf, n, "%.*g", prec, (double)v);
-        if (strtof(buf, NULL) == v) return;
-    }
-}
-
 static void add_num(items *l, const char *key, double v) {
     char b[32];
-    fmt_float((float)v, b, sizeof b);
+    dpt_key_format_float((float)v, b, sizeof b);
     add(l, key, b);
 }
 
@@ -1369,49 +1289,18 @@ static void add_bool(items *l, const char *key, bool v) {
     add(l, key, v ? "true" : "false");
 }
 
-/* The value of one key of a layer's key table, as text. */
-static void layer_value(const dpt_layer_spec *s, const char *key, char *buf, size_t n) {
-    if (!strcmp(key, "type"))
-        snprintf(buf, n, "%s", s->type);
-    else if (!strcmp(key, "name"))
-        snprintf(buf, n, "%s", s->name);
-    else if (!strcmp(key, "activation"))
-        snprintf(buf, n, "%s", s->activation);
-    else if (!strcmp(key, "kernel_init"))
-        snprintf(buf, n, "%s", s->kernel_init);
-    else if (!strcmp(key, "bias_init"))
-        snprintf(buf, n, "%s", s->bias_init);
-    else if (!strcmp(key, "units"))
-        snprintf(buf, n, "%d", s->units);
-    else if (!strcmp(key, "bptt_steps"))
-        snprintf(buf, n, "%d", s->bptt_steps);
-    else if (!strcmp(key, "steps"))
-        snprintf(buf, n, "%d", s->steps);
-    else if (!strcmp(key, "alpha"))
-        fmt_float(s->alpha, buf, n);
-    else if (!strcmp(key, "rate"))
-        fmt_float(s->rate, buf, n);
-    else if (!strcmp(key, "init_scale"))
-        fmt_float(s->init_scale, buf, n);
-    else if (!strcmp(key, "use_bias"))
-        snprintf(buf, n, "%s", s->use_bias ? "true" : "false");
-    else if (!strcmp(key, "return_sequences"))
-        snprintf(buf, n, "%s", s->return_sequences ? "true" : "false");
-    else if (!strcmp(key, "bidirectional"))
-        snprintf(buf, n, "%s", s->bidirectional ? "true" : "false");
-    else
-        DPT_ASSERT(!"a layer key table names a key layer_value does not know");
-}
-
-/* Every key the layer's type takes (its key table), so the text lists what the config can say. */
+/* Every key the layer's type takes (type, name, its key table), so the text lists what the
+ * config can say. */
 static void layer_items(items *l, const dpt_layer_spec *s, int i) {
-    layer_kind k = kind_of(s->type);
-    DPT_ASSERT(k.keys);
-    for (const char *const *key = k.keys; *key; key++) {
+    const char *keys[DPT_LAYER_KEYS_MAX + 3];
+    const dpt_layer_type *t = dpt_layer_find(s->type);
+    DPT_ASSERT(t);
+    layer_keys(t, keys);
+    for (const char *const *key = keys; *key; key++) {
         char path[PATH_LEN], prefix[PATH_LEN], val[DPT_NAME_MAX + 32];
         join_index(prefix, "model.layers", i);
         join_path(path, prefix, *key);
-        layer_value(s, *key, val, sizeof val);
+        dpt_layer_spec_get(s, *key, val, sizeof val);
         add(l, path, val);
     }
 }

@@ -14,6 +14,7 @@
 
 #include "core/util.h"
 #include "io/config.h"
+#include "io/config_keys.h"
 
 #define FULL DPT_TEST_DATA_DIR "/config_full.yaml"
 
@@ -904,6 +905,33 @@ static void model_text_is_pinned_byte_for_byte(void **state) {
     dpt_config_free(&c);
 }
 
+/* The key table (io/config_keys.c): every row's default passes its own validation, every row
+ * has help, and the rows a resume must keep are exactly the canonical model text's keys. */
+static void every_config_key_is_declared_once_with_a_valid_default(void **state) {
+    (void)state;
+    int n;
+    const dpt_key *keys = dpt_config_keys(&n);
+    dpt_config scratch;
+    char err[512] = "";
+    memset(&scratch, 0, sizeof scratch);
+    if (dpt_key_defaults(keys, n, &scratch, err, sizeof err)) fail_msg("%s", err);
+    dpt_config c;
+    load_ok(&c, BASE, NULL, 0);
+    char *text = dpt_config_model_text(&c);
+    for (int i = 0; i < n; i++) {
+        char line[300];
+        snprintf(line, sizeof line, "\n%s=", keys[i].name);
+        assert_non_null(keys[i].help);
+        assert_ptr_equal(dpt_config_key(keys[i].name), &keys[i]); /* no second row */
+        bool in_text = strstr(text, line) != NULL;
+        if (in_text != ((keys[i].flags & DPT_KEY_KEEP) != 0))
+            fail_msg("%s: in the model text %d, flagged KEEP %d", keys[i].name, in_text,
+                     (keys[i].flags & DPT_KEY_KEEP) != 0);
+    }
+    free(text);
+    dpt_config_free(&c);
+}
+
 static void model_text_changes_only_with_model_defining_keys(void **state) {
     (void)state;
     const char *lr[] = {"optimizer.lr=0.5", "checkpoint.keep=9"},
@@ -988,6 +1016,7 @@ int main(void) {
         cmocka_unit_test(an_output_dir_too_long_for_the_default_checkpoint_dir_is_refused),
         cmocka_unit_test(model_diff_names_the_first_model_defining_difference),
         cmocka_unit_test(model_text_is_pinned_byte_for_byte),
+        cmocka_unit_test(every_config_key_is_declared_once_with_a_valid_default),
         cmocka_unit_test(model_text_changes_only_with_model_defining_keys),
         cmocka_unit_test(training_diff_lists_every_changed_training_key),
     };

@@ -2,7 +2,6 @@
  * specs: defaults, setting a key from text, reading one back, all through the type's key table. */
 #include "core/layer.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <string.h>
 

@@ -1,5 +1,7 @@
-/* Layers: a registry of layer types (name -> build/init/forward/backward) and the layer struct.
- * Layers see their parameters and gradients as views into the model's flat buffers. */
+/* Layers: the layer type (its config keys, flags, private arguments and build/init/forward/
+ * backward, all declared in its core/layer_<type>.c), the registry of types (one list,
+ * core/layer_types.h), layer specs, and the layer struct.  Layers see their parameters and
+ * gradients as views into the model's flat buffers. */
 #ifndef DPT_LAYER_H
 #define DPT_LAYER_H
 
@@ -149,7 +151,7 @@ static inline void *dpt_layer_args_mut(dpt_layer_spec *s) {
 }
 
 /* Rows shared by the types with weights: kernel_init, bias_init, init_scale, use_bias, in a
- * struct S with fields of those names. */
+ * struct S with fields of those names (the user includes core/init.h for dpt_init_names). */
 #define DPT_LAYER_INIT_KEYS(S)                                                                     \
     {.name = "kernel_init",                                                                        \
      .kind = DPT_KEY_NAME,                                                                         \

@@ -121,7 +121,8 @@ static int parse_number(const dpt_key *k, void *f, const char *text, const char 
     double d;
     const char *want = k->what ? k->what : range_desc(k->range);
     bool ok = text && parse_double(text, &d);
-    if (ok && k->kind == DPT_KEY_FLOAT) ok = fabs(d) <= (double)FLT_MAX && in_range((float)d, k->range);
+    if (ok && k->kind == DPT_KEY_FLOAT)
+        ok = fabs(d) <= (double)FLT_MAX && in_range((float)d, k->range);
     if (ok && k->kind == DPT_KEY_DOUBLE) ok = in_range(d, k->range);
     if (!ok) return dpt_err(err, errlen, "expected %s, got %s", want, shown);
     if (k->kind == DPT_KEY_FLOAT)

@@ -154,14 +154,12 @@ static options parse_args(int argc, char **argv) {
 static void build_model(const workload *w, int max_batch, dpt_model *m) {
     dpt_layer_spec specs[MAX_WIDTHS]; /* (nwidths - 1) layers */
     int nl = w->nwidths - 1;
+    char err[512], line[128];
     for (int i = 0; i < nl; i++) {
-        dpt_layer_spec_defaults(&specs[i]);
-        strcpy(specs[i].type, "dense");
-        specs[i].units = w->widths[i + 1];
-        if (i + 1 < nl && !w->cell) strcpy(specs[i].activation, "relu");
+        snprintf(line, sizeof line, "%s units=%d%s", i == 0 && w->cell ? w->cell : "dense",
+                 w->widths[i + 1], i + 1 < nl && !w->cell ? " activation=relu" : "");
+        if (dpt_layer_spec_parse(&specs[i], line, err, sizeof err)) dpt_fatal("%s", err);
     }
-    if (w->cell) strcpy(specs[0].type, w->cell);
-    char err[512];
     if (dpt_model_build_seq(m, specs, nl, w->cell ? w->steps : 1, w->widths[0], max_batch, err,
                             sizeof err))
         dpt_fatal("%s: %s", w->name, err);
@@ -204,17 +202,18 @@ static void free_data(batch_data *d) {
 
 /* ---- GEMM shapes and the sgemm peak ---- */
 
-/* Gates of a recurrent cell (core/layer_recurrent.c); 0 for other layers. */
+/* Gates of a recurrent cell (core/layer_recurrent.c): W_ih is (G H, F), W_hh (G H, H); 0 for
+ * other layers. */
 static int gates(const dpt_layer *l) {
-    const char *t = l->type->name;
-    return !strcmp(t, "lstm") ? 4 : !strcmp(t, "gru") ? 3 : !strcmp(t, "rnn") ? 1 : 0;
+    if (!dpt_layer_type_has(l->type, DPT_LAYER_SEQUENCE_INPUT)) return 0;
+    return l->tensors[0].dim[0] / l->tensors[1].dim[1];
 }
 
 /* A unidirectional recurrent layer on b sequences of T steps (core/layer_recurrent.c): the input
  * projection of all steps and the weight gradients are one GEMM each over b*T rows; per step the
  * recurrent product h W_hh^T and, backward, dh = dHP W_hh. */
 static int recurrent_gemms(const dpt_layer *l, int b, gemm_shape *g) {
-    int T = l->steps_in, GH = gates(l) * (l->spec.units), F = l->in, H = l->spec.units, n = 0;
+    int T = l->steps_in, H = l->tensors[1].dim[1], GH = gates(l) * H, F = l->in, n = 0;
     g[n++] = (gemm_shape){false, true, b * T, GH, F, 0.0f, 1};
     g[n++] = (gemm_shape){false, true, b, GH, H, 0.0f, T};
     g[n++] = (gemm_shape){false, false, b, H, GH, 1.0f, T};

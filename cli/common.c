@@ -34,16 +34,12 @@ void dpt_data_normalise(dpt_data *d, const dpt_norm *xnorm, const dpt_norm *ynor
     dpt_data_normalise_y(d, ynorm);
 }
 
-static bool is_recurrent(const dpt_layer *l) {
-    const char *t = l->type->name;
-    return !strcmp(t, "rnn") || !strcmp(t, "lstm") || !strcmp(t, "gru");
-}
-
 void dpt_check_input(const dpt_h5info *info, const char *path, const char *xname,
                      const dpt_model *m) {
     for (int i = 0; i < m->nlayers; i++) {
         const dpt_layer *l = &m->layers[i];
-        if (is_recurrent(l) && l->steps_in == 1 && info->T == 1)
+        if (dpt_layer_type_has(l->type, DPT_LAYER_SEQUENCE_INPUT) && l->steps_in == 1 &&
+            info->T == 1)
             dpt_fatal("%s: '%s' is (N, %d), but layer %s (%s) needs sequences: store X as "
                       "(N, T, F) with T > 1 time steps",
                       path, xname, info->F, l->name, l->type->name);

@@ -1,35 +1,28 @@
-/* The layer-type registry: layers are found by their YAML name, and adding a type means adding
- * one line here plus its file. */
+/* The layer-type registry (the list is core/layer_types.h) and the generic handling of layer
+ * specs: defaults, setting a key from text, reading one back, all through the type's key table. */
 #include "core/layer.h"
 
-#include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/util.h"
 
-/* Defined in layer_<type>.c. */
-extern const dpt_layer_type dpt_layer_dense_type;
-extern const dpt_layer_type dpt_layer_activation_type;
-extern const dpt_layer_type dpt_layer_dropout_type;
-extern const dpt_layer_type dpt_layer_rnn_type;
-extern const dpt_layer_type dpt_layer_lstm_type;
-extern const dpt_layer_type dpt_layer_gru_type;
-extern const dpt_layer_type dpt_layer_repeat_type;
+#define DPT_LAYER_TYPE(id) extern const dpt_layer_type dpt_layer_##id##_type;
+#include "core/layer_types.h"
+#undef DPT_LAYER_TYPE
 
 static const dpt_layer_type *const layer_types[] = {
-    &dpt_layer_dense_type, &dpt_layer_activation_type, &dpt_layer_dropout_type, &dpt_layer_rnn_type,
-    &dpt_layer_lstm_type,  &dpt_layer_gru_type,        &dpt_layer_repeat_type,
+#define DPT_LAYER_TYPE(id) &dpt_layer_##id##_type,
+#include "core/layer_types.h"
+#undef DPT_LAYER_TYPE
 };
 #define NTYPES (sizeof layer_types / sizeof layer_types[0])
 
-static const char *const layer_names[NTYPES + 1] = {"dense", "activation", "dropout", "rnn",
-                                                    "lstm",  "gru",        "repeat",  NULL};
-
-void dpt_layer_spec_defaults(dpt_layer_spec *s) {
-    memset(s, 0, sizeof *s);
-    s->use_bias = true;
-    s->alpha = NAN;
-}
+static const char *const layer_names[NTYPES + 1] = {
+#define DPT_LAYER_TYPE(id) #id,
+#include "core/layer_types.h"
+#undef DPT_LAYER_TYPE
+    NULL};
 
 const dpt_layer_type *dpt_layer_find(const char *name) {
     if (!name) return NULL;
@@ -42,10 +35,88 @@ const char *const *dpt_layer_names(void) {
     return layer_names;
 }
 
+bool dpt_layer_type_has(const dpt_layer_type *t, unsigned flag) {
+    return t && (t->flags & flag) == flag;
+}
+
 size_t dpt_layer_piece_start(const dpt_layer *l, int p) {
     int n = l->grad_pieces > 1 ? l->grad_pieces : 1;
     DPT_ASSERT(p >= 0 && p <= n);
     if (p == n) return l->nparams;
     const dpt_param_tensor *t = &l->tensors[0];
     return (size_t)((int64_t)t->dim[0] * p / n) * (size_t)t->dim[1];
+}
+
+/* ---- specs ---- */
+
+int dpt_layer_spec_init(dpt_layer_spec *s, const char *type, char *err, size_t errlen) {
+    memset(s, 0, sizeof *s);
+    snprintf(s->type, sizeof s->type, "%s", type ? type : "");
+    const dpt_layer_type *t = dpt_layer_find(s->type);
+    if (!t) {
+        char names[256];
+        return dpt_err(err, errlen, "unknown layer type '%s' (expected one of: %s)", s->type,
+                       dpt_join_names(names, sizeof names, layer_names));
+    }
+    DPT_ASSERT(t->args_size <= DPT_LAYER_ARGS_MAX && t->nkeys <= DPT_LAYER_KEYS_MAX);
+    return dpt_key_defaults(t->keys, t->nkeys, s->args.bytes, err, errlen);
+}
+
+static const dpt_key name_key = {.name = "name",
+                                 .kind = DPT_KEY_STRING,
+                                 DPT_FIELD(dpt_layer_spec, name),
+                                 .what = "a layer name",
+                                 .help = "unique name in model files (default <type>_<i>)"};
+
+int dpt_layer_spec_set(dpt_layer_spec *s, const char *key, const char *text, char *err,
+                       size_t errlen) {
+    char msg[768];
+    const dpt_layer_type *t = dpt_layer_find(s->type);
+    if (strcmp(key, "name") == 0) {
+        if (dpt_key_parse(&name_key, s, text, NULL, msg, sizeof msg))
+            return dpt_err(err, errlen, "name: %s", msg);
+        return 0;
+    }
+    const dpt_key *k = t ? dpt_key_find(t->keys, t->nkeys, key) : NULL;
+    if (!k) return dpt_err(err, errlen, "%s: unknown key for a %s layer", key, s->type);
+    if (dpt_key_parse(k, s->args.bytes, text, NULL, msg, sizeof msg))
+        return dpt_err(err, errlen, "%s: %s", key, msg);
+    return 0;
+}
+
+int dpt_layer_spec_parse(dpt_layer_spec *s, const char *line, char *err, size_t errlen) {
+    char buf[512], *save = NULL;
+    if (snprintf(buf, sizeof buf, "%s", line) >= (int)sizeof buf)
+        return dpt_err(err, errlen, "layer line longer than %zu characters", sizeof buf - 1);
+    char *word = strtok_r(buf, " ", &save);
+    if (dpt_layer_spec_init(s, word, err, errlen)) return -1;
+    while ((word = strtok_r(NULL, " ", &save))) {
+        char *eq = strchr(word, '=');
+        if (!eq) return dpt_err(err, errlen, "expected key=value, got '%s'", word);
+        *eq = '\0';
+        if (dpt_layer_spec_set(s, word, eq + 1, err, errlen)) return -1;
+    }
+    return 0;
+}
+
+void dpt_layer_spec_get(const dpt_layer_spec *s, const char *key, char *buf, size_t n) {
+    const dpt_layer_type *t = dpt_layer_find(s->type);
+    const dpt_key *k = t ? dpt_key_find(t->keys, t->nkeys, key) : NULL;
+    if (strcmp(key, "type") == 0)
+        snprintf(buf, n, "%s", s->type);
+    else if (strcmp(key, "name") == 0)
+        snprintf(buf, n, "%s", s->name);
+    else if (k)
+        dpt_key_format(k, s->args.bytes, buf, n);
+    else if (n)
+        buf[0] = '\0';
+}
+
+int dpt_layer_spec_copy(dpt_layer_spec *dst, const dpt_layer_spec *src, const char *key) {
+    const dpt_layer_type *td = dpt_layer_find(dst->type), *ts = dpt_layer_find(src->type);
+    const dpt_key *kd = td ? dpt_key_find(td->keys, td->nkeys, key) : NULL;
+    const dpt_key *ks = ts ? dpt_key_find(ts->keys, ts->nkeys, key) : NULL;
+    if (!kd || !ks || kd->kind != ks->kind || kd->size != ks->size) return -1;
+    memcpy(dst->args.bytes + kd->offset, src->args.bytes + ks->offset, kd->size);
+    return 0;
 }

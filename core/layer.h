@@ -1,5 +1,7 @@
-/* Layers: a registry of layer types (name -> build/init/forward/backward) and the layer struct.
- * Layers see their parameters and gradients as views into the model's flat buffers. */
+/* Layers: the layer type (its config keys, flags, private arguments and build/init/forward/
+ * backward, all declared in its core/layer_<type>.c), the registry of types (one list,
+ * core/layer_types.h), layer specs, and the layer struct.  Layers see their parameters and
+ * gradients as views into the model's flat buffers. */
 #ifndef DPT_LAYER_H
 #define DPT_LAYER_H
 
@@ -7,35 +9,32 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/keys.h"
 #include "core/rng.h"
 
-#define DPT_NAME_MAX    64
-#define DPT_MAX_TENSORS 8 /* a bidirectional recurrent layer: 2 x (W_ih, W_hh, b_ih, b_hh) */
+#define DPT_NAME_MAX       64
+#define DPT_MAX_TENSORS    8   /* a bidirectional recurrent layer: 2 x (W_ih, W_hh, b_ih, b_hh) */
+#define DPT_LAYER_ARGS_MAX 192 /* bytes of a type's private arguments (checked by each type) */
+#define DPT_LAYER_KEYS_MAX 16  /* keys of one type, besides type and name */
 
-/* What the config says about one layer.  Fields a type does not use are ignored. */
+/* Layer type flags. */
+#define DPT_LAYER_SEQUENCE_INPUT    0x1u /* needs (N, T, F) input with T > 1 (recurrent) */
+#define DPT_LAYER_CHANGES_TIME_AXIS 0x2u /* may output other time steps than it reads */
+#define DPT_LAYER_INT_INPUT         0x4u /* reads integer ids (none yet: an embedding would) */
+
+/* What the config says about one layer: the common fields, then the type's own arguments
+ * (declared in its layer_<type>.c with their keys), stored inline so that specs copy with `=`.
+ * Build one with dpt_layer_spec_init / _set / _parse; zeroed bytes everywhere else, so specs
+ * compare with memcmp. */
 typedef struct dpt_layer_spec {
     char type[32];           /* registry name: "dense", "activation", "dropout" */
     char name[DPT_NAME_MAX]; /* unique name in model files; "" = automatic "<type>_<i>" */
-    int units;               /* dense: output features; rnn/lstm/gru: hidden units H (> 0) */
-    char activation[32];     /* activation layer: function; dense: fused activation ("" = none) */
-    float alpha;             /* leaky_relu slope / elu alpha; NAN = the function's default */
-    float rate;              /* dropout: probability of dropping, in [0, 1) */
-    char kernel_init[32];    /* weights: dense "" = glorot_uniform, recurrent "" = PyTorch
-                                U(-1/sqrt(H), 1/sqrt(H)) */
-    char bias_init[32];      /* biases: dense "" = zeros, recurrent "" = as the weights */
-    float init_scale;        /* "uniform" limit / "normal" stddev; 0 = 0.05 */
-    bool use_bias;           /* dense, rnn/lstm/gru: default true */
-    bool return_sequences;   /* rnn/lstm/gru: output every step (B, T, H) instead of the last
-                                valid step (B, 1, H); default false */
-    bool bidirectional;      /* rnn/lstm/gru: forward and reverse pass, outputs concatenated */
-    int bptt_steps;          /* rnn/lstm/gru: backprop through time in chunks of this many steps
-                                (truncated BPTT); 0 = through the whole sequence */
-    int steps;               /* repeat: output time steps T (one-to-many) */
     int line;                /* line in the config file, 0 if unknown (for messages) */
+    union {
+        max_align_t align;
+        unsigned char bytes[DPT_LAYER_ARGS_MAX];
+    } args; /* the type's private struct, its keys' defaults filled in */
 } dpt_layer_spec;
-
-/* Fills defaults (use_bias true, alpha NAN, the rest empty/zero). */
-void dpt_layer_spec_defaults(dpt_layer_spec *s);
 
 /* One named parameter tensor of a layer, e.g. dense W (out, in) and b (out). */
 typedef struct dpt_param_tensor {
@@ -92,7 +91,15 @@ struct dpt_layer {
 };
 
 struct dpt_layer_type {
-    const char *name;
+    const char *name;    /* as in the config's type key */
+    unsigned flags;      /* DPT_LAYER_* */
+    const dpt_key *keys; /* (nkeys) the config keys after type and name, offsets into args */
+    int nkeys;
+    size_t args_size; /* of the private struct in dpt_layer_spec.args */
+    const void *data; /* type-private constant data (recurrent: its cell kind) */
+    /* Optional: a spec that stands for two layers (dense with a fused activation) fills out[0]
+     * and out[1] and returns 2; else NULL, or returns 1 with out[0] = *s. */
+    int (*split)(const dpt_layer_spec *s, dpt_layer_spec out[2]);
     /* Checks l->spec against l->in; sets l->out, tensors (sizes, shapes, decay; offsets are
      * assigned by the model), cache_per_sample, cache_fixed, fn, alpha.  Returns 0, or -1 with a
      * message naming the problem (the model adds the layer index and config line). */
@@ -110,10 +117,60 @@ struct dpt_layer_type {
 };
 
 const dpt_layer_type *dpt_layer_find(const char *name); /* NULL if unknown */
+const char *const *dpt_layer_names(void);               /* NULL-terminated, in list order */
+/* Whether the type (NULL: false) has flag. */
+bool dpt_layer_type_has(const dpt_layer_type *t, unsigned flag);
+
 /* Where piece p of a layer's grad_pieces pieces starts, in floats from its first gradient:
  * pieces are rows of its first tensor, the last piece also holds the tensors after it; p ==
  * grad_pieces gives nparams.  A layer without pieces is one piece. */
 size_t dpt_layer_piece_start(const dpt_layer *l, int p);
-const char *const *dpt_layer_names(void); /* NULL-terminated */
+
+/* A spec of the given type with every key at its default (through the keys' own validation).
+ * Returns 0, or -1 with a message for an unknown type (s->type is set anyway, so that building
+ * the model reports it). */
+int dpt_layer_spec_init(dpt_layer_spec *s, const char *type, char *err, size_t errlen);
+/* Sets key (a key of the spec's type, or "name") from text, validated as the config does.
+ * Returns 0, or -1 with "<key>: expected ..., got ..." (or an unknown key) in err. */
+int dpt_layer_spec_set(dpt_layer_spec *s, const char *key, const char *text, char *err,
+                       size_t errlen);
+/* One line: "<type> key=value key=value ...", e.g. "lstm units=4 return_sequences=true". */
+int dpt_layer_spec_parse(dpt_layer_spec *s, const char *line, char *err, size_t errlen);
+/* The value of key as text (type, name, or a key of the type), as the canonical config text
+ * shows it; "" for a key the type does not have. */
+void dpt_layer_spec_get(const dpt_layer_spec *s, const char *key, char *buf, size_t n);
+/* Copies the raw value of key from src to dst when both types have it with the same kind and
+ * size (dense hands its fused activation on this way).  Returns 0 or -1. */
+int dpt_layer_spec_copy(dpt_layer_spec *dst, const dpt_layer_spec *src, const char *key);
+/* The type's private arguments inside a spec. */
+static inline const void *dpt_layer_args(const dpt_layer_spec *s) {
+    return s->args.bytes;
+}
+static inline void *dpt_layer_args_mut(dpt_layer_spec *s) {
+    return s->args.bytes;
+}
+
+/* Rows shared by the types with weights: kernel_init, bias_init, init_scale, use_bias, in a
+ * struct S with fields of those names (the user includes core/init.h for dpt_init_names). */
+#define DPT_LAYER_INIT_KEYS(S)                                                                     \
+    {.name = "kernel_init",                                                                        \
+     .kind = DPT_KEY_NAME,                                                                         \
+     DPT_FIELD(S, kernel_init),                                                                    \
+     .names = dpt_init_names,                                                                      \
+     .help = "weight initialiser"},                                                                \
+        {.name = "bias_init",                                                                      \
+         .kind = DPT_KEY_NAME,                                                                     \
+         DPT_FIELD(S, bias_init),                                                                  \
+         .names = dpt_init_names,                                                                  \
+         .help = "bias initialiser"},                                                              \
+        {.name = "init_scale",                                                                     \
+         .kind = DPT_KEY_FLOAT,                                                                    \
+         DPT_FIELD(S, init_scale),                                                                 \
+         .range = DPT_RANGE_GT0,                                                                   \
+         .help = "uniform limit / normal stddev (default 0.05)"},                                  \
+    {                                                                                              \
+        .name = "use_bias", .kind = DPT_KEY_BOOL, DPT_FIELD(S, use_bias), .def = "true",           \
+        .help = "add a bias"                                                                       \
+    }
 
 #endif

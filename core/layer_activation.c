@@ -8,25 +8,42 @@
 #include "core/layer.h"
 #include "core/util.h"
 
+/* The config keys of an activation layer. */
+typedef struct activation_args {
+    char activation[32]; /* the function */
+    float alpha;         /* leaky_relu slope / elu alpha; NAN = the function's default */
+} activation_args;
+_Static_assert(sizeof(activation_args) <= DPT_LAYER_ARGS_MAX, "activation_args too large");
+
+static const dpt_key activation_keys[] = {
+    {.name = "activation",
+     .kind = DPT_KEY_NAME,
+     DPT_FIELD(activation_args, activation),
+     .names = dpt_activation_names,
+     .required = "an activation function name",
+     .help = "the function"},
+    {.name = "alpha",
+     .kind = DPT_KEY_FLOAT,
+     DPT_FIELD(activation_args, alpha),
+     .flags = DPT_KEY_NAN_UNSET,
+     .help = "leaky_relu slope / elu alpha"},
+};
+
+/* Keys the config has validated; activation is the one without a default. */
 static int activation_build(dpt_layer *l, char *err, size_t errlen) {
     DPT_ASSERT(l->in > 0);
-    const dpt_activation *a = dpt_activation_find(l->spec.activation);
+    const activation_args *args = dpt_layer_args(&l->spec);
+    const dpt_activation *a = dpt_activation_find(args->activation);
     if (!a) {
         char names[256];
         dpt_join_names(names, sizeof names, dpt_activation_names());
-        if (!l->spec.activation[0])
-            return dpt_err(err, errlen, "missing activation (expected one of: %s)", names);
-        return dpt_err(err, errlen, "unknown activation '%s' (expected one of: %s)",
-                       l->spec.activation, names);
+        return dpt_err(err, errlen, "missing activation (expected one of: %s)", names);
     }
-    if (isinf(l->spec.alpha))
-        return dpt_err(err, errlen, "alpha must be a finite number (got %g)",
-                       (double)l->spec.alpha);
     l->out = l->in;
     l->ntensors = 0;
     l->cache_per_sample = 0;
     l->fn = a;
-    l->alpha = isnan(l->spec.alpha) ? a->default_alpha : l->spec.alpha;
+    l->alpha = isnan(args->alpha) ? a->default_alpha : args->alpha;
     return 0;
 }
 
@@ -72,6 +89,9 @@ static void activation_backward(dpt_layer *l, const float *x, const float *y, co
 
 const dpt_layer_type dpt_layer_activation_type = {
     .name = "activation",
+    .keys = activation_keys,
+    .nkeys = sizeof activation_keys / sizeof activation_keys[0],
+    .args_size = sizeof(activation_args),
     .build = activation_build,
     .init = NULL,
     .forward = activation_forward,

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/activation.h"
 #include "core/blas.h"
 #include "core/init.h"
 #include "core/layer.h"
@@ -22,38 +23,82 @@
 #define DW_PIECE_MIN 131072
 #define DW_PIECES    4
 
+/* The config keys of a dense layer. */
+typedef struct dense_args {
+    int units;            /* output features (> 0) */
+    char activation[32];  /* fused activation ("" = none): becomes a layer of its own */
+    float alpha;          /* its parameter; NAN = the function's default */
+    char kernel_init[32]; /* "" = glorot_uniform */
+    char bias_init[32];   /* "" = zeros */
+    float init_scale;     /* "uniform" limit / "normal" stddev; 0 = 0.05 */
+    bool use_bias;
+} dense_args;
+_Static_assert(sizeof(dense_args) <= DPT_LAYER_ARGS_MAX, "dense_args too large");
+
+static const dpt_key dense_keys[] = {
+    {.name = "units",
+     .kind = DPT_KEY_INT,
+     DPT_FIELD(dense_args, units),
+     .lo = 1,
+     .required = "an integer >= 1",
+     .help = "output features"},
+    {.name = "activation",
+     .kind = DPT_KEY_NAME,
+     DPT_FIELD(dense_args, activation),
+     .names = dpt_activation_names,
+     .help = "fused activation (default none)"},
+    {.name = "alpha",
+     .kind = DPT_KEY_FLOAT,
+     DPT_FIELD(dense_args, alpha),
+     .flags = DPT_KEY_NAN_UNSET,
+     .help = "leaky_relu slope / elu alpha"},
+    DPT_LAYER_INIT_KEYS(dense_args),
+};
+
+static const dense_args *args_of(const dpt_layer *l) {
+    return dpt_layer_args(&l->spec);
+}
+
 static const char *kernel_init_name(const dpt_layer *l) {
-    return l->spec.kernel_init[0] ? l->spec.kernel_init : DEFAULT_KERNEL_INIT;
+    return args_of(l)->kernel_init[0] ? args_of(l)->kernel_init : DEFAULT_KERNEL_INIT;
 }
 
 static const char *bias_init_name(const dpt_layer *l) {
-    return l->spec.bias_init[0] ? l->spec.bias_init : DEFAULT_BIAS_INIT;
+    return args_of(l)->bias_init[0] ? args_of(l)->bias_init : DEFAULT_BIAS_INIT;
 }
 
-static int check_init(const char *key, const char *name, char *err, size_t errlen) {
-    if (dpt_init_find(name)) return 0;
-    char names[512];
-    return dpt_err(err, errlen, "unknown %s '%s' (expected one of: %s)", key, name,
-                   dpt_join_names(names, sizeof names, dpt_init_names()));
+static bool has_fused_activation(const dense_args *a) {
+    return a->activation[0] && strcmp(a->activation, "linear") != 0;
 }
 
+/* The activation moves to a layer of its own; clearing it in the dense spec keeps the expanded
+ * list a valid spec list that rebuilds the same model. */
+static int dense_split(const dpt_layer_spec *s, dpt_layer_spec out[2]) {
+    out[0] = *s;
+    if (!has_fused_activation(dpt_layer_args(s))) return 1;
+    ((dense_args *)dpt_layer_args_mut(&out[0]))->activation[0] = '\0';
+    DPT_ASSERT(dpt_layer_spec_init(&out[1], "activation", NULL, 0) == 0);
+    DPT_ASSERT(dpt_layer_spec_copy(&out[1], s, "activation") == 0);
+    DPT_ASSERT(dpt_layer_spec_copy(&out[1], s, "alpha") == 0);
+    out[1].line = s->line;
+    return 2;
+}
+
+/* Keys the config has validated; units is the one without a default. */
 static int dense_build(dpt_layer *l, char *err, size_t errlen) {
     DPT_ASSERT(l->in > 0);
-    if (l->spec.units <= 0)
-        return dpt_err(err, errlen, "units must be a positive integer (got %d)", l->spec.units);
-    if (check_init("kernel_init", kernel_init_name(l), err, errlen)) return -1;
-    if (l->spec.use_bias && check_init("bias_init", bias_init_name(l), err, errlen)) return -1;
-    if (!(l->spec.init_scale >= 0.0f) || isinf(l->spec.init_scale))
-        return dpt_err(err, errlen, "init_scale must be a finite number >= 0 (got %g)",
-                       (double)l->spec.init_scale);
-    l->out = l->spec.units;
-    l->ntensors = l->spec.use_bias ? 2 : 1;
+    const dense_args *a = args_of(l);
+    if (a->units <= 0)
+        return dpt_err(err, errlen, "units must be a positive integer (got %d)", a->units);
+    DPT_ASSERT(dpt_init_find(kernel_init_name(l)) && dpt_init_find(bias_init_name(l)));
+    l->out = a->units;
+    l->ntensors = a->use_bias ? 2 : 1;
     l->tensors[0] = (dpt_param_tensor){.name = "W",
                                        .size = (size_t)l->out * l->in,
                                        .ndim = 2,
                                        .dim = {l->out, l->in},
                                        .decay = true};
-    if (l->spec.use_bias)
+    if (a->use_bias)
         l->tensors[1] = (dpt_param_tensor){
             .name = "b", .size = (size_t)l->out, .ndim = 1, .dim = {l->out, 0}, .decay = false};
     l->cache_per_sample = 0;
@@ -64,10 +109,11 @@ static int dense_build(dpt_layer *l, char *err, size_t errlen) {
 }
 
 static void dense_init(dpt_layer *l, dpt_rng *rng) {
-    float scale = l->spec.init_scale > 0.0f ? l->spec.init_scale : DEFAULT_INIT_SCALE;
+    const dense_args *a = args_of(l);
+    float scale = a->init_scale > 0.0f ? a->init_scale : DEFAULT_INIT_SCALE;
     float *W = l->params; /* (out, in) */
     dpt_init_find(kernel_init_name(l))->fill(W, l->tensors[0].size, l->in, l->out, scale, rng);
-    if (l->spec.use_bias) {
+    if (a->use_bias) {
         float *b = W + l->tensors[0].size; /* (out) */
         dpt_init_find(bias_init_name(l))->fill(b, (size_t)l->out, l->in, l->out, scale, rng);
     }
@@ -83,7 +129,7 @@ static void dense_forward(dpt_layer *l, const float *x, float *y, int nsamples,
     const float *W = l->params; /* (out, in) */
     int in = l->in, out = l->out;
     dpt_sgemm(false, true, B, out, in, 1.0f, x, in, W, in, 0.0f, y, out);
-    if (!l->spec.use_bias) return;
+    if (!args_of(l)->use_bias) return;
     const float *b = W + l->tensors[0].size; /* (out) */
 #pragma omp parallel for schedule(static) if ((int64_t)B * out > 16384)
     for (int r = 0; r < B; r++) {
@@ -101,7 +147,7 @@ static void dense_backward(dpt_layer *l, const float *x, const float *y, const f
     const float *W = l->params; /* (out, in) */
     float *dW = l->grads;       /* (out, in) */
     bool report = ctx && ctx->grads_ready;
-    if (l->spec.use_bias) {                  /* b lies after W: final first */
+    if (args_of(l)->use_bias) {              /* b lies after W: final first */
         float *db = dW + l->tensors[0].size; /* (out) */
         for (int r = 0; r < B; r++) {
             const float *dyr = dy + (size_t)r * out; /* (out) */
@@ -126,6 +172,10 @@ static void dense_backward(dpt_layer *l, const float *x, const float *y, const f
 
 const dpt_layer_type dpt_layer_dense_type = {
     .name = "dense",
+    .keys = dense_keys,
+    .nkeys = sizeof dense_keys / sizeof dense_keys[0],
+    .args_size = sizeof(dense_args),
+    .split = dense_split,
     .build = dense_build,
     .init = dense_init,
     .forward = dense_forward,

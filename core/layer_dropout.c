@@ -9,10 +9,28 @@
 #include "core/rng.h"
 #include "core/util.h"
 
+/* The config keys of a dropout layer. */
+typedef struct dropout_args {
+    float rate; /* probability of dropping, in [0, 1) */
+} dropout_args;
+
+static const dpt_key dropout_keys[] = {
+    {.name = "rate",
+     .kind = DPT_KEY_FLOAT,
+     DPT_FIELD(dropout_args, rate),
+     .range = DPT_RANGE_UNIT,
+     .required = "a number in [0, 1)",
+     .help = "probability of dropping a unit"},
+};
+
+static float rate_of(const dpt_layer *l) {
+    return ((const dropout_args *)dpt_layer_args(&l->spec))->rate;
+}
+
+/* rate is validated with its key. */
 static int dropout_build(dpt_layer *l, char *err, size_t errlen) {
-    DPT_ASSERT(l->in > 0);
-    if (!(l->spec.rate >= 0.0f && l->spec.rate < 1.0f))
-        return dpt_err(err, errlen, "rate must be in [0, 1) (got %g)", (double)l->spec.rate);
+    (void)err, (void)errlen;
+    DPT_ASSERT(l->in > 0 && rate_of(l) >= 0.0f && rate_of(l) < 1.0f);
     l->out = l->in;
     l->ntensors = 0;
     l->cache_per_sample = (size_t)l->in * (size_t)l->steps_in; /* the mask: 0 or 1 / (1 - rate) */
@@ -23,7 +41,7 @@ static int dropout_build(dpt_layer *l, char *err, size_t errlen) {
 /* Row r is step r % T of sample r / T; its key is (sample id * T + step) * in + unit. */
 static void fill_mask(const dpt_layer *l, float *mask, int B, const dpt_step_ctx *ctx) {
     int n = l->in, T = l->steps_in;
-    float rate = l->spec.rate;
+    float rate = rate_of(l);
     float scale = 1.0f / (1.0f - rate);
 #pragma omp parallel for schedule(static) if ((int64_t)B * T * n > 16384)
     for (int r = 0; r < B * T; r++) {
@@ -44,7 +62,7 @@ static void dropout_forward(dpt_layer *l, const float *x, float *y, int B,
     float *mask = l->cache; /* (B, T, in) */
     int64_t n = (int64_t)B * l->steps_in * l->in;
     if (n == 0) return;
-    if (!ctx || !ctx->training || l->spec.rate == 0.0f) {
+    if (!ctx || !ctx->training || rate_of(l) == 0.0f) {
         /* A mask of ones keeps backward correct after an evaluation-mode forward. */
         for (int64_t i = 0; i < n; i++) mask[i] = 1.0f;
         if (y != x) memcpy(y, x, (size_t)n * sizeof *y);
@@ -67,6 +85,9 @@ static void dropout_backward(dpt_layer *l, const float *x, const float *y, const
 
 const dpt_layer_type dpt_layer_dropout_type = {
     .name = "dropout",
+    .keys = dropout_keys,
+    .nkeys = sizeof dropout_keys / sizeof dropout_keys[0],
+    .args_size = sizeof(dropout_args),
     .build = dropout_build,
     .init = NULL,
     .forward = dropout_forward,

@@ -62,8 +62,67 @@ typedef struct rec_dir {
     int nwork;    /* threads whose packing space fits in wpack */
 } rec_dir;
 
-static const dpt_cell_kind cell_kinds[] = {DPT_CELL_RNN_TANH, DPT_CELL_RNN_RELU, DPT_CELL_LSTM,
-                                           DPT_CELL_GRU};
+/* The config keys of rnn, lstm and gru (activation: rnn only). */
+typedef struct rec_args {
+    int units;             /* hidden units H (> 0) */
+    char activation[32];   /* rnn: tanh or relu */
+    bool return_sequences; /* output every step (B, T, H) instead of the last valid (B, 1, H) */
+    bool bidirectional;    /* forward and reverse pass, outputs concatenated */
+    int bptt_steps;        /* backprop through time in chunks of this many steps; 0 = all */
+    char kernel_init[32];  /* "" = PyTorch's U(-1/sqrt(H), 1/sqrt(H)) */
+    char bias_init[32];    /* "" = as the weights */
+    float init_scale;      /* "uniform" limit / "normal" stddev; 0 = 0.05 */
+    bool use_bias;
+} rec_args;
+_Static_assert(sizeof(rec_args) <= DPT_LAYER_ARGS_MAX, "rec_args too large");
+
+static const char *const *rnn_activations(void) {
+    static const char *const names[] = {"tanh", "relu", NULL};
+    return names;
+}
+
+#define UNITS_KEY                                                                                  \
+    {                                                                                              \
+        .name = "units", .kind = DPT_KEY_INT, DPT_FIELD(rec_args, units), .lo = 1,                 \
+        .required = "an integer >= 1 (hidden units)", .help = "hidden units H"                     \
+    }
+#define SEQUENCE_KEYS                                                                              \
+    {.name = "return_sequences",                                                                   \
+     .kind = DPT_KEY_BOOL,                                                                         \
+     DPT_FIELD(rec_args, return_sequences),                                                        \
+     .def = "false",                                                                               \
+     .help = "output every step, not only the last"},                                              \
+        {.name = "bidirectional",                                                                  \
+         .kind = DPT_KEY_BOOL,                                                                     \
+         DPT_FIELD(rec_args, bidirectional),                                                       \
+         .def = "false",                                                                           \
+         .help = "add a reverse pass, outputs concatenated"},                                      \
+    {                                                                                              \
+        .name = "bptt_steps", .kind = DPT_KEY_INT, DPT_FIELD(rec_args, bptt_steps), .lo = 0,       \
+        .help = "truncated BPTT chunk (0 = whole sequence)"                                        \
+    }
+
+static const dpt_key rnn_keys[] = {
+    UNITS_KEY,
+    {.name = "activation",
+     .kind = DPT_KEY_NAME,
+     DPT_FIELD(rec_args, activation),
+     .names = rnn_activations,
+     .def = "tanh",
+     .help = "cell activation"},
+    SEQUENCE_KEYS,
+    DPT_LAYER_INIT_KEYS(rec_args),
+};
+/* lstm and gru have their gate functions built in: no activation key */
+static const dpt_key gated_keys[] = {UNITS_KEY, SEQUENCE_KEYS, DPT_LAYER_INIT_KEYS(rec_args)};
+
+static const rec_args *args_of(const dpt_layer *l) {
+    return dpt_layer_args(&l->spec);
+}
+
+/* Each type's cell (dpt_layer_type.data); an rnn with activation relu runs the relu cell. */
+static const dpt_cell_kind rnn_cell = DPT_CELL_RNN_TANH, rnn_relu_cell = DPT_CELL_RNN_RELU,
+                           lstm_cell = DPT_CELL_LSTM, gru_cell = DPT_CELL_GRU;
 
 /* ---- build and init ---- */
 
@@ -100,43 +159,11 @@ static size_t dir_fixed_floats(dpt_cell_kind kind, int F, int H, int threads) {
     return round16(2 * (size_t)GH) + round16(w);
 }
 
-static const dpt_cell_kind *cell_kind(const dpt_layer *l, char *err, size_t errlen) {
-    const char *type = l->type->name, *act = l->spec.activation;
-    if (strcmp(type, "rnn") == 0) {
-        if (!act[0] || strcmp(act, "tanh") == 0) return &cell_kinds[0];
-        if (strcmp(act, "relu") == 0) return &cell_kinds[1];
-        dpt_err(err, errlen, "unknown rnn activation '%s' (expected one of: tanh, relu)", act);
-        return NULL;
-    }
-    /* lstm and gru have fixed gate functions; "tanh" is accepted as it names the default. */
-    if (act[0] && strcmp(act, "tanh") != 0) {
-        dpt_err(err, errlen, "%s has fixed activations (sigmoid gates, tanh); got activation '%s'",
-                type, act);
-        return NULL;
-    }
-    return strcmp(type, "lstm") == 0 ? &cell_kinds[2] : &cell_kinds[3];
-}
-
-static int check_init(const char *key, const char *name, char *err, size_t errlen) {
-    if (!name[0] || dpt_init_find(name)) return 0;
-    char names[512];
-    return dpt_err(err, errlen, "unknown %s '%s' (expected one of: %s)", key, name,
-                   dpt_join_names(names, sizeof names, dpt_init_names()));
-}
-
-static int check_spec(const dpt_layer_spec *s, char *err, size_t errlen) {
-    if (s->units < 1)
-        return dpt_err(err, errlen, "units must be a positive integer (got %d)", s->units);
-    if (s->bptt_steps < 0)
-        return dpt_err(err, errlen,
-                       "bptt_steps must be >= 0 (0 = through the whole sequence; got %d)",
-                       s->bptt_steps);
-    if (check_init("kernel_init", s->kernel_init, err, errlen)) return -1;
-    if (check_init("bias_init", s->bias_init, err, errlen)) return -1;
-    if (!(s->init_scale >= 0.0f) || isinf(s->init_scale))
-        return dpt_err(err, errlen, "init_scale must be a finite number >= 0 (got %g)",
-                       (double)s->init_scale);
-    return 0;
+static const dpt_cell_kind *cell_kind(const dpt_layer *l) {
+    const dpt_cell_kind *kind = l->type->data;
+    if (*kind == DPT_CELL_RNN_TANH && strcmp(args_of(l)->activation, "relu") == 0)
+        return &rnn_relu_cell;
+    return kind;
 }
 
 /* Per direction W_ih (GH, F), W_hh (GH, H)[, b_ih (GH), b_hh (GH)], as PyTorch's state_dict. */
@@ -145,7 +172,7 @@ static void add_tensors(dpt_layer *l, int G, int H) {
                                             {"W_hh", "W_hh_reverse"},
                                             {"b_ih", "b_ih_reverse"},
                                             {"b_hh", "b_hh_reverse"}};
-    int D = l->spec.bidirectional ? 2 : 1, nq = l->spec.use_bias ? 4 : 2, n = 0;
+    int D = args_of(l)->bidirectional ? 2 : 1, nq = args_of(l)->use_bias ? 4 : 2, n = 0;
     for (int d = 0; d < D; d++) {
         for (int q = 0; q < nq; q++) {
             dpt_param_tensor *t = &l->tensors[n++];
@@ -163,12 +190,14 @@ static void add_tensors(dpt_layer *l, int G, int H) {
 
 static int rec_build(dpt_layer *l, char *err, size_t errlen) {
     DPT_ASSERT(l->in > 0 && l->steps_in > 0);
-    if (check_spec(&l->spec, err, errlen)) return -1;
-    const dpt_cell_kind *kind = cell_kind(l, err, errlen);
-    if (!kind) return -1;
-    int H = l->spec.units, D = l->spec.bidirectional ? 2 : 1;
+    const rec_args *a = args_of(l);
+    if (a->units < 1)
+        return dpt_err(err, errlen, "units must be a positive integer (got %d)", a->units);
+    DPT_ASSERT(a->bptt_steps >= 0);
+    const dpt_cell_kind *kind = cell_kind(l);
+    int H = a->units, D = a->bidirectional ? 2 : 1;
     l->out = D * H;
-    l->steps_out = l->spec.return_sequences ? l->steps_in : 1;
+    l->steps_out = a->return_sequences ? l->steps_in : 1;
     add_tensors(l, dpt_cell_gates(*kind), H);
     l->cache_per_sample = (size_t)D * dir_floats(*kind, l->steps_in, H);
     /* sized for the threads of this process; with more later, fewer share the products */
@@ -181,13 +210,14 @@ static int rec_build(dpt_layer *l, char *err, size_t errlen) {
 /* PyTorch's default U(-1/sqrt(H), 1/sqrt(H)) for every tensor, unless the spec names an
  * initialiser (fans of the matrix; biases get those of W_hh). */
 static void rec_init(dpt_layer *l, dpt_rng *rng) {
-    int H = l->spec.units;
+    const rec_args *a = args_of(l);
+    int H = a->units;
     float limit = 1.0f / sqrtf((float)H);
-    float scale = l->spec.init_scale > 0.0f ? l->spec.init_scale : DEFAULT_INIT_SCALE;
+    float scale = a->init_scale > 0.0f ? a->init_scale : DEFAULT_INIT_SCALE;
     for (int k = 0; k < l->ntensors; k++) {
         const dpt_param_tensor *t = &l->tensors[k];
         float *w = l->params + (t->offset - l->tensors[0].offset); /* (size) */
-        const char *name = t->ndim == 2 ? l->spec.kernel_init : l->spec.bias_init;
+        const char *name = t->ndim == 2 ? a->kernel_init : a->bias_init;
         if (!name[0]) {
             for (size_t i = 0; i < t->size; i++)
                 w[i] = limit * (2.0f * dpt_rng_uniform(rng) - 1.0f);
@@ -207,11 +237,11 @@ static rec_call call_of(const dpt_layer *l, int B, const dpt_step_ctx *ctx) {
                   .B = B,
                   .T = l->steps_in,
                   .F = l->in,
-                  .H = l->spec.units,
+                  .H = args_of(l)->units,
                   .G = dpt_cell_gates(*kind),
-                  .D = l->spec.bidirectional ? 2 : 1,
-                  .k = l->spec.bptt_steps,
-                  .seq = l->spec.return_sequences,
+                  .D = args_of(l)->bidirectional ? 2 : 1,
+                  .k = args_of(l)->bptt_steps,
+                  .seq = args_of(l)->return_sequences,
                   .lengths = ctx ? ctx->lengths : NULL};
     if (c.lengths)
         for (int b = 0; b < B; b++) DPT_ASSERT(c.lengths[b] >= 1 && c.lengths[b] <= c.T);
@@ -255,7 +285,7 @@ static rec_dir dir_of(const rec_call *c, int d) {
     r.dh = take(&p, B * H);
     if (lstm) r.cprev = take(&p, B * TH), r.clast = take(&p, B * H), r.dc = take(&p, B * H);
     if (gru) r.hp = take(&p, B * TGH), r.hpn = take(&p, B * TH);
-    int nq = c->l->spec.use_bias ? 4 : 2, k = d * nq;
+    int nq = args_of(c->l)->use_bias ? 4 : 2, k = d * nq;
     r.W_ih = param(c, k), r.W_hh = param(c, k + 1);
     r.dW_ih = grad(c, k), r.dW_hh = grad(c, k + 1);
     if (nq == 4) {
@@ -559,26 +589,14 @@ static void rec_backward(dpt_layer *l, const float *x, const float *y, const flo
     }
 }
 
-const dpt_layer_type dpt_layer_rnn_type = {
-    .name = "rnn",
-    .build = rec_build,
-    .init = rec_init,
-    .forward = rec_forward,
-    .backward = rec_backward,
-};
+#define RECURRENT_TYPE(type_name, key_table, cell)                                                 \
+    {                                                                                              \
+        .name = type_name, .flags = DPT_LAYER_SEQUENCE_INPUT | DPT_LAYER_CHANGES_TIME_AXIS,        \
+        .keys = key_table, .nkeys = sizeof key_table / sizeof key_table[0],                        \
+        .args_size = sizeof(rec_args), .data = cell, .build = rec_build, .init = rec_init,         \
+        .forward = rec_forward, .backward = rec_backward,                                          \
+    }
 
-const dpt_layer_type dpt_layer_lstm_type = {
-    .name = "lstm",
-    .build = rec_build,
-    .init = rec_init,
-    .forward = rec_forward,
-    .backward = rec_backward,
-};
-
-const dpt_layer_type dpt_layer_gru_type = {
-    .name = "gru",
-    .build = rec_build,
-    .init = rec_init,
-    .forward = rec_forward,
-    .backward = rec_backward,
-};
+const dpt_layer_type dpt_layer_rnn_type = RECURRENT_TYPE("rnn", rnn_keys, &rnn_cell);
+const dpt_layer_type dpt_layer_lstm_type = RECURRENT_TYPE("lstm", gated_keys, &lstm_cell);
+const dpt_layer_type dpt_layer_gru_type = RECURRENT_TYPE("gru", gated_keys, &gru_cell);

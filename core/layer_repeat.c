@@ -5,15 +5,29 @@
 #include "core/layer.h"
 #include "core/util.h"
 
+/* The config keys of a repeat layer. */
+typedef struct repeat_args {
+    int steps; /* output time steps T */
+} repeat_args;
+
+static const dpt_key repeat_keys[] = {
+    {.name = "steps",
+     .kind = DPT_KEY_INT,
+     DPT_FIELD(repeat_args, steps),
+     .lo = 1,
+     .required = "an integer >= 1 (output time steps)",
+     .help = "output time steps"},
+};
+
 static int repeat_build(dpt_layer *l, char *err, size_t errlen) {
     DPT_ASSERT(l->in > 0 && l->steps_in > 0);
     if (l->steps_in != 1)
         return dpt_err(err, errlen, "repeat needs a vector input (1 step), got %d steps",
                        l->steps_in);
-    if (l->spec.steps < 1)
-        return dpt_err(err, errlen, "steps must be a positive integer (got %d)", l->spec.steps);
+    int steps = ((const repeat_args *)dpt_layer_args(&l->spec))->steps;
+    if (steps < 1) return dpt_err(err, errlen, "steps must be a positive integer (got %d)", steps);
     l->out = l->in;
-    l->steps_out = l->spec.steps;
+    l->steps_out = steps;
     l->ntensors = 0;
     l->cache_per_sample = 0;
     l->fn = NULL;
@@ -47,6 +61,10 @@ static void repeat_backward(dpt_layer *l, const float *x, const float *y, const 
 
 const dpt_layer_type dpt_layer_repeat_type = {
     .name = "repeat",
+    .flags = DPT_LAYER_CHANGES_TIME_AXIS,
+    .keys = repeat_keys,
+    .nkeys = sizeof repeat_keys / sizeof repeat_keys[0],
+    .args_size = sizeof(repeat_args),
     .build = repeat_build,
     .init = NULL,
     .forward = repeat_forward,

@@ -22,23 +22,13 @@ static int layer_err(char *err, size_t errlen, int i, const dpt_layer_spec *s, c
     return dpt_err(err, errlen, "layer %d (%s): %s", i, s->type, msg);
 }
 
-static bool has_fused_activation(const dpt_layer_spec *s) {
-    return strcmp(s->type, "dense") == 0 && s->activation[0] && strcmp(s->activation, "linear");
-}
-
-/* Fills out[] with the layers spec s expands into; returns how many (1 or 2). */
+/* Fills out[] with the layers spec s expands into (a dense spec with a fused activation is two);
+ * returns how many (1 or 2).  s's type is known. */
 static int expand_spec(const dpt_layer_spec *s, dpt_layer_spec out[2]) {
+    const dpt_layer_type *t = dpt_layer_find(s->type);
+    if (t->split) return t->split(s, out);
     out[0] = *s;
-    if (!has_fused_activation(s)) return 1;
-    /* The activation moves to a layer of its own; clearing it in the dense spec keeps the
-     * expanded list a valid spec list that rebuilds the same model. */
-    out[0].activation[0] = '\0';
-    dpt_layer_spec_defaults(&out[1]);
-    strcpy(out[1].type, "activation");
-    memcpy(out[1].activation, s->activation, sizeof out[1].activation);
-    out[1].alpha = s->alpha;
-    out[1].line = s->line;
-    return 2;
+    return 1;
 }
 
 static int check_types(const dpt_layer_spec *specs, int nspecs, int *nlayers, char *err,
@@ -55,7 +45,8 @@ static int check_types(const dpt_layer_spec *specs, int nspecs, int *nlayers, ch
                 snprintf(msg, sizeof msg, "missing layer type (expected one of: %s)", names);
             return layer_err(err, errlen, i, &specs[i], msg);
         }
-        *nlayers += has_fused_activation(&specs[i]) ? 2 : 1;
+        dpt_layer_spec parts[2];
+        *nlayers += expand_spec(&specs[i], parts);
     }
     return 0;
 }
@@ -311,7 +302,7 @@ double dpt_model_add_l2(dpt_model *m, float l2) {
             float *g = m->grads + l->tensors[t].offset;        /* (size) */
             for (size_t k = 0; k < l->tensors[t].size; k++) {
                 g[k] += l2 * w[k];
-                sumsq += (double)w[k] * w[k];
+                sumsq += (double)w[k] * (double)w[k];
             }
         }
     }

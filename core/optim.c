@@ -52,6 +52,46 @@ static rule rule_of(const dpt_optim_spec *s) {
     return s->nesterov ? RULE_NESTEROV : RULE_MOMENTUM;
 }
 
+/* The hyper-parameters each algorithm reads, as space-separated key names: the config refuses
+ * the others and a resume lists changes of these only.  "name" belongs to every one. */
+typedef struct used_keys {
+    const char *name;
+    const char *keys;
+} used_keys;
+
+static const used_keys optim_used[] = {
+    {"sgd", "lr momentum"},         {"momentum", "lr momentum"},
+    {"nesterov", "lr momentum"},    {"rmsprop", "lr rho eps"},
+    {"adam", "lr beta1 beta2 eps"}, {"adamw", "lr beta1 beta2 eps weight_decay"},
+};
+static const used_keys schedule_used[] = {
+    {"constant", "warmup_steps"},
+    {"step", "warmup_steps step_epochs gamma"},
+    {"cosine", "warmup_steps min_lr"},
+};
+
+/* Whether key is a word of the keys of name in table (n); an unknown name uses every key. */
+static bool uses(const used_keys *table, size_t n, const char *name, const char *key) {
+    if (is_name(key, "name")) return true;
+    for (size_t i = 0; i < n; i++) {
+        if (!is_name(table[i].name, name)) continue;
+        size_t len = strlen(key);
+        for (const char *p = table[i].keys; (p = strstr(p, key)); p += len)
+            if ((p == table[i].keys || p[-1] == ' ') && (p[len] == ' ' || p[len] == '\0'))
+                return true;
+        return false;
+    }
+    return true;
+}
+
+bool dpt_optim_uses(const char *name, const char *key) {
+    return uses(optim_used, sizeof optim_used / sizeof optim_used[0], name, key);
+}
+
+bool dpt_schedule_uses(const char *name, const char *key) {
+    return uses(schedule_used, sizeof schedule_used / sizeof schedule_used[0], name, key);
+}
+
 void dpt_optim_spec_defaults(dpt_optim_spec *s, const char *name) {
     memset(s, 0, sizeof *s);
     snprintf(s->name, sizeof s->name, "%s", name);

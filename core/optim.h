@@ -22,6 +22,10 @@ typedef struct dpt_optim_spec {
 void dpt_optim_spec_defaults(dpt_optim_spec *s, const char *name);
 const char *const *dpt_optim_names(void);
 
+/* Whether optimizer `name` reads hyper-parameter `key` ("lr", "momentum", ..., as in
+ * dpt_optim_spec; "name" always): the config refuses keys an optimizer ignores. */
+bool dpt_optim_uses(const char *name, const char *key);
+
 /* Update rules, with g the gradient, t the step count starting at 1:
  *   sgd:       w -= lr g
  *   momentum:  v = mu v + g;  w -= lr v                  (PyTorch form)
@@ -71,6 +75,9 @@ typedef struct dpt_schedule {
 } dpt_schedule;
 
 const char *const *dpt_schedule_names(void);
+/* Whether schedule `name` reads `key` ("warmup_steps", "step_epochs", "gamma", "min_lr"; "name"
+ * always). */
+bool dpt_schedule_uses(const char *name, const char *key);
 /* Learning rate for optimizer step `step` (0-based). */
 float dpt_schedule_lr(const dpt_schedule *s, int64_t step);
 

@@ -1,10 +1,12 @@
 /* Activation functions: values at hand-checked points, stability far from 0, the derivative
  * conventions at kinks, and the activation layer's alpha resolution. */
+#include <stdio.h>
 #include <string.h>
 
 #include "core/activation.h"
 #include "core/layer.h"
 #include "core_check.h"
+#include "layer_harness.h"
 
 /* float32 libm results are within a couple of ulp (~2.4e-7 relative near 1). */
 #define F32_TOL 3e-7
@@ -70,14 +72,14 @@ static void test_lookup_and_default_alphas(void **state) {
 static dpt_layer activation_layer(const char *name, float alpha, char *err, size_t errlen,
                                   int *rc) {
     dpt_layer l;
-    memset(&l, 0, sizeof l);
-    dpt_layer_spec_defaults(&l.spec);
-    strcpy(l.spec.type, "activation");
-    strcpy(l.spec.activation, name);
-    l.spec.alpha = alpha;
-    l.in = 4;
-    l.steps_in = l.steps_out = 1;
-    *rc = dpt_layer_find("activation")->build(&l, err, errlen);
+    dpt_layer_spec s = harness_spec("activation");
+    *rc = name[0] ? dpt_layer_spec_set(&s, "activation", name, err, errlen) : 0;
+    if (*rc == 0 && !isnan(alpha)) {
+        char text[32];
+        snprintf(text, sizeof text, "%.9g", (double)alpha);
+        harness_set(&s, "alpha", text);
+    }
+    if (*rc == 0) *rc = harness_build(&l, &s, 4, 1, 0, err, errlen);
     return l;
 }
 
@@ -93,7 +95,8 @@ static void test_activation_layer_resolves_alpha_and_rejects_unknown_names(void 
     assert_near(l.alpha, 0.3f, 0.0);
     l = activation_layer("swish", NAN, err, sizeof err, &rc);
     assert_int_equal(rc, -1);
-    assert_non_null(strstr(err, "unknown activation 'swish'"));
+    assert_non_null(strstr(err, "activation: expected one of: ")); /* when the key is set */
+    assert_non_null(strstr(err, "got 'swish'"));
     assert_non_null(
         strstr(err, "sigmoid, tanh, relu, leaky_relu, elu, softplus, arctan, softsign, linear"));
     l = activation_layer("", NAN, err, sizeof err, &rc);

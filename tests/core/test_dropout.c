@@ -1,27 +1,22 @@
 /* Dropout: the dropped fraction matches the rate, kept units are scaled by 1 / (1 - rate),
  * evaluation is the identity, and masks are keyed by global sample ids so that splitting a
  * batch across ranks gives the same masks. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/layer.h"
 #include "core/util.h"
 #include "core_check.h"
+#include "layer_harness.h"
 
 static void dropout_make(dpt_layer *l, float rate, int in, int max_batch) {
-    memset(l, 0, sizeof *l);
-    dpt_layer_spec_defaults(&l->spec);
-    strcpy(l->spec.type, "dropout");
-    l->spec.rate = rate;
-    l->type = dpt_layer_find("dropout");
-    l->in = in;
-    l->steps_in = l->steps_out = 1;
-    l->index = 3;
-    char err[256];
-    assert_int_equal(l->type->build(l, err, sizeof err), 0);
+    char line[64];
+    snprintf(line, sizeof line, "dropout rate=%.9g", (double)rate);
+    dpt_layer_spec s = harness_spec(line);
+    harness_make(l, &s, in, 1, 3, max_batch);
     assert_int_equal(l->out, in);
     assert_int_equal((int)l->cache_per_sample, in);
-    l->cache = dpt_alloc_floats((size_t)max_batch * in);
 }
 
 static void test_dropped_fraction_matches_rate_and_kept_units_are_scaled(void **state) {
@@ -47,7 +42,7 @@ static void test_dropped_fraction_matches_rate_and_kept_units_are_scaled(void **
     assert_near((double)dropped / N, rate, 5 * 2.5e-3);
     free(x);
     free(y);
-    free(l.cache);
+    harness_free(&l);
 }
 
 static void test_evaluation_mode_is_the_identity(void **state) {
@@ -66,7 +61,7 @@ static void test_evaluation_mode_is_the_identity(void **state) {
     /* ... and so is its backward. */
     l.type->backward(&l, x, y, x, dx, B, &eval);
     assert_memory_equal(x, dx, sizeof x);
-    free(l.cache);
+    harness_free(&l);
 }
 
 static void test_rate_zero_in_training_is_the_identity(void **state) {
@@ -79,7 +74,7 @@ static void test_rate_zero_in_training_is_the_identity(void **state) {
     dpt_step_ctx ctx = {.training = true, .seed = 1, .step = 5};
     l.type->forward(&l, x, y, B, &ctx);
     assert_memory_equal(x, y, sizeof x);
-    free(l.cache);
+    harness_free(&l);
 }
 
 static void test_masks_do_not_depend_on_how_the_batch_is_split(void **state) {
@@ -101,7 +96,7 @@ static void test_masks_do_not_depend_on_how_the_batch_is_split(void **state) {
     int zeros = 0;
     for (int i = 0; i < B * F; i++) zeros += whole[i] == 0.0f;
     assert_true(zeros > 0 && zeros < B * F); /* the comparison above saw real masks */
-    free(l.cache);
+    harness_free(&l);
 }
 
 static void test_masks_change_with_step_and_repeat_for_the_same_step(void **state) {
@@ -123,22 +118,18 @@ static void test_masks_change_with_step_and_repeat_for_the_same_step(void **stat
     ctx.sample_ids = ids;
     l.type->forward(&l, x, b, B, &ctx);
     assert_memory_equal(b, c, sizeof b);
-    free(l.cache);
+    harness_free(&l);
 }
 
 static void test_rates_outside_zero_to_one_are_rejected(void **state) {
     (void)state;
-    const float bad[] = {1.0f, 1.5f, -0.1f, NAN};
+    /* Checked when the key is set, as the config reads it. */
+    const char *bad[] = {"1", "1.5", "-0.1", "nan"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        dpt_layer l;
-        memset(&l, 0, sizeof l);
-        dpt_layer_spec_defaults(&l.spec);
-        l.spec.rate = bad[i];
-        l.in = 3;
-        l.steps_in = l.steps_out = 1;
+        dpt_layer_spec s = harness_spec("dropout");
         char err[256] = "";
-        assert_int_equal(dpt_layer_find("dropout")->build(&l, err, sizeof err), -1);
-        assert_non_null(strstr(err, "rate must be in [0, 1)"));
+        assert_int_equal(dpt_layer_spec_set(&s, "rate", bad[i], err, sizeof err), -1);
+        assert_non_null(strstr(err, "rate: expected a number in [0, 1), got '"));
     }
 }
 

@@ -2,6 +2,7 @@
  * loss, and a whole model through dpt_model_forward/backward.  Central differences, perturbed
  * objectives accumulated in double, divided by the step actually taken in float. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +12,7 @@
 #include "core/model.h"
 #include "core/util.h"
 #include "core_check.h"
+#include "layer_harness.h"
 
 /* Layer checks use h = 1e-2 and |num - ana| <= 1e-3 + 1e-2 |ana|.  Why this is enough and still
  * sharp: a perturbation changes at most one row or column of y (<= 9 values of magnitude <= ~20);
@@ -44,23 +46,8 @@ static void push_from_zero(float *v, size_t n, float gap) {
 static void case_build(layer_case *c, const dpt_layer_spec *s, int in, int B, int index) {
     memset(c, 0, sizeof *c);
     dpt_layer *l = &c->l;
-    l->type = dpt_layer_find(s->type);
-    assert_non_null(l->type);
-    l->spec = *s;
-    l->in = in;
-    l->steps_in = l->steps_out = 1;
-    l->index = index;
-    char err[512];
-    assert_int_equal(l->type->build(l, err, sizeof err), 0);
-    size_t off = 0;
-    for (int t = 0; t < l->ntensors; t++) {
-        l->tensors[t].offset = off;
-        off += l->tensors[t].size;
-    }
-    l->nparams = off;
-    l->params = dpt_alloc_floats(off);
-    l->grads = dpt_alloc_floats(off);
-    l->cache = dpt_alloc_floats(l->cache_fixed + (size_t)B * l->cache_per_sample);
+    harness_make(l, s, in, 1, index, B);
+    size_t off = l->nparams;
     c->B = B;
     c->x = dpt_alloc_floats((size_t)B * in);
     c->y = dpt_alloc_floats((size_t)B * l->out);
@@ -73,9 +60,7 @@ static void case_build(layer_case *c, const dpt_layer_spec *s, int in, int B, in
 }
 
 static void case_free(layer_case *c) {
-    free(c->l.params);
-    free(c->l.grads);
-    free(c->l.cache);
+    harness_free(&c->l);
     free(c->x);
     free(c->y);
     free(c->r);
@@ -121,12 +106,9 @@ static void check_layer(const dpt_layer_spec *s, int in, int B, const dpt_step_c
 }
 
 static dpt_layer_spec dense_spec(int units, bool bias) {
-    dpt_layer_spec s;
-    dpt_layer_spec_defaults(&s);
-    strcpy(s.type, "dense");
-    s.units = units;
-    s.use_bias = bias;
-    return s;
+    char line[64];
+    snprintf(line, sizeof line, "dense units=%d use_bias=%s", units, bias ? "true" : "false");
+    return harness_spec(line);
 }
 
 static void dense_grads_match_finite_differences(bool bias) {
@@ -149,11 +131,13 @@ static void test_dense_without_bias_gradients_match_finite_differences(void **st
 }
 
 static void check_activation(const char *name, float alpha) {
-    dpt_layer_spec s;
-    dpt_layer_spec_defaults(&s);
-    strcpy(s.type, "activation");
-    strcpy(s.activation, name);
-    s.alpha = alpha;
+    dpt_layer_spec s = harness_spec("activation");
+    harness_set(&s, "activation", name);
+    if (!isnan(alpha)) {
+        char text[32];
+        snprintf(text, sizeof text, "%.9g", (double)alpha);
+        harness_set(&s, "alpha", text);
+    }
     for (size_t b = 0; b < 3; b++)
         for (size_t i = 0; i < 3; i++) check_layer(&s, SIZES_W[i], SIZES_B[b], NULL);
 }
@@ -169,11 +153,9 @@ static void test_every_activation_derivative_matches_finite_differences(void **s
     check_activation("elu", 0.7f);
 }
 
-static dpt_layer_spec dropout_spec(float rate) {
-    dpt_layer_spec s;
-    dpt_layer_spec_defaults(&s);
-    strcpy(s.type, "dropout");
-    s.rate = rate;
+static dpt_layer_spec dropout_spec(const char *rate) {
+    dpt_layer_spec s = harness_spec("dropout");
+    harness_set(&s, "rate", rate);
     return s;
 }
 
@@ -182,7 +164,7 @@ static void test_dropout_gradients_match_finite_differences_in_training(void **s
     /* The same ctx for every evaluation keeps the mask fixed, so y is linear in x. */
     int64_t ids[7] = {40, 3, 17, 99, 5, 61, 8};
     dpt_step_ctx ctx = {.training = true, .seed = 7, .step = 11, .sample_ids = ids};
-    dpt_layer_spec s = dropout_spec(0.4f);
+    dpt_layer_spec s = dropout_spec("0.4");
     for (size_t b = 0; b < 3; b++)
         for (size_t i = 0; i < 3; i++) check_layer(&s, SIZES_W[i], SIZES_B[b], &ctx);
 }
@@ -190,7 +172,7 @@ static void test_dropout_gradients_match_finite_differences_in_training(void **s
 static void test_dropout_gradients_match_finite_differences_in_evaluation(void **state) {
     (void)state;
     dpt_step_ctx eval = {.training = false, .seed = 7, .step = 11};
-    dpt_layer_spec s = dropout_spec(0.4f);
+    dpt_layer_spec s = dropout_spec("0.4");
     for (size_t b = 0; b < 3; b++)
         for (size_t i = 0; i < 3; i++) {
             check_layer(&s, SIZES_W[i], SIZES_B[b], NULL);
@@ -334,16 +316,6 @@ test_softmax_ce_gradient_with_probability_targets_matches_finite_differences(voi
 
 /* ---- whole model ---- */
 
-static dpt_layer_spec spec_of(const char *type, int units, const char *act, float rate) {
-    dpt_layer_spec s;
-    dpt_layer_spec_defaults(&s);
-    strcpy(s.type, type);
-    s.units = units;
-    strcpy(s.activation, act);
-    s.rate = rate;
-    return s;
-}
-
 static double model_loss(dpt_model *m, const float *x, const int32_t *lab, int B,
                          const dpt_step_ctx *ctx) {
     const float *out = dpt_model_forward(m, x, B, ctx);
@@ -354,8 +326,9 @@ static double model_loss(dpt_model *m, const float *x, const int32_t *lab, int B
 static void test_model_gradients_match_finite_differences_for_every_parameter(void **state) {
     (void)state;
     /* dense-tanh, dense-sigmoid, dropout, dense; softmax_ce on labels. */
-    dpt_layer_spec specs[4] = {spec_of("dense", 7, "tanh", 0), spec_of("dense", 6, "sigmoid", 0),
-                               spec_of("dropout", 0, "", 0.3f), spec_of("dense", 3, "", 0)};
+    dpt_layer_spec specs[4] = {harness_spec("dense units=7 activation=tanh"),
+                               harness_spec("dense units=6 activation=sigmoid"),
+                               harness_spec("dropout rate=0.3"), harness_spec("dense units=3")};
     enum { B = 5, F = 5 };
     dpt_model m;
     char err[512];

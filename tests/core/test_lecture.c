@@ -3,24 +3,23 @@
  * W is (out, in) with one row per neuron, the mse is a mean over outputs, gradients are of the
  * summed loss. */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/loss.h"
 #include "core/model.h"
 #include "core_check.h"
+#include "layer_harness.h"
 
 /* Outputs and losses come out of float32 arithmetic over a handful of terms (~1e-7 relative);
  * the course values are printed to 8 digits.  2e-7 absolute covers both. */
 #define TOL_8_DIGITS 2e-7
 
 static dpt_layer_spec dense(int units, const char *act, bool bias) {
-    dpt_layer_spec s;
-    dpt_layer_spec_defaults(&s);
-    strcpy(s.type, "dense");
-    s.units = units;
-    strcpy(s.activation, act);
-    s.use_bias = bias;
-    return s;
+    char line[96];
+    snprintf(line, sizeof line, "dense units=%d use_bias=%s%s%s", units, bias ? "true" : "false",
+             act[0] ? " activation=" : "", act);
+    return harness_spec(line);
 }
 
 static void set_floats(float *dst, const float *src, int n) {

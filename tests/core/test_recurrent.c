@@ -5,6 +5,7 @@
  * the thread count. */
 #include <math.h>
 #include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,6 +14,7 @@
 #include "core/model.h"
 #include "core/util.h"
 #include "core_check.h"
+#include "layer_harness.h"
 
 enum { NB = 3, NT = 5, NF = 3, NH = 4, HMAX = 8 };
 /* Lengths as the brief suggests: full, one step, T - 2. */
@@ -47,37 +49,20 @@ static int gates_of(kind k) {
     return k == K_LSTM ? 4 : k == K_GRU ? 3 : 1;
 }
 
+static const char *yes(bool b) {
+    return b ? "true" : "false";
+}
+
 static dpt_layer_spec spec_of(const rcfg *f, int H) {
-    dpt_layer_spec s;
-    dpt_layer_spec_defaults(&s);
-    strcpy(s.type, type_of(f->k));
-    if (f->k == K_RELU) strcpy(s.activation, "relu");
-    s.units = H;
-    s.bidirectional = f->bidir;
-    s.return_sequences = f->seq;
-    s.bptt_steps = f->bptt;
-    return s;
+    char line[160];
+    snprintf(line, sizeof line, "%s units=%d bidirectional=%s return_sequences=%s bptt_steps=%d%s",
+             type_of(f->k), H, yes(f->bidir), yes(f->seq), f->bptt,
+             f->k == K_RELU ? " activation=relu" : "");
+    return harness_spec(line);
 }
 
 static void build_layer(dpt_layer *l, const dpt_layer_spec *s, int F, int T, int B) {
-    memset(l, 0, sizeof *l);
-    l->type = dpt_layer_find(s->type);
-    assert_non_null(l->type);
-    l->spec = *s;
-    l->in = F;
-    l->steps_in = l->steps_out = T;
-    l->index = 1;
-    char err[512];
-    assert_int_equal(l->type->build(l, err, sizeof err), 0);
-    size_t off = 0;
-    for (int t = 0; t < l->ntensors; t++) {
-        l->tensors[t].offset = off;
-        off += l->tensors[t].size;
-    }
-    l->nparams = off;
-    l->params = dpt_alloc_floats(off);
-    l->grads = dpt_alloc_floats(off);
-    l->cache = dpt_alloc_floats(l->cache_fixed + (size_t)B * l->cache_per_sample);
+    harness_make(l, s, F, T, 1, B);
 }
 
 static void case_build(rcase *c, const rcfg *f, int B, int T, int F, int H, uint64_t stream) {
@@ -101,9 +86,7 @@ static void case_build(rcase *c, const rcfg *f, int B, int T, int F, int H, uint
 }
 
 static void case_free(rcase *c) {
-    free(c->l.params);
-    free(c->l.grads);
-    free(c->l.cache);
+    harness_free(&c->l);
     free(c->x);
     free(c->y);
     free(c->r);
@@ -199,7 +182,7 @@ static void ref_cell(const rcase *c, const double *P[4], const double *x, double
 }
 
 static void ref_params(const rcase *c, const double *p, int d, const double *P[4]) {
-    int nq = c->l.spec.use_bias ? 4 : 2;
+    int nq = strcmp(harness_value(&c->l.spec, "use_bias"), "true") == 0 ? 4 : 2;
     for (int q = 0; q < 4; q++) P[q] = q < nq ? p + c->l.tensors[d * nq + q].offset : NULL;
 }
 
@@ -598,22 +581,17 @@ static void test_padded_inputs_change_nothing(void **state) {
 
 static dpt_layer make_layer(const char *type, const char *act, int F, int H, int T, bool bidir,
                             bool seq) {
-    dpt_layer_spec s;
-    dpt_layer_spec_defaults(&s);
-    strcpy(s.type, type);
-    strcpy(s.activation, act);
-    s.units = H;
-    s.bidirectional = bidir;
-    s.return_sequences = seq;
+    char line[160];
+    snprintf(line, sizeof line, "%s units=%d bidirectional=%s return_sequences=%s%s%s", type, H,
+             yes(bidir), yes(seq), act[0] ? " activation=" : "", act);
+    dpt_layer_spec s = harness_spec(line);
     dpt_layer l;
     build_layer(&l, &s, F, T, 1);
     return l;
 }
 
 static void free_layer(dpt_layer *l) {
-    free(l->params);
-    free(l->grads);
-    free(l->cache);
+    harness_free(l);
 }
 
 /* relu rnn, H = F = 1, W_ih = 1, W_hh = 0.5, x = (1, 2, 3): every value positive, so relu is
@@ -713,12 +691,7 @@ static void test_tensors_follow_pytorch_names_shapes_and_order(void **state) {
 
 static void test_without_bias_only_the_matrices_remain(void **state) {
     (void)state;
-    dpt_layer_spec s;
-    dpt_layer_spec_defaults(&s);
-    strcpy(s.type, "gru");
-    s.units = 2;
-    s.use_bias = false;
-    s.bidirectional = true;
+    dpt_layer_spec s = harness_spec("gru units=2 use_bias=false bidirectional=true");
     dpt_layer l;
     build_layer(&l, &s, 3, 4, 1);
     assert_int_equal(l.ntensors, 4);
@@ -750,12 +723,7 @@ static void test_default_init_is_uniform_within_one_over_sqrt_H(void **state) {
 
 static void test_named_initialisers_replace_the_default(void **state) {
     (void)state;
-    dpt_layer_spec s;
-    dpt_layer_spec_defaults(&s);
-    strcpy(s.type, "rnn");
-    s.units = 3;
-    strcpy(s.kernel_init, "ones");
-    strcpy(s.bias_init, "zeros");
+    dpt_layer_spec s = harness_spec("rnn units=3 kernel_init=ones bias_init=zeros");
     dpt_layer l;
     build_layer(&l, &s, 2, 2, 1);
     dpt_rng rng;
@@ -824,23 +792,31 @@ static void test_results_are_the_same_bits_on_any_thread_count(void **state) {
     dpt_packed_allow_avx512(true);
 }
 
+/* Values out of a key's range are refused when the key is set (as the config reads it); a
+ * spec without its required units is refused when the model is built. */
+static void expect_set_error(dpt_layer_spec *s, const char *key, const char *value,
+                             const char *msg) {
+    char err[512] = "";
+    assert_int_equal(dpt_layer_spec_set(s, key, value, err, sizeof err), -1);
+    if (!strstr(err, msg)) {
+        print_error("message '%s' lacks '%s'\n", err, msg);
+        fail();
+    }
+}
+
 static void test_bad_specs_are_rejected_with_a_message(void **state) {
     (void)state;
-    dpt_layer_spec s;
-    dpt_layer_spec_defaults(&s);
-    strcpy(s.type, "lstm");
+    dpt_layer_spec s = harness_spec("lstm");
     expect_build_error(s, 4, "units must be a positive integer (got 0)");
-    s.units = 2;
-    s.bptt_steps = -1;
-    expect_build_error(s, 4, "bptt_steps must be >= 0");
-    s.bptt_steps = 0;
-    strcpy(s.kernel_init, "orthogonal");
-    expect_build_error(s, 4, "unknown kernel_init 'orthogonal'");
-    s.kernel_init[0] = '\0';
-    strcpy(s.activation, "sigmoid");
-    expect_build_error(s, 4, "lstm has fixed activations");
-    strcpy(s.type, "rnn");
-    expect_build_error(s, 4, "unknown rnn activation 'sigmoid' (expected one of: tanh, relu)");
+    expect_set_error(&s, "units", "0", "units: expected an integer >= 1, got '0'");
+    expect_set_error(&s, "bptt_steps", "-1", "bptt_steps: expected an integer >= 0, got '-1'");
+    expect_set_error(&s, "kernel_init", "orthogonal",
+                     "kernel_init: expected one of: zeros, ones, uniform, normal, glorot_uniform");
+    expect_set_error(&s, "activation", "sigmoid", "activation: unknown key for a lstm layer");
+    s = harness_spec("rnn units=2");
+    assert_string_equal(harness_value(&s, "activation"), "tanh"); /* the default, written in */
+    expect_set_error(&s, "activation", "sigmoid",
+                     "activation: expected one of: tanh, relu; got 'sigmoid'");
 }
 
 int main(void) {

@@ -3,6 +3,7 @@
  * the repeat layer itself, and identical results with 1, 2 and 4 threads. */
 #include <math.h>
 #include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,12 +12,13 @@
 #include "core/model.h"
 #include "core/util.h"
 #include "core_check.h"
+#include "layer_harness.h"
 
 static dpt_layer_spec spec(const char *type, int units) {
-    dpt_layer_spec s;
-    dpt_layer_spec_defaults(&s);
-    strcpy(s.type, type);
-    s.units = units;
+    dpt_layer_spec s = harness_spec(type);
+    char text[16];
+    snprintf(text, sizeof text, "%d", units);
+    if (units) harness_set(&s, "units", text);
     return s;
 }
 
@@ -36,9 +38,10 @@ static void build(dpt_model *m, const dpt_layer_spec *s, int n, int T, int F, in
 
 static void build_course(dpt_model *m, const char *act, bool seq) {
     dpt_layer_spec s[2] = {spec("rnn", 2), spec("dense", 2)};
-    strcpy(s[0].activation, act);
-    s[0].use_bias = s[1].use_bias = false;
-    s[0].return_sequences = seq;
+    harness_set(&s[0], "activation", act);
+    harness_set(&s[0], "use_bias", "false");
+    harness_set(&s[1], "use_bias", "false");
+    harness_set(&s[0], "return_sequences", seq ? "true" : "false");
     build(m, s, 2, 2, 2, 1);
     const float U[4] = {0.9f, 0.2f, 0.4f, 0.6f}, W[4] = {0.5f, 0.8f, 0.4f, 0.2f};
     const float V[4] = {0.3f, 0.8f, 0.9f, 0.4f};
@@ -155,8 +158,8 @@ static void test_stacked_lstm_gru_dense_gradients_match_finite_differences(void 
     (void)state;
     enum { B = 3, T = 4, F = 3 };
     dpt_layer_spec s[3] = {spec("lstm", 4), spec("gru", 3), spec("dense", 3)};
-    s[0].return_sequences = true;
-    s[0].bidirectional = true;
+    harness_set(&s[0], "return_sequences", "true");
+    harness_set(&s[0], "bidirectional", "true");
     model_case c = {.B = B};
     build(&c.m, s, 3, T, F, B);
     assert_int_equal(c.m.out_steps, 1);
@@ -175,7 +178,7 @@ static void test_many_to_many_rnn_dense_gradients_match_finite_differences(void 
     (void)state;
     enum { B = 2, T = 5, F = 3, K = 4 };
     dpt_layer_spec s[2] = {spec("rnn", 5), spec("dense", K)};
-    s[0].return_sequences = true;
+    harness_set(&s[0], "return_sequences", "true");
     model_case c = {.B = B};
     build(&c.m, s, 2, T, F, B);
     assert_int_equal(c.m.out_steps, T);
@@ -193,8 +196,8 @@ static void test_one_to_many_repeat_gru_gradients_match_finite_differences(void 
     (void)state;
     enum { B = 2, F = 3, T = 4, K = 2 };
     dpt_layer_spec s[4] = {spec("dense", 4), spec("repeat", 0), spec("gru", 3), spec("dense", K)};
-    s[1].steps = T;
-    s[2].return_sequences = true;
+    harness_set(&s[1], "steps", "4"); /* T */
+    harness_set(&s[2], "return_sequences", "true");
     model_case c = {.B = B};
     build(&c.m, s, 4, 1, F, B);
     assert_int_equal(c.m.out_steps, T);
@@ -213,11 +216,10 @@ static void test_one_to_many_repeat_gru_gradients_match_finite_differences(void 
 
 static void test_repeat_copies_the_vector_to_every_step_and_sums_gradients_back(void **state) {
     (void)state;
-    dpt_layer l = {.type = dpt_layer_find("repeat"), .in = 3, .steps_in = 1, .steps_out = 1};
-    dpt_layer_spec_defaults(&l.spec);
-    l.spec.steps = 4;
+    dpt_layer l;
+    dpt_layer_spec s = harness_spec("repeat steps=4");
     char err[256];
-    assert_int_equal(l.type->build(&l, err, sizeof err), 0);
+    assert_int_equal(harness_build(&l, &s, 3, 1, 0, err, sizeof err), 0);
     assert_int_equal(l.out, 3);
     assert_int_equal(l.steps_out, 4);
     assert_int_equal(l.ntensors, 0);
@@ -249,14 +251,14 @@ static void test_repeat_rejects_sequence_input_and_steps_below_one(void **state)
     dpt_layer_spec s[2] = {spec("dense", 4), spec("repeat", 0)};
     s[1].line = 9;
     expect_error(s, 2, 1, "layer 1 (repeat, line 9): steps must be a positive integer (got 0)");
-    s[1].steps = 3;
+    harness_set(&s[1], "steps", "3");
     expect_error(s, 2, 5, "layer 1 (repeat, line 9): repeat needs a vector input (1 step), got 5");
     /* A recurrent layer returning sequences makes a sequence too. */
     dpt_layer_spec r[2] = {spec("rnn", 2), spec("repeat", 0)};
-    r[0].return_sequences = true;
-    r[1].steps = 2;
+    harness_set(&r[0], "return_sequences", "true");
+    harness_set(&r[1], "steps", "2");
     expect_error(r, 2, 4, "repeat needs a vector input (1 step), got 4 steps");
-    r[0].return_sequences = false; /* last step only: a vector, accepted */
+    harness_set(&r[0], "return_sequences", "false"); /* last step only: a vector, accepted */
     dpt_model m;
     build(&m, r, 2, 4, 3, 2);
     assert_int_equal(m.out_steps, 2);
@@ -279,7 +281,8 @@ static void run_threads(int n, float *out, float *grads, size_t *nparams) {
     /* BLIS threads spin at barriers: more of them than cores (2 here) takes seconds. */
     dpt_blas_setup(n < 2 ? n : 2);
     dpt_layer_spec s[2] = {spec("dense", 6), spec("lstm", TH)};
-    s[1].bidirectional = s[1].return_sequences = true;
+    harness_set(&s[1], "bidirectional", "true");
+    harness_set(&s[1], "return_sequences", "true");
     dpt_model m;
     build(&m, s, 2, TT, TF, TB);
     dpt_model_init_params(&m, 21);

@@ -12,7 +12,9 @@
 
 #include <cmocka.h>
 
+#include "core/util.h"
 #include "io/config.h"
+#include "io/config_keys.h"
 
 #define FULL DPT_TEST_DATA_DIR "/config_full.yaml"
 
@@ -29,6 +31,15 @@ static const char *with(const char *extra) {
     static char buf[4096];
     snprintf(buf, sizeof buf, "%s%s", BASE, extra);
     return buf;
+}
+
+/* A layer key's value as the canonical text shows it (one of 8 rotating buffers). */
+static const char *lv(const dpt_layer_spec *s, const char *key) {
+    static char bufs[8][128];
+    static int next;
+    char *b = bufs[next++ % 8];
+    dpt_layer_spec_get(s, key, b, sizeof bufs[0]);
+    return b;
 }
 
 static void assert_contains(const char *msg, const char *part) {
@@ -70,22 +81,22 @@ static void full_file_fills_every_field(void **state) {
     const dpt_layer_spec *l = c.layers;
     assert_string_equal(l[0].type, "dense");
     assert_string_equal(l[0].name, "hidden");
-    assert_int_equal(l[0].units, 64);
-    assert_string_equal(l[0].activation, "leaky_relu");
-    assert_float_equal(l[0].alpha, 0.2f, 1e-7f);
-    assert_string_equal(l[0].kernel_init, "he_normal");
-    assert_string_equal(l[0].bias_init, "uniform");
-    assert_float_equal(l[0].init_scale, 0.1f, 1e-7f);
-    assert_false(l[0].use_bias);
+    assert_string_equal(lv(&l[0], "units"), "64");
+    assert_string_equal(lv(&l[0], "activation"), "leaky_relu");
+    assert_string_equal(lv(&l[0], "alpha"), "0.2");
+    assert_string_equal(lv(&l[0], "kernel_init"), "he_normal");
+    assert_string_equal(lv(&l[0], "bias_init"), "uniform");
+    assert_string_equal(lv(&l[0], "init_scale"), "0.1");
+    assert_string_equal(lv(&l[0], "use_bias"), "false");
     assert_int_equal(l[0].line, 4);
     assert_string_equal(l[1].type, "activation");
-    assert_string_equal(l[1].activation, "tanh");
+    assert_string_equal(lv(&l[1], "activation"), "tanh");
     assert_int_equal(l[1].line, 13);
     assert_string_equal(l[2].type, "dropout");
-    assert_float_equal(l[2].rate, 0.25f, 1e-7f);
+    assert_string_equal(lv(&l[2], "rate"), "0.25");
     assert_int_equal(l[2].line, 15);
-    assert_int_equal(l[3].units, 3);
-    assert_true(l[3].use_bias);
+    assert_string_equal(lv(&l[3], "units"), "3");
+    assert_string_equal(lv(&l[3], "use_bias"), "true");
     assert_int_equal(l[3].line, 17);
     assert_string_equal(c.loss, "softmax_ce");
     assert_int_equal(c.nmetrics, 2);
@@ -128,10 +139,10 @@ static void omitted_keys_get_the_documented_defaults(void **state) {
     assert_int_equal(c.nlayers, 2);
     assert_int_equal(c.layers[0].line, 3);
     assert_int_equal(c.layers[1].line, 4);
-    assert_true(c.layers[1].use_bias);
-    assert_true(isnan(c.layers[1].alpha));
-    assert_string_equal(c.layers[1].activation, "");
-    assert_string_equal(c.layers[1].kernel_init, "");
+    assert_string_equal(lv(&c.layers[1], "use_bias"), "true");
+    assert_string_equal(lv(&c.layers[1], "alpha"), "default");
+    assert_string_equal(lv(&c.layers[1], "activation"), "");
+    assert_string_equal(lv(&c.layers[1], "kernel_init"), "");
     assert_string_equal(c.layers[1].name, "");
     assert_string_equal(c.loss, "mse");
     assert_int_equal(c.nmetrics, 0);
@@ -224,7 +235,7 @@ static void load_text_rebuilds_the_same_struct_as_the_file(void **state) {
     memset(sb.overrides, 0, sizeof sb.overrides);
     assert_memory_equal(&sa, &sb, sizeof sa);
     assert_int_equal(b.epochs, 5);
-    assert_int_equal(b.layers[3].units, 2);
+    assert_string_equal(lv(&b.layers[3], "units"), "2");
     dpt_config_free(&a);
     dpt_config_free(&b);
 }
@@ -248,9 +259,9 @@ static void override_sets_a_field_of_a_list_item(void **state) {
     const char *ov[] = {"model.layers.0.units=64", "model.layers.1.activation=sigmoid"};
     dpt_config c;
     load_ok(&c, BASE, ov, 2);
-    assert_int_equal(c.layers[0].units, 64);
-    assert_string_equal(c.layers[1].activation, "sigmoid");
-    assert_int_equal(c.layers[1].units, 1);
+    assert_string_equal(lv(&c.layers[0], "units"), "64");
+    assert_string_equal(lv(&c.layers[1], "activation"), "sigmoid");
+    assert_string_equal(lv(&c.layers[1], "units"), "1");
     dpt_config_free(&c);
 }
 
@@ -512,20 +523,20 @@ static void recurrent_layers_fill_their_fields(void **state) {
     assert_int_equal(c.nlayers, 5);
     const dpt_layer_spec *l = c.layers;
     assert_string_equal(l[0].type, "rnn");
-    assert_int_equal(l[0].units, 16);
-    assert_string_equal(l[0].activation, "relu");
-    assert_true(l[0].return_sequences);
-    assert_true(l[0].bidirectional);
-    assert_int_equal(l[0].bptt_steps, 5);
-    assert_string_equal(l[0].kernel_init, "he_normal");
-    assert_string_equal(l[0].bias_init, "uniform");
-    assert_float_equal(l[0].init_scale, 0.2f, 1e-7f);
-    assert_false(l[0].use_bias);
+    assert_string_equal(lv(&l[0], "units"), "16");
+    assert_string_equal(lv(&l[0], "activation"), "relu");
+    assert_string_equal(lv(&l[0], "return_sequences"), "true");
+    assert_string_equal(lv(&l[0], "bidirectional"), "true");
+    assert_string_equal(lv(&l[0], "bptt_steps"), "5");
+    assert_string_equal(lv(&l[0], "kernel_init"), "he_normal");
+    assert_string_equal(lv(&l[0], "bias_init"), "uniform");
+    assert_string_equal(lv(&l[0], "init_scale"), "0.2");
+    assert_string_equal(lv(&l[0], "use_bias"), "false");
     assert_string_equal(l[0].name, "enc");
     assert_int_equal(l[0].line, 3);
     assert_string_equal(l[1].type, "lstm");
-    assert_int_equal(l[1].units, 8);
-    assert_true(l[1].return_sequences);
+    assert_string_equal(lv(&l[1], "units"), "8");
+    assert_string_equal(lv(&l[1], "return_sequences"), "true");
     assert_string_equal(l[2].type, "gru");
     assert_int_equal(l[4].line, 17);
     dpt_config_free(&c);
@@ -536,23 +547,23 @@ static void recurrent_defaults_are_tanh_last_step_one_direction_full_bptt(void *
     dpt_config c;
     load_ok(&c, SEQ, NULL, 0);
     const dpt_layer_spec *gru = &c.layers[2], *rnn = &c.layers[4], *rep = &c.layers[3];
-    assert_string_equal(rnn->activation, "tanh"); /* written in, not left "" */
-    assert_string_equal(gru->activation, "");     /* gates: no activation to choose */
-    assert_false(gru->return_sequences);
-    assert_false(gru->bidirectional);
-    assert_int_equal(gru->bptt_steps, 0);
-    assert_true(gru->use_bias);
-    assert_string_equal(gru->kernel_init, "");
+    assert_string_equal(lv(rnn, "activation"), "tanh"); /* written in, not left "" */
+    assert_string_equal(lv(gru, "activation"), "");     /* gates: no activation to choose */
+    assert_string_equal(lv(gru, "return_sequences"), "false");
+    assert_string_equal(lv(gru, "bidirectional"), "false");
+    assert_string_equal(lv(gru, "bptt_steps"), "0");
+    assert_string_equal(lv(gru, "use_bias"), "true");
+    assert_string_equal(lv(gru, "kernel_init"), "");
     assert_string_equal(rep->type, "repeat");
-    assert_int_equal(rep->steps, 3);
+    assert_string_equal(lv(rep, "steps"), "3");
     assert_string_equal(rep->name, "rep");
-    assert_int_equal(rep->units, 0);
+    assert_string_equal(lv(rep, "units"), ""); /* not a key of repeat */
     dpt_config_free(&c);
     const char *ov[] = {"model.layers.4.activation=relu", "model.layers.2.bptt_steps=0",
                         "model.layers.3.steps=7"};
     load_ok(&c, SEQ, ov, 3);
-    assert_string_equal(c.layers[4].activation, "relu");
-    assert_int_equal(c.layers[3].steps, 7);
+    assert_string_equal(lv(&c.layers[4], "activation"), "relu");
+    assert_string_equal(lv(&c.layers[3], "steps"), "7");
     dpt_config_free(&c);
 }
 
@@ -620,9 +631,19 @@ static void recurrent_and_repeat_layers_need_units_and_steps(void **state) {
 }
 
 /* A type core/ registers must have a key table here, or nobody could configure it. */
-static void every_registered_layer_type_has_a_key_table(void **state) {
+/* The list of types, each type's name and its keys' defaults (through the keys' validation)
+ * agree, and the config reads every type by its key table. */
+static void every_registered_layer_type_declares_valid_keys(void **state) {
     (void)state;
     for (const char *const *t = dpt_layer_names(); *t; t++) {
+        const dpt_layer_type *type = dpt_layer_find(*t);
+        assert_non_null(type);
+        assert_string_equal(type->name, *t);
+        dpt_layer_spec s;
+        char err0[512] = "";
+        if (dpt_layer_spec_init(&s, *t, err0, sizeof err0)) fail_msg("%s: %s", *t, err0);
+        assert_true(type->args_size <= DPT_LAYER_ARGS_MAX && type->nkeys <= DPT_LAYER_KEYS_MAX);
+        for (int k = 0; k < type->nkeys; k++) assert_non_null(type->keys[k].help);
         char text[256], err[1024] = "";
         snprintf(text, sizeof text, "model:\n  layers:\n    - {type: %s}\ndata: {train: a}\n", *t);
         dpt_config c;
@@ -828,6 +849,89 @@ static void model_diff_names_the_first_model_defining_difference(void **state) {
     assert_string_equal(msg, "model.layer");
 }
 
+/* Checkpoints store the FNV-1a hash of the canonical model text as model_hash: if the text of
+ * an unchanged config changed by one byte, no old checkpoint would resume.  These hashes were
+ * taken from the text before the layer types declared their own keys (main at 8212f09). */
+static void model_text_is_pinned_byte_for_byte(void **state) {
+    (void)state;
+    static const char every_type[] =
+        "model:\n  layers:\n"
+        "    - {type: dense, units: 8, activation: leaky_relu, alpha: 0.3, kernel_init: he_normal,"
+        " bias_init: uniform, init_scale: 0.2, use_bias: false, name: d0}\n"
+        "    - {type: dropout, rate: 0.25}\n"
+        "    - {type: activation, activation: elu}\n"
+        "    - {type: repeat, steps: 3}\n"
+        "    - {type: rnn, units: 4, activation: relu, return_sequences: true, bidirectional: true,"
+        " bptt_steps: 2}\n"
+        "    - {type: lstm, units: 5, return_sequences: true, kernel_init: ones}\n"
+        "    - {type: gru, units: 3, use_bias: no}\n"
+        "    - {type: dense, units: 2}\n"
+        "loss: softmax_ce\n"
+        "optimizer: {name: adamw, lr: 0.002}\n"
+        "data: {train: a.h5, x: XX, y: yy, lengths: L, normalize_x: false, normalize_y: true,"
+        " mode: streaming, block_rows: 100, shuffle_buffer: 1000}\n"
+        "training: {seed: 7, shuffle: false}\n";
+    static const char defaults[] = "model:\n  layers:\n    - {type: dense, units: 8}\n"
+                                   "data:\n  train: t.h5\n";
+    const struct {
+        const char *text;
+        uint64_t hash;
+    } cases[] = {{every_type, 0x5f42781abfde4fc7ULL}, {defaults, 0x69437421cd3d09a5ULL}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        dpt_config c;
+        load_ok(&c, cases[i].text, NULL, 0);
+        char *t = dpt_config_model_text(&c);
+        uint64_t h = dpt_fnv1a(DPT_FNV_BASIS, t, strlen(t));
+        if (h != cases[i].hash)
+            fail_msg("case %zu: hash %016llx of:\n%s", i, (unsigned long long)h, t);
+        free(t);
+        dpt_config_free(&c);
+    }
+    dpt_config c;
+    load_ok(&c, every_type, NULL, 0);
+    char *t = dpt_config_model_text(&c);
+    assert_non_null(strstr(t, "model.layers=8\nmodel.layers.0.type=dense\nmodel.layers.0.name=d0\n"
+                              "model.layers.0.units=8\nmodel.layers.0.activation=leaky_relu\n"
+                              "model.layers.0.alpha=0.3\n"));
+    assert_non_null(strstr(t, "model.layers.4.activation=relu\nmodel.layers.4.return_sequences="
+                              "true\n"));
+    assert_non_null(strstr(t, "model.layers.7.alpha=default\nmodel.layers.7.kernel_init=\n"
+                              "model.layers.7.bias_init=\nmodel.layers.7.init_scale=0\n"));
+    assert_non_null(strstr(t, "\nloss=softmax_ce\ndata.x=XX\ndata.y=yy\ndata.lengths=L\n"
+                              "data.normalize_x=false\ndata.normalize_y=true\ntraining.seed=7\n"
+                              "training.shuffle=false\ndata.mode=streaming\ndata.block_rows=100\n"
+                              "data.shuffle_buffer=1000\noptimizer.name=adamw\n"));
+    free(t);
+    dpt_config_free(&c);
+}
+
+/* The key table (io/config_keys.c): every row's default passes its own validation, every row
+ * has help, and the rows a resume must keep are exactly the canonical model text's keys. */
+static void every_config_key_is_declared_once_with_a_valid_default(void **state) {
+    (void)state;
+    int n;
+    const dpt_key *keys = dpt_config_keys(&n);
+    dpt_config scratch;
+    char err[512] = "";
+    memset(&scratch, 0, sizeof scratch);
+    if (dpt_key_defaults(keys, n, &scratch, err, sizeof err)) fail_msg("%s", err);
+    dpt_config c;
+    load_ok(&c, BASE, NULL, 0);
+    char *text = dpt_config_model_text(&c);
+    for (int i = 0; i < n; i++) {
+        char line[300];
+        snprintf(line, sizeof line, "\n%s=", keys[i].name);
+        assert_non_null(keys[i].help);
+        assert_ptr_equal(dpt_config_key(keys[i].name), &keys[i]); /* no second row */
+        bool in_text = strstr(text, line) != NULL;
+        if (in_text != ((keys[i].flags & DPT_KEY_KEEP) != 0))
+            fail_msg("%s: in the model text %d, flagged KEEP %d", keys[i].name, in_text,
+                     (keys[i].flags & DPT_KEY_KEEP) != 0);
+    }
+    free(text);
+    dpt_config_free(&c);
+}
+
 static void model_text_changes_only_with_model_defining_keys(void **state) {
     (void)state;
     const char *lr[] = {"optimizer.lr=0.5", "checkpoint.keep=9"},
@@ -903,7 +1007,7 @@ int main(void) {
         cmocka_unit_test(recurrent_defaults_are_tanh_last_step_one_direction_full_bptt),
         cmocka_unit_test(recurrent_layers_refuse_keys_and_values_they_do_not_take),
         cmocka_unit_test(recurrent_and_repeat_layers_need_units_and_steps),
-        cmocka_unit_test(every_registered_layer_type_has_a_key_table),
+        cmocka_unit_test(every_registered_layer_type_declares_valid_keys),
         cmocka_unit_test(data_lengths_is_auto_unless_named),
         cmocka_unit_test(data_lengths_must_be_a_short_name),
         cmocka_unit_test(checkpoint_and_nonfinite_keys_default_as_documented),
@@ -911,6 +1015,8 @@ int main(void) {
         cmocka_unit_test(checkpoint_and_nonfinite_errors_name_key_and_line),
         cmocka_unit_test(an_output_dir_too_long_for_the_default_checkpoint_dir_is_refused),
         cmocka_unit_test(model_diff_names_the_first_model_defining_difference),
+        cmocka_unit_test(model_text_is_pinned_byte_for_byte),
+        cmocka_unit_test(every_config_key_is_declared_once_with_a_valid_default),
         cmocka_unit_test(model_text_changes_only_with_model_defining_keys),
         cmocka_unit_test(training_diff_lists_every_changed_training_key),
     };

@@ -473,7 +473,7 @@ static void another_optimizer_or_model_shape_is_refused(void) {
     make_fixture(&wide, "adam", 77);
     dpt_model_free(&wide.m);
     dpt_optim_free(&wide.o);
-    wide.c.layers[0].units = 7;
+    EXPECT(dpt_layer_spec_set(&wide.c.layers[0], "units", "7", err, sizeof err) == 0, err);
     EXPECT(dpt_model_build(&wide.m, wide.c.layers, wide.c.nlayers, 3, 16, err, sizeof err) == 0,
            err);
     EXPECT(dpt_optim_init(&wide.o, &wide.c.optim, wide.m.nparams, err, sizeof err) == 0, err);
@@ -534,7 +534,9 @@ static void expect_first_checkpoint_intact(const char *d, const fixture *f) {
     EXPECT(strcmp(listing(d), "ckpt-0000000001.h5 latest") == 0, listing(d));
     EXPECT(strcmp(read_text(dpt_test_path(d, "latest")), "ckpt-0000000001.h5\n") == 0, "latest");
     fixture g;
-    make_fixture_units(&g, "adam", 77, f->c.layers[0].units);
+    char units[32];
+    dpt_layer_spec_get(&f->c.layers[0], "units", units, sizeof units);
+    make_fixture_units(&g, "adam", 77, atoi(units));
     dpt_train_state st;
     dpt_norm x, y;
     char err[1024] = "";

@@ -62,14 +62,10 @@ static void without_settings_the_affinity_mask_is_shared_by_the_node(void) {
 
 static void identical_models_pass_the_check(void) {
     dpt_layer_spec spec[2];
-    dpt_layer_spec_defaults(&spec[0]);
-    dpt_layer_spec_defaults(&spec[1]);
-    snprintf(spec[0].type, sizeof spec[0].type, "dense");
-    spec[0].units = 4;
-    snprintf(spec[1].type, sizeof spec[1].type, "dense");
-    spec[1].units = 2;
-    dpt_model m;
     char err[256];
+    CHECK(dpt_layer_spec_parse(&spec[0], "dense units=4", err, sizeof err) == 0);
+    CHECK(dpt_layer_spec_parse(&spec[1], "dense units=2", err, sizeof err) == 0);
+    dpt_model m;
     CHECK(dpt_model_build(&m, spec, 2, 3, 4, err, sizeof err) == 0);
     dpt_model_init_params(&m, 11);
     dpt_dist_check_model(&m); /* returns only when every rank agrees */

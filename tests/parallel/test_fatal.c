@@ -9,11 +9,9 @@
 
 static void model_differs_on_rank_1(void) {
     dpt_layer_spec spec;
-    dpt_layer_spec_defaults(&spec);
-    snprintf(spec.type, sizeof spec.type, "dense");
-    spec.units = 2;
-    dpt_model m;
     char err[256];
+    if (dpt_layer_spec_parse(&spec, "dense units=2", err, sizeof err)) dpt_fatal("%s", err);
+    dpt_model m;
     if (dpt_model_build(&m, &spec, 1, 3, 4, err, sizeof err)) dpt_fatal("%s", err);
     dpt_model_init_params(&m, 5);
     if (dpt_world.rank == 1) m.params[0] += 1.0f;

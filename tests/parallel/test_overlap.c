@@ -48,11 +48,10 @@ typedef struct model_case {
 } model_case;
 
 static void spec(dpt_layer_spec *s, const char *type, int units, const char *act, bool seq) {
-    dpt_layer_spec_defaults(s);
-    snprintf(s->type, sizeof s->type, "%s", type);
-    snprintf(s->activation, sizeof s->activation, "%s", act);
-    s->units = units;
-    s->return_sequences = seq;
+    char line[128], err[256];
+    snprintf(line, sizeof line, "%s units=%d%s%s%s", type, units,
+             seq ? " return_sequences=true" : "", act[0] ? " activation=" : "", act);
+    if (dpt_layer_spec_parse(s, line, err, sizeof err)) dpt_fatal("%s", err);
 }
 
 /* 4 -> dense h0 relu -> dense h1 tanh -> dense 3 (5 layers, 3 with parameters). */

@@ -1,0 +1,66 @@
+/* One layer outside a model, as the layer tests (gradients, recurrent, dropout, activation)
+ * build it: the model's part of the work (offsets, buffers) done the simplest way. */
+#include "layer_harness.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/util.h"
+
+dpt_layer_spec harness_spec(const char *line) {
+    dpt_layer_spec s;
+    char err[512];
+    if (dpt_layer_spec_parse(&s, line, err, sizeof err)) fail_msg("'%s': %s", line, err);
+    return s;
+}
+
+void harness_set(dpt_layer_spec *s, const char *key, const char *value) {
+    char err[512];
+    if (dpt_layer_spec_set(s, key, value, err, sizeof err)) fail_msg("%s", err);
+}
+
+const char *harness_value(const dpt_layer_spec *s, const char *key) {
+    static char bufs[8][128];
+    static int next;
+    char *b = bufs[next++ % 8];
+    dpt_layer_spec_get(s, key, b, sizeof bufs[0]);
+    return b;
+}
+
+int harness_build(dpt_layer *l, const dpt_layer_spec *s, int in, int T, int index, char *err,
+                  size_t errlen) {
+    memset(l, 0, sizeof *l);
+    l->type = dpt_layer_find(s->type);
+    assert_non_null(l->type);
+    l->spec = *s;
+    l->in = in;
+    l->steps_in = l->steps_out = T;
+    l->index = index;
+    return l->type->build(l, err, errlen);
+}
+
+void harness_make(dpt_layer *l, const dpt_layer_spec *s, int in, int T, int index, int B) {
+    char err[512] = "";
+    if (harness_build(l, s, in, T, index, err, sizeof err)) fail_msg("build: %s", err);
+    size_t off = 0;
+    for (int t = 0; t < l->ntensors; t++) {
+        l->tensors[t].offset = off;
+        off += l->tensors[t].size;
+    }
+    l->nparams = off;
+    l->params = dpt_alloc_floats(off);
+    l->grads = dpt_alloc_floats(off);
+    l->cache = dpt_alloc_floats(l->cache_fixed + (size_t)B * l->cache_per_sample);
+}
+
+void harness_free(dpt_layer *l) {
+    free(l->params);
+    free(l->grads);
+    free(l->cache);
+    l->params = l->grads = l->cache = NULL;
+}

@@ -1,0 +1,27 @@
+/* Test helpers for one layer outside a model: a spec from one line, a key's value as text, and
+ * a built layer with its own parameter, gradient and cache buffers (tensor offsets from 0). */
+#ifndef DPT_TESTS_LAYER_HARNESS_H
+#define DPT_TESTS_LAYER_HARNESS_H
+
+#include <stddef.h>
+
+#include "core/layer.h"
+
+/* The spec "<type> key=value ..." (dpt_layer_spec_parse); fails the test if it is refused. */
+dpt_layer_spec harness_spec(const char *line);
+/* Sets one key; fails the test if it is refused. */
+void harness_set(dpt_layer_spec *s, const char *key, const char *value);
+/* The key's value as the canonical text shows it (one of 8 rotating buffers). */
+const char *harness_value(const dpt_layer_spec *s, const char *key);
+
+/* Fills l from s for `in` features and T steps (index: position in a model, keys dropout
+ * masks) and runs the type's build.  Returns its result, the message in err.  No buffers. */
+int harness_build(dpt_layer *l, const dpt_layer_spec *s, int in, int T, int index, char *err,
+                  size_t errlen);
+/* harness_build that must succeed, then tensor offsets from 0 and buffers for B rows: params
+ * and grads (nparams), cache (cache_fixed + B cache_per_sample). */
+void harness_make(dpt_layer *l, const dpt_layer_spec *s, int in, int T, int index, int B);
+/* Frees what harness_make allocated. */
+void harness_free(dpt_layer *l);
+
+#endif

@@ -9,8 +9,8 @@
 
 #include "core/layer.h"
 #include "core/optim.h"
+#include "io/fs.h" /* DPT_PATH_MAX */
 
-#define DPT_PATH_MAX      4096
 #define DPT_MAX_METRICS   8
 #define DPT_MAX_OVERRIDES 64
 

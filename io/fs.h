@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#define DPT_PATH_MAX 4096 /* the same value as io/config.h's (an identical redefinition) */
+#define DPT_PATH_MAX 4096 /* longest path dptrain handles, terminator included */
 
 /* mkdir -p dir.  Returns 0, or -1 with "<dir>: cannot create directory: <reason>". */
 int dpt_mkdirs(const char *dir, char *err, size_t errlen);

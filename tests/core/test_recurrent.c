@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/blas.h"
+#include "core/gemm_packed.h"
 #include "core/layer.h"
 #include "core/model.h"
 #include "core/util.h"

@@ -126,16 +126,21 @@ static void sigmoid_all(float *pred, int B, int K) {
     for (size_t i = 0; i < (size_t)B * K; i++) pred[i] = (float)sigmoid(pred[i]);
 }
 
-static const dpt_loss losses[] = {
-    {"mse", false, true, mse_eval, NULL},
-    {"mae", false, true, mae_eval, NULL},
-    {"bce", false, false, bce_eval, sigmoid_all},
-    {"softmax_ce", true, false, softmax_ce_eval, softmax_rows},
-    {"smape", false, true, smape_eval, NULL},
-};
-#define NLOSS (sizeof losses / sizeof losses[0])
+/* The registries (losses here, metrics below), one row each: the tables and the name lists are
+ * both generated from them, so a new loss or metric is one row.
+ *   name, accepts_labels, regression, eval, output */
+#define LOSSES(X)                                                                                  \
+    X("mse", false, true, mse_eval, NULL)                                                          \
+    X("mae", false, true, mae_eval, NULL)                                                          \
+    X("bce", false, false, bce_eval, sigmoid_all)                                                  \
+    X("softmax_ce", true, false, softmax_ce_eval, softmax_rows)                                    \
+    X("smape", false, true, smape_eval, NULL)
+#define LOSS_ROW(name, labels, regression, eval, output) {name, labels, regression, eval, output},
+#define NAME(name, ...)                                  name,
 
-static const char *const loss_names[NLOSS + 1] = {"mse", "mae", "bce", "softmax_ce", "smape", NULL};
+static const dpt_loss losses[] = {LOSSES(LOSS_ROW)};
+static const char *const loss_names[] = {LOSSES(NAME) NULL};
+#define NLOSS (sizeof losses / sizeof losses[0])
 
 const dpt_loss *dpt_loss_find(const char *name) {
     if (!name) return NULL;
@@ -186,14 +191,16 @@ static double metric_accuracy(const float *pred, dpt_target t, int B, int K) {
     return hits;
 }
 
-static const dpt_metric metrics[] = {
-    {"mse", metric_mse},
-    {"mae", metric_mae},
-    {"accuracy", metric_accuracy},
-};
-#define NMETRIC (sizeof metrics / sizeof metrics[0])
+/*   name, sum */
+#define METRICS(X)                                                                                 \
+    X("mse", metric_mse)                                                                           \
+    X("mae", metric_mae)                                                                           \
+    X("accuracy", metric_accuracy)
+#define METRIC_ROW(name, sum) {name, sum},
 
-static const char *const metric_names[NMETRIC + 1] = {"mse", "mae", "accuracy", NULL};
+static const dpt_metric metrics[] = {METRICS(METRIC_ROW)};
+static const char *const metric_names[] = {METRICS(NAME) NULL};
+#define NMETRIC (sizeof metrics / sizeof metrics[0])
 
 const dpt_metric *dpt_metric_find(const char *name) {
     if (!name) return NULL;

@@ -20,16 +20,11 @@
 
 static const char *const optim_names[] = {"sgd",  "momentum", "nesterov", "rmsprop",
                                           "adam", "adamw",    NULL};
-static const char *const schedule_names[] = {"constant", "step", "cosine", NULL};
 
 typedef enum { RULE_SGD, RULE_MOMENTUM, RULE_NESTEROV, RULE_RMSPROP, RULE_ADAM, RULE_ADAMW } rule;
 
 const char *const *dpt_optim_names(void) {
     return optim_names;
-}
-
-const char *const *dpt_schedule_names(void) {
-    return schedule_names;
 }
 
 static bool is_name(const char *a, const char *b) {
@@ -356,6 +351,11 @@ int64_t dpt_first_nonfinite(const float *g, size_t n) {
 
 /* ---- learning-rate schedules ---- */
 
+static float constant(const dpt_schedule *s, int64_t step) {
+    (void)step;
+    return s->base_lr;
+}
+
 static float step_decay(const dpt_schedule *s, int64_t step) {
     if (s->step_epochs <= 0) return s->base_lr;
     int64_t per_epoch = s->steps_per_epoch > 0 ? s->steps_per_epoch : 1;
@@ -371,13 +371,32 @@ static float cosine(const dpt_schedule *s, int64_t step) {
     return (float)(s->min_lr + (s->base_lr - s->min_lr) * c);
 }
 
+/* The registry, one row per schedule: the table and the name list are both generated from it. */
+#define SCHEDULES(X)                                                                               \
+    X("constant", constant)                                                                        \
+    X("step", step_decay)                                                                          \
+    X("cosine", cosine)
+#define SCHEDULE_ROW(name, lr) {name, lr},
+#define NAME(name, ...)        name,
+
+static const struct {
+    const char *name;
+    float (*lr)(const dpt_schedule *s, int64_t step); /* after warm-up */
+} schedules[] = {SCHEDULES(SCHEDULE_ROW)};
+static const char *const schedule_names[] = {SCHEDULES(NAME) NULL};
+#define NSCHEDULE (sizeof schedules / sizeof schedules[0])
+
+const char *const *dpt_schedule_names(void) {
+    return schedule_names;
+}
+
 /* Warm-up ramps linearly towards base_lr: step k < warmup_steps uses base (k + 1) / warmup, so
  * the very first step already learns (a ramp starting at exactly 0 would waste it) and the last
  * warm-up step uses base_lr.  After warm-up the schedule runs on the global step count. */
 float dpt_schedule_lr(const dpt_schedule *s, int64_t step) {
     if (step < s->warmup_steps) return s->base_lr * (float)(step + 1) / (float)s->warmup_steps;
-    if (is_name(s->name, "step")) return step_decay(s, step);
-    if (is_name(s->name, "cosine")) return cosine(s, step);
-    DPT_ASSERT(s->name[0] == '\0' || is_name(s->name, "constant"));
-    return s->base_lr;
+    for (size_t i = 0; i < NSCHEDULE; i++)
+        if (is_name(s->name, schedules[i].name)) return schedules[i].lr(s, step);
+    DPT_ASSERT(s->name[0] == '\0'); /* no name: constant; unknown names never get this far */
+    return constant(s, step);
 }

@@ -163,12 +163,12 @@ void dpt_sgemm_ref(bool trans_a, bool trans_b, int M, int N, int K, float alpha,
         for (int j = 0; j < N; j++) {
             double s = 0.0;
             for (int k = 0; k < K; k++) {
-                double a = trans_a ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k];
-                double b = trans_b ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j];
+                double a = (double)(trans_a ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k]);
+                double b = (double)(trans_b ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j]);
                 s += a * b;
             }
             float *c = C + (size_t)i * ldc + j;
-            *c = (float)(alpha * s + (beta == 0.0f ? 0.0 : (double)beta * *c));
+            *c = (float)((double)alpha * s + (beta == 0.0f ? 0.0 : (double)beta * (double)*c));
         }
     }
 }

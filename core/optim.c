@@ -217,8 +217,8 @@ static void step_adam(dpt_optim *o, float *w /* (n) */, const float *g /* (n) */
     adam_k k = {b1,
                 b2,
                 o->spec.eps,
-                (float)(1.0 / (1.0 - pow(b1, (double)o->t))),
-                (float)(1.0 / (1.0 - pow(b2, (double)o->t))),
+                (float)(1.0 / (1.0 - pow((double)b1, (double)o->t))),
+                (float)(1.0 / (1.0 - pow((double)b2, (double)o->t))),
                 lr,
                 decay,
                 gs};
@@ -273,10 +273,10 @@ CLONES static double sumsq_chunk(const float *g /* (n) */, size_t n) {
     size_t n8 = n / 8 * 8;
     for (size_t i = 0; i < n8; i += 8)
 #pragma GCC unroll 8
-        for (int l = 0; l < 8; l++) lane[l] += (double)g[i + l] * g[i + l];
+        for (int l = 0; l < 8; l++) lane[l] += (double)g[i + l] * (double)g[i + l];
     double s = 0.0;
     for (int l = 0; l < 8; l++) s += lane[l];
-    for (size_t i = n8; i < n; i++) s += (double)g[i] * g[i];
+    for (size_t i = n8; i < n; i++) s += (double)g[i] * (double)g[i];
     return s;
 }
 
@@ -313,8 +313,8 @@ double dpt_grad_norm(const float *g, size_t n) {
 
 /* A NaN norm compares false and leaves g as it is, so the non-finite check still sees it. */
 void dpt_clip_by_norm(float *g, size_t n, double norm, float max_norm) {
-    if (!(norm > max_norm) || !(max_norm > 0.0f)) return;
-    float scale = (float)(max_norm / norm);
+    if (!(norm > (double)max_norm) || !(max_norm > 0.0f)) return;
+    float scale = (float)((double)max_norm / norm);
 #pragma omp parallel for simd schedule(static) if (parallel : n > PAR_MIN)
     for (size_t i = 0; i < n; i++) g[i] *= scale;
 }
@@ -360,7 +360,7 @@ static float step_decay(const dpt_schedule *s, int64_t step) {
     if (s->step_epochs <= 0) return s->base_lr;
     int64_t per_epoch = s->steps_per_epoch > 0 ? s->steps_per_epoch : 1;
     int64_t epoch = step / per_epoch;
-    return s->base_lr * (float)pow(s->gamma, (double)(epoch / s->step_epochs));
+    return s->base_lr * (float)pow((double)s->gamma, (double)(epoch / s->step_epochs));
 }
 
 static float cosine(const dpt_schedule *s, int64_t step) {
@@ -368,7 +368,7 @@ static float cosine(const dpt_schedule *s, int64_t step) {
     int64_t t = step < s->total_steps ? step : s->total_steps;
     const double pi = 3.14159265358979323846;
     double c = 0.5 * (1.0 + cos(pi * (double)t / (double)s->total_steps));
-    return (float)(s->min_lr + (s->base_lr - s->min_lr) * c);
+    return (float)((double)s->min_lr + (double)(s->base_lr - s->min_lr) * c);
 }
 
 /* The registry, one row per schedule: the table and the name list are both generated from it. */

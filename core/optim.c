@@ -359,8 +359,8 @@ static float constant(const dpt_schedule *s, int64_t step) {
 static float step_decay(const dpt_schedule *s, int64_t step) {
     if (s->step_epochs <= 0) return s->base_lr;
     int64_t per_epoch = s->steps_per_epoch > 0 ? s->steps_per_epoch : 1;
-    int64_t epoch = step / per_epoch;
-    return s->base_lr * (float)pow((double)s->gamma, (double)(epoch / s->step_epochs));
+    int64_t decays = step / per_epoch / s->step_epochs; /* whole epochs, then whole periods */
+    return s->base_lr * (float)pow((double)s->gamma, (double)decays);
 }
 
 static float cosine(const dpt_schedule *s, int64_t step) {

@@ -88,6 +88,7 @@ static void grow(node *v) {
         v->ents = realloc(v->ents, (size_t)v->cap * sizeof *v->ents);
         DPT_ASSERT(v->ents);
     } else {
+        /* NOLINTNEXTLINE(bugprone-sizeof-expression): items holds pointers */
         v->items = realloc(v->items, (size_t)v->cap * sizeof *v->items);
         DPT_ASSERT(v->items);
     }
@@ -521,6 +522,7 @@ static int to_int(const ctx *x, const field *f, long long lo, long long hi, long
 static int to_int32(const ctx *x, const field *f, int lo, int *out) {
     long long i;
     if (to_int(x, f, lo, INT_MAX, &i)) return -1;
+    /* NOLINTNEXTLINE(clang-analyzer-core.uninitialized.Assign): fail() returns -1 */
     *out = (int)i;
     return 0;
 }
@@ -772,6 +774,7 @@ static int check_layer_names(const ctx *x, const node *layers, const dpt_config 
             char p[PATH_LEN];
             join_index(p, "model.layers", i);
             get(layers->items[i], p, "name", &f);
+            /* NOLINTNEXTLINE(clang-analyzer-core.NullDereference): the key exists */
             return fail(x, f.v->at, f.path, "layer name '%s' is already used by model.layers.%d",
                         c->layers[i].name, j);
         }

@@ -250,6 +250,7 @@ static void predictions_are_written_atomically_and_read_back_exactly(void) {
     hid_t d = H5Dopen2(f, "pred", H5P_DEFAULT), l = H5Dopen2(f, "labels", H5P_DEFAULT);
     CHECK(H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, back) >= 0);
     CHECK(H5Dread(l, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, lb) >= 0);
+    /* NOLINTNEXTLINE(bugprone-suspicious-memory-comparison): bitwise on purpose */
     CHECK(memcmp(back, pred, sizeof pred) == 0 && memcmp(lb, labels, sizeof lb) == 0);
     H5Dclose(d);
     H5Dclose(l);

@@ -58,7 +58,8 @@ build() {
     local dir=$1
     shift
     say "configuring $dir"
-    cmake -S . -B "$dir" -DDPT_WERROR=ON "$@"
+    # compile_commands.json: what clang-tidy (.ci/run) compiles each file with.
+    cmake -S . -B "$dir" -DDPT_WERROR=ON -DCMAKE_EXPORT_COMPILE_COMMANDS=ON "$@"
     say "building $dir"
     cmake --build "$dir" -j "$JOBS"
 }

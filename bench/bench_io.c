@@ -30,6 +30,7 @@ static void parse(opts *o, int argc, char **argv) {
     *o = (opts){.x = "X", .y = "y", .block_rows = 0, .batch = 256};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        /* NOLINTNEXTLINE(clang-analyzer-core.NonNullParamChecker): i < argc */
         if (!strcmp(a, "--cold"))
             o->cold = true;
         else if (!strcmp(a, "--x") && v)

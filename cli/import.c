@@ -221,6 +221,7 @@ static int parse_args(imp_args *a, int argc, char **argv) {
 
 static int run_import(const imp_args *a, dpt_import_summary *s, char *err, size_t errlen) {
     const char *out = a->pos[a->npos - 1];
+    /* NOLINTNEXTLINE(clang-analyzer-core.NonNullParamChecker): parse_args set fmt */
     if (!strcmp(a->fmt, "csv"))
         return dpt_import_csv(a->pos[0], out, &a->csv, &a->io, s, err, errlen);
     if (!strcmp(a->fmt, "idx"))

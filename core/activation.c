@@ -90,23 +90,24 @@ static float linear_df(float x, float y, float alpha) {
     return 1.0f;
 }
 
-static const dpt_activation activations[] = {
-    {"sigmoid", 0.0f, sigmoid_f, sigmoid_df},
-    {"tanh", 0.0f, tanh_f, tanh_df},
-    {"relu", 0.0f, relu_f, relu_df},
-    {"leaky_relu", 0.01f, leaky_f, leaky_df},
-    {"elu", 1.0f, elu_f, elu_df},
-    {"softplus", 0.0f, softplus_f, softplus_df},
-    {"arctan", 0.0f, arctan_f, arctan_df},
-    {"softsign", 0.0f, softsign_f, softsign_df},
-    {"linear", 0.0f, linear_f, linear_df},
-};
-#define NACT (sizeof activations / sizeof activations[0])
+/* The registry, one row per activation: the table and the name list are both generated from
+ * it, so a new activation is one row. */
+#define ACTIVATIONS(X)                                                                             \
+    X("sigmoid", 0.0f, sigmoid_f, sigmoid_df)                                                      \
+    X("tanh", 0.0f, tanh_f, tanh_df)                                                               \
+    X("relu", 0.0f, relu_f, relu_df)                                                               \
+    X("leaky_relu", 0.01f, leaky_f, leaky_df)                                                      \
+    X("elu", 1.0f, elu_f, elu_df)                                                                  \
+    X("softplus", 0.0f, softplus_f, softplus_df)                                                   \
+    X("arctan", 0.0f, arctan_f, arctan_df)                                                         \
+    X("softsign", 0.0f, softsign_f, softsign_df)                                                   \
+    X("linear", 0.0f, linear_f, linear_df)
+#define ROW(name, alpha, f, df) {name, alpha, f, df},
+#define NAME(name, ...)         name,
 
-static const char *const activation_names[NACT + 1] = {
-    "sigmoid",  "tanh",   "relu",     "leaky_relu", "elu",
-    "softplus", "arctan", "softsign", "linear",     NULL,
-};
+static const dpt_activation activations[] = {ACTIVATIONS(ROW)};
+static const char *const activation_names[] = {ACTIVATIONS(NAME) NULL};
+#define NACT (sizeof activations / sizeof activations[0])
 
 const dpt_activation *dpt_activation_find(const char *name) {
     if (!name) return NULL;

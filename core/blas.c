@@ -10,6 +10,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/cpu.h"
+#include "core/gemm_small.h"
 #include "core/util.h"
 
 static atomic_bool blas_ready;
@@ -53,10 +55,7 @@ static void choose_arch(void) {
                 user);
         unsetenv("BLIS_ARCH_TYPE");
     }
-    bool avx512 = dpt_cpu_avx512();
-    __builtin_cpu_init();
-    bool avx2_fma = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    const char *name = dpt_blas_choose_arch(avx512, avx2_fma);
+    const char *name = dpt_blas_choose_arch(dpt_cpu_avx512(), dpt_cpu_avx2_fma());
     if (!name) {
         blas_reason = "BLIS default";
         return;
@@ -65,17 +64,6 @@ static void choose_arch(void) {
     snprintf(buf, sizeof buf, "%d", strcmp(name, "skx") == 0 ? BLIS_ARCH_SKX : BLIS_ARCH_HASWELL);
     setenv("BLIS_ARCH_TYPE", buf, 1);
     blas_reason = "auto-selected";
-}
-
-bool dpt_cpu_avx512(void) {
-#if defined(__GNUC__) && defined(__x86_64__)
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
-           __builtin_cpu_supports("avx512cd");
-#else
-    return false;
-#endif
 }
 
 static void set_threads(int nthreads) {
@@ -175,12 +163,12 @@ void dpt_sgemm_ref(bool trans_a, bool trans_b, int M, int N, int K, float alpha,
         for (int j = 0; j < N; j++) {
             double s = 0.0;
             for (int k = 0; k < K; k++) {
-                double a = trans_a ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k];
-                double b = trans_b ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j];
+                double a = (double)(trans_a ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k]);
+                double b = (double)(trans_b ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j]);
                 s += a * b;
             }
             float *c = C + (size_t)i * ldc + j;
-            *c = (float)(alpha * s + (beta == 0.0f ? 0.0 : (double)beta * *c));
+            *c = (float)((double)alpha * s + (beta == 0.0f ? 0.0 : (double)beta * (double)*c));
         }
     }
 }

@@ -16,10 +16,12 @@
 /* The 64-byte vectors pass between static functions of this file only. */
 #pragma GCC diagnostic ignored "-Wpsabi"
 
+#include "core/gemm_packed.h"
+
 #include <stddef.h>
 #include <string.h>
 
-#include "core/blas.h"
+#include "core/cpu.h"
 #include "core/util.h"
 
 #define PANEL 32 /* columns of a packed panel: two 16-float vectors */

@@ -11,11 +11,13 @@
  * note that their ABI differs without AVX-512 concerns no caller outside it. */
 #pragma GCC diagnostic ignored "-Wpsabi"
 
+#include "core/gemm_small.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <string.h>
 
-#include "core/blas.h"
+#include "core/cpu.h"
 
 typedef float v16 __attribute__((vector_size(64)));
 

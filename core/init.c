@@ -56,33 +56,25 @@ static void init_he_normal(float *w, size_t n, int fan_in, int fan_out, float sc
     fill_normal(w, n, sqrtf(2.0f / (float)fan_in), rng);
 }
 
-static const dpt_initializer initializers[] = {
-    {"zeros", init_zeros},
-    {"ones", init_ones},
-    {"uniform", init_uniform},
-    {"normal", init_normal},
-    {"glorot_uniform", init_glorot_uniform},
-    {"xavier_uniform", init_glorot_uniform},
-    {"glorot_normal", init_glorot_normal},
-    {"xavier_normal", init_glorot_normal},
-    {"he_uniform", init_he_uniform},
-    {"he_normal", init_he_normal},
-};
-#define NINIT (sizeof initializers / sizeof initializers[0])
+/* The registry, one row per name (aliases are rows of their own): the table and the name list
+ * are both generated from it, so a new initialiser is one row. */
+#define INITIALIZERS(X)                                                                            \
+    X("zeros", init_zeros)                                                                         \
+    X("ones", init_ones)                                                                           \
+    X("uniform", init_uniform)                                                                     \
+    X("normal", init_normal)                                                                       \
+    X("glorot_uniform", init_glorot_uniform)                                                       \
+    X("xavier_uniform", init_glorot_uniform)                                                       \
+    X("glorot_normal", init_glorot_normal)                                                         \
+    X("xavier_normal", init_glorot_normal)                                                         \
+    X("he_uniform", init_he_uniform)                                                               \
+    X("he_normal", init_he_normal)
+#define ROW(name, fill) {name, fill},
+#define NAME(name, ...) name,
 
-static const char *const init_names[NINIT + 1] = {
-    "zeros",
-    "ones",
-    "uniform",
-    "normal",
-    "glorot_uniform",
-    "xavier_uniform",
-    "glorot_normal",
-    "xavier_normal",
-    "he_uniform",
-    "he_normal",
-    NULL,
-};
+static const dpt_initializer initializers[] = {INITIALIZERS(ROW)};
+static const char *const init_names[] = {INITIALIZERS(NAME) NULL};
+#define NINIT (sizeof initializers / sizeof initializers[0])
 
 const dpt_initializer *dpt_init_find(const char *name) {
     if (!name) return NULL;

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "core/blas.h"
+#include "core/gemm_packed.h"
 #include "core/init.h"
 #include "core/layer.h"
 #include "core/recurrent.h"

@@ -17,7 +17,7 @@ static double mse_eval(const float *pred, dpt_target t, int B, int K, float *gra
     DPT_ASSERT(t.values);
     double sum = 0.0, invK = 1.0 / K;
     for (size_t i = 0; i < (size_t)B * K; i++) {
-        double d = (double)pred[i] - t.values[i];
+        double d = (double)pred[i] - (double)t.values[i];
         sum += d * d;
         if (grad) grad[i] = (float)(2.0 * d * invK);
     }
@@ -28,7 +28,7 @@ static double mae_eval(const float *pred, dpt_target t, int B, int K, float *gra
     DPT_ASSERT(t.values);
     double sum = 0.0, invK = 1.0 / K;
     for (size_t i = 0; i < (size_t)B * K; i++) {
-        double d = (double)pred[i] - t.values[i];
+        double d = (double)pred[i] - (double)t.values[i];
         sum += fabs(d);
         if (grad) grad[i] = (float)((d > 0.0) - (d < 0.0)) * (float)invK;
     }
@@ -45,7 +45,7 @@ static double bce_eval(const float *pred, dpt_target t, int B, int K, float *gra
     DPT_ASSERT(t.values);
     double sum = 0.0, invK = 1.0 / K;
     for (size_t i = 0; i < (size_t)B * K; i++) {
-        double z = pred[i], y = t.values[i];
+        double z = (double)pred[i], y = (double)t.values[i];
         /* log(1 + e^-|z|) never overflows; max(z, 0) - z y completes the identity. */
         sum += fmax(z, 0.0) - z * y + log1p(exp(-fabs(z)));
         if (grad) grad[i] = (float)((sigmoid(z) - y) * invK);
@@ -55,8 +55,8 @@ static double bce_eval(const float *pred, dpt_target t, int B, int K, float *gra
 
 /* Log-sum-exp of one row with the maximum subtracted, so exp never overflows. */
 static double row_lse(const float *z, int K, double *zmax) {
-    double m = z[0];
-    for (int k = 1; k < K; k++) m = fmax(m, z[k]);
+    double m = (double)z[0];
+    for (int k = 1; k < K; k++) m = fmax(m, (double)z[k]);
     double s = 0.0;
     for (int k = 0; k < K; k++) s += exp((double)z[k] - m);
     *zmax = m;
@@ -68,18 +68,18 @@ static double softmax_ce_row(const float *z, const float *t, int32_t label, int 
     double zmax, lse = row_lse(z, K, &zmax), loss = 0.0, tsum = 0.0;
     if (t) {
         for (int k = 0; k < K; k++) {
-            if (t[k] != 0.0f) loss += (double)t[k] * (lse - z[k]); /* 0 * inf stays out */
-            tsum += t[k];
+            if (t[k] != 0.0f) loss += (double)t[k] * (lse - (double)z[k]); /* 0 * inf stays out */
+            tsum += (double)t[k];
         }
     } else {
         DPT_ASSERT(label >= 0 && label < K);
-        loss = lse - z[label];
+        loss = lse - (double)z[label];
         tsum = 1.0;
     }
     if (g) {
         /* d/dz_k of sum_j t_j (lse - z_j) = softmax_k * sum_j t_j - t_k. */
         for (int k = 0; k < K; k++) {
-            double tk = t ? t[k] : (double)(k == label);
+            double tk = t ? (double)t[k] : (double)(k == label);
             g[k] = (float)(exp((double)z[k] - lse) * tsum - tk);
         }
     }
@@ -101,7 +101,8 @@ static double smape_eval(const float *pred, dpt_target t, int B, int K, float *g
     DPT_ASSERT(t.values);
     double sum = 0.0, invK = 1.0 / K;
     for (size_t i = 0; i < (size_t)B * K; i++) {
-        double p = pred[i], y = t.values[i], a = fabs(p - y), den = fabs(p) + fabs(y);
+        double p = (double)pred[i], y = (double)t.values[i], a = fabs(p - y),
+               den = fabs(p) + fabs(y);
         bool clamped = den <= SMAPE_EPS;
         if (clamped) den = SMAPE_EPS;
         sum += 200.0 * a / den;
@@ -123,19 +124,24 @@ static void softmax_rows(float *pred, int B, int K) {
 }
 
 static void sigmoid_all(float *pred, int B, int K) {
-    for (size_t i = 0; i < (size_t)B * K; i++) pred[i] = (float)sigmoid(pred[i]);
+    for (size_t i = 0; i < (size_t)B * K; i++) pred[i] = (float)sigmoid((double)pred[i]);
 }
 
-static const dpt_loss losses[] = {
-    {"mse", false, true, mse_eval, NULL},
-    {"mae", false, true, mae_eval, NULL},
-    {"bce", false, false, bce_eval, sigmoid_all},
-    {"softmax_ce", true, false, softmax_ce_eval, softmax_rows},
-    {"smape", false, true, smape_eval, NULL},
-};
-#define NLOSS (sizeof losses / sizeof losses[0])
+/* The registries (losses here, metrics below), one row each: the tables and the name lists are
+ * both generated from them, so a new loss or metric is one row.
+ *   name, accepts_labels, regression, eval, output */
+#define LOSSES(X)                                                                                  \
+    X("mse", false, true, mse_eval, NULL)                                                          \
+    X("mae", false, true, mae_eval, NULL)                                                          \
+    X("bce", false, false, bce_eval, sigmoid_all)                                                  \
+    X("softmax_ce", true, false, softmax_ce_eval, softmax_rows)                                    \
+    X("smape", false, true, smape_eval, NULL)
+#define LOSS_ROW(name, labels, regression, eval, output) {name, labels, regression, eval, output},
+#define NAME(name, ...)                                  name,
 
-static const char *const loss_names[NLOSS + 1] = {"mse", "mae", "bce", "softmax_ce", "smape", NULL};
+static const dpt_loss losses[] = {LOSSES(LOSS_ROW)};
+static const char *const loss_names[] = {LOSSES(NAME) NULL};
+#define NLOSS (sizeof losses / sizeof losses[0])
 
 const dpt_loss *dpt_loss_find(const char *name) {
     if (!name) return NULL;
@@ -186,14 +192,16 @@ static double metric_accuracy(const float *pred, dpt_target t, int B, int K) {
     return hits;
 }
 
-static const dpt_metric metrics[] = {
-    {"mse", metric_mse},
-    {"mae", metric_mae},
-    {"accuracy", metric_accuracy},
-};
-#define NMETRIC (sizeof metrics / sizeof metrics[0])
+/*   name, sum */
+#define METRICS(X)                                                                                 \
+    X("mse", metric_mse)                                                                           \
+    X("mae", metric_mae)                                                                           \
+    X("accuracy", metric_accuracy)
+#define METRIC_ROW(name, sum) {name, sum},
 
-static const char *const metric_names[NMETRIC + 1] = {"mse", "mae", "accuracy", NULL};
+static const dpt_metric metrics[] = {METRICS(METRIC_ROW)};
+static const char *const metric_names[] = {METRICS(NAME) NULL};
+#define NMETRIC (sizeof metrics / sizeof metrics[0])
 
 const dpt_metric *dpt_metric_find(const char *name) {
     if (!name) return NULL;

@@ -20,16 +20,11 @@
 
 static const char *const optim_names[] = {"sgd",  "momentum", "nesterov", "rmsprop",
                                           "adam", "adamw",    NULL};
-static const char *const schedule_names[] = {"constant", "step", "cosine", NULL};
 
 typedef enum { RULE_SGD, RULE_MOMENTUM, RULE_NESTEROV, RULE_RMSPROP, RULE_ADAM, RULE_ADAMW } rule;
 
 const char *const *dpt_optim_names(void) {
     return optim_names;
-}
-
-const char *const *dpt_schedule_names(void) {
-    return schedule_names;
 }
 
 static bool is_name(const char *a, const char *b) {
@@ -262,8 +257,8 @@ static void step_adam(dpt_optim *o, float *w /* (n) */, const float *g /* (n) */
     adam_k k = {b1,
                 b2,
                 o->spec.eps,
-                (float)(1.0 / (1.0 - pow(b1, (double)o->t))),
-                (float)(1.0 / (1.0 - pow(b2, (double)o->t))),
+                (float)(1.0 / (1.0 - pow((double)b1, (double)o->t))),
+                (float)(1.0 / (1.0 - pow((double)b2, (double)o->t))),
                 lr,
                 decay,
                 gs};
@@ -318,10 +313,10 @@ CLONES static double sumsq_chunk(const float *g /* (n) */, size_t n) {
     size_t n8 = n / 8 * 8;
     for (size_t i = 0; i < n8; i += 8)
 #pragma GCC unroll 8
-        for (int l = 0; l < 8; l++) lane[l] += (double)g[i + l] * g[i + l];
+        for (int l = 0; l < 8; l++) lane[l] += (double)g[i + l] * (double)g[i + l];
     double s = 0.0;
     for (int l = 0; l < 8; l++) s += lane[l];
-    for (size_t i = n8; i < n; i++) s += (double)g[i] * g[i];
+    for (size_t i = n8; i < n; i++) s += (double)g[i] * (double)g[i];
     return s;
 }
 
@@ -358,8 +353,8 @@ double dpt_grad_norm(const float *g, size_t n) {
 
 /* A NaN norm compares false and leaves g as it is, so the non-finite check still sees it. */
 void dpt_clip_by_norm(float *g, size_t n, double norm, float max_norm) {
-    if (!(norm > max_norm) || !(max_norm > 0.0f)) return;
-    float scale = (float)(max_norm / norm);
+    if (!(norm > (double)max_norm) || !(max_norm > 0.0f)) return;
+    float scale = (float)((double)max_norm / norm);
 #pragma omp parallel for simd schedule(static) if (parallel : n > PAR_MIN)
     for (size_t i = 0; i < n; i++) g[i] *= scale;
 }
@@ -396,11 +391,16 @@ int64_t dpt_first_nonfinite(const float *g, size_t n) {
 
 /* ---- learning-rate schedules ---- */
 
+static float constant(const dpt_schedule *s, int64_t step) {
+    (void)step;
+    return s->base_lr;
+}
+
 static float step_decay(const dpt_schedule *s, int64_t step) {
     if (s->step_epochs <= 0) return s->base_lr;
     int64_t per_epoch = s->steps_per_epoch > 0 ? s->steps_per_epoch : 1;
-    int64_t epoch = step / per_epoch;
-    return s->base_lr * (float)pow(s->gamma, (double)(epoch / s->step_epochs));
+    int64_t decays = step / per_epoch / s->step_epochs; /* whole epochs, then whole periods */
+    return s->base_lr * (float)pow((double)s->gamma, (double)decays);
 }
 
 static float cosine(const dpt_schedule *s, int64_t step) {
@@ -408,7 +408,26 @@ static float cosine(const dpt_schedule *s, int64_t step) {
     int64_t t = step < s->total_steps ? step : s->total_steps;
     const double pi = 3.14159265358979323846;
     double c = 0.5 * (1.0 + cos(pi * (double)t / (double)s->total_steps));
-    return (float)(s->min_lr + (s->base_lr - s->min_lr) * c);
+    return (float)((double)s->min_lr + (double)(s->base_lr - s->min_lr) * c);
+}
+
+/* The registry, one row per schedule: the table and the name list are both generated from it. */
+#define SCHEDULES(X)                                                                               \
+    X("constant", constant)                                                                        \
+    X("step", step_decay)                                                                          \
+    X("cosine", cosine)
+#define SCHEDULE_ROW(name, lr) {name, lr},
+#define NAME(name, ...)        name,
+
+static const struct {
+    const char *name;
+    float (*lr)(const dpt_schedule *s, int64_t step); /* after warm-up */
+} schedules[] = {SCHEDULES(SCHEDULE_ROW)};
+static const char *const schedule_names[] = {SCHEDULES(NAME) NULL};
+#define NSCHEDULE (sizeof schedules / sizeof schedules[0])
+
+const char *const *dpt_schedule_names(void) {
+    return schedule_names;
 }
 
 /* Warm-up ramps linearly towards base_lr: step k < warmup_steps uses base (k + 1) / warmup, so
@@ -416,8 +435,8 @@ static float cosine(const dpt_schedule *s, int64_t step) {
  * warm-up step uses base_lr.  After warm-up the schedule runs on the global step count. */
 float dpt_schedule_lr(const dpt_schedule *s, int64_t step) {
     if (step < s->warmup_steps) return s->base_lr * (float)(step + 1) / (float)s->warmup_steps;
-    if (is_name(s->name, "step")) return step_decay(s, step);
-    if (is_name(s->name, "cosine")) return cosine(s, step);
-    DPT_ASSERT(s->name[0] == '\0' || is_name(s->name, "constant"));
-    return s->base_lr;
+    for (size_t i = 0; i < NSCHEDULE; i++)
+        if (is_name(s->name, schedules[i].name)) return schedules[i].lr(s, step);
+    DPT_ASSERT(s->name[0] == '\0'); /* no name: constant; unknown names never get this far */
+    return constant(s, step);
 }

@@ -322,5 +322,8 @@ void dpt_cell_forward(const dpt_cell_step *s) {
 }
 
 void dpt_cell_backward(const dpt_cell_step *s) {
+    /* The buffers backward needs (also tells clang-tidy's analyzer they are set). */
+    DPT_ASSERT(s->dg && s->dh && (s->kind != DPT_CELL_LSTM || (s->c_in && s->c_out && s->dc)) &&
+               (s->kind != DPT_CELL_GRU || (s->hp && s->hpn)));
     each_block(s, backward_block);
 }

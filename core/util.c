@@ -14,14 +14,13 @@ _Noreturn void dpt_assert_fail(const char *expr, const char *file, int line) {
     abort();
 }
 
-int dpt_err(char *err, size_t errlen, const char *fmt, ...) {
+void dpt_err_format(char *err, size_t errlen, const char *fmt, ...) {
     if (err && errlen > 0) {
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(err, errlen, fmt, ap);
         va_end(ap);
     }
-    return -1;
 }
 
 void *dpt_calloc(size_t n, size_t size) {

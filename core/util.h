@@ -14,8 +14,15 @@
 
 _Noreturn void dpt_assert_fail(const char *expr, const char *file, int line);
 
-/* snprintf into an error buffer; returns -1 so callers can write `return dpt_err(...)`. */
-int dpt_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* snprintf into an error buffer; evaluates to -1 so callers can write `return dpt_err(...)`.
+ * The -1 is outside the variadic function so that static analysis, which does not look into
+ * variadic functions, sees it (else it follows "failed" calls as if they had succeeded). */
+void dpt_err_format(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static inline int dpt_err_rc(void) {
+    return -1;
+}
+#define dpt_err(...) (dpt_err_format(__VA_ARGS__), dpt_err_rc())
 
 /* Writes "a, b, c" from a NULL-terminated name list into buf (truncated to buflen); returns buf.
  * For "expected one of: ..." messages. */

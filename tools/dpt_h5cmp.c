@@ -166,6 +166,7 @@ static int compare_one(hid_t fa, hid_t fb, const char *pa, const char *pb, const
     double best = 0.0, maxabs = 0.0;
     hsize_t at = 0;
     for (hsize_t i = 0; rc == CMP_SAME && i < a.count; i++) {
+        /* NOLINTNEXTLINE(clang-analyzer-core.NullDereference): fail() returns -1 */
         double r = rel_diff(a.v[i], b.v[i], atol);
         if (r > best) best = r, at = i;
         if (fabs(a.v[i] - b.v[i]) > maxabs) maxabs = fabs(a.v[i] - b.v[i]);

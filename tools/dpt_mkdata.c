@@ -293,7 +293,11 @@ static int cmd_friedman1(const opts *o) {
     if (F < 5) return fail("friedman1: --features must be at least 5 (got %" PRId64 ")", F);
     float *x = malloc((size_t)(n * F) * sizeof *x); /* (n, F) */
     float *y = malloc((size_t)n * sizeof *y);       /* (n, 1) */
-    if (!x || !y) return fail("out of memory for %" PRId64 " x %" PRId64 " values", n, F);
+    if (!x || !y) {
+        free(x);
+        free(y);
+        return fail("out of memory for %" PRId64 " x %" PRId64 " values", n, F);
+    }
     friedman1_fill(x, y, n, F, noise, seed);
     char desc[256];
     snprintf(desc, sizeof desc,
@@ -326,7 +330,11 @@ static int cmd_classify(const opts *o) {
     if (o->npos != 1) return usage_error("classify takes one output file");
     float *x = malloc((size_t)(n * F) * sizeof *x); /* (n, F) */
     int32_t *y = malloc((size_t)n * sizeof *y);     /* (n) */
-    if (!x || !y) return fail("out of memory for %" PRId64 " x %" PRId64 " values", n, F);
+    if (!x || !y) {
+        free(x);
+        free(y);
+        return fail("out of memory for %" PRId64 " x %" PRId64 " values", n, F);
+    }
     blobs_fill(x, y, n, F, C, seed);
     char desc[256];
     snprintf(desc, sizeof desc,
@@ -367,7 +375,11 @@ static void sine_fill(float *x, float *y, int32_t *len, int64_t n, int64_t T, do
 static int sine_generate(const opts *o, int64_t n, int64_t T, uint64_t seed) {
     float *p = malloc((size_t)(n * 3) * sizeof *p); /* (n, 3) */
     float *y = malloc((size_t)(n * T) * sizeof *y); /* (n, T, 1) */
-    if (!p || !y) return fail("out of memory for %" PRId64 " x %" PRId64 " values", n, T);
+    if (!p || !y) {
+        free(p);
+        free(y);
+        return fail("out of memory for %" PRId64 " x %" PRId64 " values", n, T);
+    }
     uint64_t s = seed;
     for (int64_t i = 0; i < n; i++) {
         double w = 0.1 + 0.3 * rng_uniform(&s), phi = 2.0 * PI * rng_uniform(&s);
@@ -445,8 +457,12 @@ static int cmd_seqclass(const opts *o) {
     float *x = malloc((size_t)(d.n * d.T * d.F) * sizeof *x);                      /* (n, T, F) */
     int32_t *y = malloc((size_t)d.n * sizeof *y);                                  /* (n) */
     int32_t *len = o->variable_lengths ? malloc((size_t)d.n * sizeof *len) : NULL; /* (n) */
-    if (!x || !y || (o->variable_lengths && !len))
+    if (!x || !y || (o->variable_lengths && !len)) {
+        free(x);
+        free(y);
+        free(len);
         return fail("out of memory for %" PRId64 " sequences", d.n);
+    }
     seqclass_fill(x, y, len, &d, seed);
     char desc[256];
     snprintf(desc, sizeof desc,
@@ -539,7 +555,12 @@ static int write_float64(const opts *o, const char *out) {
     float *x = malloc((size_t)(n * F) * sizeof *x);    /* (n, F) */
     double *xd = malloc((size_t)(n * F) * sizeof *xd); /* (n, F) */
     int32_t *y = malloc((size_t)n * sizeof *y);        /* (n) */
-    if (!x || !xd || !y) return fail("out of memory for %" PRId64 " x %" PRId64 " values", n, F);
+    if (!x || !xd || !y) {
+        free(x);
+        free(xd);
+        free(y);
+        return fail("out of memory for %" PRId64 " x %" PRId64 " values", n, F);
+    }
     blobs_fill(x, y, n, F, C, seed);
     for (int64_t i = 0; i < n * F; i++) xd[i] = x[i];
     h5arr a[2] = {{"X", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 2, {(hsize_t)n, (hsize_t)F}, xd},

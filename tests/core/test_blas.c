@@ -6,6 +6,9 @@
 #include <string.h>
 
 #include "core/blas.h"
+#include "core/cpu.h"
+#include "core/gemm_packed.h"
+#include "core/gemm_small.h"
 #include "core/util.h"
 #include "core_check.h"
 

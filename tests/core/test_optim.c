@@ -257,6 +257,7 @@ static void scaled_step_equals_the_step_on_the_prescaled_gradient(void **state) 
             dpt_optim_step_scaled(&a, wa, g, gs, 0.01f);
             dpt_optim_step(&b, wb, gb, 0.01f);
         }
+        /* NOLINTNEXTLINE(bugprone-suspicious-memory-comparison): bitwise on purpose */
         if (memcmp(wa, wb, sizeof wa) != 0) fail_msg("%s: scaled step differs", names[k]);
         dpt_optim_free(&a);
         dpt_optim_free(&b);

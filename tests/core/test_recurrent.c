@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/blas.h"
+#include "core/gemm_packed.h"
 #include "core/layer.h"
 #include "core/model.h"
 #include "core/util.h"
@@ -156,7 +156,7 @@ static void ref_pre(const rcase *c, const double *P[4], int q, const double *x, 
 static void ref_cell(const rcase *c, const double *P[4], const double *x, double *h, double *cs,
                      ref_io *io) {
     int H = c->H;
-    double hn[HMAX], xi[4 * HMAX], hi[4 * HMAX];
+    double hn[HMAX], xi[4 * HMAX] = {0}, hi[4 * HMAX] = {0}; /* rows gates_of(k) * H used */
     for (int q = 0; q < gates_of(c->cfg.k) * H; q++) ref_pre(c, P, q, x, h, &xi[q], &hi[q]);
     for (int j = 0; j < H; j++) {
         if (c->cfg.k == K_TANH) hn[j] = tanh(xi[j] + hi[j]);
@@ -207,6 +207,7 @@ static void ref_sequence(const rcase *c, ref_io *io, int b, int d) {
         if (io->rec_c) memcpy(io->rec_c + at, cs, (size_t)H * sizeof *cs);
         ref_cell(c, P, io->x + ((size_t)b * T + t) * c->F, h, cs, io);
         if (c->To > 1) memcpy(yt, h, (size_t)H * sizeof *yt);
+        /* NOLINTNEXTLINE(clang-analyzer-unix.Malloc): ref_free frees all; only if calloc fails */
         s++;
     }
     if (c->To == 1) memcpy(io->y + (size_t)b * c->D * H + d * H, h, (size_t)H * sizeof *h);

@@ -89,6 +89,7 @@ static void fast_path_matches_strtof_bitwise(void **state) {
         float got, want = strtof(buf, NULL);
         int rc = dpt_csv_number(buf, &got);
         if (isinf(want)) continue;
+        /* NOLINTNEXTLINE(bugprone-suspicious-memory-comparison): bitwise on purpose */
         if (rc != 0 || memcmp(&got, &want, sizeof got) != 0)
             fail_msg("'%s': got %.9g (rc %d), strtof %.9g", buf, got, rc, want);
     }

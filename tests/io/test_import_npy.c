@@ -13,10 +13,12 @@ static const char *npy(const char *name, int major, const char *dict, const void
     size_t pre = major == 1 ? 10 : 12, hlen = strlen(dict) + 1;
     hlen += (64 - (pre + hlen) % 64) % 64;
     unsigned char *buf = calloc(pre + hlen + len, 1);
+    /* NOLINTNEXTLINE(bugprone-not-null-terminated-result): not a string */
     memcpy(buf, "\x93NUMPY", 6);
     buf[6] = (unsigned char)major;
     for (size_t i = 0; i < pre - 8; i++) buf[8 + i] = (unsigned char)(hlen >> (8 * i));
     memset(buf + pre, ' ', hlen);
+    /* NOLINTNEXTLINE(bugprone-not-null-terminated-result): not a string */
     memcpy(buf + pre, dict, strlen(dict));
     buf[pre + hlen - 1] = '\n';
     if (len) memcpy(buf + pre + hlen, data, len);

@@ -27,7 +27,9 @@ static void sums_and_max_combine_every_rank(void) {
     dpt_allreduce_sum_f32(f, 1000);
     dpt_allreduce_sum_f64(d, 1000);
     for (int i = 0; i < 1000; i++) {
+        /* NOLINTNEXTLINE(bugprone-integer-division): P (P - 1) is even */
         CHECK(f[i] == (float)(P * i + P * (P - 1) / 2));
+        /* NOLINTNEXTLINE(bugprone-integer-division): P (P - 1) is even */
         CHECK(d[i] == 0.5 * (P * i + P * (P - 1) / 2));
     }
     CHECK(dpt_allreduce_max_int(3 * r) == 3 * (P - 1));

@@ -137,7 +137,8 @@ static void plan_covers_the_gradients_once_in_reverse_layer_order(void) {
         dpt_model m;
         build(&cases[c], &m);
         dpt_bucket b[16];
-        size_t bytes[6] = {1, 4 * m.layers[m.nlayers - 1].nparams, 400, 4000, 4e5, (size_t)1 << 30};
+        size_t bytes[6] = {
+            1, 4 * m.layers[m.nlayers - 1].nparams, 400, 4000, 400000, (size_t)1 << 30};
         for (int i = 0; i < 6; i++) {
             int nb = dpt_bucket_plan(&m, bytes[i], NULL);
             CHECK(nb <= 16 && dpt_bucket_plan(&m, bytes[i], b) == nb);

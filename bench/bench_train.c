@@ -417,7 +417,7 @@ static result time_training(const workload *w, const options *o, dpt_model *m, c
     char err[256];
     if (dpt_optim_init(&opt, &spec, m->nparams, err, sizeof err)) dpt_fatal("%s", err);
     dpt_step s;
-    dpt_step_init(&s, m, dpt_loss_find(w->loss), &opt, NULL, 0);
+    dpt_step_init(&s, m, dpt_loss_find(w->loss), &opt, NULL);
     dpt_trace main_trace;
     dpt_trace_init(&main_trace, 0, 0);
     s.trace = &main_trace;

@@ -270,7 +270,8 @@ static void run(const model_case *c, bool overlap, size_t bucket_bytes, int nan_
     char err[256];
     CHECK_MSG(dpt_optim_init(&opt, &spec, m.nparams, err, sizeof err) == 0, err);
     dpt_step s;
-    dpt_step_init(&s, &m, dpt_loss_find("mse"), &opt, NULL, NSTATS);
+    dpt_step_init(&s, &m, dpt_loss_find("mse"), &opt, NULL);
+    int stats = dpt_step_add_sums(&s, "test stats", NSTATS);
     s.l2 = 1e-3f;
     CHECK(dpt_step_set_overlap(&s, overlap, bucket_bytes) == overlap);
     o->nbuckets = s.nbuckets;
@@ -278,7 +279,7 @@ static void run(const model_case *c, bool overlap, size_t bucket_bytes, int nan_
     for (int k = 0; k < NSTEPS; k++) {
         int B = make_batch(c, k, nan_step, x, y);
         const float *out = dpt_step_compute(&s, x, (dpt_target){y, NULL}, B, NULL, NULL);
-        float *st = dpt_step_stats(&s);
+        float *st = dpt_step_sums(&s, stats);
         st[0] = 0.25f * (float)B + (float)dpt_world.rank;
         st[1] = B > 0 ? out[0] : 0.0f;
         const char *bad = NULL;
@@ -286,7 +287,7 @@ static void run(const model_case *c, bool overlap, size_t bucket_bytes, int nan_
         snprintf(o->bad[k], sizeof o->bad[k], "%s", bad ? bad : "");
         o->count[k] = s.count;
         o->loss[k] = s.loss_sum;
-        for (int i = 0; i < NSTATS; i++) o->stats[k][i] = s.stats[i];
+        for (int i = 0; i < NSTATS; i++) o->stats[k][i] = s.sums.total[stats + i];
     }
     dpt_dist_check_model(&m); /* every rank holds the same parameters */
     o->n = m.nparams;
@@ -391,7 +392,7 @@ static void trace_shows_each_bucket_inside_the_step(void) {
     char err[256];
     CHECK_MSG(dpt_optim_init(&opt, &spec, m.nparams, err, sizeof err) == 0, err);
     dpt_step s;
-    dpt_step_init(&s, &m, dpt_loss_find("mse"), &opt, NULL, 0);
+    dpt_step_init(&s, &m, dpt_loss_find("mse"), &opt, NULL);
     dpt_trace tr;
     dpt_trace_init(&tr, 0, 64);
     s.trace = &tr;
@@ -433,7 +434,7 @@ static void below_serialized_the_step_stays_inline(void) {
     dpt_model m;
     build(&c, &m);
     dpt_step s;
-    dpt_step_init(&s, &m, dpt_loss_find("mse"), NULL, NULL, 0);
+    dpt_step_init(&s, &m, dpt_loss_find("mse"), NULL, NULL);
     int level = dpt_world.thread_level;
     dpt_world.thread_level = MPI_THREAD_FUNNELED;
     CHECK(!dpt_step_set_overlap(&s, true, 0));
@@ -483,7 +484,7 @@ static void communication_thread_blocks_stop_signals(void) {
     dpt_model m;
     build(&c, &m);
     dpt_step s;
-    dpt_step_init(&s, &m, dpt_loss_find("mse"), NULL, NULL, 0);
+    dpt_step_init(&s, &m, dpt_loss_find("mse"), NULL, NULL);
     int blocking;
     CHECK(comm_threads(&blocking) == 0);
     CHECK(dpt_step_set_overlap(&s, true, 1));

@@ -84,7 +84,8 @@ static void plan_buckets(dpt_step *s, size_t bucket_bytes) {
     int nb = dpt_bucket_plan(m, bucket_bytes, s->buckets);
     for (int k = 0; k < nb; k++) s->buckets[k].off += nsums;
     if (nb == 0) {
-        s->buckets[nb++] = (dpt_bucket){.off = 0, .len = nsums, .first_layer = -1, .last_layer = -1};
+        s->buckets[nb++] =
+            (dpt_bucket){.off = 0, .len = nsums, .first_layer = -1, .last_layer = -1};
     } else {
         dpt_bucket *last = &s->buckets[nb - 1];
         DPT_ASSERT(last->off == nsums);

@@ -103,8 +103,8 @@ void dpt_step_trace_comm(dpt_step *s, size_t cap);
 /* Zeroes gradients and sums, runs forward, loss and backward on B local samples (B may be 0):
  * x is (B, in_steps, F), y per sample or, for a model returning sequences, per step; lengths (B)
  * gives each sample's valid steps (NULL = all).  Returns the model output (B, out_steps, K) so
- * the caller can fill its sums (dpt_step_sums) before the reduce.  With overlap on, gradient buckets
- * are being reduced when it returns: until dpt_step_update the caller must not touch the
+ * the caller can fill its sums (dpt_step_sums) before the reduce.  With overlap on, gradient
+ * buckets are being reduced when it returns: until dpt_step_update the caller must not touch the
  * gradients nor call MPI (the communication thread owns MPI then). */
 const float *dpt_step_compute(dpt_step *s, const float *x, dpt_target y, int B,
                               const int64_t *sample_ids, const int32_t *lengths);

@@ -1,6 +1,6 @@
-/* Checkpoints of a training run and resuming from one (options.resume: PATH or latest).  Rank 0 writes;
- * every rank reads.  Exact resume needs no more state than dpt_train_state: the data order and
- * the dropout masks are functions of (seed, epoch, step, sample id). */
+/* Checkpoints of a training run and resuming from one (options.resume: PATH or latest).  Rank 0
+ * writes; every rank reads.  Exact resume needs no more state than dpt_train_state: the data order
+ * and the dropout masks are functions of (seed, epoch, step, sample id). */
 #include <stdio.h>
 #include <string.h>
 

@@ -104,15 +104,16 @@ static void eval_chunk(dpt_model *m, const dpt_eval *e, const dpt_data *d, int64
     const float *o =
         dpt_model_forward(m, d->shard.x + r * d->shard.info.T * d->shard.info.F, B, &ctx);
     const int32_t *masked = dpt_model_output_lengths(m, len); /* padding of output steps */
-    out->loss += dpt_loss_eval_steps(e->loss, o, dpt_data_target(d, r, true), B, T, K, masked, NULL);
+    out->loss +=
+        dpt_loss_eval_steps(e->loss, o, dpt_data_target(d, r, true), B, T, K, masked, NULL);
     out->samples += B;
     out->rows += (double)dpt_valid_steps(B, T, masked);
     if (e->nmetrics == 0) return;
     memcpy(pred, o, sizeof(float) * (size_t)B * (size_t)T * (size_t)K);
     dpt_outputs_to_predictions(e->loss, e->ynorm, pred, (int64_t)B * T, K);
     for (int i = 0; i < e->nmetrics; i++)
-        out->metric[i] += dpt_metric_sum_steps(e->metrics[i], pred, dpt_data_target(d, r, false),
-                                               B, T, K, masked);
+        out->metric[i] += dpt_metric_sum_steps(e->metrics[i], pred, dpt_data_target(d, r, false), B,
+                                               T, K, masked);
 }
 
 void dpt_eval_sums(dpt_model *m, const dpt_eval *e, const dpt_data *d, float *pred,

@@ -18,7 +18,8 @@
 
 /* ---- in_memory ---- */
 
-static void read_shard(dpt_data *d, const dpt_trainer *r, const char *path, int64_t lo, int64_t hi) {
+static void read_shard(dpt_data *d, const dpt_trainer *r, const char *path, int64_t lo,
+                       int64_t hi) {
     const dpt_config *c = &r->cfg;
     char err[1024];
     int nclasses = r->info.labels ? r->model.out_features : 0;
@@ -74,8 +75,8 @@ static void alloc_epoch(dpt_trainer *r) {
 /* Fetches this rank's rows of the epoch (r->in.need) of one per-sample array from their owners. */
 static void exchange(dpt_trainer *r, const void *local, size_t row_bytes, int64_t k, void *out) {
     const dpt_shard *sh = &r->in.train.shard;
-    dpt_exchange_rows(&r->in.xch, local, sh->row0, sh->nrows, row_bytes, r->n_train, r->in.need, k, out,
-                      dpt_world.comm);
+    dpt_exchange_rows(&r->in.xch, local, sh->row0, sh->nrows, row_bytes, r->n_train, r->in.need, k,
+                      out, dpt_world.comm);
 }
 
 /* Builds this epoch's consumption order and fetches those rows from their owners. */
@@ -129,8 +130,8 @@ static void stream_opts(dpt_trainer *r) {
 /* Statistics from one streamed pass over the training rows (collective). */
 static void fit_streamed(dpt_trainer *r, bool nx, bool ny) {
     char err[1024];
-    if (dpt_stream_fit_norms(&r->in.sopts, 0, r->n_train, nx ? &r->xnorm : NULL, ny ? &r->ynorm : NULL,
-                             dpt_world.comm, err, sizeof err))
+    if (dpt_stream_fit_norms(&r->in.sopts, 0, r->n_train, nx ? &r->xnorm : NULL,
+                             ny ? &r->ynorm : NULL, dpt_world.comm, err, sizeof err))
         dpt_fatal("%s", err);
 }
 
@@ -148,8 +149,8 @@ static void open_val_rows(dpt_trainer *r) {
     const dpt_config *c = &r->cfg;
     char err[1024];
     int nclasses = r->info.labels ? r->model.out_features : 0;
-    if (dpt_h5rows_open(&r->in.val_rows, r->val_path, c->x_name, c->y_name, c->lengths_name, nclasses,
-                        r->model.max_batch, err, sizeof err))
+    if (dpt_h5rows_open(&r->in.val_rows, r->val_path, c->x_name, c->y_name, c->lengths_name,
+                        nclasses, r->model.max_batch, err, sizeof err))
         dpt_fatal("%s", err);
     dpt_data_alloc(&r->in.val_chunk, dpt_h5rows_info(r->in.val_rows), r->model.max_batch,
                    r->ynorm.enabled);

@@ -18,8 +18,8 @@ struct dpt_totals;
 
 /* The pipeline's state (in dpt_trainer.in). */
 typedef struct dpt_input {
-    dpt_data train, val;   /* in_memory: this rank's shards */
-    dpt_data epoch;        /* in_memory: this epoch's rows, in consumption order (views below) */
+    dpt_data train, val; /* in_memory: this rank's shards */
+    dpt_data epoch;      /* in_memory: this epoch's rows, in consumption order (views below) */
     dpt_exchange xch;
     int64_t *perm;         /* (n_train) epoch order of global training rows */
     int64_t *need;         /* (epoch_count) global rows this rank consumes, in order */

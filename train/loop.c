@@ -66,12 +66,9 @@ static int64_t first_row(const dpt_trainer *t, int64_t s0) {
     return row;
 }
 
-/* After step s of epoch e: the state, and a checkpoint when one is due.  True to stop. */
-static bool after_step(dpt_trainer *t, int epoch, int64_t s) {
+/* After a step and its hook: a checkpoint when one is due.  True to stop. */
+static bool after_step(dpt_trainer *t) {
     const double *total = t->step.sums.total;
-    t->state.step = t->step.step;
-    t->state.epoch = epoch;
-    t->state.epoch_step = s + 1;
     if (total[t->sums.stop] > 0) return true;
     int every = t->cfg.ckpt_every_steps;
     bool by_steps = every > 0 && t->step.step % every == 0;
@@ -121,12 +118,15 @@ static bool train_epoch(dpt_trainer *t, int epoch, int64_t s0, dpt_totals *tr) {
         dpt_input_batch b;
         rep.skipped = one_step(t, epoch, s, row, &b);
         add_step(t, tr);
+        t->state.step = t->step.step;
+        t->state.epoch = epoch;
+        t->state.epoch_step = s + 1;
         rep.epoch_step = s + 1;
         rep.step = t->step.step;
         rep.loss = tr->loss / tr->samples;
         if (t->hooks.on_step && t->hooks.on_step(t->hooks.arg, t, &rep)) t->stop_requested = true;
         row += b.B;
-        if (after_step(t, epoch, s)) return true;
+        if (after_step(t)) return true;
     }
     return false;
 }

@@ -37,14 +37,14 @@ typedef struct dpt_step_report {
 
 /* After every epoch, on every rank (collective numbers). */
 typedef struct dpt_epoch_report {
-    int epoch;                 /* 0-based, just completed */
-    int n;                     /* values: */
-    const char *const *names;  /* (n) loss, metrics, val_loss, val_ metrics, then lr,
-                                  samples_per_s, time_s, compute_s, comm_exposed_s,
-                                  data_wait_s, allreduce_s (the metrics.jsonl record) */
-    const double *values;      /* (n) */
-    int shown;                 /* the first `shown` are the losses and metrics */
-    double samples, time_s;    /* of the epoch */
+    int epoch;                             /* 0-based, just completed */
+    int n;                                 /* values: */
+    const char *const *names;              /* (n) loss, metrics, val_loss, val_ metrics, then lr,
+                                              samples_per_s, time_s, compute_s, comm_exposed_s,
+                                              data_wait_s, allreduce_s (the metrics.jsonl record) */
+    const double *values;                  /* (n) */
+    int shown;                             /* the first `shown` are the losses and metrics */
+    double samples, time_s;                /* of the epoch */
     double compute_s, comm_s, data_wait_s; /* largest over the ranks */
 } dpt_epoch_report;
 
@@ -95,8 +95,8 @@ struct dpt_trainer {
         int ckpt;    /* 1 when rank 0's clock says a timed checkpoint is due */
     } sums;
     dpt_sampler sampler;
-    dpt_input in;          /* the input pipeline (train/input.h) */
-    dpt_trace trace;       /* main thread's phase timing (and events with output.trace) */
+    dpt_input in;    /* the input pipeline (train/input.h) */
+    dpt_trace trace; /* main thread's phase timing (and events with output.trace) */
     dpt_trace_file trace_file;
     double t_start;        /* time 0 of the trace */
     float *pred;           /* (max_batch, out_steps, K) scratch for metrics */

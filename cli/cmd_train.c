@@ -132,7 +132,7 @@ static void report_start(const dpt_trainer *t) {
 
 /* ---- hooks ---- */
 
-static bool progress(void *arg, const dpt_trainer *t, const dpt_step_report *r) {
+static bool progress(void *arg, const dpt_trainer *t, const dpt_train_step_report *r) {
     train_output *out = arg;
     double now = dpt_now_s();
     if (!out->tty || (now - out->last_progress < 0.1 && r->epoch_step < r->steps)) return false;
@@ -149,7 +149,7 @@ static bool progress(void *arg, const dpt_trainer *t, const dpt_step_report *r) 
     return false;
 }
 
-static void epoch_line(void *arg, const dpt_trainer *t, const dpt_epoch_report *r) {
+static void epoch_line(void *arg, const dpt_trainer *t, const dpt_train_epoch_report *r) {
     train_output *out = arg;
     if (dpt_world.rank != 0) return;
     if (out->tty) printf("\r\033[K");
@@ -164,7 +164,7 @@ static void epoch_line(void *arg, const dpt_trainer *t, const dpt_epoch_report *
 }
 
 /* Per-epoch checkpoints are routine; the others are worth a line in a job's log. */
-static void checkpoint_line(void *arg, const dpt_trainer *t, const dpt_ckpt_report *r) {
+static void checkpoint_line(void *arg, const dpt_trainer *t, const dpt_train_ckpt_report *r) {
     const train_output *out = arg;
     (void)t;
     if (!out->tty && strcmp(r->why, "epoch") != 0)

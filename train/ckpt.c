@@ -20,7 +20,7 @@ void dpt_trainer_checkpoint(dpt_trainer *r, const char *why) {
         dpt_h5_unlock();
         if (rc) dpt_fatal("checkpoint at step %lld failed: %s", (long long)r->state.step, err);
         r->last_ckpt = dpt_now_s();
-        dpt_ckpt_report rep = {why, path, r->state.step, r->last_ckpt - t0};
+        dpt_train_ckpt_report rep = {why, path, r->state.step, r->last_ckpt - t0};
         if (r->hooks.on_checkpoint) r->hooks.on_checkpoint(r->hooks.arg, r, &rep);
     }
 }

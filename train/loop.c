@@ -112,7 +112,8 @@ static bool one_step(dpt_trainer *t, int epoch, int64_t s, int64_t row, dpt_inpu
  * early. */
 static bool train_epoch(dpt_trainer *t, int epoch, int64_t s0, dpt_totals *tr) {
     int64_t row = first_row(t, s0);
-    dpt_step_report rep = {.epoch = epoch, .steps = t->sampler.steps, .epoch_t0 = dpt_now_s()};
+    dpt_train_step_report rep = {
+        .epoch = epoch, .steps = t->sampler.steps, .epoch_t0 = dpt_now_s()};
     memset(tr, 0, sizeof *tr);
     for (int64_t s = s0; s < t->sampler.steps; s++) {
         dpt_input_batch b;
@@ -181,16 +182,16 @@ static void report_epoch(dpt_trainer *t, int epoch, const dpt_totals *tr, const 
     snprintf(buf[n], 48, "time_s"), vals[n++] = dt;
     for (int i = 0; i < BRK_TIME; i++) snprintf(buf[n], 48, "%s", brk_names[i]), vals[n++] = brk[i];
     for (int i = 0; i < n; i++) names[i] = buf[i];
-    dpt_epoch_report rep = {.epoch = epoch,
-                            .n = n,
-                            .names = names,
-                            .values = vals,
-                            .shown = shown,
-                            .samples = tr->samples,
-                            .time_s = dt,
-                            .compute_s = brk[BRK_COMPUTE],
-                            .comm_s = brk[BRK_COMM],
-                            .data_wait_s = brk[BRK_DATA]};
+    dpt_train_epoch_report rep = {.epoch = epoch,
+                                  .n = n,
+                                  .names = names,
+                                  .values = vals,
+                                  .shown = shown,
+                                  .samples = tr->samples,
+                                  .time_s = dt,
+                                  .compute_s = brk[BRK_COMPUTE],
+                                  .comm_s = brk[BRK_COMM],
+                                  .data_wait_s = brk[BRK_DATA]};
     if (t->hooks.on_epoch) t->hooks.on_epoch(t->hooks.arg, t, &rep);
 }
 

@@ -49,16 +49,25 @@ static void plan_split(dpt_trainer *t) {
     dpt_sampler_init(&t->sampler, t->n_train, c->batch_size, dpt_world.rank, dpt_world.size);
 }
 
+void dpt_trainer_build_model(dpt_model *m, const dpt_config *c, int T, int F, int max_batch) {
+    char err[1024];
+    if (dpt_model_build_seq(m, c->layers, c->nlayers, T, F, max_batch, err, sizeof err))
+        dpt_fatal("%s: model: %s", c->source, err);
+    dpt_model_init_params(m, c->seed);
+    dpt_dist_check_model(m);
+}
+
+void dpt_trainer_init_optimizer(dpt_optim *o, const dpt_config *c, size_t nparams) {
+    char err[1024];
+    if (dpt_optim_init(o, &c->optim, nparams, err, sizeof err))
+        dpt_fatal("%s: optimizer: %s", c->source, err);
+}
+
 static void build_model(dpt_trainer *t) {
     const dpt_config *c = &t->cfg;
-    char err[1024];
     int per_rank = (c->batch_size + dpt_world.size - 1) / dpt_world.size;
     int max_batch = per_rank > 256 ? per_rank : 256;
-    if (dpt_model_build_seq(&t->model, c->layers, c->nlayers, t->info.T, t->info.F, max_batch, err,
-                            sizeof err))
-        dpt_fatal("%s: model: %s", c->source, err);
-    dpt_model_init_params(&t->model, c->seed);
-    dpt_dist_check_model(&t->model);
+    dpt_trainer_build_model(&t->model, c, t->info.T, t->info.F, max_batch);
     dpt_check_input(&t->info, c->train_file, c->x_name, &t->model);
     dpt_check_targets(&t->info, c->train_file, c->x_name, c->y_name, t->loss, &t->model);
     t->pred = dpt_alloc_floats((size_t)max_batch * (size_t)t->model.out_steps *
@@ -66,9 +75,7 @@ static void build_model(dpt_trainer *t) {
 }
 
 static void init_optimizer(dpt_trainer *t) {
-    char err[1024];
-    if (dpt_optim_init(&t->optim, &t->cfg.optim, t->model.nparams, err, sizeof err))
-        dpt_fatal("%s: optimizer: %s", t->cfg.source, err);
+    dpt_trainer_init_optimizer(&t->optim, &t->cfg, t->model.nparams);
     t->state.seed = t->cfg.seed;
 }
 

@@ -25,7 +25,7 @@
 typedef struct dpt_trainer dpt_trainer;
 
 /* After every step, on every rank (the same numbers everywhere). */
-typedef struct dpt_step_report {
+typedef struct dpt_train_step_report {
     int epoch;          /* 0-based */
     int64_t epoch_step; /* steps of this epoch done, this one included */
     int64_t steps;      /* steps per epoch */
@@ -33,10 +33,10 @@ typedef struct dpt_step_report {
     double loss;        /* mean loss per sample over the epoch's steps so far */
     double epoch_t0;    /* dpt_now_s() when the epoch started */
     bool skipped;       /* the step was not finite and skipped (training.on_nonfinite: skip) */
-} dpt_step_report;
+} dpt_train_step_report;
 
 /* After every epoch, on every rank (collective numbers). */
-typedef struct dpt_epoch_report {
+typedef struct dpt_train_epoch_report {
     int epoch;                             /* 0-based, just completed */
     int n;                                 /* values: */
     const char *const *names;              /* (n) loss, metrics, val_loss, val_ metrics, then lr,
@@ -46,23 +46,23 @@ typedef struct dpt_epoch_report {
     int shown;                             /* the first `shown` are the losses and metrics */
     double samples, time_s;                /* of the epoch */
     double compute_s, comm_s, data_wait_s; /* largest over the ranks */
-} dpt_epoch_report;
+} dpt_train_epoch_report;
 
 /* After a checkpoint was written, on rank 0 (the writer) only. */
-typedef struct dpt_ckpt_report {
+typedef struct dpt_train_ckpt_report {
     const char *why;  /* "steps", "timer", "epoch", "end", "stop signal" */
     const char *path; /* the file written */
     int64_t step;
     double seconds; /* writing it took */
-} dpt_ckpt_report;
+} dpt_train_ckpt_report;
 
 typedef struct dpt_train_hooks {
     void *arg; /* passed to every hook */
     /* Returns true to request a stop, like a stop signal: the request travels with the next
      * step's gradients, so every rank stops after that same step.  NULL = none. */
-    bool (*on_step)(void *arg, const dpt_trainer *t, const dpt_step_report *r);
-    void (*on_epoch)(void *arg, const dpt_trainer *t, const dpt_epoch_report *r);
-    void (*on_checkpoint)(void *arg, const dpt_trainer *t, const dpt_ckpt_report *r);
+    bool (*on_step)(void *arg, const dpt_trainer *t, const dpt_train_step_report *r);
+    void (*on_epoch)(void *arg, const dpt_trainer *t, const dpt_train_epoch_report *r);
+    void (*on_checkpoint)(void *arg, const dpt_trainer *t, const dpt_train_ckpt_report *r);
 } dpt_train_hooks;
 
 typedef struct dpt_train_options {
@@ -124,5 +124,13 @@ void dpt_trainer_request_stop(dpt_trainer *t);
 const char *dpt_trainer_save(dpt_trainer *t, const char *path);
 /* Collective (ends the step's communication thread). */
 void dpt_trainer_destroy(dpt_trainer *t);
+
+/* Pieces of dpt_trainer_create for callers that bring their own batches (bench/bench_train.c),
+ * so they build what training builds.  Collective: the model of c's layers for inputs
+ * (T steps, F features) and batches up to max_batch, parameters from training.seed, checked to
+ * be identical on every rank.  Fatal on error, naming c's file. */
+void dpt_trainer_build_model(dpt_model *m, const dpt_config *c, int T, int F, int max_batch);
+/* c's optimizer for nparams parameters; fatal on error. */
+void dpt_trainer_init_optimizer(dpt_optim *o, const dpt_config *c, size_t nparams);
 
 #endif

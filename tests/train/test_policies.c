@@ -9,7 +9,7 @@
 enum { STOP_AT = 7 };
 
 /* on_step: the last rank alone asks to stop once STOP_AT - 1 steps are done. */
-static bool request_on_last_rank(void *arg, const dpt_trainer *t, const dpt_step_report *r) {
+static bool request_on_last_rank(void *arg, const dpt_trainer *t, const dpt_train_step_report *r) {
     (void)arg;
     (void)t;
     return dpt_world.rank == dpt_world.size - 1 && r->step == STOP_AT - 1;
@@ -49,7 +49,7 @@ typedef struct watcher {
     int skipped;
 } watcher;
 
-static bool watch(void *arg, const dpt_trainer *t, const dpt_step_report *r) {
+static bool watch(void *arg, const dpt_trainer *t, const dpt_train_step_report *r) {
     watcher *w = arg;
     fix_snapshot now = fix_take(t);
     if (r->skipped) {

@@ -13,7 +13,7 @@ typedef struct stopper {
     int rank;
 } stopper;
 
-static bool stop_at(void *arg, const dpt_trainer *t, const dpt_step_report *r) {
+static bool stop_at(void *arg, const dpt_trainer *t, const dpt_train_step_report *r) {
     const stopper *s = arg;
     (void)t;
     return dpt_world.rank == s->rank && r->step == s->step - 1;

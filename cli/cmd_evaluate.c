@@ -35,7 +35,7 @@ int dpt_cmd_evaluate(int argc, char **argv) {
     int rc = parse(argc, argv, 2, pos, "dptrain evaluate MODEL DATA");
     if (rc) return rc > 0 ? DPT_EXIT_OK : DPT_EXIT_USAGE;
     dpt_infer *r = dpt_calloc(1, sizeof *r);
-    dpt_infer_open(r, pos[0], pos[1], true);
+    dpt_infer_init(r, pos[0], pos[1], true);
     dpt_totals t;
     dpt_infer_totals(r, &t);
     if (dpt_world.rank == 0) {
@@ -45,7 +45,7 @@ int dpt_cmd_evaluate(int argc, char **argv) {
         printf("\n");
         fflush(stdout);
     }
-    dpt_infer_close(r);
+    dpt_infer_free(r);
     free(r);
     return DPT_EXIT_OK;
 }
@@ -84,7 +84,7 @@ int dpt_cmd_predict(int argc, char **argv) {
     int rc = parse(argc, argv, 3, pos, "dptrain predict MODEL DATA OUT.h5");
     if (rc) return rc > 0 ? DPT_EXIT_OK : DPT_EXIT_USAGE;
     dpt_infer *r = dpt_calloc(1, sizeof *r);
-    dpt_infer_open(r, pos[0], pos[1], false);
+    dpt_infer_init(r, pos[0], pos[1], false);
     int K = r->model.out_features, T = r->model.out_steps;
     size_t w = (size_t)T * K;
     int64_t nrows = r->data.shard.nrows, n = r->info.n;
@@ -105,7 +105,7 @@ int dpt_cmd_predict(int argc, char **argv) {
     MPI_Barrier(dpt_world.comm);
     free(all);
     free(mine);
-    dpt_infer_close(r);
+    dpt_infer_free(r);
     free(r);
     return DPT_EXIT_OK;
 }

@@ -163,7 +163,7 @@ double dpt_totals_metric(const dpt_totals *t, int i) {
 
 enum { INFER_BATCH = 256 };
 
-void dpt_infer_open(dpt_infer *r, const char *model_path, const char *data_path, bool need_y) {
+void dpt_infer_init(dpt_infer *r, const char *model_path, const char *data_path, bool need_y) {
     char err[1024];
     memset(r, 0, sizeof *r);
     int threads = dpt_dist_pick_threads(0);
@@ -195,7 +195,7 @@ void dpt_infer_open(dpt_infer *r, const char *model_path, const char *data_path,
     r->pred = dpt_alloc_floats((size_t)INFER_BATCH * (size_t)m->out_steps * (size_t)K);
 }
 
-void dpt_infer_close(dpt_infer *r) {
+void dpt_infer_free(dpt_infer *r) {
     free(r->pred);
     free(r->data.y_norm);
     dpt_shard_free(&r->data.shard);

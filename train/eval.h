@@ -83,8 +83,8 @@ typedef struct dpt_infer {
 
 /* Collective.  Picks the threads, loads the model, checks the data against it (targets only
  * when need_y) and reads this rank's rows; fatal on any error. */
-void dpt_infer_open(dpt_infer *r, const char *model_path, const char *data_path, bool need_y);
-void dpt_infer_close(dpt_infer *r);
+void dpt_infer_init(dpt_infer *r, const char *model_path, const char *data_path, bool need_y);
+void dpt_infer_free(dpt_infer *r);
 /* Collective: the totals over every rank's rows. */
 void dpt_infer_totals(dpt_infer *r, dpt_totals *out);
 /* Predictions of this rank's rows into out (nrows, out_steps, K) in the user's units; padded

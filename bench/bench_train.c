@@ -1,4 +1,5 @@
-/* Training throughput on synthetic in-memory data with the trainer's own step (parallel/step.h):
+/* Training throughput on synthetic in-memory data with the trainer's own model, optimizer
+ * (train/trainer.h, from a config written for the workload) and step (parallel/step.h):
  * samples/s, ms/step, and the GEMM GFLOP/s of the step as a fraction of the sgemm peak measured
  * on exactly the same GEMM shapes, thread count and ranks; per step also compute, allreduce and
  * exposed communication time, with the allreduce inline or overlapped with backward (--overlap,
@@ -20,6 +21,7 @@
 #include "parallel/dist.h"
 #include "parallel/sampler.h"
 #include "parallel/step.h"
+#include "train/trainer.h"
 
 #define MAX_WIDTHS 6
 #define MAX_GEMMS  32
@@ -151,19 +153,24 @@ static options parse_args(int argc, char **argv) {
 
 /* ---- model and data ---- */
 
-static void build_model(const workload *w, int max_batch, dpt_model *m) {
-    dpt_layer_spec specs[MAX_WIDTHS]; /* (nwidths - 1) layers */
+/* The workload as a training config, so the model and optimizer are built by the trainer
+ * library exactly as `dptrain train` builds them (data.train is never read: the batches are
+ * synthetic). */
+static void workload_config(const workload *w, dpt_config *c) {
+    char yaml[2048], err[1024];
+    int n = snprintf(yaml, sizeof yaml, "model:\n  layers:\n");
     int nl = w->nwidths - 1;
-    char err[512], line[128];
     for (int i = 0; i < nl; i++) {
-        snprintf(line, sizeof line, "%s units=%d%s", i == 0 && w->cell ? w->cell : "dense",
-                 w->widths[i + 1], i + 1 < nl && !w->cell ? " activation=relu" : "");
-        if (dpt_layer_spec_parse(&specs[i], line, err, sizeof err)) dpt_fatal("%s", err);
+        const char *type = i == 0 && w->cell ? w->cell : "dense";
+        bool relu = i + 1 < nl && !w->cell;
+        n += snprintf(yaml + n, sizeof yaml - (size_t)n, "    - {type: %s, units: %d%s}\n", type,
+                      w->widths[i + 1], relu ? ", activation: relu" : "");
     }
-    if (dpt_model_build_seq(m, specs, nl, w->cell ? w->steps : 1, w->widths[0], max_batch, err,
-                            sizeof err))
-        dpt_fatal("%s: %s", w->name, err);
-    dpt_model_init_params(m, 42);
+    snprintf(yaml + n, sizeof yaml - (size_t)n,
+             "loss: %s\noptimizer: %s\ndata: {train: synthetic.h5}\n"
+             "training: {seed: 42, batch_size: %d}\n",
+             w->loss, w->optim, w->batch);
+    if (dpt_config_load_text(c, yaml, w->name, NULL, 0, err, sizeof err)) dpt_fatal("%s", err);
 }
 
 /* This rank's rows: x ~ N(0, 1); regression targets a fixed linear function of x plus noise, so
@@ -408,15 +415,12 @@ static void time_blocks(dpt_step *s, const batch_data *d, int b, int steps, cons
 
 /* Warm-up, then the timed blocks; the peak RSS is read after the warm-up, before the sgemm
  * operands exist (a step allocates nothing, so it cannot grow later). */
-static result time_training(const workload *w, const options *o, dpt_model *m, const batch_data *d,
-                            int b) {
-    dpt_optim_spec spec;
-    dpt_optim_spec_defaults(&spec, w->optim);
+static result time_training(const dpt_config *c, const options *o, dpt_model *m,
+                            const batch_data *d, int b) {
     dpt_optim opt;
-    char err[256];
-    if (dpt_optim_init(&opt, &spec, m->nparams, err, sizeof err)) dpt_fatal("%s", err);
+    dpt_trainer_init_optimizer(&opt, c, m->nparams);
     dpt_step s;
-    dpt_step_init(&s, m, dpt_loss_find(w->loss), &opt, NULL, 0);
+    dpt_step_init(&s, m, dpt_loss_find(c->loss), &opt, NULL);
     dpt_trace main_trace;
     dpt_trace_init(&main_trace, 0, 0);
     s.trace = &main_trace;
@@ -508,16 +512,19 @@ static void run_workload(const workload *w, const options *o, int threads, doubl
     int b = hi - lo, max_b = (int)dpt_split_lo(w->batch, P, 1); /* rank 0 has the most rows */
     reset_peak();
     double base = status_kib("VmRSS") / 1024.0;
+    dpt_config c;
+    workload_config(w, &c);
     dpt_model m;
-    build_model(w, max_b > 0 ? max_b : 1, &m);
+    dpt_trainer_build_model(&m, &c, w->cell ? w->steps : 1, w->widths[0], max_b > 0 ? max_b : 1);
     batch_data d = make_data(w, b);
-    result r = time_training(w, o, &m, &d, b);
+    result r = time_training(&c, o, &m, &d, b);
     double mem[3] = {base, r.peak_mib, accounted_bytes(w, &m, b) / 1048576.0};
     MPI_Allreduce(MPI_IN_PLACE, mem, 3, MPI_DOUBLE, MPI_MAX, dpt_world.comm);
     r.base_mib = mem[0], r.peak_mib = mem[1], r.acc_mib = mem[2];
     report(w, threads, &r, square);
     free_data(&d);
     dpt_model_free(&m);
+    dpt_config_free(&c);
 }
 
 int main(int argc, char **argv) {

@@ -106,6 +106,25 @@ static int build_spec(dpt_model *m, const dpt_layer_spec *user, int ui, int *li,
     return 0;
 }
 
+/* Head room for the training step's sums (parallel/step.h: count, loss, the trainer's metric
+ * sums and requests) in one 64-byte line; dpt_model_grad_head grows it when asked for more. */
+enum { GRAD_HEAD_DEFAULT = 16 };
+
+/* (Re)allocates the gradient buffer with `head` floats in front, keeping the gradients' values,
+ * and points the layers' gradient views into it. */
+static void alloc_grads(dpt_model *m, size_t head) {
+    float *old = m->grads ? m->grads - m->grad_head : NULL;
+    float *buf = dpt_alloc_floats(head + m->nparams); /* zeroed */
+    if (old) memcpy(buf + head, m->grads, m->nparams * sizeof(float));
+    free(old);
+    m->grads = buf + head;
+    m->grad_head = head;
+    for (int i = 0; i < m->nlayers; i++) {
+        dpt_layer *l = &m->layers[i];
+        l->grads = l->ntensors ? m->grads + l->tensors[0].offset : NULL;
+    }
+}
+
 static void layout_params(dpt_model *m) {
     size_t off = 0;
     for (int i = 0; i < m->nlayers; i++) {
@@ -119,14 +138,17 @@ static void layout_params(dpt_model *m) {
     }
     m->nparams = off;
     m->params = dpt_alloc_floats(off);
-    /* head room in front of the gradients: see DPT_MODEL_GRAD_HEAD */
-    m->grads = dpt_alloc_floats(DPT_MODEL_GRAD_HEAD + off) + DPT_MODEL_GRAD_HEAD;
-    memset(m->grads - DPT_MODEL_GRAD_HEAD, 0, DPT_MODEL_GRAD_HEAD * sizeof(float));
+    alloc_grads(m, GRAD_HEAD_DEFAULT);
     for (int i = 0; i < m->nlayers; i++) {
         dpt_layer *l = &m->layers[i];
         l->params = l->ntensors ? m->params + l->tensors[0].offset : NULL;
-        l->grads = l->ntensors ? m->grads + l->tensors[0].offset : NULL;
     }
+}
+
+float *dpt_model_grad_head(dpt_model *m, size_t n) {
+    if (n > m->grad_head) alloc_grads(m, (n + 15) / 16 * 16); /* grads stay 64-byte aligned */
+    memset(m->grads - n, 0, n * sizeof(float));
+    return m->grads - n;
 }
 
 /* Floats the arena needs: activations, caches, two deltas; each piece 64-byte aligned. */
@@ -221,7 +243,7 @@ void dpt_model_free(dpt_model *m) {
     if (!m) return;
     free(m->layers);
     free(m->params);
-    free(m->grads ? m->grads - DPT_MODEL_GRAD_HEAD : NULL);
+    free(m->grads ? m->grads - m->grad_head : NULL);
     free(m->acts);
     free(m->arena);
     memset(m, 0, sizeof *m);

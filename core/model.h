@@ -8,11 +8,6 @@
 
 #include "core/layer.h"
 
-/* Floats the model keeps free right in front of its gradients (64-byte aligned): the training
- * step puts its statistics there, so that one allreduce covers both without a second gradient
- * buffer (which at start-up would hold a copy of the gradients: a peak of one more gradient). */
-#define DPT_MODEL_GRAD_HEAD 16
-
 typedef struct dpt_model {
     int nlayers;
     dpt_layer *layers; /* (nlayers); a dense spec with an activation expands into two */
@@ -23,8 +18,9 @@ typedef struct dpt_model {
     int max_batch;     /* largest B forward/backward accept */
     size_t nparams;
     float *params;       /* (nparams) all parameters, layer by layer */
-    float *grads;        /* (nparams) same layout, with DPT_MODEL_GRAD_HEAD floats of head room
-                            (zeros) right in front of it */
+    float *grads;        /* (nparams) same layout, with grad_head floats of head room right in
+                            front of it (dpt_model_grad_head) */
+    size_t grad_head;    /* floats of head room in front of grads (a multiple of 16) */
     float **acts;        /* (nlayers + 1) acts[i] = input of layer i (B, steps_in, in);
                             acts[0] is the caller's x during a step */
     float *delta[2];     /* 2 x (max_batch, max steps x width) ping-pong buffers for backward */
@@ -67,6 +63,13 @@ const float *dpt_model_forward(dpt_model *m, const float *x, int B, const dpt_st
 void dpt_model_backward(dpt_model *m, const float *dout, int B);
 
 void dpt_model_zero_grads(dpt_model *m);
+
+/* The n floats right in front of m->grads (zeroed), so that a caller can reduce its own numbers
+ * together with the gradients in one range without a second gradient buffer (which at start-up
+ * would hold a copy of the gradients: a peak of one more gradient).  The model is built with room
+ * for a few; asking for more reallocates the gradient buffer (values kept, layer views
+ * repointed), so ask at set-up, before anyone holds a pointer into m->grads. */
+float *dpt_model_grad_head(dpt_model *m, size_t n);
 
 /* Adds l2 * w to the gradient of every decayed tensor; returns the penalty (l2/2) * sum w^2. */
 double dpt_model_add_l2(dpt_model *m, float l2);

@@ -11,21 +11,15 @@
 #include "parallel/comm.h"
 #include "parallel/dist.h"
 
-_Static_assert(2 + DPT_STEP_MAX_STATS <= DPT_STEP_HEAD, "the slots must fit in the head");
-_Static_assert(DPT_STEP_HEAD == DPT_MODEL_GRAD_HEAD, "the head is the model's head room");
-
 void dpt_step_init(dpt_step *s, dpt_model *m, const dpt_loss *loss, dpt_optim *opt,
-                   const dpt_schedule *sched, int nstats) {
-    DPT_ASSERT(nstats >= 0 && nstats <= DPT_STEP_MAX_STATS);
+                   const dpt_schedule *sched) {
     memset(s, 0, sizeof *s);
     s->model = m;
     s->loss = loss;
     s->optim = opt;
     s->schedule = sched;
-    s->nstats = nstats;
-    s->reduce = m->grads - DPT_STEP_HEAD; /* the model's head room: no second buffer */
-    memset(s->reduce, 0, DPT_STEP_HEAD * sizeof(float));
-    s->slots = s->reduce + DPT_STEP_HEAD - 2 - nstats;
+    dpt_step_add_sums(s, "count", 1); /* DPT_SUM_COUNT */
+    dpt_step_add_sums(s, "loss", 1);  /* DPT_SUM_LOSS */
     s->dout =
         dpt_alloc_floats((size_t)m->max_batch * (size_t)m->out_steps * (size_t)m->out_features);
     dpt_trace_init(&s->comm_trace, 1, 0);
@@ -51,14 +45,21 @@ void dpt_step_free(dpt_step *s) {
     memset(s, 0, sizeof *s);
 }
 
-float *dpt_step_stats(dpt_step *s) {
-    return s->slots + 2;
+int dpt_step_add_sums(dpt_step *s, const char *name, int n) {
+    dpt_sums *u = &s->sums;
+    DPT_ASSERT(!s->comm && !s->in_step && n >= 0 && u->n + n <= DPT_SUMS_MAX);
+    int handle = u->n;
+    for (int i = 0; i < n; i++) u->name[u->n++] = name;
+    /* The slots sit right before the gradients, so the reduced range starts at the first. */
+    u->local = dpt_model_grad_head(s->model, (size_t)u->n);
+    s->reduce = u->local;
+    return handle;
 }
 
 /* ---- overlap: bucket hand-over ---- */
 
 /* Hands over the buckets that are complete once the gradients from offset `from` of the reduce
- * buffer up are final (0: every gradient bucket).  The bucket with the slots (first_layer -1)
+ * buffer up are final (0: every gradient bucket).  The bucket with the sums (first_layer -1)
  * is left for dpt_step_update. */
 static void release_ready(dpt_step *s, size_t from) {
     int k = s->released;
@@ -73,23 +74,23 @@ static void on_grads_ready(void *arg, const float *from) {
     release_ready(s, (size_t)(from - s->reduce));
 }
 
-/* Plans the buckets for the reduce buffer: the model's plan shifted past the head, and the
- * bucket holding layer 0's gradients grown down over the slots, so it is the one
+/* Plans the buckets for the reduce buffer: the model's plan shifted past the sums, and the
+ * bucket holding layer 0's gradients grown down over the sums, so it is the one
  * dpt_step_update releases after the caller filled them. */
 static void plan_buckets(dpt_step *s, size_t bucket_bytes) {
     dpt_model *m = s->model;
-    size_t nslots = 2 + (size_t)s->nstats, head = (size_t)(s->slots - s->reduce);
+    size_t nsums = (size_t)s->sums.n;
     s->buckets = dpt_calloc((size_t)dpt_bucket_plan(m, bucket_bytes, NULL) + 1, sizeof *s->buckets);
     int nb = dpt_bucket_plan(m, bucket_bytes, s->buckets);
-    for (int k = 0; k < nb; k++) s->buckets[k].off += DPT_STEP_HEAD;
+    for (int k = 0; k < nb; k++) s->buckets[k].off += nsums;
     if (nb == 0) {
         s->buckets[nb++] =
-            (dpt_bucket){.off = head, .len = nslots, .first_layer = -1, .last_layer = -1};
+            (dpt_bucket){.off = 0, .len = nsums, .first_layer = -1, .last_layer = -1};
     } else {
         dpt_bucket *last = &s->buckets[nb - 1];
-        DPT_ASSERT(last->off == DPT_STEP_HEAD);
-        last->off = head;
-        last->len += nslots;
+        DPT_ASSERT(last->off == nsums);
+        last->off = 0;
+        last->len += nsums;
         last->first_layer = -1;
     }
     s->nbuckets = nb;
@@ -133,7 +134,7 @@ const float *dpt_step_compute(dpt_step *s, const float *x, dpt_target y, int B,
     dpt_model *m = s->model;
     DPT_ASSERT(!s->in_step || !s->comm); /* buckets of the last step are still in flight */
     double t0 = dpt_now_s();
-    memset(s->reduce, 0, (DPT_STEP_HEAD + m->nparams) * sizeof(float));
+    memset(s->reduce, 0, ((size_t)s->sums.n + m->nparams) * sizeof(float));
     s->released = 0;
     s->in_step = true;
     dpt_step_ctx ctx = {.training = true,
@@ -150,8 +151,8 @@ const float *dpt_step_compute(dpt_step *s, const float *x, dpt_target y, int B,
     double t1 = dpt_now_s();
     dpt_model_backward(m, s->dout, B); /* hands buckets over through m->grads_ready */
     if (s->comm) release_ready(s, 0);
-    s->slots[0] = (float)B;
-    s->slots[1] = (float)loss;
+    s->sums.local[DPT_SUM_COUNT] = (float)B;
+    s->sums.local[DPT_SUM_LOSS] = (float)loss;
     trace_main(s, DPT_PH_FORWARD, t0, t1);
     trace_main(s, DPT_PH_BACKWARD, t1, dpt_now_s());
     return out;
@@ -159,10 +160,10 @@ const float *dpt_step_compute(dpt_step *s, const float *x, dpt_target y, int B,
 
 /* Every rank holds the global sums in the reduced range when this returns. */
 static void reduce_all(dpt_step *s) {
-    size_t n = 2 + (size_t)s->nstats + s->model->nparams;
+    size_t n = (size_t)s->sums.n + s->model->nparams;
     if (!s->comm) {
         double t0 = dpt_now_s();
-        dpt_allreduce_sum_f32(s->slots, n);
+        dpt_allreduce_sum_f32(s->reduce, n);
         dpt_trace_add(&s->comm_trace, DPT_PH_ALLREDUCE, t0, dpt_now_s(), s->step, 0);
         return;
     }
@@ -184,9 +185,9 @@ static const char *first_bad_layer(const dpt_model *m) {
 static dpt_step_status apply(dpt_step *s, const char **bad_layer) {
     dpt_model *m = s->model;
     size_t n = m->nparams;
-    s->count = s->slots[0];
-    s->loss_sum = s->slots[1];
-    for (int i = 0; i < s->nstats; i++) s->stats[i] = s->slots[2 + i];
+    for (int i = 0; i < s->sums.n; i++) s->sums.total[i] = s->sums.local[i];
+    s->count = s->sums.total[DPT_SUM_COUNT];
+    s->loss_sum = s->sums.total[DPT_SUM_LOSS];
     if (bad_layer) *bad_layer = NULL;
     if (s->count <= 0) return DPT_STEP_OK;
 

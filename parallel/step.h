@@ -18,13 +18,22 @@
 #include "core/optim.h"
 #include "core/trace.h"
 
-/* Statistics slots reduced with the gradients: [0] sample count, [1] loss sum,
- * [2 ...] caller statistics (e.g. metric sums). */
-#define DPT_STEP_MAX_STATS 12
-/* Floats in front of the gradients in the reduced buffer (the model's head room,
- * DPT_MODEL_GRAD_HEAD): the slots sit at its end, right before the gradients, so [slots, end of
- * gradients) is one range whose first part is layer 0's gradients (the last to be ready). */
-#define DPT_STEP_HEAD 16
+/* The sums a step reduces together with its gradients, in the same allreduce (DESIGN.md §2):
+ * slots of floats right in front of the gradients (the model's head room, dpt_model_grad_head),
+ * so [first slot, end of gradients) is one range and no second gradient buffer exists.  The step
+ * owns two, the sample count and the loss sum; callers ask for named ranges of slots at set-up
+ * (dpt_step_add_sums: the trainer's metric sums, metric rows, stop flag, checkpoint timer) and
+ * keep the handle.  Slots travel as floats: exact for counts and flags up to 2^24. */
+#define DPT_SUMS_MAX 32
+enum { DPT_SUM_COUNT = 0, DPT_SUM_LOSS = 1 }; /* the step's own handles */
+
+typedef struct dpt_sums {
+    int n;                          /* slots handed out */
+    const char *name[DPT_SUMS_MAX]; /* (n) name of the range each slot belongs to */
+    float *local;                   /* (n) this step's values; reduced in place */
+    double total[DPT_SUMS_MAX];     /* (n) global sums after the last reduce */
+} dpt_sums;
+
 /* Bucket bound used when dpt_step_set_overlap is given 0: small enough that the layers above
  * the first start early, large enough that the per-bucket latency stays small (docs/design.md,
  * "Overlapping communication"). */
@@ -43,10 +52,8 @@ typedef struct dpt_step {
     float clip_value; /* 0 = off */
     uint64_t seed;    /* keys dropout masks */
     int64_t step;     /* optimizer steps taken so far (global, same on every rank) */
-    int nstats;       /* caller statistics reduced with the gradients */
-    float *reduce;    /* (DPT_STEP_HEAD + nparams) head, then the gradients (model->grads) */
-    float *slots;     /* (2 + nstats) the last slots of the head: count, loss sum, statistics;
-                         the reduced range is [slots, reduce + DPT_STEP_HEAD + nparams) */
+    dpt_sums sums;    /* reduced with the gradients */
+    float *reduce;    /* (sums.n + nparams) the reduced range: sums.local, then model->grads */
     float *dout;      /* (max_batch, K) d(loss)/d(output) */
     /* timing: */
     dpt_trace *trace;     /* caller-owned, main thread (tid 0), NULL = none: forward, backward,
@@ -58,24 +65,27 @@ typedef struct dpt_step {
     /* overlap (dpt_step_set_overlap): */
     bool overlap;               /* buckets go to the communication thread */
     size_t bucket_bytes;        /* bound on a bucket (a larger single layer is its own) */
-    int nbuckets;               /* buckets; the last holds layer 0's gradients and the slots */
+    int nbuckets;               /* buckets; the last holds layer 0's gradients and the sums */
     struct dpt_bucket *buckets; /* (nbuckets, room for nlayers + 1) in reduction order,
                                    offsets into reduce */
     int released;               /* buckets handed over in the current step */
     bool in_step;               /* between dpt_step_compute and dpt_step_update */
     struct dpt_comm *comm;      /* the thread, NULL when overlap is off */
     /* results of the last reduce: */
-    double count;                     /* global samples in the step */
-    double loss_sum;                  /* global loss sum (before L2) */
-    double stats[DPT_STEP_MAX_STATS]; /* global sums of the caller statistics */
-    double grad_norm;                 /* global gradient norm before clipping */
-    float lr;                         /* learning rate used */
+    double count;     /* global samples in the step (sums.total[DPT_SUM_COUNT]) */
+    double loss_sum;  /* global loss sum before L2 (sums.total[DPT_SUM_LOSS]) */
+    double grad_norm; /* global gradient norm before clipping */
+    float lr;         /* learning rate used */
 } dpt_step;
 
-/* Sets up the step for a built model with overlap off; repoints model->grads into the reduce
- * buffer (so the allreduce needs no copy).  nstats <= DPT_STEP_MAX_STATS. */
+/* Sets up the step for a built model with overlap off and the step's own sums (count, loss)
+ * in the model's gradient head room. */
 void dpt_step_init(dpt_step *s, dpt_model *m, const dpt_loss *loss, dpt_optim *opt,
-                   const dpt_schedule *sched, int nstats);
+                   const dpt_schedule *sched);
+/* Set-up, before dpt_step_set_overlap and the first step: n more slots named `name` reduced
+ * with every step's gradients.  Returns the handle (the range's first slot) for dpt_step_sums
+ * and sums.total; at most DPT_SUMS_MAX slots in all. */
+int dpt_step_add_sums(dpt_step *s, const char *name, int n);
 /* Collective.  Stops the communication thread and gives the model a gradient buffer of its own
  * again (same values); call before dpt_model_free. */
 void dpt_step_free(dpt_step *s);
@@ -90,16 +100,19 @@ bool dpt_step_set_overlap(dpt_step *s, bool on, size_t bucket_bytes);
  * events and totals recorded so far. */
 void dpt_step_trace_comm(dpt_step *s, size_t cap);
 
-/* Zeroes gradients, runs forward, loss and backward on B local samples (B may be 0): x is
- * (B, in_steps, F), y per sample or, for a model returning sequences, per step; lengths (B)
+/* Zeroes gradients and sums, runs forward, loss and backward on B local samples (B may be 0):
+ * x is (B, in_steps, F), y per sample or, for a model returning sequences, per step; lengths (B)
  * gives each sample's valid steps (NULL = all).  Returns the model output (B, out_steps, K) so
- * the caller can fill dpt_step_stats() before the reduce.  With overlap on, gradient buckets
- * are being reduced when it returns: until dpt_step_update the caller must not touch the
+ * the caller can fill its sums (dpt_step_sums) before the reduce.  With overlap on, gradient
+ * buckets are being reduced when it returns: until dpt_step_update the caller must not touch the
  * gradients nor call MPI (the communication thread owns MPI then). */
 const float *dpt_step_compute(dpt_step *s, const float *x, dpt_target y, int B,
                               const int64_t *sample_ids, const int32_t *lengths);
-/* The caller's statistics slots (nstats floats) for this step. */
-float *dpt_step_stats(dpt_step *s);
+/* This step's local slots of the range `handle` (dpt_step_add_sums), to fill between
+ * dpt_step_compute and dpt_step_update; their global sums are then in s->sums.total[handle...]. */
+static inline float *dpt_step_sums(dpt_step *s, int handle) {
+    return s->sums.local + handle;
+}
 
 /* Outcome of the update. */
 typedef enum { DPT_STEP_OK = 0, DPT_STEP_NONFINITE = 1 } dpt_step_status;

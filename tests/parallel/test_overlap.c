@@ -3,7 +3,8 @@
  * steps of a dense and of a stacked-LSTM model give the same parameters, counts, losses and
  * statistics with overlap on (one layer per bucket, two layers, one bucket) as with the inline
  * allreduce, including a rank without rows and a non-finite step; the trace shows every bucket
- * reduced between the start of backward and the end of the wait; the thread blocks signals.
+ * reduced between the start of backward and the end of the wait; the thread blocks signals;
+ * named sums, also beyond the model's default head room, reduce exactly and change nothing else.
  *
  * Tolerance: at 1 and 2 ranks an allreduce sum is a + b whatever the algorithm, so the results
  * must be bitwise equal.  At 3 and 4 ranks Open MPI may pick another algorithm (another
@@ -270,7 +271,8 @@ static void run(const model_case *c, bool overlap, size_t bucket_bytes, int nan_
     char err[256];
     CHECK_MSG(dpt_optim_init(&opt, &spec, m.nparams, err, sizeof err) == 0, err);
     dpt_step s;
-    dpt_step_init(&s, &m, dpt_loss_find("mse"), &opt, NULL, NSTATS);
+    dpt_step_init(&s, &m, dpt_loss_find("mse"), &opt, NULL);
+    int stats = dpt_step_add_sums(&s, "test stats", NSTATS);
     s.l2 = 1e-3f;
     CHECK(dpt_step_set_overlap(&s, overlap, bucket_bytes) == overlap);
     o->nbuckets = s.nbuckets;
@@ -278,7 +280,7 @@ static void run(const model_case *c, bool overlap, size_t bucket_bytes, int nan_
     for (int k = 0; k < NSTEPS; k++) {
         int B = make_batch(c, k, nan_step, x, y);
         const float *out = dpt_step_compute(&s, x, (dpt_target){y, NULL}, B, NULL, NULL);
-        float *st = dpt_step_stats(&s);
+        float *st = dpt_step_sums(&s, stats);
         st[0] = 0.25f * (float)B + (float)dpt_world.rank;
         st[1] = B > 0 ? out[0] : 0.0f;
         const char *bad = NULL;
@@ -286,7 +288,7 @@ static void run(const model_case *c, bool overlap, size_t bucket_bytes, int nan_
         snprintf(o->bad[k], sizeof o->bad[k], "%s", bad ? bad : "");
         o->count[k] = s.count;
         o->loss[k] = s.loss_sum;
-        for (int i = 0; i < NSTATS; i++) o->stats[k][i] = s.stats[i];
+        for (int i = 0; i < NSTATS; i++) o->stats[k][i] = s.sums.total[stats + i];
     }
     dpt_dist_check_model(&m); /* every rank holds the same parameters */
     o->n = m.nparams;
@@ -379,6 +381,64 @@ static int count_phase(const dpt_trace *t, dpt_phase p) {
     return n;
 }
 
+/* Two steps with `extra` more sums than the step's own (beyond the model's default head room
+ * when large: the gradient buffer grows at set-up); every sum reduces exactly on both paths.
+ * Returns the parameters. */
+static float *steps_with_sums(const model_case *c, bool overlap, int extra) {
+    dpt_model m;
+    build(c, &m);
+    dpt_optim_spec spec;
+    dpt_optim_spec_defaults(&spec, "sgd");
+    dpt_optim opt;
+    char err[256];
+    CHECK_MSG(dpt_optim_init(&opt, &spec, m.nparams, err, sizeof err) == 0, err);
+    dpt_step s;
+    dpt_step_init(&s, &m, dpt_loss_find("mse"), &opt, NULL);
+    int a = dpt_step_add_sums(&s, "a", 3), b = dpt_step_add_sums(&s, "b", extra - 3);
+    CHECK(a == 2 && b == 5 && s.sums.n == 2 + extra && m.grad_head >= (size_t)s.sums.n);
+    for (int i = 0; i < m.nlayers; i++) /* the layers' views follow a grown buffer */
+        if (m.layers[i].nparams)
+            CHECK(m.layers[i].grads == m.grads + m.layers[i].tensors[0].offset);
+    CHECK(dpt_step_set_overlap(&s, overlap, 1) == overlap);
+    float x[MAXB * 15], y[MAXB * 3];
+    double P = dpt_world.size, r = dpt_world.rank;
+    for (int k = 0; k < 2; k++) {
+        int B = make_batch(c, k, NO_NAN, x, y);
+        dpt_step_compute(&s, x, (dpt_target){y, NULL}, B, NULL, NULL);
+        for (int i = 0; i < 3; i++) dpt_step_sums(&s, a)[i] = (float)(r + i);
+        for (int i = 0; i < extra - 3; i++) dpt_step_sums(&s, b)[i] = (float)(2 * r - i);
+        CHECK(dpt_step_update(&s, NULL) == DPT_STEP_OK);
+        for (int i = 0; i < 3; i++) CHECK(s.sums.total[a + i] == P * (P - 1) / 2 + P * i);
+        for (int i = 0; i < extra - 3; i++) CHECK(s.sums.total[b + i] == P * (P - 1) - P * i);
+    }
+    float *params = dpt_alloc_floats(m.nparams);
+    memcpy(params, m.params, m.nparams * sizeof(float));
+    dpt_step_free(&s);
+    dpt_optim_free(&opt);
+    dpt_model_free(&m);
+    return params;
+}
+
+/* Named sums ride the gradient allreduce without changing it: the parameters after two steps
+ * with 25 extra sums (beyond the default head room, which grows) equal those with 3, inline or
+ * overlapped; bitwise up to 2 ranks (tolerance: see the top). */
+static void named_sums_ride_the_reduce_without_changing_it(void) {
+    model_case c = dense_case();
+    dpt_model m;
+    build(&c, &m);
+    size_t n = m.nparams;
+    dpt_model_free(&m);
+    float *ref = steps_with_sums(&c, false, 3);
+    const bool overlap[3] = {false, true, true};
+    const int extra[3] = {25, 3, 25};
+    for (int k = 0; k < 3; k++) {
+        float *got = steps_with_sums(&c, overlap[k], extra[k]);
+        for (size_t i = 0; i < n; i++) CHECK(same(ref[i], got[i], dpt_world.size <= 2));
+        free(got);
+    }
+    free(ref);
+}
+
 /* Every bucket's allreduce lies between the start of backward and the end of the main thread's
  * wait: causal order, not timing. */
 static void trace_shows_each_bucket_inside_the_step(void) {
@@ -391,7 +451,7 @@ static void trace_shows_each_bucket_inside_the_step(void) {
     char err[256];
     CHECK_MSG(dpt_optim_init(&opt, &spec, m.nparams, err, sizeof err) == 0, err);
     dpt_step s;
-    dpt_step_init(&s, &m, dpt_loss_find("mse"), &opt, NULL, 0);
+    dpt_step_init(&s, &m, dpt_loss_find("mse"), &opt, NULL);
     dpt_trace tr;
     dpt_trace_init(&tr, 0, 64);
     s.trace = &tr;
@@ -433,7 +493,7 @@ static void below_serialized_the_step_stays_inline(void) {
     dpt_model m;
     build(&c, &m);
     dpt_step s;
-    dpt_step_init(&s, &m, dpt_loss_find("mse"), NULL, NULL, 0);
+    dpt_step_init(&s, &m, dpt_loss_find("mse"), NULL, NULL);
     int level = dpt_world.thread_level;
     dpt_world.thread_level = MPI_THREAD_FUNNELED;
     CHECK(!dpt_step_set_overlap(&s, true, 0));
@@ -483,7 +543,7 @@ static void communication_thread_blocks_stop_signals(void) {
     dpt_model m;
     build(&c, &m);
     dpt_step s;
-    dpt_step_init(&s, &m, dpt_loss_find("mse"), NULL, NULL, 0);
+    dpt_step_init(&s, &m, dpt_loss_find("mse"), NULL, NULL);
     int blocking;
     CHECK(comm_threads(&blocking) == 0);
     CHECK(dpt_step_set_overlap(&s, true, 1));
@@ -508,6 +568,7 @@ int main(int argc, char **argv) {
     RUN(wide_overlapped_in_pieces_equals_inline);
     RUN(lstm_overlapped_equals_inline);
     RUN(nonfinite_step_is_refused_alike_on_both_paths);
+    RUN(named_sums_ride_the_reduce_without_changing_it);
     RUN(trace_shows_each_bucket_inside_the_step);
     RUN(below_serialized_the_step_stays_inline);
     RUN(communication_thread_blocks_stop_signals);

@@ -1,21 +1,26 @@
-/* The trainer's input pipeline (docs/data.md).  data.mode in_memory: each rank reads its
- * contiguous shard once; before every epoch the rows this rank will consume, in the exact global
- * shuffled order, are exchanged between ranks (results do not depend on the number of ranks).
+/* The trainer's input pipeline (train/input.h, docs/data.md).  data.mode in_memory: each rank
+ * reads its contiguous shard once; before every epoch the rows this rank will consume, in the
+ * exact global shuffled order, are exchanged between ranks (results do not depend on the number
+ * of ranks).
  * data.mode streaming: an I/O thread per rank reads blocks of rows, shuffles them through a
  * bounded buffer and prepares batches ahead of the step (io/stream.h); statistics and validation
  * are streamed too, so no rank ever holds the dataset. */
+#include "train/input.h"
+
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/train.h"
 #include "core/rng.h"
 #include "core/util.h"
 #include "io/h5lock.h"
 #include "parallel/dist.h"
+#include "parallel/sampler.h"
+#include "train/trainer.h"
 
 /* ---- in_memory ---- */
 
-static void read_shard(dpt_data *d, const train_run *r, const char *path, int64_t lo, int64_t hi) {
+static void read_shard(dpt_data *d, const dpt_trainer *r, const char *path, int64_t lo,
+                       int64_t hi) {
     const dpt_config *c = &r->cfg;
     char err[1024];
     int nclasses = r->info.labels ? r->model.out_features : 0;
@@ -45,67 +50,67 @@ static void fit_valid(dpt_norm *n, const float *v, int64_t rows, int steps, int 
 }
 
 /* Buffers for the rows this rank consumes in an epoch, in order (filled by exchange_epoch). */
-static void alloc_epoch(train_run *r) {
+static void alloc_epoch(dpt_trainer *r) {
     int64_t cnt = dpt_sampler_epoch_count(&r->sampler);
     size_t rows = (size_t)(cnt > 0 ? cnt : 1);
     size_t xw = (size_t)r->info.T * (size_t)r->info.F;       /* floats of x per sample */
     size_t yw = (size_t)r->info.y_steps * (size_t)r->info.K; /* floats of y per sample */
-    r->perm = dpt_calloc((size_t)r->n_train, sizeof(int64_t));
-    r->need = dpt_calloc(rows, sizeof(int64_t));
-    r->ex_x = dpt_alloc_floats(rows * xw);
+    r->in.perm = dpt_calloc((size_t)r->n_train, sizeof(int64_t));
+    r->in.need = dpt_calloc(rows, sizeof(int64_t));
+    r->in.ex_x = dpt_alloc_floats(rows * xw);
     if (r->info.labels)
-        r->ex_labels = dpt_calloc(rows * (size_t)r->info.y_steps, sizeof(int32_t));
+        r->in.ex_labels = dpt_calloc(rows * (size_t)r->info.y_steps, sizeof(int32_t));
     else
-        r->ex_y = dpt_alloc_floats(rows * yw);
-    if (r->ynorm.enabled) r->ex_yn = dpt_alloc_floats(rows * yw);
-    if (r->info.has_lengths) r->ex_lengths = dpt_calloc(rows, sizeof(int32_t));
-    r->epoch.shard.info = r->train.shard.info;
-    r->epoch.shard.nrows = cnt;
-    r->epoch.shard.x = r->ex_x;
-    r->epoch.shard.y = r->ex_y;
-    r->epoch.shard.labels = r->ex_labels;
-    r->epoch.shard.lengths = r->ex_lengths;
-    r->epoch.y_norm = r->ex_yn;
+        r->in.ex_y = dpt_alloc_floats(rows * yw);
+    if (r->ynorm.enabled) r->in.ex_yn = dpt_alloc_floats(rows * yw);
+    if (r->info.has_lengths) r->in.ex_lengths = dpt_calloc(rows, sizeof(int32_t));
+    r->in.epoch.shard.info = r->in.train.shard.info;
+    r->in.epoch.shard.nrows = cnt;
+    r->in.epoch.shard.x = r->in.ex_x;
+    r->in.epoch.shard.y = r->in.ex_y;
+    r->in.epoch.shard.labels = r->in.ex_labels;
+    r->in.epoch.shard.lengths = r->in.ex_lengths;
+    r->in.epoch.y_norm = r->in.ex_yn;
 }
 
-/* Fetches this rank's rows of the epoch (r->need) of one per-sample array from their owners. */
-static void exchange(train_run *r, const void *local, size_t row_bytes, int64_t k, void *out) {
-    const dpt_shard *sh = &r->train.shard;
-    dpt_exchange_rows(&r->xch, local, sh->row0, sh->nrows, row_bytes, r->n_train, r->need, k, out,
-                      dpt_world.comm);
+/* Fetches this rank's rows of the epoch (r->in.need) of one per-sample array from their owners. */
+static void exchange(dpt_trainer *r, const void *local, size_t row_bytes, int64_t k, void *out) {
+    const dpt_shard *sh = &r->in.train.shard;
+    dpt_exchange_rows(&r->in.xch, local, sh->row0, sh->nrows, row_bytes, r->n_train, r->in.need, k,
+                      out, dpt_world.comm);
 }
 
 /* Builds this epoch's consumption order and fetches those rows from their owners. */
-static void exchange_epoch(train_run *r, int epoch) {
+static void exchange_epoch(dpt_trainer *r, int epoch) {
     const dpt_config *c = &r->cfg;
     if (c->shuffle)
-        dpt_permutation(r->perm, r->n_train, c->seed, (uint64_t)epoch);
+        dpt_permutation(r->in.perm, r->n_train, c->seed, (uint64_t)epoch);
     else
-        for (int64_t i = 0; i < r->n_train; i++) r->perm[i] = i;
+        for (int64_t i = 0; i < r->n_train; i++) r->in.perm[i] = i;
     int64_t k = 0;
     for (int64_t s = 0; s < r->sampler.steps; s++) {
         int64_t pos;
         int count, global;
         dpt_sampler_slice(&r->sampler, s, &pos, &count, &global);
-        for (int i = 0; i < count; i++) r->need[k++] = r->perm[pos + i];
+        for (int i = 0; i < count; i++) r->in.need[k++] = r->in.perm[pos + i];
     }
-    const dpt_shard *sh = &r->train.shard;
+    const dpt_shard *sh = &r->in.train.shard;
     size_t xw = (size_t)sh->info.T * sh->info.F, ys = (size_t)sh->info.y_steps;
     size_t yw = ys * (size_t)sh->info.K;
-    exchange(r, sh->x, sizeof(float) * xw, k, r->ex_x);
+    exchange(r, sh->x, sizeof(float) * xw, k, r->in.ex_x);
     if (sh->labels)
-        exchange(r, sh->labels, sizeof(int32_t) * ys, k, r->ex_labels);
+        exchange(r, sh->labels, sizeof(int32_t) * ys, k, r->in.ex_labels);
     else
-        exchange(r, sh->y, sizeof(float) * yw, k, r->ex_y);
-    if (sh->lengths) exchange(r, sh->lengths, sizeof(int32_t), k, r->ex_lengths);
-    dpt_data_normalise_y(&r->epoch, &r->ynorm); /* x was normalised in the shard */
+        exchange(r, sh->y, sizeof(float) * yw, k, r->in.ex_y);
+    if (sh->lengths) exchange(r, sh->lengths, sizeof(int32_t), k, r->in.ex_lengths);
+    dpt_data_normalise_y(&r->in.epoch, &r->ynorm); /* x was normalised in the shard */
 }
 
 /* ---- streaming ---- */
 
-static void stream_opts(train_run *r) {
+static void stream_opts(dpt_trainer *r) {
     const dpt_config *c = &r->cfg;
-    dpt_stream_opts *o = &r->sopts;
+    dpt_stream_opts *o = &r->in.sopts;
     o->path = c->train_file;
     o->xname = c->x_name;
     o->yname = c->y_name;
@@ -124,15 +129,15 @@ static void stream_opts(train_run *r) {
 }
 
 /* Statistics from one streamed pass over the training rows (collective). */
-static void fit_streamed(train_run *r, bool nx, bool ny) {
+static void fit_streamed(dpt_trainer *r, bool nx, bool ny) {
     char err[1024];
-    if (dpt_stream_fit_norms(&r->sopts, 0, r->n_train, nx ? &r->xnorm : NULL, ny ? &r->ynorm : NULL,
-                             dpt_world.comm, err, sizeof err))
+    if (dpt_stream_fit_norms(&r->in.sopts, 0, r->n_train, nx ? &r->xnorm : NULL,
+                             ny ? &r->ynorm : NULL, dpt_world.comm, err, sizeof err))
         dpt_fatal("%s", err);
 }
 
 /* The mid-epoch position of a streamed run is a position in this number of ranks' streams. */
-static void check_stream_resume(const train_run *r) {
+static void check_stream_resume(const dpt_trainer *r) {
     if (!r->resume || r->state.epoch_step == 0 || r->state.world_size == dpt_world.size) return;
     dpt_fatal("--resume: the checkpoint is %lld steps into epoch %d of a streamed run on %d "
               "rank(s); data.mode streaming orders rows per rank, so resume on %d rank(s), or "
@@ -141,20 +146,20 @@ static void check_stream_resume(const train_run *r) {
               r->state.world_size);
 }
 
-static void open_val_rows(train_run *r) {
+static void open_val_rows(dpt_trainer *r) {
     const dpt_config *c = &r->cfg;
     char err[1024];
     int nclasses = r->info.labels ? r->model.out_features : 0;
-    if (dpt_h5rows_open(&r->val_rows, r->val_path, c->x_name, c->y_name, c->lengths_name, nclasses,
-                        r->model.max_batch, err, sizeof err))
+    if (dpt_h5rows_open(&r->in.val_rows, r->val_path, c->x_name, c->y_name, c->lengths_name,
+                        nclasses, r->model.max_batch, err, sizeof err))
         dpt_fatal("%s", err);
-    dpt_data_alloc(&r->val_chunk, dpt_h5rows_info(r->val_rows), r->model.max_batch,
+    dpt_data_alloc(&r->in.val_chunk, dpt_h5rows_info(r->in.val_rows), r->model.max_batch,
                    r->ynorm.enabled);
 }
 
 /* ---- both ---- */
 
-static void check_val_file(train_run *r) {
+static void check_val_file(dpt_trainer *r) {
     const dpt_config *c = &r->cfg;
     char err[1024];
     dpt_h5info vi;
@@ -170,21 +175,21 @@ static void check_val_file(train_run *r) {
     r->val_hi = r->n_val = vi.n;
 }
 
-void dpt_train_load_data(train_run *r) {
+void dpt_input_load(dpt_trainer *r) {
     const dpt_config *c = &r->cfg;
     if (c->val_file[0]) check_val_file(r);
     bool ny = c->normalize_y < 0 ? (r->loss->regression && !r->info.labels) : c->normalize_y;
     if (ny && r->info.labels)
         dpt_fatal("%s: data.normalize_y is on but y holds class labels", c->source);
     if (c->streaming) stream_opts(r);
-    if (!c->streaming) read_shard(&r->train, r, c->train_file, 0, r->n_train);
-    if (!c->streaming && r->val_path) read_shard(&r->val, r, r->val_path, r->val_lo, r->val_hi);
+    if (!c->streaming) read_shard(&r->in.train, r, c->train_file, 0, r->n_train);
+    if (!c->streaming && r->val_path) read_shard(&r->in.val, r, r->val_path, r->val_lo, r->val_hi);
     /* A resumed run keeps the statistics stored in its checkpoint (exactly the same numbers,
      * whatever the number of ranks now). */
     if (!r->resume) {
         r->xnorm.enabled = false;
         r->ynorm.enabled = false;
-        const dpt_shard *tr = &r->train.shard;
+        const dpt_shard *tr = &r->in.train.shard;
         int F = r->info.F, K = r->info.K;
         if (c->streaming)
             fit_streamed(r, c->normalize_x, ny);
@@ -198,43 +203,43 @@ void dpt_train_load_data(train_run *r) {
         if (r->val_path) open_val_rows(r);
         return;
     }
-    dpt_data_normalise(&r->train, &r->xnorm, &r->ynorm);
-    if (r->val_path) dpt_data_normalise(&r->val, &r->xnorm, &r->ynorm);
+    dpt_data_normalise(&r->in.train, &r->xnorm, &r->ynorm);
+    if (r->val_path) dpt_data_normalise(&r->in.val, &r->xnorm, &r->ynorm);
 }
 
-void dpt_train_setup_data(train_run *r) {
+void dpt_input_open(dpt_trainer *r) {
     if (!r->cfg.streaming) {
         alloc_epoch(r);
         return;
     }
     char err[1024];
-    if (dpt_stream_open(&r->stream, &r->sopts, err, sizeof err)) dpt_fatal("%s", err);
+    if (dpt_stream_open(&r->in.stream, &r->in.sopts, err, sizeof err)) dpt_fatal("%s", err);
 }
 
-void dpt_train_epoch_begin(train_run *r, int epoch, int64_t s0) {
+void dpt_input_epoch_begin(dpt_trainer *r, int epoch, int64_t s0) {
     double t0 = dpt_now_s();
     if (!r->cfg.streaming)
         exchange_epoch(r, epoch);
-    else if (!r->stream_started) { /* the first epoch of this run: the thread goes on alone */
-        dpt_stream_start(r->stream, epoch, s0);
-        r->stream_started = true;
+    else if (!r->in.stream_started) { /* the first epoch of this run: the thread goes on alone */
+        dpt_stream_start(r->in.stream, epoch, s0);
+        r->in.stream_started = true;
     }
     dpt_trace_add(&r->trace, DPT_PH_DATA_WAIT, t0, dpt_now_s(), r->step.step, 0);
 }
 
-void dpt_train_batch(train_run *r, int64_t s, int64_t row, train_batch *b) {
+void dpt_input_batch_get(dpt_trainer *r, int64_t s, int64_t row, dpt_input_batch *b) {
     int64_t pos;
     int global;
     dpt_sampler_slice(&r->sampler, s, &pos, &b->B, &global);
-    if (!r->stream) {
-        b->data = &r->epoch;
+    if (!r->in.stream) {
+        b->data = &r->in.epoch;
         b->row = row;
-        b->ids = r->need + row;
+        b->ids = r->in.need + row;
         return;
     }
     char err[1024];
     double t0 = dpt_now_s();
-    const dpt_batch *sb = dpt_stream_next(r->stream, err, sizeof err);
+    const dpt_batch *sb = dpt_stream_next(r->in.stream, err, sizeof err);
     dpt_trace_add(&r->trace, DPT_PH_DATA_WAIT, t0, dpt_now_s(), r->step.step, 0);
     if (!sb) dpt_fatal("%s", err);
     DPT_ASSERT(sb->step == s && sb->data.shard.nrows == b->B);
@@ -243,39 +248,42 @@ void dpt_train_batch(train_run *r, int64_t s, int64_t row, train_batch *b) {
     b->ids = sb->ids;
 }
 
-void dpt_train_batch_done(train_run *r) {
-    if (r->stream) dpt_stream_release(r->stream);
+void dpt_input_batch_done(dpt_trainer *r) {
+    if (r->in.stream) dpt_stream_release(r->in.stream);
 }
 
 /* Streaming: this rank's validation rows, read and evaluated chunk by chunk. */
-static void validate_streamed(train_run *r, const dpt_eval *e, double *out) {
+static void validate_streamed(dpt_trainer *r, const dpt_eval *e, dpt_totals *out) {
     int P = dpt_world.size, me = dpt_world.rank, M = r->nmetrics;
     int64_t n = r->val_hi - r->val_lo;
     int64_t a = r->val_lo + dpt_split_lo(n, P, me), b = r->val_lo + dpt_split_lo(n, P, me + 1);
-    double part[DPT_MAX_METRICS + 3];
-    memset(out, 0, sizeof(double) * (size_t)(M + 3));
+    dpt_totals part;
+    memset(out, 0, sizeof *out);
     for (int64_t row = a; row < b; row += r->model.max_batch) {
         int64_t k = b - row < r->model.max_batch ? b - row : r->model.max_batch;
         char err[1024];
         dpt_h5_lock();
-        int rc = dpt_h5rows_read(r->val_rows, row, k, &r->val_chunk.shard, err, sizeof err);
+        int rc = dpt_h5rows_read(r->in.val_rows, row, k, &r->in.val_chunk.shard, err, sizeof err);
         dpt_h5_unlock();
         if (rc) dpt_fatal("%s", err);
-        dpt_data *d = &r->val_chunk;
+        dpt_data *d = &r->in.val_chunk;
         dpt_norm_apply(&r->xnorm, d->shard.x, k * r->info.T);
         dpt_data_normalise_y(d, &r->ynorm);
-        dpt_eval_sums(&r->model, e, d, r->pred, part);
-        for (int i = 0; i < M + 3; i++) out[i] += part[i];
+        dpt_eval_sums(&r->model, e, d, r->pred, &part);
+        out->loss += part.loss;
+        for (int i = 0; i < M; i++) out->metric[i] += part.metric[i];
+        out->samples += part.samples;
+        out->rows += part.rows;
     }
 }
 
-void dpt_train_validate(train_run *r, double *out) {
+void dpt_input_validate(dpt_trainer *r, dpt_totals *out) {
     dpt_eval e = {r->loss, r->metrics, r->nmetrics, &r->ynorm};
     if (r->cfg.streaming)
         validate_streamed(r, &e, out);
     else
-        dpt_eval_sums(&r->model, &e, &r->val, r->pred, out);
-    dpt_allreduce_sum_f64(out, (size_t)r->nmetrics + 3);
+        dpt_eval_sums(&r->model, &e, &r->in.val, r->pred, out);
+    dpt_totals_allreduce(out, r->nmetrics);
 }
 
 /* free() and forget, so freeing twice is harmless. */
@@ -285,22 +293,22 @@ static void release(void *pp) {
     *p = NULL;
 }
 
-void dpt_train_free_data(train_run *r) {
-    dpt_stream_close(r->stream);
-    r->stream = NULL;
-    dpt_h5rows_close(r->val_rows);
-    r->val_rows = NULL;
-    dpt_data_free(&r->val_chunk);
-    dpt_shard_free(&r->train.shard);
-    dpt_shard_free(&r->val.shard);
-    release(&r->train.y_norm);
-    release(&r->val.y_norm);
-    dpt_exchange_free(&r->xch);
-    release(&r->perm);
-    release(&r->need);
-    release(&r->ex_x);
-    release(&r->ex_y);
-    release(&r->ex_yn);
-    release(&r->ex_labels);
-    release(&r->ex_lengths);
+void dpt_input_free(dpt_trainer *r) {
+    dpt_stream_close(r->in.stream);
+    r->in.stream = NULL;
+    dpt_h5rows_close(r->in.val_rows);
+    r->in.val_rows = NULL;
+    dpt_data_free(&r->in.val_chunk);
+    dpt_shard_free(&r->in.train.shard);
+    dpt_shard_free(&r->in.val.shard);
+    release(&r->in.train.y_norm);
+    release(&r->in.val.y_norm);
+    dpt_exchange_free(&r->in.xch);
+    release(&r->in.perm);
+    release(&r->in.need);
+    release(&r->in.ex_x);
+    release(&r->in.ex_y);
+    release(&r->in.ex_yn);
+    release(&r->in.ex_labels);
+    release(&r->in.ex_lengths);
 }

@@ -1,15 +1,15 @@
-/* Checkpoints of a training run and resuming from one (--resume PATH|latest).  Rank 0 writes;
- * every rank reads.  Exact resume needs no more state than dpt_train_state: the data order and
- * the dropout masks are functions of (seed, epoch, step, sample id). */
+/* Checkpoints of a training run and resuming from one (options.resume: PATH or latest).  Rank 0
+ * writes; every rank reads.  Exact resume needs no more state than dpt_train_state: the data order
+ * and the dropout masks are functions of (seed, epoch, step, sample id). */
 #include <stdio.h>
 #include <string.h>
 
-#include "cli/train.h"
 #include "core/util.h"
 #include "io/h5lock.h"
 #include "parallel/dist.h"
+#include "train/internal.h"
 
-void dpt_train_checkpoint(train_run *r, const char *why) {
+void dpt_trainer_checkpoint(dpt_trainer *r, const char *why) {
     r->state.world_size = dpt_world.size;
     r->state.threads = r->threads;
     if (dpt_world.rank == 0) {
@@ -21,17 +21,14 @@ void dpt_train_checkpoint(train_run *r, const char *why) {
         dpt_h5_unlock();
         if (rc) dpt_fatal("checkpoint at step %lld failed: %s", (long long)r->state.step, err);
         r->last_ckpt = dpt_now_s();
-        /* Per-epoch checkpoints are routine; the others are worth a line in a job's log. */
-        if (!r->tty && strcmp(why, "epoch") != 0)
-            printf("checkpoint (%s): %s, step %lld, %.2f s\n", why, path, (long long)r->state.step,
-                   r->last_ckpt - t0);
-        fflush(stdout);
+        dpt_train_ckpt_report rep = {why, path, r->state.step, r->last_ckpt - t0};
+        if (r->hooks.on_checkpoint) r->hooks.on_checkpoint(r->hooks.arg, r, &rep);
     }
 }
 
 /* Refuses a checkpoint of another model; reports changed training-only keys.  Returns the
  * checkpoint's batch size. */
-static int compare_configs(const train_run *r, const char *path) {
+static int compare_configs(const dpt_trainer *r, const char *path) {
     char err[1024], msg[1024];
     dpt_config stored;
     if (dpt_ckpt_read_config(path, &stored, err, sizeof err)) dpt_fatal("--resume: %s", err);
@@ -45,7 +42,7 @@ static int compare_configs(const train_run *r, const char *path) {
     return batch;
 }
 
-void dpt_train_resume(train_run *r) {
+void dpt_trainer_resume(dpt_trainer *r) {
     char err[1024], path[DPT_PATH_MAX + 64];
     if (dpt_ckpt_resolve(r->resume, r->cfg.ckpt_dir, path, sizeof path, err, sizeof err))
         dpt_fatal("--resume %s: %s", r->resume, err);

@@ -1,0 +1,228 @@
+/* Evaluation shared by training, evaluate and predict: target views, compatibility checks
+ * between data, model and loss, chunked evaluation totals, the output-to-prediction mapping, and
+ * a trained model loaded with its data.  Rows are samples; a sample holds T input steps and
+ * y_steps target steps (1 or T). */
+#include "train/eval.h"
+
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/blas.h"
+#include "core/util.h"
+#include "io/modelio.h"
+#include "io/stream.h"
+#include "parallel/dist.h"
+
+dpt_target dpt_data_target(const dpt_data *d, int64_t r, bool for_loss) {
+    const dpt_shard *s = &d->shard;
+    int64_t row = r * s->info.y_steps; /* first target step of sample r */
+    dpt_target t = {0};
+    if (s->labels) {
+        t.labels = s->labels + row;
+    } else {
+        const float *y = (for_loss && d->y_norm) ? d->y_norm : s->y;
+        t.values = y + row * s->info.K;
+    }
+    return t;
+}
+
+const int32_t *dpt_data_lengths(const dpt_data *d, int64_t r) {
+    return d->shard.lengths ? d->shard.lengths + r : NULL;
+}
+
+void dpt_data_normalise(dpt_data *d, const dpt_norm *xnorm, const dpt_norm *ynorm) {
+    dpt_shard *s = &d->shard;
+    dpt_norm_apply(xnorm, s->x, s->nrows * s->info.T);
+    if (!ynorm->enabled || !s->y) return;
+    size_t n = (size_t)(s->nrows * s->info.y_steps) * (size_t)s->info.K;
+    d->y_norm = dpt_alloc_floats(n ? n : 1);
+    dpt_data_normalise_y(d, ynorm);
+}
+
+void dpt_check_input(const dpt_h5info *info, const char *path, const char *xname,
+                     const dpt_model *m) {
+    for (int i = 0; i < m->nlayers; i++) {
+        const dpt_layer *l = &m->layers[i];
+        if (dpt_layer_type_has(l->type, DPT_LAYER_SEQUENCE_INPUT) && l->steps_in == 1 &&
+            info->T == 1)
+            dpt_fatal("%s: '%s' is (N, %d), but layer %s (%s) needs sequences: store X as "
+                      "(N, T, F) with T > 1 time steps",
+                      path, xname, info->F, l->name, l->type->name);
+    }
+}
+
+static void check_steps(const dpt_h5info *info, const char *path, const char *xname,
+                        const char *yname, const dpt_model *m) {
+    if (info->y_steps > 1 && m->out_steps != info->y_steps)
+        dpt_fatal("%s: '%s' has per-step targets (%d steps) but the model outputs %d step(s) "
+                  "per sample; end with a recurrent layer with return_sequences: true (and "
+                  "per-step layers after it) for many-to-many",
+                  path, yname, info->y_steps, m->out_steps);
+    if (info->y_steps == 1 && m->out_steps > 1 && m->in_steps > 1)
+        dpt_fatal("%s: '%s' holds sequences (N, %d, %d) and '%s' one target per sample, but the "
+                  "model keeps the time axis (outputs %d steps per sample): add a recurrent "
+                  "layer with return_sequences: false to reduce each sequence",
+                  path, xname, info->T, info->F, yname, m->out_steps);
+    if (info->y_steps == 1 && m->out_steps > 1)
+        dpt_fatal("%s: '%s' has one target per sample but the model outputs %d steps per "
+                  "sample; store per-step targets (N, T, K) or (N, T)",
+                  path, yname, m->out_steps);
+}
+
+void dpt_check_targets(const dpt_h5info *info, const char *path, const char *xname,
+                       const char *yname, const dpt_loss *loss, const dpt_model *m) {
+    int K = m->out_features;
+    if (!info->has_y) dpt_fatal("%s: no target dataset '%s' (data.y)", path, yname);
+    if (info->labels && !loss->accepts_labels)
+        dpt_fatal("%s: dataset '%s' holds integer class labels, but loss '%s' needs float "
+                  "targets (N, %d); use loss softmax_ce or store y as float",
+                  path, yname, loss->name, K);
+    if (!info->labels && info->K != K)
+        dpt_fatal("%s: dataset '%s' has %d columns, but the model has %d outputs (the last "
+                  "layer's units)",
+                  path, yname, info->K, K);
+    check_steps(info, path, xname, yname, m);
+}
+
+void dpt_outputs_to_predictions(const dpt_loss *loss, const dpt_norm *ynorm, float *pred,
+                                int64_t rows, int K) {
+    if (loss->output) loss->output(pred, (int)rows, K);
+    if (ynorm && ynorm->enabled) dpt_norm_invert(ynorm, pred, rows);
+}
+
+/* Loss and metric sums of B samples starting at row r, added into out. */
+static void eval_chunk(dpt_model *m, const dpt_eval *e, const dpt_data *d, int64_t r, int B,
+                       float *pred, dpt_totals *out) {
+    int K = m->out_features, T = m->out_steps;
+    const int32_t *len = dpt_data_lengths(d, r);
+    dpt_step_ctx ctx = {.training = false, .lengths = len};
+    const float *o =
+        dpt_model_forward(m, d->shard.x + r * d->shard.info.T * d->shard.info.F, B, &ctx);
+    const int32_t *masked = dpt_model_output_lengths(m, len); /* padding of output steps */
+    out->loss +=
+        dpt_loss_eval_steps(e->loss, o, dpt_data_target(d, r, true), B, T, K, masked, NULL);
+    out->samples += B;
+    out->rows += (double)dpt_valid_steps(B, T, masked);
+    if (e->nmetrics == 0) return;
+    memcpy(pred, o, sizeof(float) * (size_t)B * (size_t)T * (size_t)K);
+    dpt_outputs_to_predictions(e->loss, e->ynorm, pred, (int64_t)B * T, K);
+    for (int i = 0; i < e->nmetrics; i++)
+        out->metric[i] += dpt_metric_sum_steps(e->metrics[i], pred, dpt_data_target(d, r, false), B,
+                                               T, K, masked);
+}
+
+void dpt_eval_sums(dpt_model *m, const dpt_eval *e, const dpt_data *d, float *pred,
+                   dpt_totals *out) {
+    memset(out, 0, sizeof *out);
+    for (int64_t r = 0; r < d->shard.nrows; r += m->max_batch) {
+        int64_t left = d->shard.nrows - r;
+        eval_chunk(m, e, d, r, (int)(left < m->max_batch ? left : m->max_batch), pred, out);
+    }
+}
+
+int dpt_resolve_metrics(const dpt_config *c, const dpt_metric **out) {
+    for (int i = 0; i < c->nmetrics; i++) {
+        out[i] = dpt_metric_find(c->metrics[i]);
+        if (!out[i]) dpt_fatal("%s: metrics: unknown metric '%s'", c->source, c->metrics[i]);
+    }
+    return c->nmetrics;
+}
+
+/* ---- totals ---- */
+
+void dpt_totals_allreduce(dpt_totals *t, int nmetrics) {
+    /* One message, laid out as it always was: loss, metrics, samples, rows (the same count and
+     * order, so the same summation order at every rank count). */
+    double v[DPT_MAX_METRICS + 3]; /* (nmetrics + 3) */
+    int M = nmetrics;
+    v[0] = t->loss;
+    for (int i = 0; i < M; i++) v[1 + i] = t->metric[i];
+    v[1 + M] = t->samples;
+    v[2 + M] = t->rows;
+    dpt_allreduce_sum_f64(v, (size_t)M + 3);
+    t->loss = v[0];
+    for (int i = 0; i < M; i++) t->metric[i] = v[1 + i];
+    t->samples = v[1 + M];
+    t->rows = v[2 + M];
+}
+
+double dpt_totals_loss(const dpt_totals *t) {
+    return t->loss / (t->samples > 0 ? t->samples : 1);
+}
+
+double dpt_totals_metric(const dpt_totals *t, int i) {
+    return t->metric[i] / (t->rows > 0 ? t->rows : 1);
+}
+
+/* ---- a trained model on a data file ---- */
+
+enum { INFER_BATCH = 256 };
+
+void dpt_infer_init(dpt_infer *r, const char *model_path, const char *data_path, bool need_y) {
+    char err[1024];
+    memset(r, 0, sizeof *r);
+    int threads = dpt_dist_pick_threads(0);
+    omp_set_num_threads(threads);
+    dpt_blas_setup(threads);
+    if (dpt_model_load(model_path, &r->cfg, &r->model, INFER_BATCH, &r->xnorm, &r->ynorm, err,
+                       sizeof err))
+        dpt_fatal("%s", err);
+    r->loss = dpt_loss_find(r->cfg.loss);
+    if (!r->loss) dpt_fatal("%s: unknown loss '%s' in the stored config", model_path, r->cfg.loss);
+    r->nmetrics = dpt_resolve_metrics(&r->cfg, r->metrics);
+    const char *yname = need_y ? r->cfg.y_name : NULL;
+    const char *lname = r->cfg.lengths_name;
+    if (dpt_h5_inspect_seq(&r->info, data_path, r->cfg.x_name, yname, lname, dpt_world.comm, err,
+                           sizeof err))
+        dpt_fatal("%s", err);
+    const dpt_model *m = &r->model;
+    if (r->info.F != m->in_features || r->info.T != m->in_steps)
+        dpt_fatal("%s: '%s' has %d step(s) x %d features but the model expects %d x %d", data_path,
+                  r->cfg.x_name, r->info.T, r->info.F, m->in_steps, m->in_features);
+    int K = m->out_features;
+    dpt_check_input(&r->info, data_path, r->cfg.x_name, m);
+    if (need_y) dpt_check_targets(&r->info, data_path, r->cfg.x_name, r->cfg.y_name, r->loss, m);
+    int nclasses = r->info.labels ? K : 0;
+    if (dpt_h5_read_shard_seq(&r->data.shard, data_path, r->cfg.x_name, yname, lname, 0, r->info.n,
+                              nclasses, dpt_world.comm, err, sizeof err))
+        dpt_fatal("%s", err);
+    dpt_data_normalise(&r->data, &r->xnorm, &r->ynorm);
+    r->pred = dpt_alloc_floats((size_t)INFER_BATCH * (size_t)m->out_steps * (size_t)K);
+}
+
+void dpt_infer_free(dpt_infer *r) {
+    free(r->pred);
+    free(r->data.y_norm);
+    dpt_shard_free(&r->data.shard);
+    dpt_model_free(&r->model);
+    dpt_norm_free(&r->xnorm);
+    dpt_norm_free(&r->ynorm);
+    dpt_config_free(&r->cfg);
+    memset(r, 0, sizeof *r);
+}
+
+void dpt_infer_totals(dpt_infer *r, dpt_totals *out) {
+    dpt_eval e = {r->loss, r->metrics, r->nmetrics, &r->ynorm};
+    dpt_eval_sums(&r->model, &e, &r->data, r->pred, out);
+    dpt_totals_allreduce(out, r->nmetrics);
+}
+
+void dpt_infer_predict(dpt_infer *r, float *out) {
+    const dpt_shard *s = &r->data.shard;
+    int K = r->model.out_features, T = r->model.out_steps;
+    size_t w = (size_t)T * K; /* floats per sample */
+    for (int64_t i = 0; i < s->nrows; i += INFER_BATCH) {
+        int B = (int)(s->nrows - i < INFER_BATCH ? s->nrows - i : INFER_BATCH);
+        const int32_t *len = dpt_data_lengths(&r->data, i);
+        dpt_step_ctx ctx = {.training = false, .lengths = len};
+        const float *o = dpt_model_forward(&r->model, s->x + i * s->info.T * s->info.F, B, &ctx);
+        float *p = out + (size_t)i * w; /* (B, T, K) */
+        memcpy(p, o, sizeof(float) * (size_t)B * w);
+        dpt_outputs_to_predictions(r->loss, &r->ynorm, p, (int64_t)B * T, K);
+        const int32_t *olen = dpt_model_output_lengths(&r->model, len);
+        for (int b = 0; olen && b < B; b++)
+            memset(p + (size_t)b * w + (size_t)olen[b] * K, 0,
+                   sizeof(float) * (size_t)(T - olen[b]) * K);
+    }
+}

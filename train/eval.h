@@ -1,0 +1,94 @@
+/* Evaluation shared by training (validation), `dptrain evaluate` and `dptrain predict`: target
+ * views, compatibility checks between data, model and loss, loss and metric totals computed in
+ * chunks, the output-to-prediction mapping, and a trained model loaded with its data (dpt_infer).
+ * Rows are samples; a sample holds T input steps and y_steps target steps (1 or T). */
+#ifndef DPT_TRAIN_EVAL_H
+#define DPT_TRAIN_EVAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/loss.h"
+#include "core/model.h"
+#include "core/norm.h"
+#include "io/config.h"
+#include "io/h5data.h"
+
+/* Standardises d's inputs in place with xnorm and, when ynorm is enabled and d has float
+ * targets, fills d->y_norm with the standardised copy the loss sees. */
+void dpt_data_normalise(dpt_data *d, const dpt_norm *xnorm, const dpt_norm *ynorm);
+
+/* Targets of samples [r, ...) of d for the loss (normalised) or for metrics (user's units). */
+dpt_target dpt_data_target(const dpt_data *d, int64_t r, bool for_loss);
+/* Valid steps of samples [r, ...), or NULL when the data has no lengths. */
+const int32_t *dpt_data_lengths(const dpt_data *d, int64_t r);
+
+/* Fatal unless X's shape suits the model: recurrent layers need (N, T, F) with T > 1. */
+void dpt_check_input(const dpt_h5info *info, const char *path, const char *xname,
+                     const dpt_model *m);
+/* Fatal unless y fits the model and loss: labels need a loss that accepts them and become
+ * classes [0, K); value targets need K columns; per-step targets need a model that outputs
+ * every step, per-sample targets one that outputs one vector per sample. */
+void dpt_check_targets(const dpt_h5info *info, const char *path, const char *xname,
+                       const char *yname, const dpt_loss *loss, const dpt_model *m);
+
+/* What an evaluation computes: the loss, the metrics, and how to de-normalise outputs. */
+typedef struct dpt_eval {
+    const dpt_loss *loss;
+    const dpt_metric *const *metrics;
+    int nmetrics;
+    const dpt_norm *ynorm;
+} dpt_eval;
+
+/* Sums over samples, of a training epoch or an evaluation. */
+typedef struct dpt_totals {
+    double loss;                    /* loss sum (normalised space) */
+    double samples;                 /* samples */
+    double rows;                    /* valid output rows (samples x output steps) */
+    double metric[DPT_MAX_METRICS]; /* metric i summed over the valid output rows (user's units) */
+} dpt_totals;
+
+/* Sums t over all ranks (collective; nmetrics metrics). */
+void dpt_totals_allreduce(dpt_totals *t, int nmetrics);
+/* The mean loss per sample and metric i per output row (0 samples or rows count as 1). */
+double dpt_totals_loss(const dpt_totals *t);
+double dpt_totals_metric(const dpt_totals *t, int i);
+
+/* Totals over this rank's samples of d, evaluated in chunks of m->max_batch without dropout.
+ * pred is scratch (max_batch, out_steps, K).  Not collective. */
+void dpt_eval_sums(dpt_model *m, const dpt_eval *e, const dpt_data *d, float *pred,
+                   dpt_totals *out);
+
+/* Turns raw model outputs (rows, K) into predictions in the user's units: the loss's output map
+ * (softmax / sigmoid) then de-normalisation. */
+void dpt_outputs_to_predictions(const dpt_loss *loss, const dpt_norm *ynorm, float *pred,
+                                int64_t rows, int K);
+
+/* Resolves metric names; fatal on an unknown one (the config already checked them). */
+int dpt_resolve_metrics(const dpt_config *c, const dpt_metric **out);
+
+/* A trained model and this rank's rows of a data file, normalised with the model's statistics:
+ * what `evaluate` and `predict` work on. */
+typedef struct dpt_infer {
+    dpt_config cfg; /* stored in the model file */
+    dpt_model model;
+    dpt_norm xnorm, ynorm;
+    const dpt_loss *loss;
+    const dpt_metric *metrics[DPT_MAX_METRICS];
+    int nmetrics;
+    dpt_h5info info; /* of the data file */
+    dpt_data data;   /* this rank's rows */
+    float *pred;     /* (max_batch, out_steps, K) scratch */
+} dpt_infer;
+
+/* Collective.  Picks the threads, loads the model, checks the data against it (targets only
+ * when need_y) and reads this rank's rows; fatal on any error. */
+void dpt_infer_init(dpt_infer *r, const char *model_path, const char *data_path, bool need_y);
+void dpt_infer_free(dpt_infer *r);
+/* Collective: the totals over every rank's rows. */
+void dpt_infer_totals(dpt_infer *r, dpt_totals *out);
+/* Predictions of this rank's rows into out (nrows, out_steps, K) in the user's units; padded
+ * steps are 0.  Not collective. */
+void dpt_infer_predict(dpt_infer *r, float *out);
+
+#endif

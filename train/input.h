@@ -1,0 +1,62 @@
+/* The trainer's input pipeline behind one interface (docs/data.md): data.mode in_memory (each
+ * rank reads its shard once; before every epoch the rows it will consume are exchanged between
+ * ranks) or streaming (an I/O thread per rank reads, shuffles and prepares batches ahead of the
+ * step; statistics and validation are streamed too).  The trainer calls the same functions in
+ * either mode. */
+#ifndef DPT_TRAIN_INPUT_H
+#define DPT_TRAIN_INPUT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "io/h5data.h"
+#include "io/stream.h"
+#include "parallel/exchange.h"
+
+struct dpt_trainer;
+struct dpt_totals;
+
+/* The pipeline's state (in dpt_trainer.in). */
+typedef struct dpt_input {
+    dpt_data train, val; /* in_memory: this rank's shards */
+    dpt_data epoch;      /* in_memory: this epoch's rows, in consumption order (views below) */
+    dpt_exchange xch;
+    int64_t *perm;         /* (n_train) epoch order of global training rows */
+    int64_t *need;         /* (epoch_count) global rows this rank consumes, in order */
+    float *ex_x;           /* (epoch_count, T, F) */
+    float *ex_y;           /* (epoch_count, y_steps, K) user's units, or NULL for labels */
+    float *ex_yn;          /* (epoch_count, y_steps, K) normalised, or NULL */
+    int32_t *ex_labels;    /* (epoch_count, y_steps) or NULL */
+    int32_t *ex_lengths;   /* (epoch_count) valid steps, or NULL */
+    dpt_stream *stream;    /* streaming: the I/O thread, else NULL */
+    dpt_stream_opts sopts; /* streaming: what the stream and the streamed statistics read */
+    dpt_h5rows *val_rows;  /* streaming: this rank's validation rows, read in chunks */
+    dpt_data val_chunk;    /* streaming: (max_batch) rows of validation data */
+    bool stream_started;
+} dpt_input;
+
+/* This rank's rows of one step, wherever they live. */
+typedef struct dpt_input_batch {
+    const dpt_data *data; /* rows [row, row + B) of data */
+    int64_t row;
+    int B;
+    const int64_t *ids; /* (B) dataset rows (dropout keys) */
+} dpt_input_batch;
+
+/* Collective.  Validation file checks, the normalisation statistics (unless resumed: the
+ * checkpoint's), shards or streamed statistics, validation data. */
+void dpt_input_load(struct dpt_trainer *t);
+/* Epoch buffers (in_memory) or the I/O thread (streaming). */
+void dpt_input_open(struct dpt_trainer *t);
+/* Collective (in_memory).  Before step s0 of epoch `epoch`. */
+void dpt_input_epoch_begin(struct dpt_trainer *t, int epoch, int64_t s0);
+/* Step s's rows; row is where the step starts in this rank's epoch order. */
+void dpt_input_batch_get(struct dpt_trainer *t, int64_t s, int64_t row, dpt_input_batch *b);
+/* The step is done with its rows. */
+void dpt_input_batch_done(struct dpt_trainer *t);
+/* Collective: the validation totals over all ranks. */
+void dpt_input_validate(struct dpt_trainer *t, struct dpt_totals *out);
+/* Ends the I/O thread and frees the buffers (twice is harmless). */
+void dpt_input_free(struct dpt_trainer *t);
+
+#endif

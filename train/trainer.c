@@ -1,0 +1,205 @@
+/* Setting up a training run on every rank (threads, data split, model, optimizer, resume, input
+ * pipeline, step, output directory) and taking it down; the loop is train/loop.c. */
+#include "train/trainer.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/blas.h"
+#include "core/util.h"
+#include "io/fs.h"
+#include "io/modelio.h"
+#include "parallel/dist.h"
+#include "train/internal.h"
+
+static void resolve(dpt_trainer *t) {
+    t->loss = dpt_loss_find(t->cfg.loss);
+    if (!t->loss) dpt_fatal("%s: loss: unknown loss '%s'", t->cfg.source, t->cfg.loss);
+    t->nmetrics = dpt_resolve_metrics(&t->cfg, t->metrics);
+}
+
+static void setup_threads(dpt_trainer *t) {
+    t->threads = dpt_dist_pick_threads(t->cfg.threads);
+    omp_set_num_threads(t->threads);
+    dpt_blas_setup(t->threads);
+}
+
+/* Decides which rows train and which validate (Keras: the last fraction, before shuffling). */
+static void plan_split(dpt_trainer *t) {
+    const dpt_config *c = &t->cfg;
+    char err[1024];
+    if (dpt_h5_inspect_seq(&t->info, c->train_file, c->x_name, c->y_name, c->lengths_name,
+                           dpt_world.comm, err, sizeof err))
+        dpt_fatal("%s", err);
+    int64_t n = t->info.n;
+    t->n_val = (int64_t)floor((double)n * c->val_split);
+    t->n_train = n - t->n_val;
+    t->val_path = NULL;
+    if (t->n_val > 0) {
+        t->val_path = c->train_file;
+        t->val_lo = t->n_train;
+        t->val_hi = n;
+    }
+    if (t->n_train < dpt_world.size)
+        dpt_fatal("%s: %lld training rows for %d ranks; every rank needs at least one row "
+                  "(use fewer ranks or more data)",
+                  c->train_file, (long long)t->n_train, dpt_world.size);
+    dpt_sampler_init(&t->sampler, t->n_train, c->batch_size, dpt_world.rank, dpt_world.size);
+}
+
+void dpt_trainer_build_model(dpt_model *m, const dpt_config *c, int T, int F, int max_batch) {
+    char err[1024];
+    if (dpt_model_build_seq(m, c->layers, c->nlayers, T, F, max_batch, err, sizeof err))
+        dpt_fatal("%s: model: %s", c->source, err);
+    dpt_model_init_params(m, c->seed);
+    dpt_dist_check_model(m);
+}
+
+void dpt_trainer_init_optimizer(dpt_optim *o, const dpt_config *c, size_t nparams) {
+    char err[1024];
+    if (dpt_optim_init(o, &c->optim, nparams, err, sizeof err))
+        dpt_fatal("%s: optimizer: %s", c->source, err);
+}
+
+static void build_model(dpt_trainer *t) {
+    const dpt_config *c = &t->cfg;
+    int per_rank = (c->batch_size + dpt_world.size - 1) / dpt_world.size;
+    int max_batch = per_rank > 256 ? per_rank : 256;
+    dpt_trainer_build_model(&t->model, c, t->info.T, t->info.F, max_batch);
+    dpt_check_input(&t->info, c->train_file, c->x_name, &t->model);
+    dpt_check_targets(&t->info, c->train_file, c->x_name, c->y_name, t->loss, &t->model);
+    t->pred = dpt_alloc_floats((size_t)max_batch * (size_t)t->model.out_steps *
+                               (size_t)t->model.out_features);
+}
+
+static void init_optimizer(dpt_trainer *t) {
+    dpt_trainer_init_optimizer(&t->optim, &t->cfg, t->model.nparams);
+    t->state.seed = t->cfg.seed;
+}
+
+/* parallel.overlap: one rank has nothing to reduce.  'auto' overlaps only when the rank has a
+ * CPU beyond its compute threads: Open MPI's blocking allreduce polls, and on a shared core it
+ * slows backward down more than it hides (docs/design.md, measured). */
+static bool want_overlap(const dpt_trainer *t) {
+    if (dpt_world.size == 1) return false;
+    if (t->cfg.overlap >= 0) return t->cfg.overlap;
+    return dpt_dist_cpus_per_rank() > t->threads;
+}
+
+/* The step, with the trainer's sums reduced alongside the gradients (named slots, so the
+ * protocol has no index arithmetic): metric sums, metric rows, stop votes, checkpoint timer. */
+static void setup_step(dpt_trainer *t) {
+    const dpt_config *c = &t->cfg;
+    t->sched = c->schedule;
+    t->sched.base_lr = c->optim.lr;
+    t->sched.steps_per_epoch = t->sampler.steps;
+    t->sched.total_steps = t->sampler.steps * c->epochs;
+    dpt_step *s = &t->step;
+    dpt_step_init(s, &t->model, t->loss, &t->optim, &t->sched);
+    t->sums.metrics = dpt_step_add_sums(s, "metric sums", t->nmetrics);
+    t->sums.rows = dpt_step_add_sums(s, "metric rows", 1);
+    t->sums.stop = dpt_step_add_sums(s, "stop requests", 1);
+    t->sums.ckpt = dpt_step_add_sums(s, "checkpoint timer", 1);
+    dpt_step_set_overlap(s, want_overlap(t), (size_t)((double)c->bucket_mb * 1048576.0));
+    size_t per_step = (size_t)s->nbuckets + 1;
+    dpt_step_trace_comm(s, c->trace ? (size_t)t->sampler.steps * per_step + 64 : 0);
+    s->trace = &t->trace;
+    s->step = t->state.step;
+    s->l2 = c->l2;
+    s->clip_norm = c->clip_norm;
+    s->clip_value = c->clip_value;
+    s->seed = c->seed;
+
+    dpt_input_open(t);
+    dpt_trace_init(&t->trace, 0, c->trace ? (size_t)t->sampler.steps * 8 + 64 : 0);
+}
+
+static void open_outputs(dpt_trainer *t) {
+    const dpt_config *c = &t->cfg;
+    snprintf(t->model_path, sizeof t->model_path, "%s/model.h5", c->output_dir);
+    char err[1024], path[DPT_PATH_MAX + 32];
+    if (dpt_world.rank == 0 && dpt_mkdirs(c->output_dir, err, sizeof err))
+        dpt_fatal("output.dir: %s", err);
+    if (c->trace) {
+        MPI_Barrier(dpt_world.comm); /* the directory exists for every rank */
+        snprintf(path, sizeof path, "%s/trace-rank%d.json", c->output_dir, dpt_world.rank);
+        if (dpt_trace_file_open(&t->trace_file, path, dpt_world.rank, t->t_start, err, sizeof err))
+            dpt_fatal("output.trace: %s", err);
+    }
+    t->last_ckpt = dpt_now_s();
+}
+
+dpt_trainer *dpt_trainer_create(dpt_config *cfg, const dpt_train_options *o) {
+    dpt_trainer *t = dpt_calloc(1, sizeof *t);
+    t->cfg = *cfg;
+    memset(cfg, 0, sizeof *cfg);
+    t->resume = o ? o->resume : NULL;
+    t->t_start = o && o->t_start > 0 ? o->t_start : dpt_now_s();
+    if (o) t->hooks = o->hooks;
+    resolve(t);
+    setup_threads(t);
+    plan_split(t);
+    build_model(t);
+    init_optimizer(t);
+    if (t->resume) dpt_trainer_resume(t);
+    dpt_input_load(t);
+    setup_step(t);
+    open_outputs(t);
+    return t;
+}
+
+void dpt_trainer_request_stop(dpt_trainer *t) {
+    t->stop_requested = true;
+}
+
+const char *dpt_trainer_save(dpt_trainer *t, const char *path) {
+    if (!path) path = t->model_path;
+    if (dpt_world.rank == 0) {
+        char err[1024];
+        if (dpt_model_save(path, &t->model, &t->cfg, &t->xnorm, &t->ynorm, err, sizeof err))
+            dpt_fatal("%s", err);
+    }
+    MPI_Barrier(dpt_world.comm);
+    return path;
+}
+
+void dpt_trainer_destroy(dpt_trainer *t) {
+    if (!t) return;
+    dpt_step_free(&t->step);
+    dpt_optim_free(&t->optim);
+    dpt_model_free(&t->model);
+    dpt_input_free(t);
+    dpt_norm_free(&t->xnorm);
+    dpt_norm_free(&t->ynorm);
+    dpt_trace_free(&t->trace);
+    free(t->pred);
+    dpt_config_free(&t->cfg);
+    free(t);
+}
+
+/* ---- trace files (output.trace) ---- */
+
+static void add_stream_events(dpt_trace *tr, void *arg) {
+    dpt_trace_file_add(arg, tr);
+    dpt_trace_clear_events(tr);
+}
+
+void dpt_trainer_write_trace(dpt_trainer *t) {
+    if (!t->cfg.trace) return;
+    dpt_trace_file_add(&t->trace_file, &t->trace);
+    dpt_trace_clear_events(&t->trace);
+    dpt_trace_file_add(&t->trace_file, &t->step.comm_trace);
+    dpt_trace_clear_events(&t->step.comm_trace);
+    if (t->in.stream) dpt_stream_with_trace(t->in.stream, add_stream_events, &t->trace_file);
+}
+
+void dpt_trainer_close_trace(dpt_trainer *t) {
+    if (!t->cfg.trace) return;
+    dpt_trainer_write_trace(t);
+    char err[1024];
+    if (dpt_trace_file_close(&t->trace_file, err, sizeof err)) dpt_fatal("output.trace: %s", err);
+    if (dpt_world.rank == 0) printf("trace written to %s/trace-rank*.json\n", t->cfg.output_dir);
+}

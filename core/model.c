@@ -228,6 +228,8 @@ int dpt_model_build_seq(dpt_model *m, const dpt_layer_spec *specs, int nspecs, i
     DPT_ASSERT(li == nlayers);
     m->out_features = width;
     m->out_steps = steps;
+    m->in_shape = in_steps > 1 ? dpt_shape_2d(in_steps, in_features) : dpt_shape_1d(in_features);
+    m->out_shape = steps > 1 ? dpt_shape_2d(steps, width) : dpt_shape_1d(width);
     m->axis_change = m->nlayers;
     for (int i = m->nlayers - 1; i >= 0; i--)
         if (m->layers[i].steps_out != m->layers[i].steps_in) m->axis_change = i;

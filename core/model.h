@@ -7,15 +7,18 @@
 #include <stdint.h>
 
 #include "core/layer.h"
+#include "core/shape.h"
 
 typedef struct dpt_model {
     int nlayers;
-    dpt_layer *layers; /* (nlayers); a dense spec with an activation expands into two */
-    int in_features;   /* F, per time step */
-    int out_features;  /* K, per time step */
-    int in_steps;      /* T of the input (1 for plain vectors) */
-    int out_steps;     /* T of the output (1 unless the model returns sequences) */
-    int max_batch;     /* largest B forward/backward accept */
+    dpt_layer *layers;   /* (nlayers); a dense spec with an activation expands into two */
+    int in_features;     /* F, per time step */
+    int out_features;    /* K, per time step */
+    int in_steps;        /* T of the input (1 for plain vectors) */
+    int out_steps;       /* T of the output (1 unless the model returns sequences) */
+    int max_batch;       /* largest B forward/backward accept */
+    dpt_shape in_shape;  /* per-sample input: (F), or (T, F) for sequences */
+    dpt_shape out_shape; /* per-sample output: (K), or (T_out, K) when it returns sequences */
     size_t nparams;
     float *params;       /* (nparams) all parameters, layer by layer */
     float *grads;        /* (nparams) same layout, with grad_head floats of head room right in

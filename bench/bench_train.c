@@ -24,7 +24,7 @@
 #include "train/trainer.h"
 
 #define MAX_WIDTHS 6
-#define MAX_GEMMS  32
+#define MAX_GEMMS  64
 #define SQUARE     2048
 #define NBLOCKS    5 /* timings are medians over this many blocks */
 
@@ -62,13 +62,8 @@ typedef struct options {
 } options;
 
 /* One GEMM of the step, with the transposes and beta the layer uses, run reps times (the
- * per-time-step products of a recurrent layer). */
-typedef struct gemm_shape {
-    bool ta, tb;
-    int M, N, K;
-    float beta;
-    int reps;
-} gemm_shape;
+ * per-time-step products of a recurrent layer): what the layer types declare. */
+typedef dpt_gemm_shape gemm_shape;
 
 typedef struct result {
     double step_s;    /* seconds per step, median over NBLOCKS blocks */
@@ -209,43 +204,14 @@ static void free_data(batch_data *d) {
 
 /* ---- GEMM shapes and the sgemm peak ---- */
 
-/* Gates of a recurrent cell (core/layer_recurrent.c): W_ih is (G H, F), W_hh (G H, H); 0 for
- * other layers. */
-static int gates(const dpt_layer *l) {
-    if (!dpt_layer_type_has(l->type, DPT_LAYER_SEQUENCE_INPUT)) return 0;
-    return l->tensors[0].dim[0] / l->tensors[1].dim[1];
-}
-
-/* A unidirectional recurrent layer on b sequences of T steps (core/layer_recurrent.c): the input
- * projection of all steps and the weight gradients are one GEMM each over b*T rows; per step the
- * recurrent product h W_hh^T and, backward, dh = dHP W_hh. */
-static int recurrent_gemms(const dpt_layer *l, int b, gemm_shape *g) {
-    int T = l->steps_in, H = l->tensors[1].dim[1], GH = gates(l) * H, F = l->in, n = 0;
-    g[n++] = (gemm_shape){false, true, b * T, GH, F, 0.0f, 1};
-    g[n++] = (gemm_shape){false, true, b, GH, H, 0.0f, T};
-    g[n++] = (gemm_shape){false, false, b, H, GH, 1.0f, T};
-    g[n++] = (gemm_shape){true, false, GH, F, b * T, 1.0f, 1};
-    g[n++] = (gemm_shape){true, false, GH, H, b * T, 1.0f, 1};
-    if (l->index > 0) g[n++] = (gemm_shape){false, false, b * T, F, GH, 0.0f, 1};
-    return n;
-}
-
-/* The GEMMs of one step on b rows.  Dense layers (core/layer_dense.c): forward y = x W^T,
- * weight gradient dW += dy^T x, input gradient dx = dy W (not for the first layer). */
+/* The GEMMs of one step on b rows, as each layer type declares them (dense, recurrent). */
 static int step_gemms(const dpt_model *m, int b, gemm_shape *g /* (MAX_GEMMS) */) {
     int n = 0;
     for (int i = 0; i < m->nlayers; i++) {
         const dpt_layer *l = &m->layers[i];
-        DPT_ASSERT(n + 6 <= MAX_GEMMS);
-        if (gates(l)) {
-            n += recurrent_gemms(l, b, g + n);
-            continue;
-        }
-        if (strcmp(l->type->name, "dense") != 0) continue;
-        int rows = b * l->steps_in;
-        g[n++] = (gemm_shape){false, true, rows, l->out, l->in, 0.0f, 1};
-        g[n++] = (gemm_shape){true, false, l->out, l->in, rows, 1.0f, 1};
-        if (l->index > 0) g[n++] = (gemm_shape){false, false, rows, l->in, l->out, 0.0f, 1};
+        if (!l->type->gemms) continue;
+        DPT_ASSERT(n + DPT_LAYER_GEMMS_MAX <= MAX_GEMMS);
+        n += l->type->gemms(l, b, g + n);
     }
     return n;
 }

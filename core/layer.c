@@ -39,6 +39,38 @@ bool dpt_layer_type_has(const dpt_layer_type *t, unsigned flag) {
     return t && (t->flags & flag) == flag;
 }
 
+dpt_dtype dpt_layer_input_dtype(const dpt_layer_type *t) {
+    return dpt_layer_type_has(t, DPT_LAYER_INT_INPUT) ? DPT_I32 : DPT_F32;
+}
+
+static int check_dtype(const dpt_layer *l, const dpt_shape *in, char *err, size_t errlen) {
+    dpt_dtype want = dpt_layer_input_dtype(l->type);
+    char buf[64];
+    if (in->dtype == want) return 0;
+    if (want == DPT_F32)
+        return dpt_err(err, errlen,
+                       "%s reads float32 input; X holds int32 token ids: start the model with an "
+                       "embedding layer",
+                       l->type->name);
+    return dpt_err(err, errlen, "%s reads int32 token ids, got %s input", l->type->name,
+                   dpt_shape_str(in, buf, sizeof buf));
+}
+
+int dpt_layer_build(dpt_layer *l, const dpt_shape *in, char *err, size_t errlen) {
+    DPT_ASSERT(l->type && in->rank >= 1 && in->rank <= DPT_SHAPE_MAX_RANK);
+    if (check_dtype(l, in, err, errlen)) return -1;
+    l->in_shape = *in;
+    l->in = dpt_shape_last(in);
+    l->steps_in = (int)dpt_shape_outer(in);
+    memset(&l->out_shape, 0, sizeof l->out_shape);
+    if (l->type->build(l, err, errlen)) return -1;
+    const dpt_shape *out = &l->out_shape;
+    DPT_ASSERT(dpt_shape_check(out, NULL, 0) == 0 && out->dtype == DPT_F32);
+    l->out = dpt_shape_last(out);
+    l->steps_out = (int)dpt_shape_outer(out);
+    return 0;
+}
+
 size_t dpt_layer_piece_start(const dpt_layer *l, int p) {
     int n = l->grad_pieces > 1 ? l->grad_pieces : 1;
     DPT_ASSERT(p >= 0 && p <= n);

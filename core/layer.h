@@ -11,16 +11,22 @@
 
 #include "core/keys.h"
 #include "core/rng.h"
+#include "core/shape.h"
 
 #define DPT_NAME_MAX       64
 #define DPT_MAX_TENSORS    8   /* a bidirectional recurrent layer: 2 x (W_ih, W_hh, b_ih, b_hh) */
 #define DPT_LAYER_ARGS_MAX 192 /* bytes of a type's private arguments (checked by each type) */
 #define DPT_LAYER_KEYS_MAX 16  /* keys of one type, besides type and name */
 
-/* Layer type flags. */
-#define DPT_LAYER_SEQUENCE_INPUT    0x1u /* needs (N, T, F) input with T > 1 (recurrent) */
+/* Layer type flags.  What a layer reads and writes is its in_shape / out_shape (its build
+ * decides); the flags say what callers outside the model ask about a type. */
+#define DPT_LAYER_SEQUENCE_INPUT                                                                   \
+    0x1u                                 /* reads (T, F) sequences (recurrent): the trainer names  \
+                                            the data when it gets vectors */
 #define DPT_LAYER_CHANGES_TIME_AXIS 0x2u /* may output other time steps than it reads */
-#define DPT_LAYER_INT_INPUT         0x4u /* reads integer ids (none yet: an embedding would) */
+#define DPT_LAYER_INT_INPUT                                                                        \
+    0x4u /* reads int32 token ids instead of float32 (none yet:                                    \
+            an embedding would); see dpt_layer_type.forward */
 
 /* What the config says about one layer: the common fields, then the type's own arguments
  * (declared in its layer_<type>.c with their keys), stored inline so that specs copy with `=`.
@@ -62,6 +68,18 @@ typedef struct dpt_step_ctx {
     void *grads_ready_arg;
 } dpt_step_ctx;
 
+/* One matrix product of a layer's training step as dpt_sgemm takes it, C (M, N) = op(A) op(B)
+ * + beta C with op = transpose when ta / tb, run reps times (per time step): what
+ * bench/bench_train.c's roofline times sgemm on. */
+typedef struct dpt_gemm_shape {
+    bool ta, tb;
+    int M, N, K;
+    float beta;
+    int reps;
+} dpt_gemm_shape;
+
+#define DPT_LAYER_GEMMS_MAX 12 /* products of one layer's step (a bidirectional recurrent: 12) */
+
 typedef struct dpt_layer dpt_layer;
 typedef struct dpt_layer_type dpt_layer_type;
 
@@ -69,11 +87,14 @@ struct dpt_layer {
     const dpt_layer_type *type;
     dpt_layer_spec spec;
     char name[DPT_NAME_MAX];
-    int index;     /* position in the model */
-    int in, out;   /* features per time step */
-    int steps_in;  /* time steps of the input (1 for plain vectors), set by the model */
-    int steps_out; /* time steps of the output: preset to steps_in by the model, changed by
-                      build where the layer changes it (recurrent, repeat) */
+    int index;           /* position in the model */
+    dpt_shape in_shape;  /* per-sample input, e.g. (F), (T, F), (H, W, C); set by the model */
+    dpt_shape out_shape; /* per-sample output, float32; set by the type's build */
+    /* Derived from the shapes (dpt_layer_build), for the kernels, which see a buffer as rows of
+     * the last axis: in/out = the last dimension, steps_in/steps_out = the product of the others
+     * (T of a sequence, H x W of an image, 1 of a vector).  Never set them otherwise. */
+    int in, out;
+    int steps_in, steps_out;
     int ntensors;
     dpt_param_tensor tensors[DPT_MAX_TENSORS];
     size_t nparams;          /* sum of tensor sizes */
@@ -100,26 +121,40 @@ struct dpt_layer_type {
     /* Optional: a spec that stands for two layers (dense with a fused activation) fills out[0]
      * and out[1] and returns 2; else NULL, or returns 1 with out[0] = *s. */
     int (*split)(const dpt_layer_spec *s, dpt_layer_spec out[2]);
-    /* Checks l->spec against l->in; sets l->out, tensors (sizes, shapes, decay; offsets are
+    /* Checks l->spec against l->in_shape (l->in and l->steps_in are derived already; its dtype
+     * is the one the type reads); sets l->out_shape, tensors (sizes, shapes, decay; offsets are
      * assigned by the model), cache_per_sample, cache_fixed, fn, alpha.  Returns 0, or -1 with a
-     * message naming the problem (the model adds the layer index and config line). */
+     * message naming the problem and, for a shape it cannot take, what it expected ("lstm needs
+     * (T, F) input, got (28, 28, 1) float32"); the model adds the layer index and config line. */
     int (*build)(dpt_layer *l, char *err, size_t errlen);
     /* Initialises l->params; NULL when the layer has none. */
     void (*init)(dpt_layer *l, dpt_rng *rng);
     /* y (B, steps_out, out) from x (B, steps_in, in).  ctx may be NULL (evaluation, all steps
-     * valid). */
+     * valid).  A type with DPT_LAYER_INT_INPUT gets its int32 ids as x: it reads them as
+     * (const int32_t *)(const void *)x (dpt_model_forward_ids), also in backward. */
     void (*forward)(dpt_layer *l, const float *x, float *y, int B, const dpt_step_ctx *ctx);
     /* Given x, y from forward and dy (B, steps_out, out): adds parameter gradients into l->grads
      * (+=) and, when dx != NULL, writes dx (B, steps_in, in) (overwrites).  ctx is the one the
      * forward saw. */
     void (*backward)(dpt_layer *l, const float *x, const float *y, const float *dy, float *dx,
                      int B, const dpt_step_ctx *ctx);
+    /* Optional: the matrix products forward and backward of B samples run (the input gradient
+     * only when l->index > 0: the first layer's is not computed), into g (DPT_LAYER_GEMMS_MAX);
+     * returns how many.  NULL = none (elementwise layers). */
+    int (*gemms)(const dpt_layer *l, int B, dpt_gemm_shape *g);
 };
 
 const dpt_layer_type *dpt_layer_find(const char *name); /* NULL if unknown */
 const char *const *dpt_layer_names(void);               /* NULL-terminated, in list order */
 /* Whether the type (NULL: false) has flag. */
 bool dpt_layer_type_has(const dpt_layer_type *t, unsigned flag);
+/* The element type the type reads: int32 with DPT_LAYER_INT_INPUT, else float32. */
+dpt_dtype dpt_layer_input_dtype(const dpt_layer_type *t);
+
+/* Builds l (its type, spec and index set) for per-sample input *in: checks the element type,
+ * sets in_shape and the derived in/steps_in, runs the type's build, checks its out_shape and
+ * derives out/steps_out.  Returns 0, or -1 with the type's message (or the element type's). */
+int dpt_layer_build(dpt_layer *l, const dpt_shape *in, char *err, size_t errlen);
 
 /* Where piece p of a layer's grad_pieces pieces starts, in floats from its first gradient:
  * pieces are rows of its first tensor, the last piece also holds the tensors after it; p ==

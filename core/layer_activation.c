@@ -39,7 +39,7 @@ static int activation_build(dpt_layer *l, char *err, size_t errlen) {
         dpt_join_names(names, sizeof names, dpt_activation_names());
         return dpt_err(err, errlen, "missing activation (expected one of: %s)", names);
     }
-    l->out = l->in;
+    l->out_shape = l->in_shape; /* any rank: elementwise */
     l->ntensors = 0;
     l->cache_per_sample = 0;
     l->fn = a;

@@ -84,14 +84,16 @@ static int dense_split(const dpt_layer_spec *s, dpt_layer_spec out[2]) {
     return 2;
 }
 
-/* Keys the config has validated; units is the one without a default. */
+/* Keys the config has validated; units is the one without a default.  Any rank: the layer
+ * acts on the last axis, (..., in) -> (..., units), as Keras's Dense. */
 static int dense_build(dpt_layer *l, char *err, size_t errlen) {
     DPT_ASSERT(l->in > 0);
     const dense_args *a = args_of(l);
     if (a->units <= 0)
         return dpt_err(err, errlen, "units must be a positive integer (got %d)", a->units);
     DPT_ASSERT(dpt_init_find(kernel_init_name(l)) && dpt_init_find(bias_init_name(l)));
-    l->out = a->units;
+    l->out_shape = dpt_shape_with_last(&l->in_shape, a->units);
+    l->out = a->units; /* derived again by dpt_layer_build; the tensors below need it */
     l->ntensors = a->use_bias ? 2 : 1;
     l->tensors[0] = (dpt_param_tensor){.name = "W",
                                        .size = (size_t)l->out * l->in,
@@ -120,7 +122,8 @@ static void dense_init(dpt_layer *l, dpt_rng *rng) {
 }
 
 /* A dense layer on a sequence (B, T, in) applies the same W at every step: it is one product
- * over B*T rows (Keras's Dense on 3-D input, "time-distributed"). */
+ * over B*T rows (Keras's Dense on 3-D input, "time-distributed"); on (B, H, W, in) over B*H*W
+ * rows (steps_in is the product of the leading axes). */
 static void dense_forward(dpt_layer *l, const float *x, float *y, int nsamples,
                           const dpt_step_ctx *ctx) {
     (void)ctx;
@@ -170,6 +173,16 @@ static void dense_backward(dpt_layer *l, const float *x, const float *y, const f
     if (dx) dpt_sgemm(false, false, B, in, out, 1.0f, dy, out, W, in, 0.0f, dx, in);
 }
 
+/* Forward y = x W^T, weight gradient dW += dy^T x, input gradient dx = dy W, over B * steps
+ * rows (the pieces of dW are one product's rows). */
+static int dense_gemms(const dpt_layer *l, int B, dpt_gemm_shape *g) {
+    int rows = B * l->steps_in, n = 0;
+    g[n++] = (dpt_gemm_shape){false, true, rows, l->out, l->in, 0.0f, 1};
+    g[n++] = (dpt_gemm_shape){true, false, l->out, l->in, rows, 1.0f, 1};
+    if (l->index > 0) g[n++] = (dpt_gemm_shape){false, false, rows, l->in, l->out, 0.0f, 1};
+    return n;
+}
+
 const dpt_layer_type dpt_layer_dense_type = {
     .name = "dense",
     .keys = dense_keys,
@@ -180,4 +193,5 @@ const dpt_layer_type dpt_layer_dense_type = {
     .init = dense_init,
     .forward = dense_forward,
     .backward = dense_backward,
+    .gemms = dense_gemms,
 };

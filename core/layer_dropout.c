@@ -31,14 +31,15 @@ static float rate_of(const dpt_layer *l) {
 static int dropout_build(dpt_layer *l, char *err, size_t errlen) {
     (void)err, (void)errlen;
     DPT_ASSERT(l->in > 0 && rate_of(l) >= 0.0f && rate_of(l) < 1.0f);
-    l->out = l->in;
+    l->out_shape = l->in_shape; /* any rank: elementwise */
     l->ntensors = 0;
     l->cache_per_sample = (size_t)l->in * (size_t)l->steps_in; /* the mask: 0 or 1 / (1 - rate) */
     l->fn = NULL;
     return 0;
 }
 
-/* Row r is step r % T of sample r / T; its key is (sample id * T + step) * in + unit. */
+/* Row r is step r % T of sample r / T (T: the product of the leading axes); its key is
+ * (sample id * T + step) * in + unit. */
 static void fill_mask(const dpt_layer *l, float *mask, int B, const dpt_step_ctx *ctx) {
     int n = l->in, T = l->steps_in;
     float rate = rate_of(l);

@@ -189,16 +189,24 @@ static void add_tensors(dpt_layer *l, int G, int H) {
     l->ntensors = n;
 }
 
+/* (T, F) -> (T, D H) with return_sequences, else (D H).  A vector (F) is a sequence of one
+ * step, as before shapes (the trainer names the data file when a recurrent model gets vectors);
+ * (H, W, C) has no time axis to run along. */
 static int rec_build(dpt_layer *l, char *err, size_t errlen) {
     DPT_ASSERT(l->in > 0 && l->steps_in > 0);
+    const dpt_shape *in = &l->in_shape;
+    char buf[64];
+    if (in->rank > 2)
+        return dpt_err(err, errlen, "%s needs (T, F) input, got %s", l->type->name,
+                       dpt_shape_str(in, buf, sizeof buf));
     const rec_args *a = args_of(l);
     if (a->units < 1)
         return dpt_err(err, errlen, "units must be a positive integer (got %d)", a->units);
     DPT_ASSERT(a->bptt_steps >= 0);
     const dpt_cell_kind *kind = cell_kind(l);
     int H = a->units, D = a->bidirectional ? 2 : 1;
-    l->out = D * H;
-    l->steps_out = a->return_sequences ? l->steps_in : 1;
+    l->out_shape = a->return_sequences && in->rank == 2 ? dpt_shape_2d(l->steps_in, D * H)
+                                                        : dpt_shape_1d(D * H);
     add_tensors(l, dpt_cell_gates(*kind), H);
     l->cache_per_sample = (size_t)D * dir_floats(*kind, l->steps_in, H);
     /* sized for the threads of this process; with more later, fewer share the products */
@@ -590,12 +598,30 @@ static void rec_backward(dpt_layer *l, const float *x, const float *y, const flo
     }
 }
 
+/* Per direction: the input projection of all steps and the weight gradients are one product
+ * each over B*T rows; per step the recurrent product h W_hh^T and, backward, dh = dHP W_hh (the
+ * packed kernels do those: sgemm is their roofline); dx = dXP W_ih after both directions. */
+static int rec_gemms(const dpt_layer *l, int B, dpt_gemm_shape *g) {
+    const dpt_cell_kind *kind = l->fn;
+    int T = l->steps_in, F = l->in, H = args_of(l)->units, GH = dpt_cell_gates(*kind) * H, n = 0;
+    int D = args_of(l)->bidirectional ? 2 : 1;
+    for (int d = 0; d < D; d++) {
+        g[n++] = (dpt_gemm_shape){false, true, B * T, GH, F, 0.0f, 1};
+        g[n++] = (dpt_gemm_shape){false, true, B, GH, H, 0.0f, T};
+        g[n++] = (dpt_gemm_shape){false, false, B, H, GH, 1.0f, T};
+        g[n++] = (dpt_gemm_shape){true, false, GH, F, B * T, 1.0f, 1};
+        g[n++] = (dpt_gemm_shape){true, false, GH, H, B * T, 1.0f, 1};
+        if (l->index > 0) g[n++] = (dpt_gemm_shape){false, false, B * T, F, GH, d ? 1.0f : 0.0f, 1};
+    }
+    return n;
+}
+
 #define RECURRENT_TYPE(type_name, key_table, cell)                                                 \
     {                                                                                              \
         .name = type_name, .flags = DPT_LAYER_SEQUENCE_INPUT | DPT_LAYER_CHANGES_TIME_AXIS,        \
         .keys = key_table, .nkeys = sizeof key_table / sizeof key_table[0],                        \
         .args_size = sizeof(rec_args), .data = cell, .build = rec_build, .init = rec_init,         \
-        .forward = rec_forward, .backward = rec_backward,                                          \
+        .forward = rec_forward, .backward = rec_backward, .gemms = rec_gemms,                      \
     }
 
 const dpt_layer_type dpt_layer_rnn_type = RECURRENT_TYPE("rnn", rnn_keys, &rnn_cell);

@@ -19,22 +19,27 @@ static const dpt_key repeat_keys[] = {
      .help = "output time steps"},
 };
 
+/* (F) -> (steps, F).  A sequence of one step (1, F) is a vector too. */
 static int repeat_build(dpt_layer *l, char *err, size_t errlen) {
+    const dpt_shape *in = &l->in_shape;
+    char buf[64];
     DPT_ASSERT(l->in > 0 && l->steps_in > 0);
+    if (in->rank > 2)
+        return dpt_err(err, errlen, "repeat needs a vector input (F), got %s",
+                       dpt_shape_str(in, buf, sizeof buf));
     if (l->steps_in != 1)
         return dpt_err(err, errlen, "repeat needs a vector input (1 step), got %d steps",
                        l->steps_in);
     int steps = ((const repeat_args *)dpt_layer_args(&l->spec))->steps;
     if (steps < 1) return dpt_err(err, errlen, "steps must be a positive integer (got %d)", steps);
-    l->out = l->in;
-    l->steps_out = steps;
+    l->out_shape = dpt_shape_2d(steps, l->in);
     l->ntensors = 0;
     l->cache_per_sample = 0;
     l->fn = NULL;
     return 0;
 }
 
-/* y (B, T, in): x (B, 1, in) at every step t. */
+/* y (B, T, in): x (B, in) at every step t. */
 static void repeat_forward(dpt_layer *l, const float *x, float *y, int B, const dpt_step_ctx *ctx) {
     (void)ctx;
     int T = l->steps_out, n = l->in;
@@ -43,7 +48,7 @@ static void repeat_forward(dpt_layer *l, const float *x, float *y, int B, const 
             memcpy(y + ((size_t)b * T + t) * n, x + (size_t)b * n, (size_t)n * sizeof *y);
 }
 
-/* dx (B, 1, in) = sum over steps of dy (B, T, in). */
+/* dx (B, in) = sum over steps of dy (B, T, in). */
 static void repeat_backward(dpt_layer *l, const float *x, const float *y, const float *dy,
                             float *dx, int B, const dpt_step_ctx *ctx) {
     (void)x, (void)y, (void)ctx;

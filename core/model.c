@@ -3,6 +3,7 @@
  * backward deltas, then runs forward and backward without allocating. */
 #include "core/model.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,9 +83,10 @@ static int check_name(const dpt_model *m, int li, const dpt_layer_spec *user, in
     return 0;
 }
 
-/* Builds the layers of spec ui into m->layers[*li...], chaining widths and time steps. */
-static int build_spec(dpt_model *m, const dpt_layer_spec *user, int ui, int *li, int *width,
-                      int *steps, char *err, size_t errlen) {
+/* Builds the layers of spec ui into m->layers[*li...], chaining shapes: *shape is the input of
+ * the next layer (its output on return). */
+static int build_spec(dpt_model *m, const dpt_layer_spec *user, int ui, int *li, dpt_shape *shape,
+                      char *err, size_t errlen) {
     dpt_layer_spec parts[2];
     int nparts = expand_spec(user, parts);
     char msg[768];
@@ -93,13 +95,10 @@ static int build_spec(dpt_model *m, const dpt_layer_spec *user, int ui, int *li,
         l->type = dpt_layer_find(parts[p].type);
         l->spec = parts[p];
         l->index = *li;
-        l->in = *width;
-        l->steps_in = l->steps_out = *steps;
-        if (l->type->build(l, msg, sizeof msg)) return layer_err(err, errlen, ui, user, msg);
-        DPT_ASSERT(l->out > 0 && l->steps_out > 0);
+        if (dpt_layer_build(l, shape, msg, sizeof msg))
+            return layer_err(err, errlen, ui, user, msg);
         DPT_ASSERT(l->ntensors >= 0 && l->ntensors <= DPT_MAX_TENSORS);
-        *width = l->out;
-        *steps = l->steps_out;
+        *shape = l->out_shape;
         assign_name(m, *li);
         if (check_name(m, *li, user, ui, err, errlen)) return -1;
     }
@@ -191,48 +190,46 @@ static int layout_arena(dpt_model *m, char *err, size_t errlen) {
     return 0;
 }
 
-static int check_sizes(int nspecs, int in_steps, int in_features, int max_batch, char *err,
-                       size_t errlen) {
+static int check_sizes(int nspecs, const dpt_shape *in, int max_batch, char *err, size_t errlen) {
+    char msg[256];
     if (nspecs <= 0) return dpt_err(err, errlen, "the model has no layers (expected at least one)");
-    if (in_steps <= 0)
-        return dpt_err(err, errlen, "the model input has %d time steps (expected at least 1)",
-                       in_steps);
-    if (in_features <= 0)
-        return dpt_err(err, errlen, "the model input has %d features (expected at least 1)",
-                       in_features);
+    if (dpt_shape_check(in, msg, sizeof msg))
+        return dpt_err(err, errlen, "the model input: %s", msg);
+    if (dpt_shape_size(in) > INT32_MAX)
+        return dpt_err(err, errlen,
+                       "the model input has %zu values per sample (expected at most "
+                       "%d)",
+                       dpt_shape_size(in), INT32_MAX);
     if (max_batch <= 0)
         return dpt_err(err, errlen, "batch size %d (expected at least 1)", max_batch);
     return 0;
 }
 
-int dpt_model_build(dpt_model *m, const dpt_layer_spec *specs, int nspecs, int in_features,
+int dpt_model_build(dpt_model *m, const dpt_layer_spec *specs, int nspecs, const dpt_shape *in,
                     int max_batch, char *err, size_t errlen) {
-    return dpt_model_build_seq(m, specs, nspecs, 1, in_features, max_batch, err, errlen);
-}
-
-int dpt_model_build_seq(dpt_model *m, const dpt_layer_spec *specs, int nspecs, int in_steps,
-                        int in_features, int max_batch, char *err, size_t errlen) {
     memset(m, 0, sizeof *m);
     int nlayers = 0;
-    if (check_sizes(nspecs, in_steps, in_features, max_batch, err, errlen)) return -1;
+    if (check_sizes(nspecs, in, max_batch, err, errlen)) return -1;
     if (check_types(specs, nspecs, &nlayers, err, errlen)) return -1;
     m->nlayers = nlayers;
     m->layers = dpt_calloc((size_t)nlayers, sizeof *m->layers);
-    m->in_features = in_features;
-    m->in_steps = in_steps;
     m->max_batch = max_batch;
-    int li = 0, width = in_features, steps = in_steps;
+    m->in_shape = *in;
+    int li = 0;
+    dpt_shape shape = *in;
     for (int i = 0; i < nspecs; i++) {
-        if (build_spec(m, &specs[i], i, &li, &width, &steps, err, errlen)) goto fail;
+        if (build_spec(m, &specs[i], i, &li, &shape, err, errlen)) goto fail;
     }
     DPT_ASSERT(li == nlayers);
-    m->out_features = width;
-    m->out_steps = steps;
-    m->in_shape = in_steps > 1 ? dpt_shape_2d(in_steps, in_features) : dpt_shape_1d(in_features);
-    m->out_shape = steps > 1 ? dpt_shape_2d(steps, width) : dpt_shape_1d(width);
+    m->out_shape = shape;
+    m->in_features = dpt_shape_last(in);
+    m->in_steps = (int)dpt_shape_outer(in);
+    m->out_features = dpt_shape_last(&shape);
+    m->out_steps = (int)dpt_shape_outer(&shape);
     m->axis_change = m->nlayers;
     for (int i = m->nlayers - 1; i >= 0; i--)
-        if (m->layers[i].steps_out != m->layers[i].steps_in) m->axis_change = i;
+        if (!dpt_shape_same_rows(&m->layers[i].in_shape, &m->layers[i].out_shape))
+            m->axis_change = i;
     layout_params(m);
     if (layout_arena(m, err, errlen)) goto fail;
     return 0;
@@ -270,11 +267,14 @@ static const dpt_step_ctx *layer_ctx(const dpt_model *m, int i, dpt_step_ctx *af
     return after;
 }
 
-const int32_t *dpt_model_output_lengths(const dpt_model *m, const int32_t *lengths) {
-    return m->out_steps > 1 && m->axis_change == m->nlayers ? lengths : NULL;
+const int32_t *dpt_model_output_lengths(const dpt_model *m, const int32_t *x_lengths,
+                                        const int32_t *y_lengths) {
+    if (!dpt_shape_is_sequence(&m->out_shape)) return NULL;
+    return m->axis_change == m->nlayers ? x_lengths : y_lengths;
 }
 
-const float *dpt_model_forward(dpt_model *m, const float *x, int B, const dpt_step_ctx *ctx) {
+/* x: (B, in_shape) of the input's element type. */
+static const float *forward(dpt_model *m, const void *x, int B, const dpt_step_ctx *ctx) {
     DPT_ASSERT(B >= 0 && B <= m->max_batch);
     if (B == 0) return m->acts[m->nlayers];
     m->acts[0] = (float *)x; /* never written: acts[0] only feeds layer 0 */
@@ -288,6 +288,17 @@ const float *dpt_model_forward(dpt_model *m, const float *x, int B, const dpt_st
         l->type->forward(l, m->acts[i], m->acts[i + 1], B, layer_ctx(m, i, &after));
     }
     return m->acts[m->nlayers];
+}
+
+const float *dpt_model_forward(dpt_model *m, const float *x, int B, const dpt_step_ctx *ctx) {
+    DPT_ASSERT(m->in_shape.dtype == DPT_F32);
+    return forward(m, x, B, ctx);
+}
+
+const float *dpt_model_forward_ids(dpt_model *m, const int32_t *ids, int B,
+                                   const dpt_step_ctx *ctx) {
+    DPT_ASSERT(m->in_shape.dtype == DPT_I32);
+    return forward(m, ids, B, ctx);
 }
 
 void dpt_model_backward(dpt_model *m, const float *dout, int B) {

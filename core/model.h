@@ -12,27 +12,33 @@
 typedef struct dpt_model {
     int nlayers;
     dpt_layer *layers;   /* (nlayers); a dense spec with an activation expands into two */
-    int in_features;     /* F, per time step */
-    int out_features;    /* K, per time step */
-    int in_steps;        /* T of the input (1 for plain vectors) */
-    int out_steps;       /* T of the output (1 unless the model returns sequences) */
-    int max_batch;       /* largest B forward/backward accept */
-    dpt_shape in_shape;  /* per-sample input: (F), or (T, F) for sequences */
-    dpt_shape out_shape; /* per-sample output: (K), or (T_out, K) when it returns sequences */
+    dpt_shape in_shape;  /* per-sample input as built: (F), (T, F), (H, W, C); float32, or int32
+                            token ids for a model that starts with a layer reading them */
+    dpt_shape out_shape; /* per-sample output, float32: (K), (T_out, K) when it returns
+                            sequences (T_out may differ from T: repeat), (H, W, K) */
+    /* Derived from the shapes: the last dimension, and the product of the others (T of a
+     * sequence, 1 of a vector, H x W of an image).  Buffers are (B, steps, features). */
+    int in_features;  /* F */
+    int out_features; /* K */
+    int in_steps;     /* T of the input */
+    int out_steps;    /* T_out of the output */
+    int max_batch;    /* largest B forward/backward accept */
     size_t nparams;
     float *params;       /* (nparams) all parameters, layer by layer */
     float *grads;        /* (nparams) same layout, with grad_head floats of head room right in
                             front of it (dpt_model_grad_head) */
     size_t grad_head;    /* floats of head room in front of grads (a multiple of 16) */
     float **acts;        /* (nlayers + 1) acts[i] = input of layer i (B, steps_in, in);
-                            acts[0] is the caller's x during a step */
+                            acts[0] is the caller's x during a step (its int32 ids for an
+                            int32 model: dpt_model_forward_ids) */
     float *delta[2];     /* 2 x (max_batch, max steps x width) ping-pong buffers for backward */
     float *arena;        /* owns activations, caches and deltas */
     size_t arena_floats; /* its size */
     dpt_step_ctx ctx;    /* what the last forward saw (lengths, dropout keys), for backward */
-    int axis_change;     /* first layer whose output has other time steps than its input (a
-                            many-to-one recurrent layer, repeat); nlayers if none.  Sequence
-                            lengths describe the layers up to it, not those after it. */
+    int axis_change;     /* first layer whose output does not keep its input's leading axes
+                            (dpt_shape_same_rows: a many-to-one recurrent layer, repeat); nlayers
+                            if none.  Sequence lengths describe the layers up to it, not those
+                            after it (they run all their steps). */
     /* Called by dpt_model_backward on the calling thread whenever the gradients from `from` (a
      * pointer into m->grads) to the end are final for this step and backward will not touch
      * them again: right after each layer's backward (last layer first, every layer, also when
@@ -45,21 +51,26 @@ typedef struct dpt_model {
     void *grads_ready_arg;
 } dpt_model;
 
-/* Builds the layers from specs for inputs of in_features, batches up to max_batch.  Returns 0,
- * or -1 with a message naming the layer (index, type, config line) and what was expected. */
-int dpt_model_build(dpt_model *m, const dpt_layer_spec *specs, int nspecs, int in_features,
+/* Builds the layers from specs for per-sample input *in (e.g. dpt_shape_1d(F), or
+ * dpt_shape_from_steps(T, F) for what a (T, F) count meant before shapes), batches up to
+ * max_batch: each layer's build gets the shape the one before outputs.  Returns 0, or -1 with a
+ * message naming the layer (index, type, config line) and what was expected: a shape the layer
+ * cannot take, or int32 input to a model whose first layer reads float32. */
+int dpt_model_build(dpt_model *m, const dpt_layer_spec *specs, int nspecs, const dpt_shape *in,
                     int max_batch, char *err, size_t errlen);
-/* Same for sequence input x (B, in_steps, in_features). */
-int dpt_model_build_seq(dpt_model *m, const dpt_layer_spec *specs, int nspecs, int in_steps,
-                        int in_features, int max_batch, char *err, size_t errlen);
 void dpt_model_free(dpt_model *m);
 
 /* Initialises all parameters from seed; identical on every rank for the same seed. */
 void dpt_model_init_params(dpt_model *m, uint64_t seed);
 
-/* Forward pass of B <= max_batch samples of x (B, in_steps, F); returns the output
- * (B, out_steps, K) (model-owned, valid until the next forward).  B may be 0. */
+/* Forward pass of B <= max_batch samples of float32 x (B, in_shape); returns the output
+ * (B, out_shape) (model-owned, valid until the next forward).  B may be 0. */
 const float *dpt_model_forward(dpt_model *m, const float *x, int B, const dpt_step_ctx *ctx);
+/* The same for a model built for int32 input: ids (B, in_shape), borrowed until backward.  The
+ * first layer (DPT_LAYER_INT_INPUT) gets them as its x (see dpt_layer_type.forward); float
+ * models never come here, so their path is as it was. */
+const float *dpt_model_forward_ids(dpt_model *m, const int32_t *ids, int B,
+                                   const dpt_step_ctx *ctx);
 
 /* Backward pass for the last forward: dout (B, out_steps, K) is d(loss)/d(output).  Adds into
  * m->grads, calling m->grads_ready after each layer when set. */
@@ -80,9 +91,14 @@ double dpt_model_add_l2(dpt_model *m, float l2);
 /* FNV-1a over the parameter bytes: ranks compare it to check they hold the same model. */
 uint64_t dpt_model_checksum(const dpt_model *m);
 
-/* The lengths that describe the model's output steps: the input lengths when the output is a
- * sequence on the input's time axis, else NULL (one output per sample, or a new time axis). */
-const int32_t *dpt_model_output_lengths(const dpt_model *m, const int32_t *lengths);
+/* The lengths (B) that describe the output's time steps, for the loss and metrics to skip
+ * padding: NULL when the output is no sequence (dpt_shape_is_sequence: one output per sample, or
+ * one step); x_lengths when it is on the input's time axis (no layer changed it); else the output
+ * is on a new time axis (many-to-one then repeat: T_out need not be T) and only the targets can
+ * say: y_lengths, the targets' own lengths (NULL = every output step valid).  Either argument
+ * may be NULL. */
+const int32_t *dpt_model_output_lengths(const dpt_model *m, const int32_t *x_lengths,
+                                        const int32_t *y_lengths);
 
 /* Finds a layer by name; NULL if absent. */
 dpt_layer *dpt_model_layer(dpt_model *m, const char *name);

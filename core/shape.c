@@ -40,6 +40,28 @@ bool dpt_shape_equal(const dpt_shape *a, const dpt_shape *b) {
     return true;
 }
 
+dpt_shape dpt_shape_from_steps(int T, int F) {
+    return T == 1 ? dpt_shape_1d(F) : dpt_shape_2d(T, F);
+}
+
+dpt_shape dpt_shape_with_last(const dpt_shape *s, int n) {
+    dpt_shape r = *s;
+    if (r.rank > 0) r.dim[r.rank - 1] = n;
+    r.dtype = DPT_F32;
+    return r;
+}
+
+bool dpt_shape_same_rows(const dpt_shape *a, const dpt_shape *b) {
+    if (a->rank != b->rank) return false;
+    for (int i = 0; i + 1 < a->rank; i++)
+        if (a->dim[i] != b->dim[i]) return false;
+    return true;
+}
+
+bool dpt_shape_is_sequence(const dpt_shape *s) {
+    return s->rank == 2 && s->dim[0] > 1;
+}
+
 const char *dpt_dtype_name(dpt_dtype t) {
     return t == DPT_I32 ? "int32" : "float32";
 }

@@ -31,6 +31,16 @@ size_t dpt_shape_size(const dpt_shape *s);
 int dpt_shape_last(const dpt_shape *s);
 int64_t dpt_shape_outer(const dpt_shape *s);
 bool dpt_shape_equal(const dpt_shape *a, const dpt_shape *b);
+/* What (T, F) meant before shapes (files without shapes, callers that count steps): (F) for
+ * T == 1, else (T, F); float32. */
+dpt_shape dpt_shape_from_steps(int T, int F);
+/* s with its last dimension set to n, float32: the output of a layer acting on the last axis. */
+dpt_shape dpt_shape_with_last(const dpt_shape *s, int n);
+/* Same rank and the same dimensions before the last: a layer from a to b keeps every leading
+ * axis (the time axis of a sequence), row for row.  The dtype does not matter. */
+bool dpt_shape_same_rows(const dpt_shape *a, const dpt_shape *b);
+/* A sequence on a time axis: (T, F) with T > 1.  Sequence lengths describe its first axis. */
+bool dpt_shape_is_sequence(const dpt_shape *s);
 /* "(28, 28, 1) float32" style text for messages and model files; returns buf. */
 const char *dpt_shape_str(const dpt_shape *s, char *buf, size_t n);
 const char *dpt_dtype_name(dpt_dtype t); /* "float32", "int32" */

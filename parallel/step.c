@@ -144,7 +144,7 @@ const float *dpt_step_compute(dpt_step *s, const float *x, dpt_target y, int B,
                         .lengths = lengths};
     const float *out = dpt_model_forward(m, x, B, &ctx);
     /* Per-step padding matters to the loss only when the model outputs every input step. */
-    const int32_t *masked = dpt_model_output_lengths(m, lengths);
+    const int32_t *masked = dpt_model_output_lengths(m, lengths, NULL);
     double loss = B > 0 ? dpt_loss_eval_steps(s->loss, out, y, B, m->out_steps, m->out_features,
                                               masked, s->dout)
                         : 0.0;

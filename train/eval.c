@@ -99,7 +99,7 @@ static void eval_chunk(dpt_model *m, const dpt_eval *e, const dpt_data *d, int64
     dpt_step_ctx ctx = {.training = false, .lengths = len};
     const float *o =
         dpt_model_forward(m, d->shard.x + r * d->shard.info.T * d->shard.info.F, B, &ctx);
-    const int32_t *masked = dpt_model_output_lengths(m, len); /* padding of output steps */
+    const int32_t *masked = dpt_model_output_lengths(m, len, NULL); /* padding of output steps */
     out->loss +=
         dpt_loss_eval_steps(e->loss, o, dpt_data_target(d, r, true), B, T, K, masked, NULL);
     out->samples += B;
@@ -220,7 +220,7 @@ void dpt_infer_predict(dpt_infer *r, float *out) {
         float *p = out + (size_t)i * w; /* (B, T, K) */
         memcpy(p, o, sizeof(float) * (size_t)B * w);
         dpt_outputs_to_predictions(r->loss, &r->ynorm, p, (int64_t)B * T, K);
-        const int32_t *olen = dpt_model_output_lengths(&r->model, len);
+        const int32_t *olen = dpt_model_output_lengths(&r->model, len, NULL);
         for (int b = 0; olen && b < B; b++)
             memset(p + (size_t)b * w + (size_t)olen[b] * K, 0,
                    sizeof(float) * (size_t)(T - olen[b]) * K);

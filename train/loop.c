@@ -15,7 +15,8 @@
  * the trainer's slots reduced with the gradients. */
 static void step_metrics(dpt_trainer *t, const float *out, const dpt_input_batch *b) {
     int K = t->model.out_features, T = t->model.out_steps, M = t->nmetrics, B = b->B;
-    const int32_t *masked = dpt_model_output_lengths(&t->model, dpt_data_lengths(b->data, b->row));
+    const int32_t *masked =
+        dpt_model_output_lengths(&t->model, dpt_data_lengths(b->data, b->row), NULL);
     *dpt_step_sums(&t->step, t->sums.rows) = (float)dpt_valid_steps(B, T, masked);
     if (M == 0 || B == 0) return;
     float *metric = dpt_step_sums(&t->step, t->sums.metrics); /* (M) */

@@ -52,7 +52,8 @@ static void plan_split(dpt_trainer *t) {
 
 void dpt_trainer_build_model(dpt_model *m, const dpt_config *c, int T, int F, int max_batch) {
     char err[1024];
-    if (dpt_model_build_seq(m, c->layers, c->nlayers, T, F, max_batch, err, sizeof err))
+    dpt_shape in = dpt_shape_from_steps(T, F);
+    if (dpt_model_build(m, c->layers, c->nlayers, &in, max_batch, err, sizeof err))
         dpt_fatal("%s: model: %s", c->source, err);
     dpt_model_init_params(m, c->seed);
     dpt_dist_check_model(m);

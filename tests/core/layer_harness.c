@@ -32,16 +32,27 @@ const char *harness_value(const dpt_layer_spec *s, const char *key) {
     return b;
 }
 
-int harness_build(dpt_layer *l, const dpt_layer_spec *s, int in, int T, int index, char *err,
-                  size_t errlen) {
+const dpt_shape *harness_steps(int T, int F) {
+    static dpt_shape bufs[8];
+    static int next;
+    dpt_shape *s = &bufs[next++ % 8];
+    *s = dpt_shape_from_steps(T, F);
+    return s;
+}
+
+int harness_build_shape(dpt_layer *l, const dpt_layer_spec *s, const dpt_shape *in, int index,
+                        char *err, size_t errlen) {
     memset(l, 0, sizeof *l);
     l->type = dpt_layer_find(s->type);
     assert_non_null(l->type);
     l->spec = *s;
-    l->in = in;
-    l->steps_in = l->steps_out = T;
     l->index = index;
-    return l->type->build(l, err, errlen);
+    return dpt_layer_build(l, in, err, errlen);
+}
+
+int harness_build(dpt_layer *l, const dpt_layer_spec *s, int in, int T, int index, char *err,
+                  size_t errlen) {
+    return harness_build_shape(l, s, harness_steps(T, in), index, err, errlen);
 }
 
 void harness_make(dpt_layer *l, const dpt_layer_spec *s, int in, int T, int index, int B) {

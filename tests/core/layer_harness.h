@@ -14,8 +14,14 @@ void harness_set(dpt_layer_spec *s, const char *key, const char *value);
 /* The key's value as the canonical text shows it (one of 8 rotating buffers). */
 const char *harness_value(const dpt_layer_spec *s, const char *key);
 
-/* Fills l from s for `in` features and T steps (index: position in a model, keys dropout
- * masks) and runs the type's build.  Returns its result, the message in err.  No buffers. */
+/* dpt_shape_from_steps(T, F) in one of 8 rotating buffers: (F) for T == 1, else (T, F). */
+const dpt_shape *harness_steps(int T, int F);
+
+/* Fills l from s for per-sample input *in (index: position in a model, keys dropout masks) and
+ * builds it (dpt_layer_build).  Returns its result, the message in err.  No buffers. */
+int harness_build_shape(dpt_layer *l, const dpt_layer_spec *s, const dpt_shape *in, int index,
+                        char *err, size_t errlen);
+/* The same for `in` features and T steps (harness_steps). */
 int harness_build(dpt_layer *l, const dpt_layer_spec *s, int in, int T, int index, char *err,
                   size_t errlen);
 /* harness_build that must succeed, then tensor offsets from 0 and buffers for B rows: params

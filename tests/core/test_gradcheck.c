@@ -332,7 +332,7 @@ static void test_model_gradients_match_finite_differences_for_every_parameter(vo
     enum { B = 5, F = 5 };
     dpt_model m;
     char err[512];
-    assert_int_equal(dpt_model_build(&m, specs, 4, F, 8, err, sizeof err), 0);
+    assert_int_equal(dpt_model_build(&m, specs, 4, harness_steps(1, F), 8, err, sizeof err), 0);
     assert_int_equal(m.nlayers, 6);
     dpt_model_init_params(&m, 3);
     float x[B * F]; /* (B, F) */

@@ -45,7 +45,7 @@ static void sgd(dpt_model *m, float lr) {
 static void build_mazur(dpt_model *m) {
     dpt_layer_spec specs[2] = {dense(2, "sigmoid", true), dense(2, "sigmoid", true)};
     char err[256];
-    assert_int_equal(dpt_model_build(m, specs, 2, 2, 1, err, sizeof err), 0);
+    assert_int_equal(dpt_model_build(m, specs, 2, harness_steps(1, 2), 1, err, sizeof err), 0);
     assert_int_equal(m->nlayers, 4); /* dense, sigmoid, dense, sigmoid */
     const float w1[4] = {0.15f, 0.20f, 0.25f, 0.30f}, b1[2] = {0.35f, 0.35f};
     const float w2[4] = {0.40f, 0.45f, 0.50f, 0.55f}, b2[2] = {0.60f, 0.60f};
@@ -106,7 +106,7 @@ static void test_relu_2_2_1_net_reproduces_the_course_gradients_and_update(void 
     dpt_layer_spec specs[2] = {dense(2, "relu", false), dense(1, "", false)};
     dpt_model m;
     char err[256];
-    assert_int_equal(dpt_model_build(&m, specs, 2, 2, 1, err, sizeof err), 0);
+    assert_int_equal(dpt_model_build(&m, specs, 2, harness_steps(1, 2), 1, err, sizeof err), 0);
     assert_int_equal((int)m.nparams, 6);
     const float w1[4] = {1.0f, 3.0f, -2.0f, 4.0f}, w2[2] = {0.5f, 0.3f};
     set_floats(m.layers[0].params, w1, 4);

@@ -32,7 +32,7 @@ static void test_dense_with_activation_expands_and_layers_get_automatic_names(vo
     harness_set(&s[1], "rate", "0.5");
     dpt_model m;
     char err[512];
-    assert_int_equal(dpt_model_build(&m, s, 5, 6, 10, err, sizeof err), 0);
+    assert_int_equal(dpt_model_build(&m, s, 5, harness_steps(1, 6), 10, err, sizeof err), 0);
     const char *names[] = {"dense_0", "activation_0", "dropout_0",
                            "dense_1", "head",         "activation_1"};
     const char *types[] = {"dense", "activation", "dropout", "dense", "dense", "activation"};
@@ -61,7 +61,7 @@ static void test_fused_activation_inherits_alpha(void **state) {
     harness_set(&s, "alpha", "0.3");
     dpt_model m;
     char err[512];
-    assert_int_equal(dpt_model_build(&m, &s, 1, 2, 1, err, sizeof err), 0);
+    assert_int_equal(dpt_model_build(&m, &s, 1, harness_steps(1, 2), 1, err, sizeof err), 0);
     assert_near(m.layers[1].alpha, 0.3f, 0.0);
     assert_int_equal(m.layers[1].spec.line, 9);
     dpt_model_free(&m);
@@ -74,7 +74,7 @@ static void test_parameters_are_laid_out_contiguously_in_layer_order(void **stat
     harness_set(&s[1], "use_bias", "false");
     dpt_model m;
     char err[512];
-    assert_int_equal(dpt_model_build(&m, s, 3, 5, 2, err, sizeof err), 0);
+    assert_int_equal(dpt_model_build(&m, s, 3, harness_steps(1, 5), 2, err, sizeof err), 0);
     /* dense_0 W (4,5) b (4), tanh, dense_1 W (3,4), dense_2 W (2,3) b (2). */
     assert_int_equal((int)m.nparams, 20 + 4 + 12 + 6 + 2);
     const dpt_layer *d0 = &m.layers[0], *d1 = &m.layers[2], *d2 = &m.layers[3];
@@ -100,7 +100,7 @@ static void test_parameters_are_laid_out_contiguously_in_layer_order(void **stat
 static const char *build_error(const dpt_layer_spec *s, int n, char *err, size_t errlen) {
     dpt_model m;
     err[0] = '\0';
-    assert_int_equal(dpt_model_build(&m, s, n, 4, 8, err, errlen), -1);
+    assert_int_equal(dpt_model_build(&m, s, n, harness_steps(1, 4), 8, err, errlen), -1);
     assert_int_equal(m.nlayers, 0); /* nothing half-built is left behind */
     assert_null(m.params);
     dpt_model_free(&m);
@@ -171,7 +171,7 @@ static dpt_model small_model(void) {
     dpt_layer_spec s[2] = {spec("dense", 6, "tanh", "", 0), spec("dense", 3, "", "", 0)};
     dpt_model m;
     char err[512];
-    assert_int_equal(dpt_model_build(&m, s, 2, 4, 5, err, sizeof err), 0);
+    assert_int_equal(dpt_model_build(&m, s, 2, harness_steps(1, 4), 5, err, sizeof err), 0);
     return m;
 }
 
@@ -194,7 +194,7 @@ static void test_initialisation_is_reproducible_and_per_layer(void **state) {
     dpt_layer_spec s[1] = {spec("dense", 6, "", "", 0)};
     dpt_model c;
     char err[256];
-    assert_int_equal(dpt_model_build(&c, s, 1, 4, 5, err, sizeof err), 0);
+    assert_int_equal(dpt_model_build(&c, s, 1, harness_steps(1, 4), 5, err, sizeof err), 0);
     dpt_model_init_params(&c, 11);
     assert_memory_equal(c.params, a.params, 24 * sizeof(float));
     dpt_model_free(&a);

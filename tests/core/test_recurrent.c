@@ -738,7 +738,7 @@ static void expect_build_error(dpt_layer_spec s, int steps, const char *msg) {
     dpt_model m;
     char err[512];
     s.line = 7;
-    assert_int_equal(dpt_model_build_seq(&m, &s, 1, steps, 3, 4, err, sizeof err), -1);
+    assert_int_equal(dpt_model_build(&m, &s, 1, harness_steps(steps, 3), 4, err, sizeof err), -1);
     if (!strstr(err, msg) || !strstr(err, "layer 0") || !strstr(err, "line 7")) {
         print_error("message '%s' lacks '%s'\n", err, msg);
         fail();

@@ -24,7 +24,7 @@ static dpt_layer_spec spec(const char *type, int units) {
 
 static void build(dpt_model *m, const dpt_layer_spec *s, int n, int T, int F, int B) {
     char err[512];
-    if (dpt_model_build_seq(m, s, n, T, F, B, err, sizeof err)) {
+    if (dpt_model_build(m, s, n, harness_steps(T, F), B, err, sizeof err)) {
         print_error("%s\n", err);
         fail();
     }
@@ -115,18 +115,21 @@ typedef struct model_case {
     const float *x;        /* (B, in_steps, F) */
     const int32_t *labels; /* (B out_steps) per-step class labels, or NULL: loss sum r * out */
     const float *r;        /* (B, out_steps, K) when labels is NULL */
+    const int32_t *ylen;   /* (B) target lengths for an output on a new time axis, or NULL */
     dpt_step_ctx ctx;
 } model_case;
 
-/* softmax_ce over every output step (the synchronized many-to-many loss: B * steps rows), or
- * the generic sum r * out. */
+/* softmax_ce over every valid output step (dpt_model_output_lengths: B * steps rows without
+ * lengths), or the generic sum r * out. */
 static double case_loss(model_case *c, float *dout) {
     dpt_model *m = &c->m;
     const float *out = dpt_model_forward(m, c->x, c->B, &c->ctx);
     int rows = c->B * m->out_steps, K = m->out_features;
     if (c->labels) {
         dpt_target t = {.labels = c->labels};
-        return dpt_loss_find("softmax_ce")->eval(out, t, rows, K, dout);
+        const int32_t *len = dpt_model_output_lengths(m, c->ctx.lengths, c->ylen);
+        return dpt_loss_eval_steps(dpt_loss_find("softmax_ce"), out, t, c->B, m->out_steps, K, len,
+                                   dout);
     }
     double s = 0.0;
     for (int i = 0; i < rows * K; i++) s += (double)c->r[i] * out[i];
@@ -211,6 +214,31 @@ static void test_one_to_many_repeat_gru_gradients_match_finite_differences(void 
     dpt_model_free(&c.m);
 }
 
+/* Encoder-decoder: lstm over 5 input steps (variable lengths) -> its last valid state repeated
+ * for 3 output steps -> gru (all steps) -> dense, a label per output step, the loss masked by the
+ * targets' own lengths (T_out = 3 != T = 5). */
+static void test_encoder_decoder_with_its_own_output_steps_gradients_match(void **state) {
+    (void)state;
+    enum { B = 3, T = 5, F = 3, TO = 3, K = 3 };
+    dpt_layer_spec s[4] = {spec("lstm", 4), spec("repeat", 0), spec("gru", 3), spec("dense", K)};
+    harness_set(&s[1], "steps", "3"); /* TO */
+    harness_set(&s[2], "return_sequences", "true");
+    model_case c = {.B = B};
+    build(&c.m, s, 4, T, F, B);
+    assert_int_equal(c.m.in_steps, T);
+    assert_int_equal(c.m.out_steps, TO);
+    dpt_model_init_params(&c.m, 14);
+    float x[B * T * F];
+    fill_uniform(x, B * T * F, -1.0f, 1.0f, 74);
+    const int32_t labels[B * TO] = {2, 0, 1, 1, 0, 0, 2, 2, 1}, xlen[B] = {T, 2, 4},
+                             ylen[B] = {TO, 1, 2};
+    c.x = x, c.labels = labels, c.ylen = ylen;
+    c.ctx = (dpt_step_ctx){.lengths = xlen};
+    assert_ptr_equal(dpt_model_output_lengths(&c.m, xlen, ylen), ylen);
+    check_model_gradients(&c);
+    dpt_model_free(&c.m);
+}
+
 /* ---------------------------------------------------------------------------------------------
  * repeat */
 
@@ -239,7 +267,7 @@ static void test_repeat_copies_the_vector_to_every_step_and_sums_gradients_back(
 static void expect_error(const dpt_layer_spec *s, int n, int T, const char *msg) {
     dpt_model m;
     char err[512];
-    assert_int_equal(dpt_model_build_seq(&m, s, n, T, 3, 2, err, sizeof err), -1);
+    assert_int_equal(dpt_model_build(&m, s, n, harness_steps(T, 3), 2, err, sizeof err), -1);
     if (!strstr(err, msg)) {
         print_error("message '%s' lacks '%s'\n", err, msg);
         fail();
@@ -326,6 +354,7 @@ int main(void) {
         cmocka_unit_test(test_stacked_lstm_gru_dense_gradients_match_finite_differences),
         cmocka_unit_test(test_many_to_many_rnn_dense_gradients_match_finite_differences),
         cmocka_unit_test(test_one_to_many_repeat_gru_gradients_match_finite_differences),
+        cmocka_unit_test(test_encoder_decoder_with_its_own_output_steps_gradients_match),
         cmocka_unit_test(test_repeat_copies_the_vector_to_every_step_and_sums_gradients_back),
         cmocka_unit_test(test_repeat_rejects_sequence_input_and_steps_below_one),
         cmocka_unit_test(test_bidirectional_lstm_gives_the_same_results_on_1_2_and_4_threads),

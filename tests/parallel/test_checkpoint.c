@@ -77,7 +77,8 @@ static void make_fixture_units(fixture *f, const char *optimizer, uint64_t param
     const char *ovs[] = {ov, "training.seed=9", width};
     memset(f, 0, sizeof *f);
     EXPECT(dpt_config_load_text(&f->c, yaml, "test.yaml", ovs, 3, err, sizeof err) == 0, err);
-    EXPECT(dpt_model_build(&f->m, f->c.layers, f->c.nlayers, 3, 16, err, sizeof err) == 0, err);
+    dpt_shape in = dpt_shape_1d(3);
+    EXPECT(dpt_model_build(&f->m, f->c.layers, f->c.nlayers, &in, 16, err, sizeof err) == 0, err);
     dpt_model_init_params(&f->m, param_seed);
     EXPECT(dpt_optim_init(&f->o, &f->c.optim, f->m.nparams, err, sizeof err) == 0, err);
     const double mean[3] = {1.5, -2, 1e3}, sq[3] = {4, 9, 0};
@@ -474,7 +475,8 @@ static void another_optimizer_or_model_shape_is_refused(void) {
     dpt_model_free(&wide.m);
     dpt_optim_free(&wide.o);
     EXPECT(dpt_layer_spec_set(&wide.c.layers[0], "units", "7", err, sizeof err) == 0, err);
-    EXPECT(dpt_model_build(&wide.m, wide.c.layers, wide.c.nlayers, 3, 16, err, sizeof err) == 0,
+    dpt_shape in = dpt_shape_1d(3);
+    EXPECT(dpt_model_build(&wide.m, wide.c.layers, wide.c.nlayers, &in, 16, err, sizeof err) == 0,
            err);
     EXPECT(dpt_optim_init(&wide.o, &wide.c.optim, wide.m.nparams, err, sizeof err) == 0, err);
     expect_refused(path, &wide, "the checkpoint holds 32 parameters, this model has 44");

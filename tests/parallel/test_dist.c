@@ -68,7 +68,8 @@ static void identical_models_pass_the_check(void) {
     CHECK(dpt_layer_spec_parse(&spec[0], "dense units=4", err, sizeof err) == 0);
     CHECK(dpt_layer_spec_parse(&spec[1], "dense units=2", err, sizeof err) == 0);
     dpt_model m;
-    CHECK(dpt_model_build(&m, spec, 2, 3, 4, err, sizeof err) == 0);
+    dpt_shape in = dpt_shape_1d(3);
+    CHECK(dpt_model_build(&m, spec, 2, &in, 4, err, sizeof err) == 0);
     dpt_model_init_params(&m, 11);
     dpt_dist_check_model(&m); /* returns only when every rank agrees */
     dpt_model_free(&m);

@@ -12,7 +12,8 @@ static void model_differs_on_rank_1(void) {
     char err[256];
     if (dpt_layer_spec_parse(&spec, "dense units=2", err, sizeof err)) dpt_fatal("%s", err);
     dpt_model m;
-    if (dpt_model_build(&m, &spec, 1, 3, 4, err, sizeof err)) dpt_fatal("%s", err);
+    dpt_shape in = dpt_shape_1d(3);
+    if (dpt_model_build(&m, &spec, 1, &in, 4, err, sizeof err)) dpt_fatal("%s", err);
     dpt_model_init_params(&m, 5);
     if (dpt_world.rank == 1) m.params[0] += 1.0f;
     dpt_dist_check_model(&m);

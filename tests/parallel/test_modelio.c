@@ -34,7 +34,9 @@ static void make_fixture(fixture *f) {
     char err[512] = "";
     CHECK_MSG(dpt_config_load_text(&f->c, yaml, "test.yaml", overrides, 2, err, sizeof err) == 0,
               err);
-    CHECK_MSG(dpt_model_build(&f->m, f->c.layers, f->c.nlayers, 3, 16, err, sizeof err) == 0, err);
+    dpt_shape in = dpt_shape_1d(3);
+    CHECK_MSG(dpt_model_build(&f->m, f->c.layers, f->c.nlayers, &in, 16, err, sizeof err) == 0,
+              err);
     dpt_model_init_params(&f->m, 21);
     const double mean[3] = {1.5, -2, 1e3}, sq[3] = {4, 9, 0};
     dpt_norm_alloc(&f->x, 3);

@@ -85,7 +85,8 @@ static model_case lstm_case(void) {
 
 static void build(const model_case *c, dpt_model *m) {
     char err[512];
-    int rc = dpt_model_build_seq(m, c->specs, c->nspecs, c->T, c->F, MAXB, err, sizeof err);
+    dpt_shape in = dpt_shape_from_steps(c->T, c->F);
+    int rc = dpt_model_build(m, c->specs, c->nspecs, &in, MAXB, err, sizeof err);
     CHECK_MSG(rc == 0, err);
     dpt_model_init_params(m, 3);
 }

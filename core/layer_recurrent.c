@@ -592,9 +592,9 @@ static void rec_backward(dpt_layer *l, const float *x, const float *y, const flo
 
 #define RECURRENT_TYPE(type_name, key_table, cell)                                                 \
     {                                                                                              \
-        .name = type_name, .flags = DPT_LAYER_SEQUENCE_INPUT | DPT_LAYER_CHANGES_TIME_AXIS,        \
-        .keys = key_table, .nkeys = sizeof key_table / sizeof key_table[0],                        \
-        .args_size = sizeof(rec_args), .data = cell, .build = rec_build, .init = rec_init,         \
+        .name = (type_name), .flags = DPT_LAYER_SEQUENCE_INPUT | DPT_LAYER_CHANGES_TIME_AXIS,      \
+        .keys = (key_table), .nkeys = sizeof(key_table) / sizeof((key_table)[0]),                  \
+        .args_size = sizeof(rec_args), .data = (cell), .build = rec_build, .init = rec_init,       \
         .forward = rec_forward, .backward = rec_backward,                                          \
     }
 

@@ -25,11 +25,16 @@ typedef struct field {
     char path[DPT_YPATH_LEN];
 } field;
 
+/* The field of entry e (the value of key, found under prefix). */
+static void field_of(const dpt_yentry *e, const char *prefix, const char *key, field *f) {
+    f->v = e->val;
+    dpt_yjoin_path(f->path, prefix, key);
+}
+
 static bool get(const dpt_ynode *m, const char *prefix, const char *key, field *f) {
     const dpt_yentry *e = dpt_yfind(m, key);
     if (!e) return false;
-    f->v = e->val;
-    dpt_yjoin_path(f->path, prefix, key);
+    field_of(e, prefix, key, f);
     return true;
 }
 
@@ -133,6 +138,7 @@ static int layer_type(const dpt_yctx *x, const dpt_ynode *v, const char *p, dpt_
     char name[sizeof s->type];
     if (to_name(x, &f, dpt_layer_names(), name, sizeof name)) return -1;
     const dpt_layer_type *t = *type = dpt_layer_find(name);
+    DPT_ASSERT(t); /* to_name accepted only registered names */
     if (dpt_layer_spec_init(s, name, err, sizeof err))
         return dpt_yfail(x, f.v->at, f.path, "defaults of a %s layer: %s", name, err);
     snprintf(why, sizeof why, "unknown key for a %s layer", name);
@@ -168,7 +174,8 @@ static int check_layer_names(const dpt_yctx *x, const dpt_ynode *layers, const d
             field f;
             char p[DPT_YPATH_LEN];
             dpt_yjoin_index(p, "model.layers", i);
-            get(layers->items[i], p, "name", &f);
+            bool named = get(layers->items[i], p, "name", &f);
+            DPT_ASSERT(named); /* a non-empty name came from this key */
             return dpt_yfail(x, f.v->at, f.path,
                              "layer name '%s' is already used by model.layers.%d",
                              c->layers[i].name, j);
@@ -316,7 +323,7 @@ static int read_optimizer(const dpt_yctx *x, const dpt_ynode *root, dpt_config *
     const dpt_yentry *e = dpt_yfind(root, "optimizer");
     section_keys("optimizer", c, false, all);
     if (e && e->val->kind == DPT_YSCALAR && !dpt_yis_null(e->val)) { /* "optimizer: sgd" */
-        get(root, "", "optimizer", &f);
+        field_of(e, "", "optimizer", &f);
         if (to_key(x, &f, name_key, c)) return -1;
     } else {
         if (section(x, root, "optimizer", all, &m)) return -1;
@@ -340,7 +347,7 @@ static int read_schedule(const dpt_yctx *x, const dpt_ynode *root, dpt_config *c
     const dpt_ynode *m = NULL;
     const dpt_yentry *e = dpt_yfind(root, "schedule");
     if (e && e->val->kind == DPT_YSCALAR && !dpt_yis_null(e->val)) { /* "schedule: cosine" */
-        get(root, "", "schedule", &f);
+        field_of(e, "", "schedule", &f);
         if (to_key(x, &f, name_key, c)) return -1;
         if (strcmp(c->schedule.name, "step") == 0)
             return dpt_yfail(x, f.v->at, "schedule.step_epochs",

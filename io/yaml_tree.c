@@ -55,6 +55,7 @@ static void grow(dpt_ynode *v) {
         v->ents = realloc(v->ents, (size_t)v->cap * sizeof *v->ents);
         DPT_ASSERT(v->ents);
     } else {
+        /* NOLINTNEXTLINE(bugprone-sizeof-expression): items holds pointers */
         v->items = realloc(v->items, (size_t)v->cap * sizeof *v->items);
         DPT_ASSERT(v->items);
     }
@@ -89,8 +90,8 @@ bool dpt_yis_null(const dpt_ynode *v) {
 /* ---------------------------------------------------------------------------------------------
  * Messages */
 
-/* "<file>:<line>: <path>: <msg>" or "--set <override>: <path>: <msg>"; returns -1. */
-int dpt_yfail(const dpt_yctx *x, dpt_yloc at, const char *path, const char *fmt, ...) {
+/* "<file>:<line>: <path>: <msg>" or "--set <override>: <path>: <msg>". */
+void dpt_yfail_format(const dpt_yctx *x, dpt_yloc at, const char *path, const char *fmt, ...) {
     char msg[1536];
     va_list ap;
     va_start(ap, fmt);
@@ -102,7 +103,6 @@ int dpt_yfail(const dpt_yctx *x, dpt_yloc at, const char *path, const char *fmt,
         snprintf(x->err, x->errlen, "%s:%d: %s: %s", x->file, at.line, path, msg);
     else
         snprintf(x->err, x->errlen, "%s: %s: %s", x->file, path, msg);
-    return -1;
 }
 
 /* What a value looks like, for the ", got ..." part of a message. */

@@ -7,6 +7,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/util.h" /* dpt_err_rc */
+
 #define DPT_YPATH_LEN 256 /* key paths in messages; longer ones are cut with "..." */
 
 typedef enum dpt_ykind { DPT_YSCALAR, DPT_YSEQ, DPT_YMAP } dpt_ykind;
@@ -49,9 +51,12 @@ char *dpt_ystrdup(const char *s, size_t n); /* n bytes of s and a NUL (dpt_callo
 dpt_yentry *dpt_yfind(const dpt_ynode *m, const char *key); /* NULL unless m is a map with key */
 bool dpt_yis_null(const dpt_ynode *v);                      /* an unquoted "", "~" or "null" */
 
-/* "<file>:<line>: <path>: <msg>" or "--set <override>: <path>: <msg>" into x->err; returns -1. */
-__attribute__((format(printf, 4, 5))) int dpt_yfail(const dpt_yctx *x, dpt_yloc at,
-                                                    const char *path, const char *fmt, ...);
+/* "<file>:<line>: <path>: <msg>" or "--set <override>: <path>: <msg>" into x->err; evaluates to
+ * -1.  The -1 sits outside the variadic function, as in dpt_err (core/util.h), so that static
+ * analysis sees every failure path return it. */
+__attribute__((format(printf, 4, 5))) void dpt_yfail_format(const dpt_yctx *x, dpt_yloc at,
+                                                            const char *path, const char *fmt, ...);
+#define dpt_yfail(...) (dpt_yfail_format(__VA_ARGS__), dpt_err_rc())
 /* What a value looks like, for the ", got ..." part of a message. */
 const char *dpt_ygot(const dpt_ynode *v, char *buf, size_t n);
 void dpt_yjoin_names(const char *const *names, char *buf, size_t n); /* "a, b, c" */

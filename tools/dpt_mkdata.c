@@ -406,8 +406,10 @@ static int cmd_sine(const opts *o) {
     float *x = malloc((size_t)(n * T) * sizeof *x);                              /* (n, T, 1) */
     float *y = malloc((size_t)(n * T) * sizeof *y);                              /* (n, T, 1) */
     int32_t *len = o->variable_lengths ? malloc((size_t)n * sizeof *len) : NULL; /* (n) */
-    if (!x || !y || (o->variable_lengths && !len))
+    if (!x || !y || (o->variable_lengths && !len)) {
+        free(x), free(y), free(len);
         return fail("out of memory for %" PRId64 " x %" PRId64 " values", n, T);
+    }
     sine_fill(x, y, len, n, T, noise, seed);
     char desc[256];
     snprintf(desc, sizeof desc, "sine n=%" PRId64 " steps=%" PRId64 " noise=%g seed=%" PRIu64 "%s",

@@ -1,5 +1,4 @@
 /* Scratch directories for tests.  See scratch.h. */
-#define _XOPEN_SOURCE 700 /* nftw */
 #include "scratch.h"
 
 #include <dirent.h>

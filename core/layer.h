@@ -19,14 +19,15 @@
 #define DPT_LAYER_KEYS_MAX 16  /* keys of one type, besides type and name */
 
 /* Layer type flags.  What a layer reads and writes is its in_shape / out_shape (its build
- * decides); the flags say what callers outside the model ask about a type. */
-#define DPT_LAYER_SEQUENCE_INPUT                                                                   \
-    0x1u                                 /* reads (T, F) sequences (recurrent): the trainer names  \
-                                            the data when it gets vectors */
-#define DPT_LAYER_CHANGES_TIME_AXIS 0x2u /* may output other time steps than it reads */
-#define DPT_LAYER_INT_INPUT                                                                        \
-    0x4u /* reads int32 token ids instead of float32 (none yet:                                    \
-            an embedding would); see dpt_layer_type.forward */
+ * decides); the flags say what callers outside the model ask about a type:
+ * SEQUENCE_INPUT: reads (T, F) sequences (recurrent); the trainer names the data when it gets
+ *   vectors.
+ * CHANGES_TIME_AXIS: may output other time steps than it reads.
+ * INT_INPUT: reads int32 token ids instead of float32 (none yet: an embedding would); see
+ *   dpt_layer_type.forward. */
+#define DPT_LAYER_SEQUENCE_INPUT    0x1u
+#define DPT_LAYER_CHANGES_TIME_AXIS 0x2u
+#define DPT_LAYER_INT_INPUT         0x4u
 
 /* What the config says about one layer: the common fields, then the type's own arguments
  * (declared in its layer_<type>.c with their keys), stored inline so that specs copy with `=`.

@@ -197,8 +197,7 @@ static int check_sizes(int nspecs, const dpt_shape *in, int max_batch, char *err
         return dpt_err(err, errlen, "the model input: %s", msg);
     if (dpt_shape_size(in) > INT32_MAX)
         return dpt_err(err, errlen,
-                       "the model input has %zu values per sample (expected at most "
-                       "%d)",
+                       "the model input has %zu values per sample (expected at most %d)",
                        dpt_shape_size(in), INT32_MAX);
     if (max_batch <= 0)
         return dpt_err(err, errlen, "batch size %d (expected at least 1)", max_batch);

@@ -12,9 +12,11 @@
 #
 # A marker comment on the line(s) right before a fence changes how it runs:
 #   <!-- docs-test: ITEM; ITEM ... -->   with ITEM one of
-#     skip (REASON)      not run here (the reason is listed)      slow (REASON)  only with --slow
-#     exit N             the block must end with exit status N    set K=V        adds --set K=V to
-#     before: COMMAND    a shell command run first (state the doc takes as given)  every dptrain train
+#     skip (REASON)      not run here (the reason is listed)
+#     slow (REASON)      run only by --slow (the docs_slow test)
+#     exit N             the block must end with exit status N
+#     set K=V (REASON)   adds --set K=V to every `dptrain train` of the block (shortens a run)
+#     before: COMMAND    a shell command run first (state the doc takes as given)
 #     wrap: K: V | K: V  yaml fragment: top-level sections added when the fragment lacks them
 #     config-only        yaml: accepted when the config reader does not complain (the model need
 #                        not fit any data)
@@ -54,7 +56,8 @@ class Block:
         elif re.match(r"exit \d+$", item):
             self.exit = int(item.split()[1])
         elif item.startswith("set "):
-            self.sets.append(item[4:].strip())
+            # set K=V (WHY): the reason is for the reader.
+            self.sets.append(re.sub(r"\s*\(.*\)$", "", item[4:]).strip())
         elif item.startswith("before:"):
             self.before.append(item[7:].strip())
         elif item.startswith("wrap:"):
@@ -199,7 +202,9 @@ def run_block(b, work, env, n):
     elif b.tag == "python":
         r = run(["/usr/bin/python3", "-c", b.text], work, env)
         if r.returncode != b.exit:
-            return f"exit {r.returncode}, expected {b.exit}\n{r.stdout[-3000:]}{r.stderr[-3000:]}"
+            hint = ("(setup.sh test installs python3-h5py)\n"
+                    if "No module named 'h5py'" in r.stderr else "")
+            return f"exit {r.returncode}, expected {b.exit}\n{hint}{r.stdout[-3000:]}{r.stderr[-3000:]}"
     elif b.tag == "yaml":
         return run_yaml(b, work, env, n)
     elif b.tag == "console":

@@ -26,6 +26,7 @@
 import argparse
 import os
 import re
+import shlex
 import shutil
 import struct
 import subprocess
@@ -130,7 +131,8 @@ def make_scratch(work, source, build):
         for i in range(60):
             f.write(f"{i * 0.01:.2f},{5 + i % 4},{30 + i},{200 + 3 * i},{100 + i},{20 + i * 0.5}\n")
     # X.npy (100, 13) float32 and y.npy (100, 1) float32 (README's `import npy X.npy y.npy`).
-    write_npy(os.path.join(work, "X.npy"), (100, 13), [(i * 7 % 13) / 13 for i in range(1300)], "<f4")
+    x = [(i * 7 % 13) / 13 for i in range(1300)]
+    write_npy(os.path.join(work, "X.npy"), (100, 13), x, "<f4")
     write_npy(os.path.join(work, "y.npy"), (100, 1), [i / 100 for i in range(100)], "<f4")
     # The Fashion-MNIST IDX files in the working directory (docs/data.md imports them by name).
     fm = "/usr/share/datasets/fashion-mnist"
@@ -140,7 +142,7 @@ def make_scratch(work, source, build):
 
 
 def fixture_seq_npy(work):
-    """X.npy (40, 6, 2), y.npy (40, 6, 1) and lengths.npy (40) int32: sequences padded to 6 steps."""
+    """X.npy (40, 6, 2), y.npy (40, 6, 1), lengths.npy (40) int32: sequences padded to 6 steps."""
     write_npy(os.path.join(work, "X.npy"), (40, 6, 2), [(i % 11) / 11 for i in range(480)], "<f4")
     write_npy(os.path.join(work, "y.npy"), (40, 6, 1), [(i % 5) / 5 for i in range(240)], "<f4")
     write_npy(os.path.join(work, "lengths.npy"), (40,), [3 + i % 4 for i in range(40)], "<i4")
@@ -154,7 +156,7 @@ def with_sets(text, sets):
     """Adds --set K=V to every `dptrain train` command (before a trailing comment)."""
     if not sets:
         return text
-    extra = "".join(f" --set {s}" for s in sets)
+    extra = "".join(f" --set {shlex.quote(s)}" for s in sets)
     out = []
     for line in text.split("\n"):
         if re.search(r"dptrain train\b", line):
@@ -204,7 +206,8 @@ def run_block(b, work, env, n):
         if r.returncode != b.exit:
             hint = ("(setup.sh test installs python3-h5py)\n"
                     if "No module named 'h5py'" in r.stderr else "")
-            return f"exit {r.returncode}, expected {b.exit}\n{hint}{r.stdout[-3000:]}{r.stderr[-3000:]}"
+            out = r.stdout[-3000:] + r.stderr[-3000:]
+            return f"exit {r.returncode}, expected {b.exit}\n{hint}{out}"
     elif b.tag == "yaml":
         return run_yaml(b, work, env, n)
     elif b.tag == "console":

@@ -20,6 +20,7 @@
 #     wrap: K: V | K: V  yaml fragment: top-level sections added when the fragment lacks them
 #     config-only        yaml: accepted when the config reader does not complain (the model need
 #                        not fit any data)
+#     same-as: FILE      yaml: the block's lines (comments aside) are lines of FILE, in order
 #     fixture: seq-npy   X.npy (N, T, F), y.npy and lengths.npy as sequences instead of (N, F)
 #
 # usage: run_snippets.py --source DIR --build DIR --work DIR [--slow] [--list] DOC...
@@ -44,7 +45,7 @@ class Block:
         self.doc, self.line, self.tag, self.text = doc, line, tag, text
         self.skip = self.slow = None
         self.exit, self.sets, self.before, self.wrap = 0, [], [], []
-        self.config_only, self.fixtures = False, []
+        self.config_only, self.fixtures, self.same_as = False, [], None
         self.bad = None
         # Items are separated by ';' outside parentheses (a reason may hold one).
         for item in [i.strip() for i in re.split(r";(?![^()]*\))", marker)] if marker else []:
@@ -65,6 +66,8 @@ class Block:
             self.wrap = [w.strip() for w in item[5:].split("|")]
         elif item == "config-only":
             self.config_only = True
+        elif item.startswith("same-as:"):
+            self.same_as = item[8:].strip()
         elif item.startswith("fixture:"):
             self.fixtures.append(item[8:].strip())
         elif item:
@@ -217,6 +220,10 @@ def run_block(b, work, env, n):
 
 def run_yaml(b, work, env, n):
     """Loads a config with the real reader: dptrain train CONFIG --set training.epochs=1."""
+    if b.same_as:
+        err = same_lines(b.text, os.path.join(work, b.same_as))
+        if err:
+            return err
     text = b.text
     for piece in b.wrap:
         key = piece.split(":", 1)[0].strip()
@@ -236,6 +243,21 @@ def run_yaml(b, work, env, n):
             return "the config reader refused it: " + out
         return None
     return None if r.returncode == b.exit else out
+
+
+def same_lines(text, path):
+    """Every line of text, comments and trailing blanks aside, is a line of path, in order."""
+    def code(lines):
+        return [c for c in (re.sub(r"\s+#.*$|^\s*#.*$", "", x).rstrip() for x in lines) if c]
+
+    want, have, i = code(text.split("\n")), code(open(path).read().split("\n")), 0
+    for line in want:
+        while i < len(have) and have[i] != line:
+            i += 1
+        if i == len(have):
+            return f"'{line.strip()}' is not (in this order) in {path}"
+        i += 1
+    return None
 
 
 def run_console(b, work, env):

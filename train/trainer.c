@@ -69,6 +69,7 @@ static void build_model(dpt_trainer *t) {
     int per_rank = (c->batch_size + dpt_world.size - 1) / dpt_world.size;
     int max_batch = per_rank > 256 ? per_rank : 256;
     dpt_trainer_build_model(&t->model, c, t->info.T, t->info.F, max_batch);
+    dpt_check_x(&t->info, c->train_file, c->x_name, &t->model, NULL);
     dpt_check_input(&t->info, c->train_file, c->x_name, &t->model);
     dpt_check_targets(&t->info, c->train_file, c->x_name, c->y_name, t->loss, &t->model);
     t->pred = dpt_alloc_floats((size_t)max_batch * (size_t)t->model.out_steps *

@@ -482,10 +482,9 @@ static int cmd_resample(const opts *o) {
     d.y = malloc((size_t)(d.n * d.U) * sizeof *d.y);
     d.len = vl ? malloc((size_t)d.n * sizeof *d.len) : NULL;
     d.ylen = vl ? malloc((size_t)d.n * sizeof *d.ylen) : NULL;
+    bool allocated = d.x && d.y && (!vl || (d.len && d.ylen));
     int rc = 0;
-    if (!d.x || !d.y || (vl && (!d.len || !d.ylen)))
-        rc = fail("out of memory for %" PRId64 " sequences", d.n);
-    if (rc == 0) {
+    if (allocated) {
         resample_fill(&d, noise, seed);
         char desc[256];
         snprintf(desc, sizeof desc,
@@ -500,7 +499,7 @@ static int cmd_resample(const opts *o) {
     free(d.y);
     free(d.len);
     free(d.ylen);
-    return rc;
+    return allocated ? rc : fail("out of memory for %" PRId64 " sequences", d.n);
 }
 
 typedef struct seqclass_shape {

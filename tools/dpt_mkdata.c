@@ -35,7 +35,7 @@ static const char usage_text[] =
     "       dpt_mkdata resample OUT.h5 [--n 400] [--steps 16] [--out-steps 6] [--noise 0.1]\n"
     "                                  [--seed 1] [--variable-lengths] [--pad 0]\n"
     "       dpt_mkdata fashion-mnist [--dir " FMNIST_DIR "] [--rows] TRAIN.h5 TEST.h5\n"
-    "       dpt_mkdata bad KIND OUT.h5      KIND: nan-x inf-x huge-x rows-mismatch x-4d "
+    "       dpt_mkdata bad KIND OUT.h5      KIND: nan-x inf-x huge-x rows-mismatch x-4d x-int "
     "label-range\n"
     "                                            lengths-range y-steps; valid: x-3d (X (10, 2, "
     "2)),\n"
@@ -563,7 +563,7 @@ static int cmd_seqclass(const opts *o) {
 
 #define BAD_N 10
 #define BAD_KINDS                                                                                  \
-    "nan-x inf-x huge-x rows-mismatch x-3d x-4d label-range lengths-range y-steps float64"
+    "nan-x inf-x huge-x rows-mismatch x-3d x-4d x-int label-range lengths-range y-steps float64"
 
 /* The buffers a broken file is made from, filled with valid values first. */
 typedef struct bad_data {
@@ -571,6 +571,7 @@ typedef struct bad_data {
     float yf[BAD_N * 8];     /* (10, 8, 1) for y-steps */
     int32_t y[BAD_N];        /* (10) labels */
     int32_t len[BAD_N];      /* (10) sequence lengths */
+    int32_t ids[BAD_N * 2];  /* (10, 2) token ids for x-int */
 } bad_data;
 
 /* Kinds of plain (N, F) files; -1 when kind is not one of them. */
@@ -600,6 +601,9 @@ static int break_shape(const char *kind, bad_data *b, h5arr *a, int *narr) {
         a[0] = f32_3d("X", b->x, BAD_N, 2, 2);
     } else if (strcmp(kind, "x-4d") == 0) {
         a[0] = (h5arr){"X", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, 4, {BAD_N, 2, 2, 2}, b->x};
+    } else if (strcmp(kind, "x-int") == 0) { /* token ids 0..19, valid data, (10, 2) int32 */
+        for (int i = 0; i < BAD_N * 2; i++) b->ids[i] = i;
+        a[0] = (h5arr){"X", H5T_NATIVE_INT32, H5T_STD_I32LE, 2, {BAD_N, 2}, b->ids};
     } else if (strcmp(kind, "lengths-range") == 0) {
         a[0] = f32_3d("X", b->x, BAD_N, 4, 2);
         b->len[5] = 0; /* must be in [1, 4] */

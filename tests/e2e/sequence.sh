@@ -171,6 +171,12 @@ CFG
         die "evaluate on rs-pad.h5 failed"
     check "evaluate skips targets past y_lengths too" \
         cmp <(grep -v '^\[' eval.log | grep -i loss) <(grep -v '^\[' evalpad.log | grep -i loss)
+    "$MKDATA" bad x-int "$WORK/ids.h5" >/dev/null || die "dpt_mkdata bad x-int failed"
+    mpi 2 "$DPTRAIN" evaluate np1/model.h5 ids.h5 >evalids.log 2>&1
+    rc=$?
+    check "evaluate refuses int32 X for a float32 model (exit $rc)" [ "$rc" -ne 0 ]
+    check "... naming both shapes" grep -q \
+        "np1/model.h5 expects X of (16, 1) float32 per row; .*ids.h5's X has (2) int32" evalids.log
     run_logged stream.log mpi 2 "$DPTRAIN" train cfg.yaml --set data.mode=streaming \
         --set "output.dir=$WORK/stream" || die "training with data.mode streaming failed" ;;
 *)

@@ -98,7 +98,7 @@ check "resample --pad puts 1000 there" grep -q 1000 <(h5dump -d y rsp.h5)
 check "--n 0 is a usage error (exit 2)" [ $? -eq 2 ]
 "$MKDATA" frobnicate x.h5 2>/dev/null
 check "unknown subcommand is a usage error (exit 2)" [ $? -eq 2 ]
-for k in nan-x inf-x rows-mismatch x-3d x-4d label-range lengths-range y-steps float64; do
+for k in nan-x inf-x rows-mismatch x-3d x-4d x-int label-range lengths-range y-steps float64; do
     check "bad $k" "$MKDATA" bad $k "bad-$k.h5"
 done
 check "nan-x has a NaN in X" grep -qi nan <(h5dump -d X bad-nan-x.h5)
@@ -106,6 +106,7 @@ check "inf-x has an Inf in X" grep -qi inf <(h5dump -d X bad-inf-x.h5)
 check "rows-mismatch: y has 9 rows" has bad-rows-mismatch.h5 y H5T_STD_I32LE "( 9 ) / ( 9 )"
 check "x-3d: X is (10, 2, 2)" has bad-x-3d.h5 X H5T_IEEE_F32LE "( 10, 2, 2 ) / ( 10, 2, 2 )"
 check "x-4d: X is (10, 2, 2, 2)" has bad-x-4d.h5 X H5T_IEEE_F32LE "( 10, 2, 2, 2 ) / ( 10, 2, 2, 2 )"
+check "x-int: X is int32 (10, 2)" has bad-x-int.h5 X H5T_STD_I32LE "( 10, 2 ) / ( 10, 2 )"
 check "label-range: a label 7" grep -q ' 7' <(h5dump -d y bad-label-range.h5)
 check "lengths-range: X is (10, 4, 2)" has bad-lengths-range.h5 X H5T_IEEE_F32LE "( 10, 4, 2 ) / ( 10, 4, 2 )"
 check "lengths-range: lengths row 5 is 0, the rest in [1, 4]" [ "$(values bad-lengths-range.h5 lengths d4 | tr '\n' ' ')" = "1 2 3 4 1 0 3 4 1 2 " ]

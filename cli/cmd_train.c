@@ -87,10 +87,34 @@ static void report_model(const dpt_trainer *t) {
              (unsigned long long)dpt_model_checksum(m));
 }
 
+/* Data that steps x features describe as before: float X (F) or (T, F), y per sample, per step
+ * of X, or (plain X) per output step, without y lengths. */
+static bool steps_by_features(const dpt_h5info *in) {
+    bool y_ok = in->y_steps == 1 || in->T == 1 || in->y_steps == in->T;
+    return in->x_shape.dtype == DPT_F32 && in->x_shape.rank <= 2 && y_ok && !in->has_y_lengths;
+}
+
+/* Other data: the per-sample shapes. */
+static void report_shapes(const dpt_h5info *in, const char *path) {
+    char x[96], y[96];
+    dpt_shape_str(&in->x_shape, x, sizeof x);
+    if (in->labels && in->y_steps > 1)
+        snprintf(y, sizeof y, "class labels (%d)", in->y_steps);
+    else if (in->labels)
+        snprintf(y, sizeof y, "class labels");
+    else
+        dpt_shape_str(&in->y_shape, y, sizeof y);
+    dpt_log0("data: %s: %lld rows of X %s%s, y %s%s", path, (long long)in->n, x,
+             in->has_lengths ? " (variable lengths)" : "", y,
+             in->has_y_lengths ? " (variable lengths)" : "");
+}
+
 static void report_data(const dpt_trainer *t) {
     const dpt_config *c = &t->cfg;
     const dpt_h5info *in = &t->info;
-    if (in->T > 1)
+    if (!steps_by_features(in))
+        report_shapes(in, c->train_file);
+    else if (in->T > 1)
         dpt_log0("data: %s: %lld sequences x %d steps x %d features%s, y %s%s", c->train_file,
                  (long long)in->n, in->T, in->F, in->has_lengths ? " (variable lengths)" : "",
                  in->y_steps > 1 ? "per-step " : "", in->labels ? "class labels" : "float targets");

@@ -21,11 +21,10 @@
 #include "io/h5file.h"
 #include "io/modelfile.h"
 
-#define FORMAT_NAME    DPT_CKPT_FORMAT
-#define FORMAT_VERSION 1
-#define LATEST         "latest"
-#define NAME_PREFIX    "ckpt-"
-#define NAME_SUFFIX    ".h5"
+#define FORMAT_NAME DPT_CKPT_FORMAT
+#define LATEST      "latest"
+#define NAME_PREFIX "ckpt-"
+#define NAME_SUFFIX ".h5"
 
 /* Over m then v (absent buffers count as empty). */
 static uint64_t optim_checksum(const float *m, const float *v, size_t n) {
@@ -80,7 +79,7 @@ static int write_file(const char *file, const dpt_model *m, const dpt_optim *o,
                       const dpt_norm *ynorm, char *err, size_t errlen) {
     dpt_h5w w;
     if (dpt_h5w_begin(&w, file, err, errlen)) return -1;
-    dpt_modelfile_write(&w, FORMAT_NAME, FORMAT_VERSION, m, c, xnorm, ynorm);
+    dpt_modelfile_write(&w, FORMAT_NAME, DPT_MODELFILE_VERSION, m, c, xnorm, ynorm);
     put_state(&w, st, c);
     put_optimizer(&w, m, o);
     return dpt_h5w_finish(&w);
@@ -270,12 +269,7 @@ static hid_t open_checkpoint(const char *path, char *err, size_t errlen) {
                          ? ": a model file holds no optimizer state to resume from"
                          : "");
     free(format);
-    if (rc == 0)
-        rc = dpt_h5r_num_attr(file, path, "format_version", H5T_NATIVE_INT, &version, err, errlen);
-    if (rc == 0 && version != FORMAT_VERSION)
-        rc = dpt_err(err, errlen,
-                     "%s: checkpoint format_version %d is not supported (this dptrain reads %d)",
-                     path, version, FORMAT_VERSION);
+    if (rc == 0) rc = dpt_modelfile_read_version(file, path, "checkpoint", &version, err, errlen);
     if (rc == 0) return file;
     H5Fclose(file);
     return -1;
@@ -340,6 +334,7 @@ static int read_params(hid_t file, const char *path, const dpt_model *m, float *
         return dpt_err(err, errlen,
                        "%s: the checkpoint holds %" PRIu64 " parameters, this model has %zu", path,
                        h.nparams, m->nparams);
+    if (dpt_modelfile_check_shapes(&h, path, m, err, errlen)) return -1;
     if (dpt_modelfile_read_tensors(file, path, "/params", m, params, err, errlen)) return -1;
     dpt_model view = *m; /* the checksum of the loaded values, computed like the writer's */
     view.params = params;

@@ -127,6 +127,10 @@ static const dpt_key keys[] = {
      .help = "Chrome trace per rank"},
     {.name = "data.prefetch", .kind = DPT_KEY_INT, C(prefetch), .lo = 1, .def = "2",
      .help = "batches read ahead"},
+    /* Not KEEP: it only says which target steps count, and the model text (hashed into
+     * checkpoints) stays as it was before the key existed. */
+    {.name = "data.y_lengths", .kind = DPT_KEY_STRING, C(y_lengths_name), .what = "a dataset name",
+     .help = "target lengths dataset (\"\" = 'y_lengths' if present)"},
     {.name = "parallel.overlap", .kind = DPT_KEY_BOOL_AUTO, C(overlap), .def = "auto",
      .help = "allreduce during backward"},
     {.name = "parallel.bucket_mb", .kind = DPT_KEY_FLOAT, C(bucket_mb), .range = DPT_RANGE_GT0,

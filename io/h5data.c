@@ -138,8 +138,9 @@ static bool is_int(const dset *d) {
 /* What the caller asked for: names for opening datasets and for messages. */
 typedef struct req {
     const char *path, *xname, *yname;
-    const char *lname; /* as given: NULL or "" = the dataset "lengths" when there is one */
-    const char *lres;  /* the lengths dataset name actually looked for */
+    const char *lname;          /* as given: NULL or "" = the dataset "lengths" when there is one */
+    const char *lres;           /* the lengths dataset name actually looked for */
+    const char *ylname, *ylres; /* the same for y's lengths ("y_lengths") */
     int nclasses;
     char *err;
     size_t errlen;
@@ -147,13 +148,17 @@ typedef struct req {
 
 /* The datasets of one file; ndim and dims stay valid after close_all. */
 typedef struct dsets {
-    dset x, y, l;
+    dset x, y, l, yl;
 } dsets;
+
+#define DSETS_CLOSED                                                                               \
+    { .x.id = -1, .y.id = -1, .l.id = -1, .yl.id = -1 }
 
 static void close_all(dsets *ds) {
     close_dset(&ds->x);
     close_dset(&ds->y);
     close_dset(&ds->l);
+    close_dset(&ds->yl);
 }
 
 /* Rows of one chunk of a chunked dataset, else 0. */
@@ -168,61 +173,85 @@ static int64_t chunk_rows(hid_t dataset) {
     return rows;
 }
 
-/* X: (N, F) or (N, T, F) floats. */
-static int check_x(const dset *d, const req *q, dpt_h5info *info) {
+/* Whether X has a time axis that lengths can describe: float (N, T, F), integer (N, T) or
+ * (N, T, F). */
+static bool x_timed(const dset *x) {
+    return x->ndim == 3 || (is_int(x) && x->ndim == 2);
+}
+
+/* X's per-sample dimensions: each in [1, INT_MAX], at most INT_MAX values per row (layers index
+ * a row with int). */
+static int check_x_dims(const dset *d, const req *q) {
     const char *path = q->path, *name = q->xname;
-    if (d->ndim != 2 && d->ndim != 3)
-        return dpt_err(q->err, q->errlen,
-                       "%s: dataset '%s': expected a 2-D dataset (N, F) or a 3-D dataset "
-                       "(N, T, F), found %s",
-                       path, name, d->shape);
-    if (!is_float(d))
-        return dpt_err(q->err, q->errlen,
-                       "%s: dataset '%s': expected float32 or float64 values, found %s", path, name,
-                       d->type);
-    hsize_t T = d->ndim == 3 ? d->dims[1] : 1, F = d->dims[d->ndim - 1];
-    if (T < 1 || T > INT_MAX)
-        return dpt_err(q->err, q->errlen,
-                       "%s: dataset '%s': expected 1 to %d time steps, found %llu", path, name,
-                       INT_MAX, (unsigned long long)T);
-    if (F < 1 || F > INT_MAX)
-        return dpt_err(q->err, q->errlen,
-                       "%s: dataset '%s': expected 1 to %d feature columns, found %llu", path, name,
-                       INT_MAX, (unsigned long long)F);
-    if (T * F > INT_MAX) /* layers index a row with int */
+    unsigned long long size = 1;
+    for (int i = 1; i < d->ndim; i++) {
+        hsize_t v = d->dims[i];
+        bool last = i == d->ndim - 1;
+        if (v < 1 || v > INT_MAX) {
+            if (last || d->ndim == 3)
+                return dpt_err(
+                    q->err, q->errlen, "%s: dataset '%s': expected 1 to %d %s, found %llu", path,
+                    name, INT_MAX, last ? "feature columns" : "time steps", (unsigned long long)v);
+            return dpt_err(
+                q->err, q->errlen,
+                "%s: dataset '%s': expected 1 to %d values along dimension %d, found %llu", path,
+                name, INT_MAX, i, (unsigned long long)v);
+        }
+        size *= v;
+    }
+    if (size <= INT_MAX) return 0;
+    if (d->ndim == 3)
         return dpt_err(q->err, q->errlen,
                        "%s: dataset '%s': expected at most %d values per row, found %llu time "
                        "steps x %llu features",
-                       path, name, INT_MAX, (unsigned long long)T, (unsigned long long)F);
+                       path, name, INT_MAX, (unsigned long long)d->dims[1],
+                       (unsigned long long)d->dims[2]);
+    return dpt_err(q->err, q->errlen,
+                   "%s: dataset '%s': expected at most %d values per row, found %s", path, name,
+                   INT_MAX, d->shape);
+}
+
+/* X: (N, F), (N, T, F) or (N, H, W, C) floats, or integer token ids of rank 2-4. */
+static int check_x(const dset *d, const req *q, dpt_h5info *info) {
+    const char *path = q->path, *name = q->xname;
+    if (d->ndim < 2 || d->ndim > 4)
+        return dpt_err(q->err, q->errlen,
+                       "%s: dataset '%s': expected a 2-D dataset (N, F), a 3-D dataset (N, T, F) "
+                       "or a 4-D dataset (N, H, W, C), found %s",
+                       path, name, d->shape);
+    if (!is_float(d) && !is_int(d))
+        return dpt_err(q->err, q->errlen,
+                       "%s: dataset '%s': expected float32 or float64 values (or integer token "
+                       "ids), found %s",
+                       path, name, d->type);
+    if (check_x_dims(d, q)) return -1;
+    dpt_shape *xs = &info->x_shape;
+    xs->rank = d->ndim - 1;
+    for (int i = 0; i < xs->rank; i++) xs->dim[i] = (int)d->dims[i + 1];
+    xs->dtype = is_int(d) ? DPT_I32 : DPT_F32;
     info->n = (int64_t)d->dims[0];
     info->x_chunk_rows = chunk_rows(d->id);
-    info->T = (int)T;
-    info->F = (int)F;
+    bool ids = xs->dtype == DPT_I32 && xs->rank == 1; /* (T) token ids, one per step */
+    info->T = ids ? xs->dim[0] : (int)dpt_shape_outer(xs);
+    info->F = ids ? 1 : dpt_shape_last(xs);
     info->y_steps = 1;
     return 0;
 }
 
-/* y with a time axis: (N, T) labels or (N, T, K) floats, T as in X; with plain vectors X (N, F)
- * the targets' T is the model's output length (one-to-many). */
-static int check_y_steps(const dset *d, const dset *x, const req *q, dpt_h5info *info) {
-    if (x->ndim == 2) {
-        if (d->dims[1] < 1 || d->dims[1] > INT_MAX)
-            return dpt_err(q->err, q->errlen,
-                           "%s: dataset '%s': expected 1 to %d time steps, "
-                           "found %llu",
-                           q->path, q->yname, INT_MAX, (unsigned long long)d->dims[1]);
-        info->y_steps = (int)d->dims[1];
-        return 0;
-    }
-    if (d->dims[1] != x->dims[1])
-        return dpt_err(q->err, q->errlen, "%s: %s has %llu time steps but %s has %llu", q->path,
-                       q->yname, (unsigned long long)d->dims[1], q->xname,
-                       (unsigned long long)x->dims[1]);
-    info->y_steps = info->T;
+/* y with a time axis: (N, T_out) labels or (N, T_out, K) floats.  T_out is the model's output
+ * length: X's T for many-to-many on X's time axis, anything for a new time axis (one-to-many,
+ * sequence to sequence); the model check compares it (train/eval.h). */
+static int check_y_steps(const dset *d, const req *q, dpt_h5info *info) {
+    if (d->dims[1] < 1 || d->dims[1] > INT_MAX)
+        return dpt_err(q->err, q->errlen,
+                       "%s: dataset '%s': expected 1 to %d time steps, "
+                       "found %llu",
+                       q->path, q->yname, INT_MAX, (unsigned long long)d->dims[1]);
+    info->y_steps = (int)d->dims[1];
     return 0;
 }
 
-static int check_y(const dset *d, const dset *x, const req *q, dpt_h5info *info) {
+static int check_y(const dset *d, const req *q, dpt_h5info *info) {
     info->has_y = true;
     info->labels = is_int(d) && (d->ndim == 1 || d->ndim == 2);
     bool floats = is_float(d) && d->ndim >= 1 && d->ndim <= 3;
@@ -241,17 +270,19 @@ static int check_y(const dset *d, const dset *x, const req *q, dpt_h5info *info)
         return dpt_err(q->err, q->errlen, "%s: %s has %" PRId64 " rows but %s has %llu", q->path,
                        q->xname, info->n, q->yname, (unsigned long long)d->dims[0]);
     bool per_step = d->ndim == (info->labels ? 2 : 3);
-    if (per_step && check_y_steps(d, x, q, info)) return -1;
+    if (per_step && check_y_steps(d, q, info)) return -1;
     if ((int64_t)info->y_steps * info->K > INT_MAX)
         return dpt_err(q->err, q->errlen,
                        "%s: dataset '%s': expected at most %d values per row, found %d time "
                        "steps x %d columns",
                        q->path, q->yname, INT_MAX, info->y_steps, info->K);
+    info->y_shape = per_step ? dpt_shape_2d(info->y_steps, info->K) : dpt_shape_1d(info->K);
+    info->y_shape.dtype = info->labels ? DPT_I32 : DPT_F32;
     return 0;
 }
 
 static int check_lengths(const dset *d, const dset *x, const req *q, dpt_h5info *info) {
-    if (x->ndim != 3)
+    if (!x_timed(x))
         return dpt_err(q->err, q->errlen,
                        "%s: dataset '%s' (data.lengths): sequence lengths need a 3-D %s "
                        "(N, T, F), but %s is %s",
@@ -267,17 +298,47 @@ static int check_lengths(const dset *d, const dset *x, const req *q, dpt_h5info 
     return 0;
 }
 
+/* y's lengths: (N) integer, for per-step y. */
+static int check_y_lengths(const dset *d, const req *q, dpt_h5info *info) {
+    if (info->y_shape.rank != 2)
+        return dpt_err(q->err, q->errlen,
+                       "%s: dataset '%s' (data.y_lengths): target lengths need per-step targets "
+                       "%s (N, T_out, K) or (N, T_out), but %s is one target per sample",
+                       q->path, q->ylres, q->yname, q->yname);
+    if (d->ndim != 1 || !is_int(d))
+        return dpt_err(q->err, q->errlen,
+                       "%s: dataset '%s': expected (N) integer target lengths, found %s %s",
+                       q->path, q->ylres, d->shape, d->type);
+    if ((int64_t)d->dims[0] != info->n)
+        return dpt_err(q->err, q->errlen, "%s: %s has %" PRId64 " rows but %s has %llu", q->path,
+                       q->xname, info->n, q->ylres, (unsigned long long)d->dims[0]);
+    info->has_y_lengths = true;
+    return 0;
+}
+
 /* A named lengths dataset must exist; the default one is used when present and X has steps
  * (for plain vectors a dataset called "lengths" is just another column of the user's). */
 static int open_lengths(dset *l, const dset *x, hid_t file, const req *q, dpt_h5info *info) {
     if (!q->lname || !*q->lname) {
-        if (x->ndim != 3) return 0;
+        if (!x_timed(x)) return 0;
         hid_t obj = open_if_dataset(file, q->lres);
         if (obj < 0) return 0;
         H5Oclose(obj);
     }
     if (open_dset(l, file, q->path, q->lres, "data.lengths", q->err, q->errlen)) return -1;
     return check_lengths(l, x, q, info);
+}
+
+/* The same for y's lengths: the default "y_lengths" when present and y is per step. */
+static int open_y_lengths(dset *l, hid_t file, const req *q, dpt_h5info *info) {
+    if (!q->ylname || !*q->ylname) {
+        if (info->y_shape.rank != 2) return 0;
+        hid_t obj = open_if_dataset(file, q->ylres);
+        if (obj < 0) return 0;
+        H5Oclose(obj);
+    }
+    if (open_dset(l, file, q->path, q->ylres, "data.y_lengths", q->err, q->errlen)) return -1;
+    return check_y_lengths(l, q, info);
 }
 
 /* Opens and validates X (and y, lengths): they stay open for reading; the caller closes them. */
@@ -287,9 +348,10 @@ static int inspect_open(dpt_h5info *info, dsets *ds, hid_t file, const req *q) {
         check_x(&ds->x, q, info))
         return -1;
     if (q->yname && (open_dset(&ds->y, file, q->path, q->yname, "data.y", q->err, q->errlen) ||
-                     check_y(&ds->y, &ds->x, q, info)))
+                     check_y(&ds->y, q, info)))
         return -1;
-    return open_lengths(&ds->l, &ds->x, file, q, info);
+    if (open_lengths(&ds->l, &ds->x, file, q, info)) return -1;
+    return q->yname ? open_y_lengths(&ds->yl, file, q, info) : 0;
 }
 
 static hid_t open_mpio(const char *path, MPI_Comm comm, char *err, size_t errlen) {
@@ -301,23 +363,38 @@ static hid_t open_mpio(const char *path, MPI_Comm comm, char *err, size_t errlen
     return file;
 }
 
-static req make_req(const char *path, const char *xname, const char *yname, const char *lname,
-                    int nclasses, char *err, size_t errlen) {
-    return (req){path,     xname, yname, lname, lname && *lname ? lname : "lengths",
-                 nclasses, err,   errlen};
+static req make_req(const char *path, const dpt_h5names *n, int nclasses, char *err,
+                    size_t errlen) {
+    const char *l = n->lengths, *yl = n->y_lengths;
+    return (req){.path = path,
+                 .xname = n->x,
+                 .yname = n->y,
+                 .lname = l,
+                 .lres = l && *l ? l : "lengths",
+                 .ylname = yl,
+                 .ylres = yl && *yl ? yl : "y_lengths",
+                 .nclasses = nclasses,
+                 .err = err,
+                 .errlen = errlen};
 }
 
-int dpt_h5_inspect_seq(dpt_h5info *info, const char *path, const char *xname, const char *yname,
-                       const char *lname, MPI_Comm comm, char *err, size_t errlen) {
-    req q = make_req(path, xname, yname, lname, 0, err, errlen);
+int dpt_h5_inspect_ds(dpt_h5info *info, const char *path, const dpt_h5names *names, MPI_Comm comm,
+                      char *err, size_t errlen) {
+    req q = make_req(path, names, 0, err, errlen);
     if (dpt_h5_check_file(path, err, errlen)) return -1;
     hid_t file = open_mpio(path, comm, err, errlen);
     if (file < 0) return -1;
-    dsets ds = {.x.id = -1, .y.id = -1, .l.id = -1};
+    dsets ds = DSETS_CLOSED;
     int rc = inspect_open(info, &ds, file, &q);
     close_all(&ds);
     H5Fclose(file);
     return rc;
+}
+
+int dpt_h5_inspect_seq(dpt_h5info *info, const char *path, const char *xname, const char *yname,
+                       const char *lname, MPI_Comm comm, char *err, size_t errlen) {
+    dpt_h5names n = {xname, yname, lname, NULL};
+    return dpt_h5_inspect_ds(info, path, &n, comm, err, errlen);
 }
 
 int dpt_h5_inspect(dpt_h5info *info, const char *path, const char *xname, const char *yname,
@@ -400,17 +477,24 @@ static int check_finite(const float *v, const grid *g, int64_t row0, const char 
     return 0;
 }
 
-/* Lengths read as int64 (any integer type converts exactly) narrowed to int32 in [1, T]. */
-static int narrow_lengths(dpt_shard *s, const int64_t *raw, const req *q) {
-    int T = s->info.T;
+/* Lengths read as int64 (any integer type converts exactly) narrowed to int32 in [1, hi]
+ * (X's T, or y's T_out). */
+static int narrow_lengths(int32_t *out, const int64_t *raw, const dpt_shard *s, int hi,
+                          const char *name, const req *q) {
     for (int64_t i = 0; i < s->nrows; i++) {
-        if (raw[i] < 1 || raw[i] > T)
+        if (raw[i] < 1 || raw[i] > hi)
             return dpt_err(q->err, q->errlen,
-                           "%s: %s row %" PRId64 ": %" PRId64 " is outside [1, %d]", q->path,
-                           q->lres, s->row0 + i, raw[i], T);
-        s->lengths[i] = (int32_t)raw[i];
+                           "%s: %s row %" PRId64 ": %" PRId64 " is outside [1, %d]", q->path, name,
+                           s->row0 + i, raw[i], hi);
+        out[i] = (int32_t)raw[i];
     }
     return 0;
+}
+
+const int32_t *dpt_shard_y_step_lengths(const dpt_shard *s) {
+    if (s->y_lengths) return s->y_lengths;
+    bool same_axis = s->info.y_shape.rank == 2 && s->info.y_steps == s->info.T;
+    return same_axis ? s->lengths : NULL;
 }
 
 /* Labels (nrows, y_steps) read as int64, narrowed to int32 in [0, nclasses) (or [0, 2^31) when
@@ -418,10 +502,11 @@ static int narrow_lengths(dpt_shard *s, const int64_t *raw, const req *q) {
 static int narrow_labels(dpt_shard *s, const int64_t *raw, bool timed, const req *q) {
     int64_t hi = q->nclasses > 0 ? q->nclasses : (int64_t)INT32_MAX + 1;
     int S = s->info.y_steps;
+    const int32_t *len = dpt_shard_y_step_lengths(s);
     for (int64_t i = 0; i < s->nrows; i++) {
         for (int t = 0; t < S; t++) {
             int64_t v = raw[i * S + t];
-            bool pad = s->lengths && t >= s->lengths[i];
+            bool pad = len && t >= len[i];
             if (!pad && (v < 0 || v >= hi)) {
                 if (timed)
                     return dpt_err(q->err, q->errlen,
@@ -439,13 +524,30 @@ static int narrow_labels(dpt_shard *s, const int64_t *raw, bool timed, const req
     return 0;
 }
 
+/* Lengths as read (int64), before narrowing. */
+typedef struct raw_lengths {
+    int64_t *x, *y; /* (nrows) each, NULL when the data has none */
+} raw_lengths;
+
+/* Narrows both lengths datasets (X's first: labels at padded steps depend on them). */
+static int narrow_all_lengths(dpt_shard *s, const raw_lengths *rl, const req *q) {
+    if (rl->x && narrow_lengths(s->lengths, rl->x, s, s->info.T, q->lres, q)) return -1;
+    if (rl->y && narrow_lengths(s->y_lengths, rl->y, s, s->info.y_steps, q->ylres, q)) return -1;
+    return 0;
+}
+
+static hid_t x_memtype(const dpt_h5info *in) {
+    return dpt_h5info_x_ids(in) ? H5T_NATIVE_INT32 : H5T_NATIVE_FLOAT;
+}
+
 /* Every collective read happens whatever failed before, so no rank is left waiting. */
 static int read_data(dpt_shard *s, const dsets *ds, const req *q) {
     const dpt_h5info *in = &s->info;
     int64_t n = s->nrows, ny = n * in->y_steps;
-    s->x = dpt_alloc_floats((size_t)(n * in->T * in->F));
-    int bad = read_rows(&ds->x, H5T_NATIVE_FLOAT, s->row0, n, s->x);
-    int64_t *raw = NULL, *rawlen = NULL; /* (nrows, y_steps) labels, (nrows) lengths as read */
+    s->x = dpt_alloc_floats((size_t)n * dpt_h5info_x_width(in)); /* int32 ids: same 4 bytes */
+    int bad = read_rows(&ds->x, x_memtype(in), s->row0, n, s->x);
+    int64_t *raw = NULL; /* (nrows, y_steps) labels as read */
+    raw_lengths rl = {NULL, NULL};
     if (in->has_y && in->labels) {
         raw = dpt_calloc((size_t)ny, sizeof *raw);
         s->labels = dpt_calloc((size_t)ny, sizeof *s->labels);
@@ -455,19 +557,38 @@ static int read_data(dpt_shard *s, const dsets *ds, const req *q) {
         bad |= read_rows(&ds->y, H5T_NATIVE_FLOAT, s->row0, n, s->y);
     }
     if (in->has_lengths) {
-        rawlen = dpt_calloc((size_t)n, sizeof *rawlen);
+        rl.x = dpt_calloc((size_t)n, sizeof *rl.x);
         s->lengths = dpt_calloc((size_t)n, sizeof *s->lengths);
-        bad |= read_rows(&ds->l, H5T_NATIVE_INT64, s->row0, n, rawlen);
+        bad |= read_rows(&ds->l, H5T_NATIVE_INT64, s->row0, n, rl.x);
+    }
+    if (in->has_y_lengths) {
+        rl.y = dpt_calloc((size_t)n, sizeof *rl.y);
+        s->y_lengths = dpt_calloc((size_t)n, sizeof *s->y_lengths);
+        bad |= read_rows(&ds->yl, H5T_NATIVE_INT64, s->row0, n, rl.y);
     }
     int rc = 0;
     if (bad)
         rc = dpt_err(q->err, q->errlen, "%s: reading rows [%" PRId64 ", %" PRId64 ") failed",
                      q->path, s->row0, s->row0 + n);
-    if (rc == 0 && rawlen) rc = narrow_lengths(s, rawlen, q);
+    if (rc == 0) rc = narrow_all_lengths(s, &rl, q);
     if (rc == 0 && raw) rc = narrow_labels(s, raw, ds->y.ndim == 2, q);
     free(raw);
-    free(rawlen);
+    free(rl.x);
+    free(rl.y);
     return rc;
+}
+
+/* Token ids must be >= 0 (their upper bound is the model's vocabulary). */
+static int check_ids(const dpt_shard *s, const req *q) {
+    const int32_t *ids = dpt_shard_x_ids(s);
+    size_t w = dpt_h5info_x_width(&s->info);
+    for (size_t i = 0; i < (size_t)s->nrows * w; i++)
+        if (ids[i] < 0)
+            return dpt_err(q->err, q->errlen,
+                           "%s: %s row %" PRId64 ", position %zu: token id %d is negative, "
+                           "expected >= 0",
+                           q->path, q->xname, s->row0 + (int64_t)(i / w), i % w, ids[i]);
+    return 0;
 }
 
 /* Padded steps are checked too: the documented padding is zeros, and a NaN there would poison
@@ -475,7 +596,8 @@ static int read_data(dpt_shard *s, const dsets *ds, const req *q) {
 static int check_values(const dpt_shard *s, const dsets *ds, const req *q) {
     const dpt_h5info *in = &s->info;
     grid gx = {s->nrows, in->T, in->F, ds->x.ndim == 3, "feature"};
-    if (check_finite(s->x, &gx, s->row0, q->xname, q)) return -1;
+    if (dpt_h5info_x_ids(in) ? check_ids(s, q) : check_finite(s->x, &gx, s->row0, q->xname, q))
+        return -1;
     if (!s->y) return 0;
     grid gy = {s->nrows, in->y_steps, in->K, ds->y.ndim == 3, "column"};
     return check_finite(s->y, &gy, s->row0, q->yname, q);
@@ -497,21 +619,27 @@ static int read_block(dpt_shard *s, dsets *ds, hid_t file, int64_t lo, int64_t h
     return read_data(s, ds, q);
 }
 
-int dpt_h5_read_shard_seq(dpt_shard *s, const char *path, const char *xname, const char *yname,
-                          const char *lname, int64_t lo, int64_t hi, int nclasses, MPI_Comm comm,
-                          char *err, size_t errlen) {
-    req q = make_req(path, xname, yname, lname, nclasses, err, errlen);
+int dpt_h5_read_shard_ds(dpt_shard *s, const char *path, const dpt_h5names *names, int64_t lo,
+                         int64_t hi, int nclasses, MPI_Comm comm, char *err, size_t errlen) {
+    req q = make_req(path, names, nclasses, err, errlen);
     memset(s, 0, sizeof *s);
     if (dpt_h5_check_file(path, err, errlen)) return -1;
     hid_t file = open_mpio(path, comm, err, errlen);
     if (file < 0) return -1;
-    dsets ds = {.x.id = -1, .y.id = -1, .l.id = -1};
+    dsets ds = DSETS_CLOSED;
     int rc = read_block(s, &ds, file, lo, hi, comm, &q);
     close_all(&ds);
     H5Fclose(file);
     if (rc == 0) rc = check_values(s, &ds, &q);
     if (rc) dpt_shard_free(s);
     return rc;
+}
+
+int dpt_h5_read_shard_seq(dpt_shard *s, const char *path, const char *xname, const char *yname,
+                          const char *lname, int64_t lo, int64_t hi, int nclasses, MPI_Comm comm,
+                          char *err, size_t errlen) {
+    dpt_h5names n = {xname, yname, lname, NULL};
+    return dpt_h5_read_shard_ds(s, path, &n, lo, hi, nclasses, comm, err, errlen);
 }
 
 int dpt_h5_read_shard(dpt_shard *s, const char *path, const char *xname, const char *yname,
@@ -528,16 +656,17 @@ struct dpt_h5rows {
     req q;
     dpt_h5info info;
     int64_t max_rows;
-    int64_t *raw, *rawlen; /* (max_rows, y_steps) labels, (max_rows) lengths as read */
+    int64_t *raw;   /* (max_rows, y_steps) labels as read */
+    raw_lengths rl; /* (max_rows) each, as read */
 };
 
-int dpt_h5rows_open(dpt_h5rows **out, const char *path, const char *xname, const char *yname,
-                    const char *lname, int nclasses, int64_t max_rows, char *err, size_t errlen) {
+int dpt_h5rows_open_ds(dpt_h5rows **out, const char *path, const dpt_h5names *names, int nclasses,
+                       int64_t max_rows, char *err, size_t errlen) {
     *out = NULL;
     if (dpt_h5_check_file(path, err, errlen)) return -1;
     dpt_h5rows *r = dpt_calloc(1, sizeof *r);
-    r->q = make_req(path, xname, yname, lname, nclasses, err, errlen);
-    r->ds = (dsets){.x.id = -1, .y.id = -1, .l.id = -1};
+    r->q = make_req(path, names, nclasses, err, errlen);
+    r->ds = (dsets)DSETS_CLOSED;
     r->file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     int rc = r->file < 0
                  ? dpt_err(err, errlen, "%s: cannot open as HDF5 (damaged or truncated?)", path)
@@ -548,9 +677,16 @@ int dpt_h5rows_open(dpt_h5rows **out, const char *path, const char *xname, const
     }
     r->max_rows = max_rows;
     r->raw = dpt_calloc((size_t)(max_rows * r->info.y_steps), sizeof *r->raw);
-    r->rawlen = dpt_calloc((size_t)max_rows, sizeof *r->rawlen);
+    r->rl.x = dpt_calloc((size_t)max_rows, sizeof *r->rl.x);
+    r->rl.y = dpt_calloc((size_t)max_rows, sizeof *r->rl.y);
     *out = r;
     return 0;
+}
+
+int dpt_h5rows_open(dpt_h5rows **out, const char *path, const char *xname, const char *yname,
+                    const char *lname, int nclasses, int64_t max_rows, char *err, size_t errlen) {
+    dpt_h5names n = {xname, yname, lname, NULL};
+    return dpt_h5rows_open_ds(out, path, &n, nclasses, max_rows, err, errlen);
 }
 
 const dpt_h5info *dpt_h5rows_info(const dpt_h5rows *r) {
@@ -567,16 +703,19 @@ int dpt_h5rows_read(dpt_h5rows *r, int64_t row0, int64_t n, dpt_shard *s, char *
     s->info = *in;
     s->row0 = row0;
     s->nrows = n;
-    int bad = read_rows_io(&r->ds.x, H5T_NATIVE_FLOAT, row0, n, s->x, false);
+    int bad = read_rows_io(&r->ds.x, x_memtype(in), row0, n, s->x, false);
     if (in->has_y && in->labels)
         bad |= read_rows_io(&r->ds.y, H5T_NATIVE_INT64, row0, n, r->raw, false);
     else if (in->has_y)
         bad |= read_rows_io(&r->ds.y, H5T_NATIVE_FLOAT, row0, n, s->y, false);
-    if (in->has_lengths) bad |= read_rows_io(&r->ds.l, H5T_NATIVE_INT64, row0, n, r->rawlen, false);
+    if (in->has_lengths) bad |= read_rows_io(&r->ds.l, H5T_NATIVE_INT64, row0, n, r->rl.x, false);
+    if (in->has_y_lengths)
+        bad |= read_rows_io(&r->ds.yl, H5T_NATIVE_INT64, row0, n, r->rl.y, false);
     if (bad)
         return dpt_err(err, errlen, "%s: reading rows [%" PRId64 ", %" PRId64 ") failed", q.path,
                        row0, row0 + n);
-    if (in->has_lengths && narrow_lengths(s, r->rawlen, &q)) return -1;
+    raw_lengths rl = {in->has_lengths ? r->rl.x : NULL, in->has_y_lengths ? r->rl.y : NULL};
+    if (narrow_all_lengths(s, &rl, &q)) return -1;
     if (in->has_y && in->labels && narrow_labels(s, r->raw, r->ds.y.ndim == 2, &q)) return -1;
     return check_values(s, &r->ds, &q);
 }
@@ -586,7 +725,8 @@ void dpt_h5rows_close(dpt_h5rows *r) {
     close_all(&r->ds);
     if (r->file >= 0) H5Fclose(r->file);
     free(r->raw);
-    free(r->rawlen);
+    free(r->rl.x);
+    free(r->rl.y);
     free(r);
 }
 
@@ -595,5 +735,6 @@ void dpt_shard_free(dpt_shard *s) {
     free(s->y);
     free(s->labels);
     free(s->lengths);
+    free(s->y_lengths);
     memset(s, 0, sizeof *s);
 }

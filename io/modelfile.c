@@ -12,6 +12,17 @@
 
 /* ---- writing ---- */
 
+/* A per-sample shape as an int32 (rank) array attribute. */
+static void put_shape(dpt_h5w *w, const char *name, const dpt_shape *sh) {
+    if (w->failed) return;
+    hsize_t n = (hsize_t)sh->rank;
+    hid_t space = H5Screate_simple(1, &n, NULL);
+    hid_t a = H5Acreate2(w->file, name, H5T_STD_I32LE, space, H5P_DEFAULT, H5P_DEFAULT);
+    if (a < 0 || H5Awrite(a, H5T_NATIVE_INT, sh->dim) < 0) dpt_h5w_fail(w, name);
+    if (a >= 0) H5Aclose(a);
+    H5Sclose(space);
+}
+
 static void put_header(dpt_h5w *w, const char *format, int version, const dpt_model *m) {
     uint64_t nparams = m->nparams, checksum = dpt_model_checksum(m);
     dpt_h5w_string(w, w->file, "format", format, 1);
@@ -22,6 +33,9 @@ static void put_header(dpt_h5w *w, const char *format, int version, const dpt_mo
     dpt_h5w_attr(w, w->file, "in_features", H5T_STD_I32LE, H5T_NATIVE_INT, &m->in_features);
     dpt_h5w_attr(w, w->file, "in_steps", H5T_STD_I32LE, H5T_NATIVE_INT, &m->in_steps);
     dpt_h5w_attr(w, w->file, "out_features", H5T_STD_I32LE, H5T_NATIVE_INT, &m->out_features);
+    put_shape(w, "input_shape", &m->in_shape);
+    dpt_h5w_string(w, w->file, "input_dtype", dpt_dtype_name(m->in_shape.dtype), 1);
+    put_shape(w, "output_shape", &m->out_shape);
 }
 
 static void put_config(dpt_h5w *w, const dpt_config *c) {
@@ -76,8 +90,60 @@ void dpt_modelfile_write(dpt_h5w *w, const char *format, int version, const dpt_
 
 /* ---- reading ---- */
 
+int dpt_modelfile_read_version(hid_t file, const char *path, const char *what, int *version,
+                               char *err, size_t errlen) {
+    if (dpt_h5r_num_attr(file, path, "format_version", H5T_NATIVE_INT, version, err, errlen))
+        return -1;
+    if (*version >= DPT_MODELFILE_VERSION_MIN && *version <= DPT_MODELFILE_VERSION) return 0;
+    return dpt_err(err, errlen,
+                   "%s: %s format_version %d is not supported (this dptrain reads %d to %d%s)",
+                   path, what, *version, DPT_MODELFILE_VERSION_MIN, DPT_MODELFILE_VERSION,
+                   *version > DPT_MODELFILE_VERSION ? "; a newer dptrain wrote it" : "");
+}
+
+/* Root attribute `name`: an int32 array of 1..DPT_SHAPE_MAX_RANK dimensions, each >= 1. */
+static int get_shape(hid_t file, const char *path, const char *name, dpt_shape *sh, char *err,
+                     size_t errlen) {
+    memset(sh, 0, sizeof *sh);
+    hid_t a = H5Aexists(file, name) > 0 ? H5Aopen(file, name, H5P_DEFAULT) : -1;
+    if (a < 0) return dpt_err(err, errlen, "%s: no attribute '%s'", path, name);
+    hid_t space = H5Aget_space(a), type = H5Aget_type(a);
+    hsize_t n = 0;
+    int ok = H5Sget_simple_extent_ndims(space) == 1 && H5Tget_class(type) == H5T_INTEGER;
+    if (ok) H5Sget_simple_extent_dims(space, &n, NULL);
+    ok = ok && n >= 1 && n <= DPT_SHAPE_MAX_RANK && H5Aread(a, H5T_NATIVE_INT, sh->dim) >= 0;
+    H5Tclose(type);
+    H5Sclose(space);
+    H5Aclose(a);
+    sh->rank = ok ? (int)n : 0;
+    char why[128];
+    if (ok && dpt_shape_check(sh, why, sizeof why) == 0) return 0;
+    return dpt_err(err, errlen, "%s: attribute '%s': expected 1 to %d dimensions, each >= 1", path,
+                   name, DPT_SHAPE_MAX_RANK);
+}
+
+/* input_shape, input_dtype, output_shape (version 2 files). */
+static int read_shapes(hid_t file, const char *path, dpt_modelfile_header *h, char *err,
+                       size_t errlen) {
+    if (get_shape(file, path, "input_shape", &h->in_shape, err, errlen) ||
+        get_shape(file, path, "output_shape", &h->out_shape, err, errlen))
+        return -1;
+    char *dtype = dpt_h5r_string_attr(file, "input_dtype");
+    int rc = 0;
+    if (dtype && strcmp(dtype, "int32") == 0)
+        h->in_shape.dtype = DPT_I32;
+    else if (!dtype || strcmp(dtype, "float32") != 0)
+        rc = dpt_err(err, errlen,
+                     "%s: attribute 'input_dtype' is '%s', expected 'float32' or 'int32'", path,
+                     dtype ? dtype : "(missing or not a string)");
+    free(dtype);
+    h->has_shapes = rc == 0;
+    return rc;
+}
+
 int dpt_modelfile_read_header(hid_t file, const char *path, dpt_modelfile_header *h, char *err,
                               size_t errlen) {
+    memset(h, 0, sizeof *h);
     if (dpt_h5r_num_attr(file, path, "nparams", H5T_NATIVE_UINT64, &h->nparams, err, errlen) ||
         dpt_h5r_num_attr(file, path, "checksum", H5T_NATIVE_UINT64, &h->checksum, err, errlen) ||
         dpt_h5r_num_attr(file, path, "in_features", H5T_NATIVE_INT, &h->in_features, err, errlen) ||
@@ -91,7 +157,29 @@ int dpt_modelfile_read_header(hid_t file, const char *path, dpt_modelfile_header
         return -1;
     if (h->in_steps < 1)
         return dpt_err(err, errlen, "%s: in_steps is %d, expected >= 1", path, h->in_steps);
+    if (H5Aexists(file, "input_shape") > 0) return read_shapes(file, path, h, err, errlen);
+    /* Version 1: what the model was built from, float32 input (the only kind then). */
+    h->in_shape =
+        h->in_steps > 1 ? dpt_shape_2d(h->in_steps, h->in_features) : dpt_shape_1d(h->in_features);
     return 0;
+}
+
+int dpt_modelfile_check_shapes(dpt_modelfile_header *h, const char *path, const dpt_model *m,
+                               char *err, size_t errlen) {
+    if (!h->has_shapes) {
+        h->out_shape = m->out_shape;
+        return 0;
+    }
+    if (dpt_shape_equal(&h->in_shape, &m->in_shape) &&
+        dpt_shape_equal(&h->out_shape, &m->out_shape))
+        return 0;
+    char a[96], b[96], c[96], d[96];
+    return dpt_err(
+        err, errlen,
+        "%s: the file records input %s and output %s per sample, but the model built "
+        "from the config has input %s and output %s",
+        path, dpt_shape_str(&h->in_shape, a, sizeof a), dpt_shape_str(&h->out_shape, b, sizeof b),
+        dpt_shape_str(&m->in_shape, c, sizeof c), dpt_shape_str(&m->out_shape, d, sizeof d));
 }
 
 int dpt_modelfile_read_tensors(hid_t file, const char *path, const char *prefix, const dpt_model *m,

@@ -13,13 +13,11 @@
 #include "io/h5file.h"
 #include "io/modelfile.h"
 
-#define FORMAT_VERSION 1 /* of model files; checkpoints count their own */
-
 int dpt_model_save(const char *path, const dpt_model *m, const dpt_config *c, const dpt_norm *xnorm,
                    const dpt_norm *ynorm, char *err, size_t errlen) {
     dpt_h5w w;
     if (dpt_h5w_begin(&w, path, err, errlen)) return -1;
-    dpt_modelfile_write(&w, DPT_MODELFILE_FORMAT, FORMAT_VERSION, m, c, xnorm, ynorm);
+    dpt_modelfile_write(&w, DPT_MODELFILE_FORMAT, DPT_MODELFILE_VERSION, m, c, xnorm, ynorm);
     return dpt_h5w_finish(&w);
 }
 
@@ -37,26 +35,22 @@ static int check_format(hid_t file, const char *path, char *err, size_t errlen) 
     free(format);
     if (!ok) return -1;
     int version = 0;
-    if (dpt_h5r_num_attr(file, path, "format_version", H5T_NATIVE_INT, &version, err, errlen))
-        return -1;
-    if (version != FORMAT_VERSION)
-        return dpt_err(err, errlen,
-                       "%s: model format_version %d is not supported (this dptrain reads %d)", path,
-                       version, FORMAT_VERSION);
-    return 0;
+    return dpt_modelfile_read_version(file, path, "model", &version, err, errlen);
 }
 
-static int build(dpt_model *m, const dpt_config *c, const dpt_modelfile_header *h, int max_batch,
+static int build(dpt_model *m, const dpt_config *c, dpt_modelfile_header *h, int max_batch,
                  const char *path, char *err, size_t errlen) {
     char why[1024];
     dpt_shape in = dpt_shape_from_steps(h->in_steps, h->in_features);
     if (dpt_model_build(m, c->layers, c->nlayers, &in, max_batch, why, sizeof why))
         return dpt_err(err, errlen, "%s: the stored model cannot be built: %s", path, why);
-    if ((uint64_t)m->nparams == h->nparams && m->out_features == h->out_features) return 0;
-    dpt_err(err, errlen,
-            "%s: the stored config builds %zu parameters and %d outputs, the file records "
-            "%" PRIu64 " and %d",
-            path, m->nparams, m->out_features, h->nparams, h->out_features);
+    if ((uint64_t)m->nparams != h->nparams || m->out_features != h->out_features)
+        dpt_err(err, errlen,
+                "%s: the stored config builds %zu parameters and %d outputs, the file records "
+                "%" PRIu64 " and %d",
+                path, m->nparams, m->out_features, h->nparams, h->out_features);
+    else if (dpt_modelfile_check_shapes(h, path, m, err, errlen) == 0)
+        return 0;
     dpt_model_free(m);
     return -1;
 }

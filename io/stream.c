@@ -38,12 +38,13 @@ void dpt_data_alloc(dpt_data *d, const dpt_h5info *in, int64_t cap, bool ynorm) 
     dpt_shard *s = &d->shard;
     memset(d, 0, sizeof *d);
     s->info = *in;
-    s->x = dpt_alloc_floats(n * (size_t)in->T * (size_t)in->F);
+    s->x = dpt_alloc_floats(n * dpt_h5info_x_width(in)); /* int32 ids: the same 4 bytes */
     size_t ny = n * (size_t)in->y_steps;
     if (in->has_y && in->labels) s->labels = dpt_calloc(ny, sizeof(int32_t));
     if (in->has_y && !in->labels) s->y = dpt_alloc_floats(ny * (size_t)in->K);
     if (in->has_y && !in->labels && ynorm) d->y_norm = dpt_alloc_floats(ny * (size_t)in->K);
     if (in->has_lengths) s->lengths = dpt_calloc(n, sizeof(int32_t));
+    if (in->has_y_lengths) s->y_lengths = dpt_calloc(n, sizeof(int32_t));
 }
 
 void dpt_data_normalise_y(dpt_data *d, const dpt_norm *ynorm) {
@@ -74,8 +75,8 @@ void dpt_data_free(dpt_data *d) {
 /* Row j of dst = row i of src (x, targets, length). */
 static void copy_row(dpt_shard *dst, int64_t j, const dpt_shard *src, int64_t i) {
     const dpt_h5info *in = &src->info;
-    size_t xw = (size_t)in->T * (size_t)in->F, ys = (size_t)in->y_steps;
-    memcpy(dst->x + (size_t)j * xw, src->x + (size_t)i * xw, xw * sizeof(float));
+    size_t xw = dpt_h5info_x_width(in), ys = (size_t)in->y_steps;
+    memcpy(dst->x + (size_t)j * xw, src->x + (size_t)i * xw, xw * sizeof(float)); /* or int32 */
     if (src->labels)
         memcpy(dst->labels + (size_t)j * ys, src->labels + (size_t)i * ys, ys * sizeof(int32_t));
     if (src->y) {
@@ -83,6 +84,7 @@ static void copy_row(dpt_shard *dst, int64_t j, const dpt_shard *src, int64_t i)
         memcpy(dst->y + (size_t)j * yw, src->y + (size_t)i * yw, yw * sizeof(float));
     }
     if (src->lengths) dst->lengths[j] = src->lengths[i];
+    if (src->y_lengths) dst->y_lengths[j] = src->y_lengths[i];
 }
 
 /* ---- reading (I/O thread) ---- */
@@ -220,8 +222,8 @@ int dpt_stream_open(dpt_stream **out, const dpt_stream_opts *o, char *err, size_
     DPT_ASSERT(o->depth >= 1 && o->block_rows >= 1 && o->sampler);
     dpt_stream *st = dpt_calloc(1, sizeof *st);
     st->o = *o;
-    if (dpt_h5rows_open(&st->rd, o->path, o->xname, o->yname, o->lname, o->nclasses, o->block_rows,
-                        err, errlen)) {
+    dpt_h5names names = {o->xname, o->yname, o->lname, o->ylname};
+    if (dpt_h5rows_open_ds(&st->rd, o->path, &names, o->nclasses, o->block_rows, err, errlen)) {
         free(st);
         return -1;
     }
@@ -390,8 +392,8 @@ int dpt_stream_fit_norms(const dpt_stream_opts *o, int64_t lo, int64_t hi, dpt_n
     MPI_Comm_rank(comm, &r);
     int64_t a = lo + dpt_split_lo(hi - lo, P, r), b = lo + dpt_split_lo(hi - lo, P, r + 1);
     dpt_h5rows *rd;
-    if (dpt_h5rows_open(&rd, o->path, o->xname, o->yname, o->lname, o->nclasses, o->block_rows, err,
-                        errlen))
+    dpt_h5names names = {o->xname, o->yname, o->lname, o->ylname};
+    if (dpt_h5rows_open_ds(&rd, o->path, &names, o->nclasses, o->block_rows, err, errlen))
         return -1;
     const dpt_h5info *in = dpt_h5rows_info(rd);
     dpt_data buf;
@@ -404,8 +406,9 @@ int dpt_stream_fit_norms(const dpt_stream_opts *o, int64_t lo, int64_t hi, dpt_n
         int64_t n = b - row < o->block_rows ? b - row : o->block_rows;
         rc = dpt_h5rows_read(rd, row, n, &buf.shard, err, errlen);
         if (rc) break;
-        moments_add(&mx, buf.shard.x, n, in->T, buf.shard.lengths);
-        if (buf.shard.y) moments_add(&my, buf.shard.y, n, in->y_steps, buf.shard.lengths);
+        if (xnorm) moments_add(&mx, buf.shard.x, n, in->T, buf.shard.lengths); /* floats only */
+        const int32_t *ylen = dpt_shard_y_step_lengths(&buf.shard);
+        if (buf.shard.y) moments_add(&my, buf.shard.y, n, in->y_steps, ylen);
     }
     dpt_data_free(&buf);
     dpt_h5rows_close(rd);

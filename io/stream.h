@@ -18,6 +18,7 @@
 
 typedef struct dpt_stream_opts {
     const char *path, *xname, *yname, *lname; /* the training file and its datasets */
+    const char *ylname;                       /* y's lengths (NULL or "" = automatic) */
     int nclasses;                             /* label range check (0: none) */
     int64_t block_rows;                       /* rows read at once: the unit of shuffling */
     int64_t buffer_rows;                      /* shuffle buffer rows */

@@ -131,6 +131,14 @@ static void trace_main(dpt_step *s, dpt_phase p, double t0, double t1) {
 
 const float *dpt_step_compute(dpt_step *s, const float *x, dpt_target y, int B,
                               const int64_t *sample_ids, const int32_t *lengths) {
+    /* Per-step padding matters to the loss only when the model outputs every input step. */
+    return dpt_step_compute_masked(s, x, y, B, sample_ids, lengths,
+                                   dpt_model_output_lengths(s->model, lengths, NULL));
+}
+
+const float *dpt_step_compute_masked(dpt_step *s, const float *x, dpt_target y, int B,
+                                     const int64_t *sample_ids, const int32_t *lengths,
+                                     const int32_t *masked) {
     dpt_model *m = s->model;
     DPT_ASSERT(!s->in_step || !s->comm); /* buckets of the last step are still in flight */
     double t0 = dpt_now_s();
@@ -143,8 +151,6 @@ const float *dpt_step_compute(dpt_step *s, const float *x, dpt_target y, int B,
                         .sample_ids = sample_ids,
                         .lengths = lengths};
     const float *out = dpt_model_forward(m, x, B, &ctx);
-    /* Per-step padding matters to the loss only when the model outputs every input step. */
-    const int32_t *masked = dpt_model_output_lengths(m, lengths, NULL);
     double loss = B > 0 ? dpt_loss_eval_steps(s->loss, out, y, B, m->out_steps, m->out_features,
                                               masked, s->dout)
                         : 0.0;

@@ -108,6 +108,12 @@ void dpt_step_trace_comm(dpt_step *s, size_t cap);
  * gradients nor call MPI (the communication thread owns MPI then). */
 const float *dpt_step_compute(dpt_step *s, const float *x, dpt_target y, int B,
                               const int64_t *sample_ids, const int32_t *lengths);
+/* dpt_step_compute with the valid output steps given: out_lengths (B) masks the loss (NULL =
+ * every output step), e.g. the targets' own lengths when the output has a new time axis.
+ * dpt_step_compute passes dpt_model_output_lengths(model, lengths, NULL). */
+const float *dpt_step_compute_masked(dpt_step *s, const float *x, dpt_target y, int B,
+                                     const int64_t *sample_ids, const int32_t *lengths,
+                                     const int32_t *out_lengths);
 /* This step's local slots of the range `handle` (dpt_step_add_sums), to fill between
  * dpt_step_compute and dpt_step_update; their global sums are then in s->sums.total[handle...]. */
 static inline float *dpt_step_sums(dpt_step *s, int handle) {

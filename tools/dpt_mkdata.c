@@ -32,8 +32,10 @@ static const char usage_text[] =
     "                              [--variable-lengths]\n"
     "       dpt_mkdata seqclass OUT.h5 [--n 500] [--steps 12] [--features 3] [--classes 3]\n"
     "                                  [--seed 1] [--variable-lengths]\n"
+    "       dpt_mkdata resample OUT.h5 [--n 400] [--steps 16] [--out-steps 6] [--noise 0.1]\n"
+    "                                  [--seed 1] [--variable-lengths] [--pad 0]\n"
     "       dpt_mkdata fashion-mnist [--dir " FMNIST_DIR "] [--rows] TRAIN.h5 TEST.h5\n"
-    "       dpt_mkdata bad KIND OUT.h5      KIND: nan-x inf-x huge-x rows-mismatch x-4d "
+    "       dpt_mkdata bad KIND OUT.h5      KIND: nan-x inf-x huge-x rows-mismatch x-4d x-int "
     "label-range\n"
     "                                            lengths-range y-steps; valid: x-3d (X (10, 2, "
     "2)),\n"
@@ -41,7 +43,10 @@ static const char usage_text[] =
     "Every file holds X (N, F) or (N, T, F) float32 and y: (N) int32 class labels, (N, 1) or\n"
     "(N, T, 1) float32 values; with --variable-lengths also lengths (N) int32.\n"
     "sine --generate: one-to-many, X (N, 3) = (w, sin phi, cos phi), y (N, T, 1) the wave.\n"
-    "--rows: Fashion-MNIST X as (N, 28, 28), each image row one time step.\n";
+    "--rows: Fashion-MNIST X as (N, 28, 28), each image row one time step.\n"
+    "resample: sequence to sequence, X (N, T, 1) a noisy sine wave, y (N, T_out, 1) the clean\n"
+    "wave at T_out evenly spaced times; with --variable-lengths also y_lengths (N) int32, and\n"
+    "--pad V puts V (instead of 0) in y past each y length (it must not matter).\n";
 
 /* Command-line options; -1 / NAN / NULL mean "not given". */
 typedef struct opts {
@@ -49,8 +54,10 @@ typedef struct opts {
     int64_t features;
     int64_t classes;
     double noise;
+    double pad; /* resample: y past each y length */
     int64_t seed;
     int64_t steps;
+    int64_t out_steps;     /* resample: T_out */
     bool rows;             /* fashion-mnist: X (N, 28, 28) */
     bool variable_lengths; /* sine, seqclass: a lengths dataset, zeros after each length */
     bool generate;         /* sine: X is the wave's parameters (N, 3), one-to-many */
@@ -109,7 +116,9 @@ static int set_option(opts *o, const char *name, const char *val) {
     if (strcmp(name, "--classes") == 0) return parse_i64(name, val, 2, 1 << 20, &o->classes);
     if (strcmp(name, "--seed") == 0) return parse_i64(name, val, 0, INT64_MAX, &o->seed);
     if (strcmp(name, "--steps") == 0) return parse_i64(name, val, 1, 1 << 20, &o->steps);
+    if (strcmp(name, "--out-steps") == 0) return parse_i64(name, val, 1, 1 << 20, &o->out_steps);
     if (strcmp(name, "--noise") == 0) return parse_f64(name, val, 0.0, &o->noise);
+    if (strcmp(name, "--pad") == 0) return parse_f64(name, val, -1e30, &o->pad);
     if (strcmp(name, "--dir") == 0) {
         o->dir = val;
         return 0;
@@ -129,7 +138,13 @@ static bool set_flag(opts *o, const char *a) {
 /* Splits argv[2..] into "--name value" / "--name=value" options, flags and positional
  * arguments. */
 static int parse_args(opts *o, int argc, char **argv) {
-    *o = (opts){.n = -1, .features = -1, .classes = -1, .noise = NAN, .seed = -1, .steps = -1};
+    *o = (opts){.n = -1,
+                .features = -1,
+                .classes = -1,
+                .noise = NAN,
+                .seed = -1,
+                .steps = -1,
+                .out_steps = -1};
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         if (strncmp(a, "--", 2) != 0 || strlen(a) == 2) {
@@ -422,6 +437,73 @@ static int cmd_sine(const opts *o) {
     return rc;
 }
 
+/* Sequence to sequence (T_out != T): x (n, T, 1) as sine_fill, y (n, U, 1) the clean wave at
+ * times u T / U, u < U; with lengths, y's row i has the steps whose time is before len[i]
+ * (ylen, at least 1), zeros after. */
+typedef struct resample_data {
+    int64_t n, T, U;
+    float *x, *y;        /* (n, T, 1), (n, U, 1) */
+    float pad;           /* y past each y length */
+    int32_t *len, *ylen; /* (n) each, or NULL */
+} resample_data;
+
+static void resample_fill(resample_data *d, double noise, uint64_t s) {
+    for (int64_t i = 0; i < d->n; i++) {
+        double w = 0.1 + 0.3 * rng_uniform(&s), phi = 2.0 * PI * rng_uniform(&s);
+        int64_t L = d->len ? (d->len[i] = draw_length(d->T, &s)) : d->T, valid = 0;
+        for (int64_t t = 0; t < d->T; t++) {
+            double clean = sin(w * (double)t + phi), eps = noise * rng_normal(&s);
+            d->x[i * d->T + t] = t < L ? (float)(clean + eps) : 0.0f;
+        }
+        for (int64_t u = 0; u < d->U; u++) {
+            double time = (double)u * (double)d->T / (double)d->U;
+            bool in = time < (double)L;
+            d->y[i * d->U + u] = in ? (float)sin(w * time + phi) : d->pad;
+            valid += in;
+        }
+        if (d->ylen) d->ylen[i] = (int32_t)valid; /* u = 0 is always in: >= 1 */
+    }
+}
+
+static int cmd_resample(const opts *o) {
+    resample_data d = {o->n > 0 ? o->n : 400,
+                       o->steps > 0 ? o->steps : 16,
+                       o->out_steps > 0 ? o->out_steps : 6,
+                       NULL,
+                       NULL,
+                       (float)o->pad,
+                       NULL,
+                       NULL};
+    double noise = isnan(o->noise) ? 0.1 : o->noise;
+    uint64_t seed = o->seed >= 0 ? (uint64_t)o->seed : 1;
+    if (o->npos != 1) return usage_error("resample takes one output file");
+    if (too_many(d.n, d.T + d.U, 1))
+        return fail("resample: %" PRId64 " x %" PRId64 " values is too many", d.n, d.T + d.U);
+    bool vl = o->variable_lengths;
+    d.x = malloc((size_t)(d.n * d.T) * sizeof *d.x);
+    d.y = malloc((size_t)(d.n * d.U) * sizeof *d.y);
+    d.len = vl ? malloc((size_t)d.n * sizeof *d.len) : NULL;
+    d.ylen = vl ? malloc((size_t)d.n * sizeof *d.ylen) : NULL;
+    bool allocated = d.x && d.y && (!vl || (d.len && d.ylen));
+    int rc = 0;
+    if (allocated) {
+        resample_fill(&d, noise, seed);
+        char desc[256];
+        snprintf(desc, sizeof desc,
+                 "resample n=%" PRId64 " steps=%" PRId64 " out-steps=%" PRId64
+                 " noise=%g seed=%" PRIu64 "%s pad=%g",
+                 d.n, d.T, d.U, noise, seed, vl ? " variable-lengths" : "", o->pad);
+        h5arr a[4] = {f32_3d("X", d.x, d.n, d.T, 1), f32_3d("y", d.y, d.n, d.U, 1),
+                      i32_1d("lengths", d.len, d.n), i32_1d("y_lengths", d.ylen, d.n)};
+        rc = write_h5(o->pos[0], a, vl ? 4 : 2, desc);
+    }
+    free(d.x);
+    free(d.y);
+    free(d.len);
+    free(d.ylen);
+    return allocated ? rc : fail("out of memory for %" PRId64 " sequences", d.n);
+}
+
 typedef struct seqclass_shape {
     int64_t n, T, F, C;
 } seqclass_shape;
@@ -483,7 +565,7 @@ static int cmd_seqclass(const opts *o) {
 
 #define BAD_N 10
 #define BAD_KINDS                                                                                  \
-    "nan-x inf-x huge-x rows-mismatch x-3d x-4d label-range lengths-range y-steps float64"
+    "nan-x inf-x huge-x rows-mismatch x-3d x-4d x-int label-range lengths-range y-steps float64"
 
 /* The buffers a broken file is made from, filled with valid values first. */
 typedef struct bad_data {
@@ -491,6 +573,7 @@ typedef struct bad_data {
     float yf[BAD_N * 8];     /* (10, 8, 1) for y-steps */
     int32_t y[BAD_N];        /* (10) labels */
     int32_t len[BAD_N];      /* (10) sequence lengths */
+    int32_t ids[BAD_N * 2];  /* (10, 2) token ids for x-int */
 } bad_data;
 
 /* Kinds of plain (N, F) files; -1 when kind is not one of them. */
@@ -520,6 +603,9 @@ static int break_shape(const char *kind, bad_data *b, h5arr *a, int *narr) {
         a[0] = f32_3d("X", b->x, BAD_N, 2, 2);
     } else if (strcmp(kind, "x-4d") == 0) {
         a[0] = (h5arr){"X", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, 4, {BAD_N, 2, 2, 2}, b->x};
+    } else if (strcmp(kind, "x-int") == 0) { /* token ids 0..19, valid data, (10, 2) int32 */
+        for (int i = 0; i < BAD_N * 2; i++) b->ids[i] = i;
+        a[0] = (h5arr){"X", H5T_NATIVE_INT32, H5T_STD_I32LE, 2, {BAD_N, 2}, b->ids};
     } else if (strcmp(kind, "lengths-range") == 0) {
         a[0] = f32_3d("X", b->x, BAD_N, 4, 2);
         b->len[5] = 0; /* must be in [1, 4] */
@@ -643,10 +729,10 @@ static int run(int argc, char **argv) {
     static const struct {
         const char *name;
         int (*fn)(const opts *);
-    } cmds[] = {
-        {"xor", cmd_xor},   {"friedman1", cmd_friedman1}, {"classify", cmd_classify},
-        {"sine", cmd_sine}, {"seqclass", cmd_seqclass},   {"fashion-mnist", cmd_fashion_mnist},
-        {"bad", cmd_bad}};
+    } cmds[] = {{"xor", cmd_xor},           {"friedman1", cmd_friedman1},
+                {"classify", cmd_classify}, {"sine", cmd_sine},
+                {"seqclass", cmd_seqclass}, {"fashion-mnist", cmd_fashion_mnist},
+                {"bad", cmd_bad},           {"resample", cmd_resample}};
     if (argc < 2) return usage_error("missing subcommand");
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         fputs(usage_text, stdout);

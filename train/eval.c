@@ -1,7 +1,7 @@
 /* Evaluation shared by training, evaluate and predict: target views, compatibility checks
  * between data, model and loss, chunked evaluation totals, the output-to-prediction mapping, and
- * a trained model loaded with its data.  Rows are samples; a sample holds T input steps and
- * y_steps target steps (1 or T). */
+ * a trained model loaded with its data.  Rows are samples; a sample holds X of its per-sample
+ * shape and y_steps target steps (1, X's T, or T_out on a new time axis). */
 #include "train/eval.h"
 
 #include <omp.h>
@@ -31,9 +31,24 @@ const int32_t *dpt_data_lengths(const dpt_data *d, int64_t r) {
     return d->shard.lengths ? d->shard.lengths + r : NULL;
 }
 
+const float *dpt_data_x(const dpt_data *d, int64_t r) {
+    return d->shard.x + (size_t)r * dpt_h5info_x_width(&d->shard.info);
+}
+
+const int32_t *dpt_data_output_lengths(const dpt_model *m, const dpt_data *d, int64_t r) {
+    /* The model's rule: the input's lengths on its time axis; on a new time axis (a layer changed
+     * it) only the targets can say which of its steps are padding: y's own lengths. */
+    const int32_t *y_lengths = d->shard.y_lengths ? d->shard.y_lengths + r : NULL;
+    return dpt_model_output_lengths(m, dpt_data_lengths(d, r), y_lengths);
+}
+
+dpt_h5names dpt_config_h5names(const dpt_config *c, bool with_y) {
+    return (dpt_h5names){c->x_name, with_y ? c->y_name : NULL, c->lengths_name, c->y_lengths_name};
+}
+
 void dpt_data_normalise(dpt_data *d, const dpt_norm *xnorm, const dpt_norm *ynorm) {
     dpt_shard *s = &d->shard;
-    dpt_norm_apply(xnorm, s->x, s->nrows * s->info.T);
+    if (!dpt_h5info_x_ids(&s->info)) dpt_norm_apply(xnorm, s->x, s->nrows * s->info.T);
     if (!ynorm->enabled || !s->y) return;
     size_t n = (size_t)(s->nrows * s->info.y_steps) * (size_t)s->info.K;
     d->y_norm = dpt_alloc_floats(n ? n : 1);
@@ -52,8 +67,39 @@ void dpt_check_input(const dpt_h5info *info, const char *path, const char *xname
     }
 }
 
+/* X's rows feed the model alike: the same element type and steps x features (the model reads a
+ * sample as (outer, last): (F) and (1, F) alike; (H, W, C) as (H x W, C) while layers see steps
+ * x features). */
+static bool x_fits(const dpt_shape *x, const dpt_shape *in) {
+    return x->dtype == in->dtype && dpt_shape_outer(x) == dpt_shape_outer(in) &&
+           dpt_shape_last(x) == dpt_shape_last(in);
+}
+
+void dpt_check_x(const dpt_h5info *info, const char *path, const char *xname, const dpt_model *m,
+                 const char *model_path) {
+    const dpt_shape *x = &info->x_shape, *in = &m->in_shape;
+    if (x_fits(x, in)) return;
+    bool plain = x->dtype == DPT_F32 && in->dtype == DPT_F32 && x->rank <= 2 && in->rank <= 2;
+    if (plain) /* steps x features, as always */
+        dpt_fatal("%s: '%s' has %d step(s) x %d features but the model expects %d x %d", path,
+                  xname, info->T, info->F, m->in_steps, m->in_features);
+    char want[96], have[96];
+    dpt_shape_str(in, want, sizeof want);
+    dpt_shape_str(x, have, sizeof have);
+    dpt_fatal("%s expects X of %s per row; %s's %s has %s", model_path ? model_path : "the model",
+              want, path, xname, have);
+}
+
 static void check_steps(const dpt_h5info *info, const char *path, const char *xname,
                         const char *yname, const dpt_model *m) {
+    if (info->x_shape.rank > 2 && info->y_steps != m->out_steps) { /* images: say the shapes */
+        char x[96], y[96], out[96];
+        dpt_fatal("%s: '%s' holds %s per row and '%s' %s, but the model's output shape is %s "
+                  "per sample: end the model with outputs (K) or (T_out, K) that match y",
+                  path, xname, dpt_shape_str(&info->x_shape, x, sizeof x), yname,
+                  dpt_shape_str(&info->y_shape, y, sizeof y),
+                  dpt_shape_str(&m->out_shape, out, sizeof out));
+    }
     if (info->y_steps > 1 && m->out_steps != info->y_steps)
         dpt_fatal("%s: '%s' has per-step targets (%d steps) but the model outputs %d step(s) "
                   "per sample; end with a recurrent layer with return_sequences: true (and "
@@ -74,6 +120,14 @@ void dpt_check_targets(const dpt_h5info *info, const char *path, const char *xna
                        const char *yname, const dpt_loss *loss, const dpt_model *m) {
     int K = m->out_features;
     if (!info->has_y) dpt_fatal("%s: no target dataset '%s' (data.y)", path, yname);
+    if (m->out_shape.rank > 2) {
+        char out[96], y[96], x[96];
+        dpt_fatal("%s: '%s' holds %s per row, but the model's output shape is %s per sample (its "
+                  "input '%s' is %s): end the model with outputs (K) or (T_out, K)",
+                  path, yname, dpt_shape_str(&info->y_shape, y, sizeof y),
+                  dpt_shape_str(&m->out_shape, out, sizeof out), xname,
+                  dpt_shape_str(&info->x_shape, x, sizeof x));
+    }
     if (info->labels && !loss->accepts_labels)
         dpt_fatal("%s: dataset '%s' holds integer class labels, but loss '%s' needs float "
                   "targets (N, %d); use loss softmax_ce or store y as float",
@@ -95,11 +149,9 @@ void dpt_outputs_to_predictions(const dpt_loss *loss, const dpt_norm *ynorm, flo
 static void eval_chunk(dpt_model *m, const dpt_eval *e, const dpt_data *d, int64_t r, int B,
                        float *pred, dpt_totals *out) {
     int K = m->out_features, T = m->out_steps;
-    const int32_t *len = dpt_data_lengths(d, r);
-    dpt_step_ctx ctx = {.training = false, .lengths = len};
-    const float *o =
-        dpt_model_forward(m, d->shard.x + r * d->shard.info.T * d->shard.info.F, B, &ctx);
-    const int32_t *masked = dpt_model_output_lengths(m, len, NULL); /* padding of output steps */
+    dpt_step_ctx ctx = {.training = false, .lengths = dpt_data_lengths(d, r)};
+    const float *o = dpt_model_forward(m, dpt_data_x(d, r), B, &ctx);
+    const int32_t *masked = dpt_data_output_lengths(m, d, r); /* padding of output steps */
     out->loss +=
         dpt_loss_eval_steps(e->loss, o, dpt_data_target(d, r, true), B, T, K, masked, NULL);
     out->samples += B;
@@ -171,21 +223,17 @@ void dpt_infer_init(dpt_infer *r, const char *model_path, const char *data_path,
     r->loss = dpt_loss_find(r->cfg.loss);
     if (!r->loss) dpt_fatal("%s: unknown loss '%s' in the stored config", model_path, r->cfg.loss);
     r->nmetrics = dpt_resolve_metrics(&r->cfg, r->metrics);
-    const char *yname = need_y ? r->cfg.y_name : NULL;
-    const char *lname = r->cfg.lengths_name;
-    if (dpt_h5_inspect_seq(&r->info, data_path, r->cfg.x_name, yname, lname, dpt_world.comm, err,
-                           sizeof err))
+    dpt_h5names names = dpt_config_h5names(&r->cfg, need_y);
+    if (dpt_h5_inspect_ds(&r->info, data_path, &names, dpt_world.comm, err, sizeof err))
         dpt_fatal("%s", err);
     const dpt_model *m = &r->model;
-    if (r->info.F != m->in_features || r->info.T != m->in_steps)
-        dpt_fatal("%s: '%s' has %d step(s) x %d features but the model expects %d x %d", data_path,
-                  r->cfg.x_name, r->info.T, r->info.F, m->in_steps, m->in_features);
+    dpt_check_x(&r->info, data_path, r->cfg.x_name, m, model_path);
     int K = m->out_features;
     dpt_check_input(&r->info, data_path, r->cfg.x_name, m);
     if (need_y) dpt_check_targets(&r->info, data_path, r->cfg.x_name, r->cfg.y_name, r->loss, m);
     int nclasses = r->info.labels ? K : 0;
-    if (dpt_h5_read_shard_seq(&r->data.shard, data_path, r->cfg.x_name, yname, lname, 0, r->info.n,
-                              nclasses, dpt_world.comm, err, sizeof err))
+    if (dpt_h5_read_shard_ds(&r->data.shard, data_path, &names, 0, r->info.n, nclasses,
+                             dpt_world.comm, err, sizeof err))
         dpt_fatal("%s", err);
     dpt_data_normalise(&r->data, &r->xnorm, &r->ynorm);
     r->pred = dpt_alloc_floats((size_t)INFER_BATCH * (size_t)m->out_steps * (size_t)K);
@@ -214,13 +262,12 @@ void dpt_infer_predict(dpt_infer *r, float *out) {
     size_t w = (size_t)T * K; /* floats per sample */
     for (int64_t i = 0; i < s->nrows; i += INFER_BATCH) {
         int B = (int)(s->nrows - i < INFER_BATCH ? s->nrows - i : INFER_BATCH);
-        const int32_t *len = dpt_data_lengths(&r->data, i);
-        dpt_step_ctx ctx = {.training = false, .lengths = len};
-        const float *o = dpt_model_forward(&r->model, s->x + i * s->info.T * s->info.F, B, &ctx);
+        dpt_step_ctx ctx = {.training = false, .lengths = dpt_data_lengths(&r->data, i)};
+        const float *o = dpt_model_forward(&r->model, dpt_data_x(&r->data, i), B, &ctx);
         float *p = out + (size_t)i * w; /* (B, T, K) */
         memcpy(p, o, sizeof(float) * (size_t)B * w);
         dpt_outputs_to_predictions(r->loss, &r->ynorm, p, (int64_t)B * T, K);
-        const int32_t *olen = dpt_model_output_lengths(&r->model, len, NULL);
+        const int32_t *olen = dpt_data_output_lengths(&r->model, &r->data, i);
         for (int b = 0; olen && b < B; b++)
             memset(p + (size_t)b * w + (size_t)olen[b] * K, 0,
                    sizeof(float) * (size_t)(T - olen[b]) * K);

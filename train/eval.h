@@ -1,7 +1,8 @@
 /* Evaluation shared by training (validation), `dptrain evaluate` and `dptrain predict`: target
  * views, compatibility checks between data, model and loss, loss and metric totals computed in
  * chunks, the output-to-prediction mapping, and a trained model loaded with its data (dpt_infer).
- * Rows are samples; a sample holds T input steps and y_steps target steps (1 or T). */
+ * Rows are samples; a sample holds X of its per-sample shape (dpt_h5info.x_shape) and y_steps
+ * target steps (1, X's T, or T_out on a new time axis). */
 #ifndef DPT_TRAIN_EVAL_H
 #define DPT_TRAIN_EVAL_H
 
@@ -22,6 +23,20 @@ void dpt_data_normalise(dpt_data *d, const dpt_norm *xnorm, const dpt_norm *ynor
 dpt_target dpt_data_target(const dpt_data *d, int64_t r, bool for_loss);
 /* Valid steps of samples [r, ...), or NULL when the data has no lengths. */
 const int32_t *dpt_data_lengths(const dpt_data *d, int64_t r);
+/* X of samples [r, ...) as the model takes it (float32 values, or int32 ids in 4-byte slots). */
+const float *dpt_data_x(const dpt_data *d, int64_t r);
+/* Which of m's output steps of samples [r, ...) count in the loss and metrics: the input's
+ * lengths when the output is a sequence on the input's time axis (dpt_model_output_lengths), y's
+ * own lengths when it is a sequence on a new time axis (NULL without them), else NULL (all). */
+const int32_t *dpt_data_output_lengths(const dpt_model *m, const dpt_data *d, int64_t r);
+/* The datasets the config names (y when with_y). */
+dpt_h5names dpt_config_h5names(const dpt_config *c, bool with_y);
+
+/* Fatal unless X's rows suit the model's input: the same element type and the same steps x
+ * features ((F) and (1, F) alike).  model_path names the model file (NULL: the model built
+ * from the config). */
+void dpt_check_x(const dpt_h5info *info, const char *path, const char *xname, const dpt_model *m,
+                 const char *model_path);
 
 /* Fatal unless X's shape suits the model: recurrent layers need (N, T, F) with T > 1. */
 void dpt_check_input(const dpt_h5info *info, const char *path, const char *xname,

@@ -24,8 +24,9 @@ static void read_shard(dpt_data *d, const dpt_trainer *r, const char *path, int6
     const dpt_config *c = &r->cfg;
     char err[1024];
     int nclasses = r->info.labels ? r->model.out_features : 0;
-    if (dpt_h5_read_shard_seq(&d->shard, path, c->x_name, c->y_name, c->lengths_name, lo, hi,
-                              nclasses, dpt_world.comm, err, sizeof err))
+    dpt_h5names names = dpt_config_h5names(c, true);
+    if (dpt_h5_read_shard_ds(&d->shard, path, &names, lo, hi, nclasses, dpt_world.comm, err,
+                             sizeof err))
         dpt_fatal("%s", err);
 }
 
@@ -53,7 +54,7 @@ static void fit_valid(dpt_norm *n, const float *v, int64_t rows, int steps, int 
 static void alloc_epoch(dpt_trainer *r) {
     int64_t cnt = dpt_sampler_epoch_count(&r->sampler);
     size_t rows = (size_t)(cnt > 0 ? cnt : 1);
-    size_t xw = (size_t)r->info.T * (size_t)r->info.F;       /* floats of x per sample */
+    size_t xw = dpt_h5info_x_width(&r->info);                /* elements of x per sample */
     size_t yw = (size_t)r->info.y_steps * (size_t)r->info.K; /* floats of y per sample */
     r->in.perm = dpt_calloc((size_t)r->n_train, sizeof(int64_t));
     r->in.need = dpt_calloc(rows, sizeof(int64_t));
@@ -64,12 +65,14 @@ static void alloc_epoch(dpt_trainer *r) {
         r->in.ex_y = dpt_alloc_floats(rows * yw);
     if (r->ynorm.enabled) r->in.ex_yn = dpt_alloc_floats(rows * yw);
     if (r->info.has_lengths) r->in.ex_lengths = dpt_calloc(rows, sizeof(int32_t));
+    if (r->info.has_y_lengths) r->in.ex_y_lengths = dpt_calloc(rows, sizeof(int32_t));
     r->in.epoch.shard.info = r->in.train.shard.info;
     r->in.epoch.shard.nrows = cnt;
     r->in.epoch.shard.x = r->in.ex_x;
     r->in.epoch.shard.y = r->in.ex_y;
     r->in.epoch.shard.labels = r->in.ex_labels;
     r->in.epoch.shard.lengths = r->in.ex_lengths;
+    r->in.epoch.shard.y_lengths = r->in.ex_y_lengths;
     r->in.epoch.y_norm = r->in.ex_yn;
 }
 
@@ -95,14 +98,15 @@ static void exchange_epoch(dpt_trainer *r, int epoch) {
         for (int i = 0; i < count; i++) r->in.need[k++] = r->in.perm[pos + i];
     }
     const dpt_shard *sh = &r->in.train.shard;
-    size_t xw = (size_t)sh->info.T * sh->info.F, ys = (size_t)sh->info.y_steps;
+    size_t xw = dpt_h5info_x_width(&sh->info), ys = (size_t)sh->info.y_steps;
     size_t yw = ys * (size_t)sh->info.K;
-    exchange(r, sh->x, sizeof(float) * xw, k, r->in.ex_x);
+    exchange(r, sh->x, sizeof(float) * xw, k, r->in.ex_x); /* int32 ids: the same 4 bytes */
     if (sh->labels)
         exchange(r, sh->labels, sizeof(int32_t) * ys, k, r->in.ex_labels);
     else
         exchange(r, sh->y, sizeof(float) * yw, k, r->in.ex_y);
     if (sh->lengths) exchange(r, sh->lengths, sizeof(int32_t), k, r->in.ex_lengths);
+    if (sh->y_lengths) exchange(r, sh->y_lengths, sizeof(int32_t), k, r->in.ex_y_lengths);
     dpt_data_normalise_y(&r->in.epoch, &r->ynorm); /* x was normalised in the shard */
 }
 
@@ -115,6 +119,7 @@ static void stream_opts(dpt_trainer *r) {
     o->xname = c->x_name;
     o->yname = c->y_name;
     o->lname = c->lengths_name;
+    o->ylname = c->y_lengths_name;
     o->nclasses = r->info.labels ? r->model.out_features : 0;
     o->block_rows = dpt_stream_block_rows(&r->info, c->block_rows, r->n_train);
     o->buffer_rows = c->shuffle_buffer > 0 ? c->shuffle_buffer : 4 * o->block_rows;
@@ -150,8 +155,9 @@ static void open_val_rows(dpt_trainer *r) {
     const dpt_config *c = &r->cfg;
     char err[1024];
     int nclasses = r->info.labels ? r->model.out_features : 0;
-    if (dpt_h5rows_open(&r->in.val_rows, r->val_path, c->x_name, c->y_name, c->lengths_name,
-                        nclasses, r->model.max_batch, err, sizeof err))
+    dpt_h5names names = dpt_config_h5names(c, true);
+    if (dpt_h5rows_open_ds(&r->in.val_rows, r->val_path, &names, nclasses, r->model.max_batch, err,
+                           sizeof err))
         dpt_fatal("%s", err);
     dpt_data_alloc(&r->in.val_chunk, dpt_h5rows_info(r->in.val_rows), r->model.max_batch,
                    r->ynorm.enabled);
@@ -163,12 +169,13 @@ static void check_val_file(dpt_trainer *r) {
     const dpt_config *c = &r->cfg;
     char err[1024];
     dpt_h5info vi;
-    if (dpt_h5_inspect_seq(&vi, c->val_file, c->x_name, c->y_name, c->lengths_name, dpt_world.comm,
-                           err, sizeof err))
+    dpt_h5names names = dpt_config_h5names(c, true);
+    if (dpt_h5_inspect_ds(&vi, c->val_file, &names, dpt_world.comm, err, sizeof err))
         dpt_fatal("%s", err);
     if (vi.F != r->info.F || vi.T != r->info.T)
         dpt_fatal("%s: '%s' has %d steps x %d features but the training data has %d x %d",
                   c->val_file, c->x_name, vi.T, vi.F, r->info.T, r->info.F);
+    dpt_check_x(&vi, c->val_file, c->x_name, &r->model, NULL); /* shape and element type */
     dpt_check_targets(&vi, c->val_file, c->x_name, c->y_name, r->loss, &r->model);
     r->val_path = c->val_file;
     r->val_lo = 0;
@@ -191,11 +198,14 @@ void dpt_input_load(dpt_trainer *r) {
         r->ynorm.enabled = false;
         const dpt_shard *tr = &r->in.train.shard;
         int F = r->info.F, K = r->info.K;
+        bool nx = c->normalize_x && !dpt_h5info_x_ids(&r->info); /* token ids stay as they are */
         if (c->streaming)
-            fit_streamed(r, c->normalize_x, ny);
+            fit_streamed(r, nx, ny);
         else {
-            if (c->normalize_x) fit_valid(&r->xnorm, tr->x, tr->nrows, r->info.T, F, tr->lengths);
-            if (ny) fit_valid(&r->ynorm, tr->y, tr->nrows, r->info.y_steps, K, tr->lengths);
+            if (nx) fit_valid(&r->xnorm, tr->x, tr->nrows, r->info.T, F, tr->lengths);
+            if (ny)
+                fit_valid(&r->ynorm, tr->y, tr->nrows, r->info.y_steps, K,
+                          dpt_shard_y_step_lengths(tr));
         }
     }
     if (c->streaming) {
@@ -311,4 +321,5 @@ void dpt_input_free(dpt_trainer *r) {
     release(&r->in.ex_yn);
     release(&r->in.ex_labels);
     release(&r->in.ex_lengths);
+    release(&r->in.ex_y_lengths);
 }

@@ -23,11 +23,12 @@ typedef struct dpt_input {
     dpt_exchange xch;
     int64_t *perm;         /* (n_train) epoch order of global training rows */
     int64_t *need;         /* (epoch_count) global rows this rank consumes, in order */
-    float *ex_x;           /* (epoch_count, T, F) */
+    float *ex_x;           /* (epoch_count, x_shape...) float32, or int32 ids */
     float *ex_y;           /* (epoch_count, y_steps, K) user's units, or NULL for labels */
     float *ex_yn;          /* (epoch_count, y_steps, K) normalised, or NULL */
     int32_t *ex_labels;    /* (epoch_count, y_steps) or NULL */
     int32_t *ex_lengths;   /* (epoch_count) valid steps, or NULL */
+    int32_t *ex_y_lengths; /* (epoch_count) valid target steps, or NULL */
     dpt_stream *stream;    /* streaming: the I/O thread, else NULL */
     dpt_stream_opts sopts; /* streaming: what the stream and the streamed statistics read */
     dpt_h5rows *val_rows;  /* streaming: this rank's validation rows, read in chunks */

@@ -15,8 +15,7 @@
  * the trainer's slots reduced with the gradients. */
 static void step_metrics(dpt_trainer *t, const float *out, const dpt_input_batch *b) {
     int K = t->model.out_features, T = t->model.out_steps, M = t->nmetrics, B = b->B;
-    const int32_t *masked =
-        dpt_model_output_lengths(&t->model, dpt_data_lengths(b->data, b->row), NULL);
+    const int32_t *masked = dpt_data_output_lengths(&t->model, b->data, b->row);
     *dpt_step_sums(&t->step, t->sums.rows) = (float)dpt_valid_steps(B, T, masked);
     if (M == 0 || B == 0) return;
     float *metric = dpt_step_sums(&t->step, t->sums.metrics); /* (M) */
@@ -89,12 +88,11 @@ static void add_step(const dpt_trainer *t, dpt_totals *tr) {
 
 /* One step: rows, compute, this rank's sums, the reduce and update. */
 static bool one_step(dpt_trainer *t, int epoch, int64_t s, int64_t row, dpt_input_batch *b) {
-    size_t xw = (size_t)t->info.T * (size_t)t->info.F;
     dpt_input_batch_get(t, s, row, b);
     const dpt_data *d = b->data;
-    const float *out = dpt_step_compute(&t->step, d->shard.x + (size_t)b->row * xw,
-                                        dpt_data_target(d, b->row, true), b->B, b->ids,
-                                        dpt_data_lengths(d, b->row));
+    const float *out = dpt_step_compute_masked(
+        &t->step, dpt_data_x(d, b->row), dpt_data_target(d, b->row, true), b->B, b->ids,
+        dpt_data_lengths(d, b->row), dpt_data_output_lengths(&t->model, d, b->row));
     double t1 = dpt_now_s();
     step_metrics(t, out, b);
     dpt_input_batch_done(t);

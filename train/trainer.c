@@ -65,11 +65,29 @@ void dpt_trainer_init_optimizer(dpt_optim *o, const dpt_config *c, size_t nparam
         dpt_fatal("%s: optimizer: %s", c->source, err);
 }
 
+/* Before building: X's element type against what the first layer reads (token ids need a layer
+ * that takes them), named by file and dataset rather than as a build error of the config. */
+static void check_x_dtype(const dpt_trainer *t) {
+    const dpt_config *c = &t->cfg;
+    const dpt_layer_type *first = c->nlayers > 0 ? dpt_layer_find(c->layers[0].type) : NULL;
+    bool reads_ids = dpt_layer_type_has(first, DPT_LAYER_INT_INPUT);
+    if (dpt_h5info_x_ids(&t->info) == reads_ids) return;
+    char x[96];
+    dpt_shape_str(&t->info.x_shape, x, sizeof x);
+    dpt_fatal("%s: '%s' holds %s per row, but the model's first layer (%s) reads %s: %s",
+              c->train_file, c->x_name, x, c->layers[0].type,
+              reads_ids ? "int32 token ids" : "float32 values",
+              reads_ids ? "store X as integer token ids"
+                        : "store X as float, or start the model with a layer that reads token ids");
+}
+
 static void build_model(dpt_trainer *t) {
     const dpt_config *c = &t->cfg;
     int per_rank = (c->batch_size + dpt_world.size - 1) / dpt_world.size;
     int max_batch = per_rank > 256 ? per_rank : 256;
+    check_x_dtype(t);
     dpt_trainer_build_model(&t->model, c, t->info.T, t->info.F, max_batch);
+    dpt_check_x(&t->info, c->train_file, c->x_name, &t->model, NULL);
     dpt_check_input(&t->info, c->train_file, c->x_name, &t->model);
     dpt_check_targets(&t->info, c->train_file, c->x_name, c->y_name, t->loss, &t->model);
     t->pred = dpt_alloc_floats((size_t)max_batch * (size_t)t->model.out_steps *

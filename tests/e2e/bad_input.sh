@@ -58,6 +58,11 @@ x_4d)
     bad_data x-4d
     EXPECT=(bad-x-4d.h5 X)
     EXPECT_RE='4-d|rank|dimension|dims|3-d|shape' ;;
+int_x_into_dense)
+    # integer X (token ids) given to a model whose first layer reads floats
+    bad_data x-int
+    EXPECT=(bad-x-int.h5 X int32)
+    EXPECT_RE='token ids' ;;
 seq_into_dense)
     # sequence data (N, T, F) with one label per sample, given to a dense-only model
     "$MKDATA" seqclass "$WORK/seq.h5" --n 16 --features 2 --classes 2 >/dev/null ||

@@ -6,6 +6,9 @@
 #   many2many                       a GRU denoises variable-length sine waves step by step with
 #                                   truncated BPTT; predict writes one value per step
 #   one2many                        a vector repeated over the steps, a GRU generates a sine wave
+#   seq2seq                         T_out != T: an LSTM reads a wave, repeat, a GRU writes it at
+#                                   other times; y has its own lengths (equal at 1 and 2 ranks,
+#                                   targets past them do not count)
 # Usage: sequence.sh DPTRAIN MKDATA H5CMP MPIEXEC SRCDIR WORKROOT MODE
 . "$(dirname "$0")/lib.sh"
 MODE=$1
@@ -120,6 +123,62 @@ CFG
         die "predict failed"
     check "pred is (400, 20, 1): one value per generated step" \
         grep -q 'pred.*{400, 20, 1}' <(h5ls pred.h5) ;;
+seq2seq)
+    # X (120, 16, 1) with lengths, y (120, 6, 1) with y_lengths; rs-pad.h5 differs only in y
+    # past each y length (1000 instead of 0), which the loss, metrics and statistics skip.
+    "$MKDATA" resample "$WORK/rs.h5" --n 120 --steps 16 --out-steps 6 --variable-lengths \
+        >/dev/null || die "dpt_mkdata resample failed"
+    "$MKDATA" resample "$WORK/rs-pad.h5" --n 120 --steps 16 --out-steps 6 --variable-lengths \
+        --pad 1000 >/dev/null || die "dpt_mkdata resample --pad failed"
+    cat >cfg.yaml <<CFG
+model:
+  layers:
+    - {type: lstm, units: 8}
+    - {type: repeat, steps: 6}
+    - {type: gru, units: 8, return_sequences: true}
+    - {type: dense, units: 1}
+loss: mse
+metrics: [mae]
+optimizer: {name: sgd, lr: 0.1}
+data: {train: $WORK/rs.h5, validation_split: 0.25}
+training: {epochs: 3, batch_size: 16, seed: 3}
+CFG
+    for np in 1 2; do
+        run_logged "train$np.log" mpi "$np" "$DPTRAIN" train cfg.yaml \
+            --set "output.dir=$WORK/np$np" || die "training on $np ranks failed"
+    done
+    check "the start-up report shows both shapes and both lengths" grep -q \
+        'data: .*rs.h5: 120 rows of X (16, 1) float32 (variable lengths), y (6, 1) float32 (variable lengths);' \
+        train1.log
+    "$H5CMP" np1/model.h5 np2/model.h5 --rtol 1e-5 --atol 1e-2 >cmp2.log 2>&1
+    rc=$?
+    tail -n 1 cmp2.log
+    check "np=2 parameters equal np=1 within rtol 1e-5 (dpt_h5cmp exit $rc)" [ "$rc" -eq 0 ]
+    run_logged trainpad.log mpi 1 "$DPTRAIN" train cfg.yaml --set "data.train=$WORK/rs-pad.h5" \
+        --set "output.dir=$WORK/pad" || die "training on rs-pad.h5 failed"
+    "$H5CMP" np1/model.h5 pad/model.h5 --rtol 0 --atol 1e-30 >cmppad.log 2>&1
+    rc=$?
+    check "targets past y_lengths change no bit (dpt_h5cmp exit $rc)" [ "$rc" -eq 0 ]
+    metrics() { grep -o '"\(val_\)\{0,1\}\(loss\|mae\)": *[^,}]*' "$1"; }
+    check "the same losses and metrics with padded targets of 1000" \
+        cmp <(metrics np1/metrics.jsonl) <(metrics pad/metrics.jsonl)
+    run_logged predict.log mpi 2 "$DPTRAIN" predict np1/model.h5 rs.h5 pred.h5 ||
+        die "predict failed"
+    check "pred is (120, 6, 1): one value per output step" \
+        grep -q 'pred.*{120, 6, 1}' <(h5ls pred.h5)
+    run_logged eval.log mpi 2 "$DPTRAIN" evaluate np1/model.h5 rs.h5 || die "evaluate failed"
+    run_logged evalpad.log mpi 2 "$DPTRAIN" evaluate np1/model.h5 rs-pad.h5 ||
+        die "evaluate on rs-pad.h5 failed"
+    check "evaluate skips targets past y_lengths too" \
+        cmp <(grep -v '^\[' eval.log | grep -i loss) <(grep -v '^\[' evalpad.log | grep -i loss)
+    "$MKDATA" bad x-int "$WORK/ids.h5" >/dev/null || die "dpt_mkdata bad x-int failed"
+    mpi 2 "$DPTRAIN" evaluate np1/model.h5 ids.h5 >evalids.log 2>&1
+    rc=$?
+    check "evaluate refuses int32 X for a float32 model (exit $rc)" [ "$rc" -ne 0 ]
+    check "... naming both shapes" grep -q \
+        "np1/model.h5 expects X of (16, 1) float32 per row; .*ids.h5's X has (2) int32" evalids.log
+    run_logged stream.log mpi 2 "$DPTRAIN" train cfg.yaml --set data.mode=streaming \
+        --set "output.dir=$WORK/stream" || die "training with data.mode streaming failed" ;;
 *)
     die "unknown mode '$MODE'" ;;
 esac

@@ -77,11 +77,28 @@ check "seqclass labels in [0, 4)" in_range 0 3 < <(values scv.h5 y d4)
 "$MKDATA" seqclass sc7.h5 --features 3 --classes 7 2>err.log
 check "seqclass --classes 7 --features 3 is refused" grep -q 'at most 2 x --features' err.log
 
+check "resample --variable-lengths" "$MKDATA" resample rs.h5 --n 30 --steps 8 --out-steps 3 --variable-lengths
+check "resample X is float32 (30, 8, 1)" has rs.h5 X H5T_IEEE_F32LE "( 30, 8, 1 ) / ( 30, 8, 1 )"
+check "resample y is float32 (30, 3, 1)" has rs.h5 y H5T_IEEE_F32LE "( 30, 3, 1 ) / ( 30, 3, 1 )"
+check "resample y_lengths is int32 (30) in [1, 3]" in_range 1 3 < <(values rs.h5 y_lengths d4)
+check "resample y_lengths vary" varies < <(values rs.h5 y_lengths d4)
+check "resample X is zero after each length" zero_after_lengths rs.h5 X 8 1
+zero_after_y_lengths() { # zero_after_y_lengths FILE U: y (N, U, 1) is 0 from each y length on
+    values "$1" y_lengths d4 >ylen.txt && values "$1" y f4 >yval.txt &&
+        awk -v U="$2" 'NR == FNR {len[NR - 1] = $1; next}
+            {k = FNR - 1; i = int(k / U); if (k % U >= len[i] && $1 != 0) bad++}
+            END {exit bad > 0}' ylen.txt yval.txt
+}
+check "resample y is zero after each y length" zero_after_y_lengths rs.h5 3
+"$MKDATA" resample rsp.h5 --n 30 --steps 8 --out-steps 3 --variable-lengths --pad 1000
+check "resample --pad changes only y past the y lengths" h5diff -q rs.h5 rsp.h5 X X
+check "resample --pad puts 1000 there" grep -q 1000 <(h5dump -d y rsp.h5)
+
 "$MKDATA" classify cl2.h5 --n 0 2>/dev/null
 check "--n 0 is a usage error (exit 2)" [ $? -eq 2 ]
 "$MKDATA" frobnicate x.h5 2>/dev/null
 check "unknown subcommand is a usage error (exit 2)" [ $? -eq 2 ]
-for k in nan-x inf-x rows-mismatch x-3d x-4d label-range lengths-range y-steps float64; do
+for k in nan-x inf-x rows-mismatch x-3d x-4d x-int label-range lengths-range y-steps float64; do
     check "bad $k" "$MKDATA" bad $k "bad-$k.h5"
 done
 check "nan-x has a NaN in X" grep -qi nan <(h5dump -d X bad-nan-x.h5)
@@ -89,6 +106,7 @@ check "inf-x has an Inf in X" grep -qi inf <(h5dump -d X bad-inf-x.h5)
 check "rows-mismatch: y has 9 rows" has bad-rows-mismatch.h5 y H5T_STD_I32LE "( 9 ) / ( 9 )"
 check "x-3d: X is (10, 2, 2)" has bad-x-3d.h5 X H5T_IEEE_F32LE "( 10, 2, 2 ) / ( 10, 2, 2 )"
 check "x-4d: X is (10, 2, 2, 2)" has bad-x-4d.h5 X H5T_IEEE_F32LE "( 10, 2, 2, 2 ) / ( 10, 2, 2, 2 )"
+check "x-int: X is int32 (10, 2)" has bad-x-int.h5 X H5T_STD_I32LE "( 10, 2 ) / ( 10, 2 )"
 check "label-range: a label 7" grep -q ' 7' <(h5dump -d y bad-label-range.h5)
 check "lengths-range: X is (10, 4, 2)" has bad-lengths-range.h5 X H5T_IEEE_F32LE "( 10, 4, 2 ) / ( 10, 4, 2 )"
 check "lengths-range: lengths row 5 is 0, the rest in [1, 4]" [ "$(values bad-lengths-range.h5 lengths d4 | tr '\n' ' ')" = "1 2 3 4 1 0 3 4 1 2 " ]

@@ -232,7 +232,7 @@ static void check_layout(const char *path, const fixture *f) {
     hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     EXPECT(file >= 0, path);
     EXPECT(root_i64(file, "step") == 1234 && root_i64(file, "epoch_step") == 17, path);
-    EXPECT(root_i64(file, "optimizer_t") == 3 && root_i64(file, "format_version") == 1, path);
+    EXPECT(root_i64(file, "optimizer_t") == 3 && root_i64(file, "format_version") == 2, path);
     EXPECT(H5Aexists(file, "model_hash") > 0 && H5Aexists(file, "checksum") > 0, path);
     EXPECT(H5Lexists(file, "/params/head/W", H5P_DEFAULT) > 0, path);
     EXPECT(H5Lexists(file, "/config", H5P_DEFAULT) > 0, path);

@@ -481,7 +481,8 @@ static void run_workload(const workload *w, const options *o, int threads, doubl
     dpt_config c;
     workload_config(w, &c);
     dpt_model m;
-    dpt_trainer_build_model(&m, &c, w->cell ? w->steps : 1, w->widths[0], max_b > 0 ? max_b : 1);
+    dpt_shape in = dpt_shape_from_steps(w->cell ? w->steps : 1, w->widths[0]);
+    dpt_trainer_build_model(&m, &c, &in, max_b > 0 ? max_b : 1);
     batch_data d = make_data(w, b);
     result r = time_training(&c, o, &m, &d, b);
     double mem[3] = {base, r.peak_mib, accounted_bytes(w, &m, b) / 1048576.0};

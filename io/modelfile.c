@@ -157,7 +157,17 @@ int dpt_modelfile_read_header(hid_t file, const char *path, dpt_modelfile_header
         return -1;
     if (h->in_steps < 1)
         return dpt_err(err, errlen, "%s: in_steps is %d, expected >= 1", path, h->in_steps);
-    if (H5Aexists(file, "input_shape") > 0) return read_shapes(file, path, h, err, errlen);
+    if (H5Aexists(file, "input_shape") > 0) {
+        if (read_shapes(file, path, h, err, errlen)) return -1;
+        if (dpt_shape_last(&h->in_shape) == h->in_features &&
+            dpt_shape_outer(&h->in_shape) == h->in_steps)
+            return 0;
+        char s[96];
+        return dpt_err(err, errlen,
+                       "%s: attribute 'input_shape' %s disagrees with in_steps %d x in_features "
+                       "%d: the file is corrupt or was edited",
+                       path, dpt_shape_str(&h->in_shape, s, sizeof s), h->in_steps, h->in_features);
+    }
     /* Version 1: what the model was built from, float32 input (the only kind then). */
     h->in_shape =
         h->in_steps > 1 ? dpt_shape_2d(h->in_steps, h->in_features) : dpt_shape_1d(h->in_features);

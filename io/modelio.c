@@ -41,8 +41,8 @@ static int check_format(hid_t file, const char *path, char *err, size_t errlen) 
 static int build(dpt_model *m, const dpt_config *c, dpt_modelfile_header *h, int max_batch,
                  const char *path, char *err, size_t errlen) {
     char why[1024];
-    dpt_shape in = dpt_shape_from_steps(h->in_steps, h->in_features);
-    if (dpt_model_build(m, c->layers, c->nlayers, &in, max_batch, why, sizeof why))
+    /* the recorded input shape (version 1 files: derived from in_steps x in_features) */
+    if (dpt_model_build(m, c->layers, c->nlayers, &h->in_shape, max_batch, why, sizeof why))
         return dpt_err(err, errlen, "%s: the stored model cannot be built: %s", path, why);
     if ((uint64_t)m->nparams != h->nparams || m->out_features != h->out_features)
         dpt_err(err, errlen,

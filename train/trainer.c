@@ -50,10 +50,10 @@ static void plan_split(dpt_trainer *t) {
     dpt_sampler_init(&t->sampler, t->n_train, c->batch_size, dpt_world.rank, dpt_world.size);
 }
 
-void dpt_trainer_build_model(dpt_model *m, const dpt_config *c, int T, int F, int max_batch) {
+void dpt_trainer_build_model(dpt_model *m, const dpt_config *c, const dpt_shape *in,
+                             int max_batch) {
     char err[1024];
-    dpt_shape in = dpt_shape_from_steps(T, F);
-    if (dpt_model_build(m, c->layers, c->nlayers, &in, max_batch, err, sizeof err))
+    if (dpt_model_build(m, c->layers, c->nlayers, in, max_batch, err, sizeof err))
         dpt_fatal("%s: model: %s", c->source, err);
     dpt_model_init_params(m, c->seed);
     dpt_dist_check_model(m);
@@ -86,7 +86,7 @@ static void build_model(dpt_trainer *t) {
     int per_rank = (c->batch_size + dpt_world.size - 1) / dpt_world.size;
     int max_batch = per_rank > 256 ? per_rank : 256;
     check_x_dtype(t);
-    dpt_trainer_build_model(&t->model, c, t->info.T, t->info.F, max_batch);
+    dpt_trainer_build_model(&t->model, c, &t->info.x_shape, max_batch);
     dpt_check_x(&t->info, c->train_file, c->x_name, &t->model, NULL);
     dpt_check_input(&t->info, c->train_file, c->x_name, &t->model);
     dpt_check_targets(&t->info, c->train_file, c->x_name, c->y_name, t->loss, &t->model);

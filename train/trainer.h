@@ -126,10 +126,11 @@ const char *dpt_trainer_save(dpt_trainer *t, const char *path);
 void dpt_trainer_destroy(dpt_trainer *t);
 
 /* Pieces of dpt_trainer_create for callers that bring their own batches (bench/bench_train.c),
- * so they build what training builds.  Collective: the model of c's layers for inputs
- * (T steps, F features) and batches up to max_batch, parameters from training.seed, checked to
- * be identical on every rank.  Fatal on error, naming c's file. */
-void dpt_trainer_build_model(dpt_model *m, const dpt_config *c, int T, int F, int max_batch);
+ * so they build what training builds.  Collective: the model of c's layers for inputs of
+ * per-sample shape in (a data file's x_shape: (F), (T, F), (H, W, C), float32 or int32) and
+ * batches up to max_batch, parameters from training.seed, checked to be identical on every rank.
+ * Fatal on error, naming c's file. */
+void dpt_trainer_build_model(dpt_model *m, const dpt_config *c, const dpt_shape *in, int max_batch);
 /* c's optimizer for nparams parameters; fatal on error. */
 void dpt_trainer_init_optimizer(dpt_optim *o, const dpt_config *c, size_t nparams);
 

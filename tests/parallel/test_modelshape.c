@@ -75,9 +75,12 @@ static void edit_root(const char *path, const char *what) {
         hid_t file = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
         CHECK(file >= 0);
         int version = strcmp(what, "future") == 0 ? 3 : 1;
-        if (strcmp(what, "other-input") == 0) {
+        const char *shape = strcmp(what, "other-input") == 0    ? "input_shape"
+                            : strcmp(what, "other-output") == 0 ? "output_shape"
+                                                                : NULL;
+        if (shape) {
             int four = 4;
-            hid_t a = H5Aopen(file, "input_shape", H5P_DEFAULT);
+            hid_t a = H5Aopen(file, shape, H5P_DEFAULT);
             CHECK(a >= 0 && H5Awrite(a, H5T_NATIVE_INT, &four) >= 0);
             H5Aclose(a);
         } else {
@@ -162,10 +165,15 @@ static void a_recorded_shape_the_config_does_not_build_and_a_future_version_are_
     char path[128];
     snprintf(path, sizeof path, "%s/other.h5", dir);
     save(path, &f);
-    edit_root(path, "other-input");
-    load_refused(path, "the file records input (4) float32 and output (2) float32 per sample, but "
+    edit_root(path, "other-output");
+    load_refused(path, "the file records input (3) float32 and output (4) float32 per sample, but "
                        "the model built from the config has input (3) float32 and output (2) "
                        "float32");
+    snprintf(path, sizeof path, "%s/edited.h5", dir);
+    save(path, &f);
+    edit_root(path, "other-input"); /* the input shape is what the model is built from */
+    load_refused(path, "attribute 'input_shape' (4) float32 disagrees with in_steps 1 x "
+                       "in_features 3: the file is corrupt or was edited");
     snprintf(path, sizeof path, "%s/future.h5", dir);
     save(path, &f);
     edit_root(path, "future");

@@ -194,10 +194,10 @@ static double metric_accuracy(const float *pred, dpt_target t, int B, int K) {
 
 /*   name, sum */
 #define METRICS(X)                                                                                 \
-    X("mse", metric_mse)                                                                           \
-    X("mae", metric_mae)                                                                           \
-    X("accuracy", metric_accuracy)
-#define METRIC_ROW(name, sum) {name, sum},
+    X("mse", false, metric_mse)                                                                    \
+    X("mae", false, metric_mae)                                                                    \
+    X("accuracy", true, metric_accuracy)
+#define METRIC_ROW(name, labels, sum) {name, labels, sum},
 
 static const dpt_metric metrics[] = {METRICS(METRIC_ROW)};
 static const char *const metric_names[] = {METRICS(NAME) NULL};

@@ -36,6 +36,7 @@ const char *const *dpt_loss_names(void);
 /* Metrics work on predictions after loss->output and de-normalisation (the user's units). */
 typedef struct dpt_metric {
     const char *name;
+    bool accepts_labels; /* accuracy only: mse and mae need float targets */
     /* mse, mae: per sample mean over K; accuracy: 1 if argmax(pred) == label / argmax(target),
      * for K == 1: (pred > 0.5) == (target > 0.5).  Returns the sum over the B samples. */
     double (*sum)(const float *pred, dpt_target t, int B, int K);

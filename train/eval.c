@@ -139,6 +139,15 @@ void dpt_check_targets(const dpt_h5info *info, const char *path, const char *xna
     check_steps(info, path, xname, yname, m);
 }
 
+void dpt_check_metrics(const dpt_h5info *info, const char *path, const char *yname,
+                       const dpt_metric *const *metrics, int nmetrics) {
+    for (int i = 0; i < nmetrics; i++)
+        if (info->labels && !metrics[i]->accepts_labels)
+            dpt_fatal("%s: dataset '%s' holds integer class labels, but metric '%s' needs float "
+                      "targets; use metrics: [accuracy] with labels, or store y as float",
+                      path, yname, metrics[i]->name);
+}
+
 void dpt_outputs_to_predictions(const dpt_loss *loss, const dpt_norm *ynorm, float *pred,
                                 int64_t rows, int K) {
     if (loss->output) loss->output(pred, (int)rows, K);
@@ -230,7 +239,10 @@ void dpt_infer_init(dpt_infer *r, const char *model_path, const char *data_path,
     dpt_check_x(&r->info, data_path, r->cfg.x_name, m, model_path);
     int K = m->out_features;
     dpt_check_input(&r->info, data_path, r->cfg.x_name, m);
-    if (need_y) dpt_check_targets(&r->info, data_path, r->cfg.x_name, r->cfg.y_name, r->loss, m);
+    if (need_y) {
+        dpt_check_targets(&r->info, data_path, r->cfg.x_name, r->cfg.y_name, r->loss, m);
+        dpt_check_metrics(&r->info, data_path, r->cfg.y_name, r->metrics, r->nmetrics);
+    }
     int nclasses = r->info.labels ? K : 0;
     if (dpt_h5_read_shard_ds(&r->data.shard, data_path, &names, 0, r->info.n, nclasses,
                              dpt_world.comm, err, sizeof err))

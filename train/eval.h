@@ -46,6 +46,9 @@ void dpt_check_input(const dpt_h5info *info, const char *path, const char *xname
  * every step, per-sample targets one that outputs one vector per sample. */
 void dpt_check_targets(const dpt_h5info *info, const char *path, const char *xname,
                        const char *yname, const dpt_loss *loss, const dpt_model *m);
+/* Fatal unless every metric suits y: class labels take accuracy only. */
+void dpt_check_metrics(const dpt_h5info *info, const char *path, const char *yname,
+                       const dpt_metric *const *metrics, int nmetrics);
 
 /* What an evaluation computes: the loss, the metrics, and how to de-normalise outputs. */
 typedef struct dpt_eval {

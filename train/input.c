@@ -177,6 +177,7 @@ static void check_val_file(dpt_trainer *r) {
                   c->val_file, c->x_name, vi.T, vi.F, r->info.T, r->info.F);
     dpt_check_x(&vi, c->val_file, c->x_name, &r->model, NULL); /* shape and element type */
     dpt_check_targets(&vi, c->val_file, c->x_name, c->y_name, r->loss, &r->model);
+    dpt_check_metrics(&vi, c->val_file, c->y_name, r->metrics, r->nmetrics);
     r->val_path = c->val_file;
     r->val_lo = 0;
     r->val_hi = r->n_val = vi.n;

@@ -90,6 +90,7 @@ static void build_model(dpt_trainer *t) {
     dpt_check_x(&t->info, c->train_file, c->x_name, &t->model, NULL);
     dpt_check_input(&t->info, c->train_file, c->x_name, &t->model);
     dpt_check_targets(&t->info, c->train_file, c->x_name, c->y_name, t->loss, &t->model);
+    dpt_check_metrics(&t->info, c->train_file, c->y_name, t->metrics, t->nmetrics);
     t->pred = dpt_alloc_floats((size_t)max_batch * (size_t)t->model.out_steps *
                                (size_t)t->model.out_features);
 }

@@ -124,6 +124,9 @@ label_out_of_range)
 bad_set_syntax)
     SETS=(--set training.epochs)
     EXPECT=(training.epochs) ;;
+value_metric_on_labels) # mse of class labels: was an assertion failure, must be a clean error
+    SETS=(--set 'metrics=[accuracy,mse]')
+    EXPECT=(good.h5 "metric 'mse' needs float targets") ;;
 *)
     die "unknown case '$CASE'" ;;
 esac

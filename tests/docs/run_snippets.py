@@ -7,8 +7,9 @@
 # Fence tags: sh (run with bash -e), yaml (a dptrain config or a fragment of one, loaded by
 # `dptrain train CONFIG --set training.epochs=1`), python (run with /usr/bin/python3), console
 # ("$ command" lines are run, each output line that follows must match the actual line's first two
-# words, numbers as wildcards; "..." stands for any lines), text (output or layout, not run).  An
-# untagged block fails the test.
+# words, numbers as wildcards; "..." stands for any lines), text (output or layout, not run), c (C
+# source: needs a same-as marker naming the file of the repository that holds it, which a test
+# compiles).  An untagged block fails the test.
 #
 # A marker comment on the line(s) right before a fence changes how it runs:
 #   <!-- docs-test: ITEM; ITEM ... -->   with ITEM one of
@@ -20,7 +21,9 @@
 #     wrap: K: V | K: V  yaml fragment: top-level sections added when the fragment lacks them
 #     config-only        yaml: accepted when the config reader does not complain (the model need
 #                        not fit any data)
-#     same-as: FILE      yaml: the block's lines (comments aside) are lines of FILE, in order
+#     same-as: FILE      yaml: the block's lines (comments aside) are lines of FILE (under the
+#                        scratch directory), in order; c: every non-blank line of the block is a
+#                        line of FILE (under the source tree), in order
 #     fixture: seq-npy   X.npy (N, T, F), y.npy and lengths.npy as sequences instead of (N, F)
 #
 # usage: run_snippets.py --source DIR --build DIR --work DIR [--slow] [--list] DOC...
@@ -34,7 +37,7 @@ import subprocess
 import sys
 import time
 
-TAGS = ("sh", "yaml", "python", "text", "console")
+TAGS = ("sh", "yaml", "python", "text", "console", "c")
 FENCE = re.compile(r"^(\s*)(```+)\s*([\w-]*)\s*$")
 MARKER = re.compile(r"^\s*<!--\s*docs-test:\s*(.*?)\s*-->\s*$")
 NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
@@ -245,6 +248,21 @@ def run_yaml(b, work, env, n):
     return None if r.returncode == b.exit else out
 
 
+def same_c_lines(text, path):
+    """Every non-blank line of text is a line of path, in order (C: '#' starts no comment)."""
+    if not os.path.isfile(path):
+        return f"same-as: {path} does not exist"
+    want = [x.rstrip() for x in text.split("\n") if x.strip()]
+    have, i = [x.rstrip() for x in open(path).read().split("\n")], 0
+    for line in want:
+        while i < len(have) and have[i] != line:
+            i += 1
+        if i == len(have):
+            return f"'{line.strip()}' is not (in this order) in {path}"
+        i += 1
+    return None
+
+
 def same_lines(text, path):
     """Every line of text, comments and trailing blanks aside, is a line of path, in order."""
     def code(lines):
@@ -310,6 +328,12 @@ def main():
                 skips.append((b, b.skip))
                 continue
             if b.tag == "text" or a.list:
+                continue
+            if b.tag == "c":
+                err = (same_c_lines(b.text, os.path.join(source, b.same_as)) if b.same_as
+                       else "a c block needs a same-as: FILE marker (the file a test compiles)")
+                if err:
+                    failures.append((b, err))
                 continue
             if bool(b.slow) != a.slow:
                 deferred += 1

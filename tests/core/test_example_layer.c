@@ -1,12 +1,16 @@
 /* The example layer type of docs/adding-a-layer.md (tests/core/example/layer_scale.c) works as
  * the walkthrough says: its keys parse and default, it builds on any rank, and its gradients
- * match finite differences.  It is compiled here, not registered: the walkthrough's last step
- * (one line in core/layer_types.h) is the only one this test cannot take. */
+ * match finite differences.  It is linked into this test, not registered: the walkthrough's last
+ * step (one line in core/layer_types.h) is the only one this test cannot take. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/layer.h"
 #include "core_check.h"
-#include "example/layer_scale.c"
+
+extern const dpt_layer_type dpt_layer_scale_type; /* tests/core/example/layer_scale.c */
+#define SCALE (&dpt_layer_scale_type)
 
 /* The objective sum(r * y) is linear in each of x and gamma, so central differences are exact
  * but for float32 rounding of sums of at most 24 products of size <= 4: |error| <~ 24 * 4 *
@@ -17,21 +21,19 @@
 /* A scale layer with its keys at their defaults (init = 1), then `init` set from text. */
 static void make(dpt_layer *l, const dpt_shape *in, const char *init) {
     memset(l, 0, sizeof *l);
-    l->type = &dpt_layer_scale_type;
+    l->type = SCALE;
     snprintf(l->spec.type, sizeof l->spec.type, "scale");
     snprintf(l->name, sizeof l->name, "scale_0");
     char err[256] = "";
-    assert_int_equal(dpt_key_defaults(scale_keys, 1, dpt_layer_args_mut(&l->spec), err, sizeof err),
-                     0);
+    void *args = dpt_layer_args_mut(&l->spec);
+    assert_int_equal(dpt_key_defaults(SCALE->keys, SCALE->nkeys, args, err, sizeof err), 0);
     if (init)
-        assert_int_equal(dpt_key_parse(&scale_keys[0], dpt_layer_args_mut(&l->spec), init, NULL,
-                                       err, sizeof err),
-                         0);
+        assert_int_equal(dpt_key_parse(&SCALE->keys[0], args, init, NULL, err, sizeof err), 0);
     assert_int_equal(dpt_layer_build(l, in, err, sizeof err), 0);
     l->nparams = l->tensors[0].size;
     l->params = calloc(l->nparams, sizeof(float));
     l->grads = calloc(l->nparams, sizeof(float));
-    dpt_layer_scale_type.init(l, NULL);
+    SCALE->init(l, NULL);
 }
 
 static void unmake(dpt_layer *l) {
@@ -41,15 +43,21 @@ static void unmake(dpt_layer *l) {
 
 static void test_keys_default_and_refuse_what_is_not_a_number(void **state) {
     (void)state;
-    scale_args a;
-    char err[256] = "";
-    assert_int_equal(dpt_key_defaults(scale_keys, 1, &a, err, sizeof err), 0);
-    assert_true(a.init == 1.0f);
-    assert_int_equal(dpt_key_parse(&scale_keys[0], &a, "0.25", NULL, err, sizeof err), 0);
-    assert_true(a.init == 0.25f);
-    assert_int_equal(dpt_key_parse(&scale_keys[0], &a, "big", NULL, err, sizeof err), -1);
+    assert_int_equal(SCALE->nkeys, 1);
+    const dpt_key *k = &SCALE->keys[0];
+    assert_string_equal(k->name, "init");
+    dpt_layer_spec s;
+    memset(&s, 0, sizeof s);
+    void *a = dpt_layer_args_mut(&s);
+    char err[256] = "", text[64];
+    assert_int_equal(dpt_key_defaults(SCALE->keys, SCALE->nkeys, a, err, sizeof err), 0);
+    dpt_key_format(k, a, text, sizeof text);
+    assert_string_equal(text, "1");
+    assert_int_equal(dpt_key_parse(k, a, "0.25", NULL, err, sizeof err), 0);
+    assert_int_equal(dpt_key_parse(k, a, "big", NULL, err, sizeof err), -1);
     assert_non_null(strstr(err, "expected"));
-    assert_true(a.init == 0.25f); /* unchanged on failure */
+    dpt_key_format(k, a, text, sizeof text);
+    assert_string_equal(text, "0.25"); /* unchanged on failure */
 }
 
 static void test_builds_on_every_rank_with_one_factor_per_feature(void **state) {
@@ -71,7 +79,7 @@ static void test_int32_input_is_refused(void **state) {
     (void)state;
     dpt_layer l;
     memset(&l, 0, sizeof l);
-    l.type = &dpt_layer_scale_type;
+    l.type = SCALE;
     dpt_shape ids = dpt_shape_1d(7);
     ids.dtype = DPT_I32;
     char err[256] = "";
@@ -80,7 +88,7 @@ static void test_int32_input_is_refused(void **state) {
 }
 
 static double objective(dpt_layer *l, const float *x, float *y, const float *r, int B) {
-    dpt_layer_scale_type.forward(l, x, y, B, NULL);
+    SCALE->forward(l, x, y, B, NULL);
     double s = 0;
     for (size_t i = 0; i < (size_t)B * dpt_shape_size(&l->out_shape); i++) s += (double)r[i] * y[i];
     return s;
@@ -103,15 +111,15 @@ static void test_gradients_match_finite_differences(void **state) {
     dpt_layer l;
     make(&l, &in, NULL);
     size_t n = (size_t)B * dpt_shape_size(&in);
-    float *x = malloc(n * sizeof *x), *y = malloc(n * sizeof *y), *r = malloc(n * sizeof *r);
-    float *dx = malloc(n * sizeof *dx);
+    float *x = calloc(n, sizeof *x), *y = calloc(n, sizeof *y), *r = calloc(n, sizeof *r);
+    float *dx = calloc(n, sizeof *dx);
     fill_uniform(l.params, l.nparams, -1.0f, 1.0f, 1);
     fill_uniform(x, n, -2.0f, 2.0f, 2);
     fill_uniform(r, n, -1.0f, 1.0f, 3);
     for (size_t k = 0; k < l.nparams; k++) l.grads[k] = 0.5f; /* backward must add */
     for (size_t k = 0; k < n; k++) dx[k] = NAN;               /* and overwrite dx */
     objective(&l, x, y, r, B);
-    dpt_layer_scale_type.backward(&l, x, y, r, dx, B, NULL);
+    SCALE->backward(&l, x, y, r, dx, B, NULL);
     for (size_t k = 0; k < l.nparams; k++)
         assert_close((double)l.grads[k] - 0.5, numeric(&l, &l.params[k], x, y, r, B), 0, ATOL);
     for (size_t k = 0; k < n; k++) assert_close(dx[k], numeric(&l, &x[k], x, y, r, B), 0, ATOL);

@@ -12,7 +12,6 @@
 #include "core/keys.h"
 #include "core/loss.h"
 #include "core/util.h"
-#include "io/config_keys.h"
 #include "io/yaml_tree.h"
 
 #define MAX_SECTION_KEYS 16

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/keys.h"
 #include "core/layer.h"
 #include "core/optim.h"
 #include "io/fs.h" /* DPT_PATH_MAX */
@@ -109,5 +110,26 @@ char *dpt_config_model_text(const dpt_config *c);
  * checkpoint), e.g. "training.epochs 10 -> 20, optimizer.lr 0.001 -> 0.0005"; "" when none.
  * Returns the count. */
 int dpt_config_training_diff(const dpt_config *ckpt, const dpt_config *now, char *msg, size_t len);
+
+/* ---- the key table (io/config_keys.c) ----
+ * The one table of the config's keys outside model.layers (a layer's keys are declared by its
+ * type, core/layer_<type>.c): path, kind, field of dpt_config, range, default, whether a resume
+ * must keep it, help.  Read by the generic reader (config.c) and the diffs (config_diff.c). */
+
+/* A row read and shown by explicit code in io/config*.c (a list, a value spread over fields);
+ * the table still gives its place, help and resume rule. */
+#define DPT_CONFIG_KEY_EXPLICIT 0x100u
+
+/* The rows (n), in the order the training diff lists them; each section's rows in the order
+ * its "allowed keys" message lists them. */
+const dpt_key *dpt_config_keys(int *n);
+/* The row of a key path ("training.epochs", "loss"), or NULL. */
+const dpt_key *dpt_config_key(const char *path);
+/* The top-level sections in reading order, NULL-terminated. */
+const char *const *dpt_config_sections(void);
+/* The part of a row's path after its section ("epochs" of "training.epochs"; "loss" of "loss"). */
+const char *dpt_config_key_leaf(const dpt_key *k);
+/* Whether row k belongs to section sec. */
+bool dpt_config_key_in(const dpt_key *k, const char *sec);
 
 #endif

@@ -9,7 +9,6 @@
 #include "core/keys.h"
 #include "core/util.h"
 #include "io/config.h"
-#include "io/config_keys.h"
 #include "io/yaml_tree.h"
 
 typedef struct item {

@@ -2,13 +2,12 @@
  * them, the diffs (io/config_diff.c) show them, docs/config.md documents them; rules between
  * keys stay explicit code in io/config.c, and which optimizer or schedule reads which key is
  * decided in core/optim.c. */
-#include "io/config_keys.h"
+#include "io/config.h"
 
 #include <string.h>
 
 #include "core/loss.h"
 #include "core/optim.h"
-#include "io/config.h"
 
 static const char *const *data_modes(void) {
     static const char *const names[] = {"in_memory", "streaming", NULL};

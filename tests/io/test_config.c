@@ -14,7 +14,6 @@
 
 #include "core/util.h"
 #include "io/config.h"
-#include "io/config_keys.h"
 
 #define FULL DPT_TEST_DATA_DIR "/config_full.yaml"
 

@@ -3,7 +3,7 @@
 #ifndef DPT_TRAIN_INTERNAL_H
 #define DPT_TRAIN_INTERNAL_H
 
-#include "train/trainer.h"
+typedef struct dpt_trainer dpt_trainer; /* train/trainer.h */
 
 /* train/ckpt.c */
 /* options.resume: checks the checkpoint's model config against the current one (fatal on a

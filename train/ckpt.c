@@ -8,6 +8,7 @@
 #include "io/h5lock.h"
 #include "parallel/dist.h"
 #include "train/internal.h"
+#include "train/trainer.h"
 
 void dpt_trainer_checkpoint(dpt_trainer *r, const char *why) {
     r->state.world_size = dpt_world.size;

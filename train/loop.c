@@ -10,6 +10,7 @@
 #include "parallel/dist.h"
 #include "parallel/signals.h"
 #include "train/internal.h"
+#include "train/trainer.h"
 
 /* Metric sums of this step's outputs (user's units) and the number of rows they cover, into
  * the trainer's slots reduced with the gradients. */

@@ -150,10 +150,14 @@ CFG
     check "the start-up report shows both shapes and both lengths" grep -q \
         'data: .*rs.h5: 120 rows of X (16, 1) float32 (variable lengths), y (6, 1) float32 (variable lengths);' \
         train1.log
-    "$H5CMP" np1/model.h5 np2/model.h5 --rtol 1e-5 --atol 1e-2 >cmp2.log 2>&1
+    # Summation order across ranks moves parameters by float rounding, compounded through two
+    # recurrent layers over 18 steps: 1.1e-7 absolute was seen on a GRU bias of 2e-3 in the -O0
+    # (ASan) build.  A floor of 0.1 makes the bound 1e-6 absolute for small parameters; a lost
+    # or doubled sample moves them by about lr * |g| / B = 0.1 * 0.1 / 16 = 6e-4, far above it.
+    "$H5CMP" np1/model.h5 np2/model.h5 --rtol 1e-5 --atol 1e-1 >cmp2.log 2>&1
     rc=$?
     tail -n 1 cmp2.log
-    check "np=2 parameters equal np=1 within rtol 1e-5 (dpt_h5cmp exit $rc)" [ "$rc" -eq 0 ]
+    check "np=2 parameters equal np=1 within rtol 1e-5, floor 0.1 (dpt_h5cmp exit $rc)" [ "$rc" -eq 0 ]
     run_logged trainpad.log mpi 1 "$DPTRAIN" train cfg.yaml --set "data.train=$WORK/rs-pad.h5" \
         --set "output.dir=$WORK/pad" || die "training on rs-pad.h5 failed"
     "$H5CMP" np1/model.h5 pad/model.h5 --rtol 0 --atol 1e-30 >cmppad.log 2>&1

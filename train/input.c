@@ -11,19 +11,19 @@
 #include <string.h>
 
 #include "core/rng.h"
+#include "core/trace.h"
 #include "core/util.h"
 #include "io/h5lock.h"
 #include "parallel/dist.h"
 #include "parallel/sampler.h"
-#include "train/trainer.h"
 
 /* ---- in_memory ---- */
 
-static void read_shard(dpt_data *d, const dpt_trainer *r, const char *path, int64_t lo,
+static void read_shard(dpt_data *d, const dpt_input_ctx *cx, const char *path, int64_t lo,
                        int64_t hi) {
-    const dpt_config *c = &r->cfg;
+    const dpt_config *c = cx->cfg;
     char err[1024];
-    int nclasses = r->info.labels ? r->model.out_features : 0;
+    int nclasses = cx->info->labels ? cx->model->out_features : 0;
     dpt_h5names names = dpt_config_h5names(c, true);
     if (dpt_h5_read_shard_ds(&d->shard, path, &names, lo, hi, nclasses, dpt_world.comm, err,
                              sizeof err))
@@ -51,207 +51,200 @@ static void fit_valid(dpt_norm *n, const float *v, int64_t rows, int steps, int 
 }
 
 /* Buffers for the rows this rank consumes in an epoch, in order (filled by exchange_epoch). */
-static void alloc_epoch(dpt_trainer *r) {
-    int64_t cnt = dpt_sampler_epoch_count(&r->sampler);
+static void alloc_epoch(dpt_input *in) {
+    const dpt_input_ctx *cx = &in->ctx;
+    int64_t cnt = dpt_sampler_epoch_count(cx->sampler);
     size_t rows = (size_t)(cnt > 0 ? cnt : 1);
-    size_t xw = dpt_h5info_x_width(&r->info);                /* elements of x per sample */
-    size_t yw = (size_t)r->info.y_steps * (size_t)r->info.K; /* floats of y per sample */
-    r->in.perm = dpt_calloc((size_t)r->n_train, sizeof(int64_t));
-    r->in.need = dpt_calloc(rows, sizeof(int64_t));
-    r->in.ex_x = dpt_alloc_floats(rows * xw);
-    if (r->info.labels)
-        r->in.ex_labels = dpt_calloc(rows * (size_t)r->info.y_steps, sizeof(int32_t));
+    size_t xw = dpt_h5info_x_width(cx->info);                    /* elements of x per sample */
+    size_t yw = (size_t)cx->info->y_steps * (size_t)cx->info->K; /* floats of y per sample */
+    in->perm = dpt_calloc((size_t)cx->n_train, sizeof(int64_t));
+    in->need = dpt_calloc(rows, sizeof(int64_t));
+    in->ex_x = dpt_alloc_floats(rows * xw);
+    if (cx->info->labels)
+        in->ex_labels = dpt_calloc(rows * (size_t)cx->info->y_steps, sizeof(int32_t));
     else
-        r->in.ex_y = dpt_alloc_floats(rows * yw);
-    if (r->ynorm.enabled) r->in.ex_yn = dpt_alloc_floats(rows * yw);
-    if (r->info.has_lengths) r->in.ex_lengths = dpt_calloc(rows, sizeof(int32_t));
-    if (r->info.has_y_lengths) r->in.ex_y_lengths = dpt_calloc(rows, sizeof(int32_t));
-    r->in.epoch.shard.info = r->in.train.shard.info;
-    r->in.epoch.shard.nrows = cnt;
-    r->in.epoch.shard.x = r->in.ex_x;
-    r->in.epoch.shard.y = r->in.ex_y;
-    r->in.epoch.shard.labels = r->in.ex_labels;
-    r->in.epoch.shard.lengths = r->in.ex_lengths;
-    r->in.epoch.shard.y_lengths = r->in.ex_y_lengths;
-    r->in.epoch.y_norm = r->in.ex_yn;
+        in->ex_y = dpt_alloc_floats(rows * yw);
+    if (cx->ynorm->enabled) in->ex_yn = dpt_alloc_floats(rows * yw);
+    if (cx->info->has_lengths) in->ex_lengths = dpt_calloc(rows, sizeof(int32_t));
+    if (cx->info->has_y_lengths) in->ex_y_lengths = dpt_calloc(rows, sizeof(int32_t));
+    in->epoch.shard.info = in->train.shard.info;
+    in->epoch.shard.nrows = cnt;
+    in->epoch.shard.x = in->ex_x;
+    in->epoch.shard.y = in->ex_y;
+    in->epoch.shard.labels = in->ex_labels;
+    in->epoch.shard.lengths = in->ex_lengths;
+    in->epoch.shard.y_lengths = in->ex_y_lengths;
+    in->epoch.y_norm = in->ex_yn;
 }
 
-/* Fetches this rank's rows of the epoch (r->in.need) of one per-sample array from their owners. */
-static void exchange(dpt_trainer *r, const void *local, size_t row_bytes, int64_t k, void *out) {
-    const dpt_shard *sh = &r->in.train.shard;
-    dpt_exchange_rows(&r->in.xch, local, sh->row0, sh->nrows, row_bytes, r->n_train, r->in.need, k,
+/* Fetches this rank's rows of the epoch (in->need) of one per-sample array from their owners. */
+static void exchange(dpt_input *in, const void *local, size_t row_bytes, int64_t k, void *out) {
+    const dpt_input_ctx *cx = &in->ctx;
+    const dpt_shard *sh = &in->train.shard;
+    dpt_exchange_rows(&in->xch, local, sh->row0, sh->nrows, row_bytes, cx->n_train, in->need, k,
                       out, dpt_world.comm);
 }
 
 /* Builds this epoch's consumption order and fetches those rows from their owners. */
-static void exchange_epoch(dpt_trainer *r, int epoch) {
-    const dpt_config *c = &r->cfg;
+static void exchange_epoch(dpt_input *in, int epoch) {
+    const dpt_input_ctx *cx = &in->ctx;
+    const dpt_config *c = cx->cfg;
     if (c->shuffle)
-        dpt_permutation(r->in.perm, r->n_train, c->seed, (uint64_t)epoch);
+        dpt_permutation(in->perm, cx->n_train, c->seed, (uint64_t)epoch);
     else
-        for (int64_t i = 0; i < r->n_train; i++) r->in.perm[i] = i;
+        for (int64_t i = 0; i < cx->n_train; i++) in->perm[i] = i;
     int64_t k = 0;
-    for (int64_t s = 0; s < r->sampler.steps; s++) {
+    for (int64_t s = 0; s < cx->sampler->steps; s++) {
         int64_t pos;
         int count, global;
-        dpt_sampler_slice(&r->sampler, s, &pos, &count, &global);
-        for (int i = 0; i < count; i++) r->in.need[k++] = r->in.perm[pos + i];
+        dpt_sampler_slice(cx->sampler, s, &pos, &count, &global);
+        for (int i = 0; i < count; i++) in->need[k++] = in->perm[pos + i];
     }
-    const dpt_shard *sh = &r->in.train.shard;
+    const dpt_shard *sh = &in->train.shard;
     size_t xw = dpt_h5info_x_width(&sh->info), ys = (size_t)sh->info.y_steps;
     size_t yw = ys * (size_t)sh->info.K;
-    exchange(r, sh->x, sizeof(float) * xw, k, r->in.ex_x); /* int32 ids: the same 4 bytes */
+    exchange(in, sh->x, sizeof(float) * xw, k, in->ex_x); /* int32 ids: the same 4 bytes */
     if (sh->labels)
-        exchange(r, sh->labels, sizeof(int32_t) * ys, k, r->in.ex_labels);
+        exchange(in, sh->labels, sizeof(int32_t) * ys, k, in->ex_labels);
     else
-        exchange(r, sh->y, sizeof(float) * yw, k, r->in.ex_y);
-    if (sh->lengths) exchange(r, sh->lengths, sizeof(int32_t), k, r->in.ex_lengths);
-    if (sh->y_lengths) exchange(r, sh->y_lengths, sizeof(int32_t), k, r->in.ex_y_lengths);
-    dpt_data_normalise_y(&r->in.epoch, &r->ynorm); /* x was normalised in the shard */
+        exchange(in, sh->y, sizeof(float) * yw, k, in->ex_y);
+    if (sh->lengths) exchange(in, sh->lengths, sizeof(int32_t), k, in->ex_lengths);
+    if (sh->y_lengths) exchange(in, sh->y_lengths, sizeof(int32_t), k, in->ex_y_lengths);
+    dpt_data_normalise_y(&in->epoch, cx->ynorm); /* x was normalised in the shard */
 }
 
 /* ---- streaming ---- */
 
-static void stream_opts(dpt_trainer *r) {
-    const dpt_config *c = &r->cfg;
-    dpt_stream_opts *o = &r->in.sopts;
+static void stream_opts(dpt_input *in) {
+    const dpt_input_ctx *cx = &in->ctx;
+    const dpt_config *c = cx->cfg;
+    dpt_stream_opts *o = &in->sopts;
     o->path = c->train_file;
     o->xname = c->x_name;
     o->yname = c->y_name;
     o->lname = c->lengths_name;
     o->ylname = c->y_lengths_name;
-    o->nclasses = r->info.labels ? r->model.out_features : 0;
-    o->block_rows = dpt_stream_block_rows(&r->info, c->block_rows, r->n_train);
+    o->nclasses = cx->info->labels ? cx->model->out_features : 0;
+    o->block_rows = dpt_stream_block_rows(cx->info, c->block_rows, cx->n_train);
     o->buffer_rows = c->shuffle_buffer > 0 ? c->shuffle_buffer : 4 * o->block_rows;
     o->shuffle = c->shuffle;
     o->seed = c->seed;
-    o->sampler = &r->sampler;
+    o->sampler = cx->sampler;
     o->depth = c->prefetch;
-    o->xnorm = &r->xnorm;
-    o->ynorm = &r->ynorm;
+    o->xnorm = cx->xnorm;
+    o->ynorm = cx->ynorm;
     o->epochs = c->epochs;
-    o->trace_cap = c->trace ? (size_t)r->sampler.steps * 4 + 64 : 0;
+    o->trace_cap = c->trace ? (size_t)cx->sampler->steps * 4 + 64 : 0;
 }
 
 /* Statistics from one streamed pass over the training rows (collective). */
-static void fit_streamed(dpt_trainer *r, bool nx, bool ny) {
+static void fit_streamed(dpt_input *in, bool nx, bool ny) {
+    const dpt_input_ctx *cx = &in->ctx;
     char err[1024];
-    if (dpt_stream_fit_norms(&r->in.sopts, 0, r->n_train, nx ? &r->xnorm : NULL,
-                             ny ? &r->ynorm : NULL, dpt_world.comm, err, sizeof err))
+    if (dpt_stream_fit_norms(&in->sopts, 0, cx->n_train, nx ? cx->xnorm : NULL,
+                             ny ? cx->ynorm : NULL, dpt_world.comm, err, sizeof err))
         dpt_fatal("%s", err);
 }
 
 /* The mid-epoch position of a streamed run is a position in this number of ranks' streams. */
-static void check_stream_resume(const dpt_trainer *r) {
-    if (!r->resume || r->state.epoch_step == 0 || r->state.world_size == dpt_world.size) return;
+static void check_stream_resume(const dpt_input *in) {
+    const dpt_train_state *st = in->ctx.resumed;
+    if (!st || st->epoch_step == 0 || st->world_size == dpt_world.size) return;
     dpt_fatal("--resume: the checkpoint is %lld steps into epoch %d of a streamed run on %d "
               "rank(s); data.mode streaming orders rows per rank, so resume on %d rank(s), or "
               "from a checkpoint at an epoch boundary",
-              (long long)r->state.epoch_step, r->state.epoch + 1, r->state.world_size,
-              r->state.world_size);
+              (long long)st->epoch_step, st->epoch + 1, st->world_size, st->world_size);
 }
 
-static void open_val_rows(dpt_trainer *r) {
-    const dpt_config *c = &r->cfg;
+static void open_val_rows(dpt_input *in) {
+    const dpt_input_ctx *cx = &in->ctx;
+    const dpt_config *c = cx->cfg;
     char err[1024];
-    int nclasses = r->info.labels ? r->model.out_features : 0;
+    int nclasses = cx->info->labels ? cx->model->out_features : 0;
     dpt_h5names names = dpt_config_h5names(c, true);
-    if (dpt_h5rows_open_ds(&r->in.val_rows, r->val_path, &names, nclasses, r->model.max_batch, err,
+    if (dpt_h5rows_open_ds(&in->val_rows, cx->val_path, &names, nclasses, cx->model->max_batch, err,
                            sizeof err))
         dpt_fatal("%s", err);
-    dpt_data_alloc(&r->in.val_chunk, dpt_h5rows_info(r->in.val_rows), r->model.max_batch,
-                   r->ynorm.enabled);
+    dpt_data_alloc(&in->val_chunk, dpt_h5rows_info(in->val_rows), cx->model->max_batch,
+                   cx->ynorm->enabled);
 }
 
 /* ---- both ---- */
 
-static void check_val_file(dpt_trainer *r) {
-    const dpt_config *c = &r->cfg;
-    char err[1024];
-    dpt_h5info vi;
-    dpt_h5names names = dpt_config_h5names(c, true);
-    if (dpt_h5_inspect_ds(&vi, c->val_file, &names, dpt_world.comm, err, sizeof err))
-        dpt_fatal("%s", err);
-    if (vi.F != r->info.F || vi.T != r->info.T)
-        dpt_fatal("%s: '%s' has %d steps x %d features but the training data has %d x %d",
-                  c->val_file, c->x_name, vi.T, vi.F, r->info.T, r->info.F);
-    dpt_check_x(&vi, c->val_file, c->x_name, &r->model, NULL); /* shape and element type */
-    dpt_check_targets(&vi, c->val_file, c->x_name, c->y_name, r->loss, &r->model);
-    dpt_check_metrics(&vi, c->val_file, c->y_name, r->metrics, r->nmetrics);
-    r->val_path = c->val_file;
-    r->val_lo = 0;
-    r->val_hi = r->n_val = vi.n;
-}
-
-void dpt_input_load(dpt_trainer *r) {
-    const dpt_config *c = &r->cfg;
-    if (c->val_file[0]) check_val_file(r);
-    bool ny = c->normalize_y < 0 ? (r->loss->regression && !r->info.labels) : c->normalize_y;
-    if (ny && r->info.labels)
+void dpt_input_load(dpt_input *in, const dpt_input_ctx *ctx) {
+    in->ctx = *ctx;
+    const dpt_input_ctx *cx = &in->ctx;
+    const dpt_config *c = cx->cfg;
+    bool ny = c->normalize_y < 0 ? (cx->loss->regression && !cx->info->labels) : c->normalize_y;
+    if (ny && cx->info->labels)
         dpt_fatal("%s: data.normalize_y is on but y holds class labels", c->source);
-    if (c->streaming) stream_opts(r);
-    if (!c->streaming) read_shard(&r->in.train, r, c->train_file, 0, r->n_train);
-    if (!c->streaming && r->val_path) read_shard(&r->in.val, r, r->val_path, r->val_lo, r->val_hi);
+    if (c->streaming) stream_opts(in);
+    if (!c->streaming) read_shard(&in->train, cx, c->train_file, 0, cx->n_train);
+    if (!c->streaming && cx->val_path)
+        read_shard(&in->val, cx, cx->val_path, cx->val_lo, cx->val_hi);
     /* A resumed run keeps the statistics stored in its checkpoint (exactly the same numbers,
      * whatever the number of ranks now). */
-    if (!r->resume) {
-        r->xnorm.enabled = false;
-        r->ynorm.enabled = false;
-        const dpt_shard *tr = &r->in.train.shard;
-        int F = r->info.F, K = r->info.K;
-        bool nx = c->normalize_x && !dpt_h5info_x_ids(&r->info); /* token ids stay as they are */
+    if (!cx->resumed) {
+        cx->xnorm->enabled = false;
+        cx->ynorm->enabled = false;
+        const dpt_shard *tr = &in->train.shard;
+        int F = cx->info->F, K = cx->info->K;
+        bool nx = c->normalize_x && !dpt_h5info_x_ids(cx->info); /* token ids stay as they are */
         if (c->streaming)
-            fit_streamed(r, nx, ny);
+            fit_streamed(in, nx, ny);
         else {
-            if (nx) fit_valid(&r->xnorm, tr->x, tr->nrows, r->info.T, F, tr->lengths);
+            if (nx) fit_valid(cx->xnorm, tr->x, tr->nrows, cx->info->T, F, tr->lengths);
             if (ny)
-                fit_valid(&r->ynorm, tr->y, tr->nrows, r->info.y_steps, K,
+                fit_valid(cx->ynorm, tr->y, tr->nrows, cx->info->y_steps, K,
                           dpt_shard_y_step_lengths(tr));
         }
     }
     if (c->streaming) {
-        check_stream_resume(r);
-        if (r->val_path) open_val_rows(r);
+        check_stream_resume(in);
+        if (cx->val_path) open_val_rows(in);
         return;
     }
-    dpt_data_normalise(&r->in.train, &r->xnorm, &r->ynorm);
-    if (r->val_path) dpt_data_normalise(&r->in.val, &r->xnorm, &r->ynorm);
+    dpt_data_normalise(&in->train, cx->xnorm, cx->ynorm);
+    if (cx->val_path) dpt_data_normalise(&in->val, cx->xnorm, cx->ynorm);
 }
 
-void dpt_input_open(dpt_trainer *r) {
-    if (!r->cfg.streaming) {
-        alloc_epoch(r);
+void dpt_input_open(dpt_input *in) {
+    const dpt_input_ctx *cx = &in->ctx;
+    if (!cx->cfg->streaming) {
+        alloc_epoch(in);
         return;
     }
     char err[1024];
-    if (dpt_stream_open(&r->in.stream, &r->in.sopts, err, sizeof err)) dpt_fatal("%s", err);
+    if (dpt_stream_open(&in->stream, &in->sopts, err, sizeof err)) dpt_fatal("%s", err);
 }
 
-void dpt_input_epoch_begin(dpt_trainer *r, int epoch, int64_t s0) {
+void dpt_input_epoch_begin(dpt_input *in, int epoch, int64_t s0) {
+    const dpt_input_ctx *cx = &in->ctx;
     double t0 = dpt_now_s();
-    if (!r->cfg.streaming)
-        exchange_epoch(r, epoch);
-    else if (!r->in.stream_started) { /* the first epoch of this run: the thread goes on alone */
-        dpt_stream_start(r->in.stream, epoch, s0);
-        r->in.stream_started = true;
+    if (!cx->cfg->streaming)
+        exchange_epoch(in, epoch);
+    else if (!in->stream_started) { /* the first epoch of this run: the thread goes on alone */
+        dpt_stream_start(in->stream, epoch, s0);
+        in->stream_started = true;
     }
-    dpt_trace_add(&r->trace, DPT_PH_DATA_WAIT, t0, dpt_now_s(), r->step.step, 0);
+    dpt_trace_add(cx->trace, DPT_PH_DATA_WAIT, t0, dpt_now_s(), *cx->step, 0);
 }
 
-void dpt_input_batch_get(dpt_trainer *r, int64_t s, int64_t row, dpt_input_batch *b) {
+void dpt_input_batch_get(dpt_input *in, int64_t s, int64_t row, dpt_input_batch *b) {
+    const dpt_input_ctx *cx = &in->ctx;
     int64_t pos;
     int global;
-    dpt_sampler_slice(&r->sampler, s, &pos, &b->B, &global);
-    if (!r->in.stream) {
-        b->data = &r->in.epoch;
+    dpt_sampler_slice(cx->sampler, s, &pos, &b->B, &global);
+    if (!in->stream) {
+        b->data = &in->epoch;
         b->row = row;
-        b->ids = r->in.need + row;
+        b->ids = in->need + row;
         return;
     }
     char err[1024];
     double t0 = dpt_now_s();
-    const dpt_batch *sb = dpt_stream_next(r->in.stream, err, sizeof err);
-    dpt_trace_add(&r->trace, DPT_PH_DATA_WAIT, t0, dpt_now_s(), r->step.step, 0);
+    const dpt_batch *sb = dpt_stream_next(in->stream, err, sizeof err);
+    dpt_trace_add(cx->trace, DPT_PH_DATA_WAIT, t0, dpt_now_s(), *cx->step, 0);
     if (!sb) dpt_fatal("%s", err);
     DPT_ASSERT(sb->step == s && sb->data.shard.nrows == b->B);
     b->data = &sb->data;
@@ -259,28 +252,29 @@ void dpt_input_batch_get(dpt_trainer *r, int64_t s, int64_t row, dpt_input_batch
     b->ids = sb->ids;
 }
 
-void dpt_input_batch_done(dpt_trainer *r) {
-    if (r->in.stream) dpt_stream_release(r->in.stream);
+void dpt_input_batch_done(dpt_input *in) {
+    if (in->stream) dpt_stream_release(in->stream);
 }
 
 /* Streaming: this rank's validation rows, read and evaluated chunk by chunk. */
-static void validate_streamed(dpt_trainer *r, const dpt_eval *e, dpt_totals *out) {
-    int P = dpt_world.size, me = dpt_world.rank, M = r->nmetrics;
-    int64_t n = r->val_hi - r->val_lo;
-    int64_t a = r->val_lo + dpt_split_lo(n, P, me), b = r->val_lo + dpt_split_lo(n, P, me + 1);
+static void validate_streamed(dpt_input *in, const dpt_eval *e, dpt_totals *out) {
+    const dpt_input_ctx *cx = &in->ctx;
+    int P = dpt_world.size, me = dpt_world.rank, M = cx->nmetrics;
+    int64_t n = cx->val_hi - cx->val_lo;
+    int64_t a = cx->val_lo + dpt_split_lo(n, P, me), b = cx->val_lo + dpt_split_lo(n, P, me + 1);
     dpt_totals part;
     memset(out, 0, sizeof *out);
-    for (int64_t row = a; row < b; row += r->model.max_batch) {
-        int64_t k = b - row < r->model.max_batch ? b - row : r->model.max_batch;
+    for (int64_t row = a; row < b; row += cx->model->max_batch) {
+        int64_t k = b - row < cx->model->max_batch ? b - row : cx->model->max_batch;
         char err[1024];
         dpt_h5_lock();
-        int rc = dpt_h5rows_read(r->in.val_rows, row, k, &r->in.val_chunk.shard, err, sizeof err);
+        int rc = dpt_h5rows_read(in->val_rows, row, k, &in->val_chunk.shard, err, sizeof err);
         dpt_h5_unlock();
         if (rc) dpt_fatal("%s", err);
-        dpt_data *d = &r->in.val_chunk;
-        dpt_norm_apply(&r->xnorm, d->shard.x, k * r->info.T);
-        dpt_data_normalise_y(d, &r->ynorm);
-        dpt_eval_sums(&r->model, e, d, r->pred, &part);
+        dpt_data *d = &in->val_chunk;
+        dpt_norm_apply(cx->xnorm, d->shard.x, k * cx->info->T);
+        dpt_data_normalise_y(d, cx->ynorm);
+        dpt_eval_sums(cx->model, e, d, cx->pred, &part);
         out->loss += part.loss;
         for (int i = 0; i < M; i++) out->metric[i] += part.metric[i];
         out->samples += part.samples;
@@ -288,13 +282,14 @@ static void validate_streamed(dpt_trainer *r, const dpt_eval *e, dpt_totals *out
     }
 }
 
-void dpt_input_validate(dpt_trainer *r, dpt_totals *out) {
-    dpt_eval e = {r->loss, r->metrics, r->nmetrics, &r->ynorm};
-    if (r->cfg.streaming)
-        validate_streamed(r, &e, out);
+void dpt_input_validate(dpt_input *in, dpt_totals *out) {
+    const dpt_input_ctx *cx = &in->ctx;
+    dpt_eval e = {cx->loss, cx->metrics, cx->nmetrics, cx->ynorm};
+    if (cx->cfg->streaming)
+        validate_streamed(in, &e, out);
     else
-        dpt_eval_sums(&r->model, &e, &r->in.val, r->pred, out);
-    dpt_totals_allreduce(out, r->nmetrics);
+        dpt_eval_sums(cx->model, &e, &in->val, cx->pred, out);
+    dpt_totals_allreduce(out, cx->nmetrics);
 }
 
 /* free() and forget, so freeing twice is harmless. */
@@ -304,23 +299,23 @@ static void release(void *pp) {
     *p = NULL;
 }
 
-void dpt_input_free(dpt_trainer *r) {
-    dpt_stream_close(r->in.stream);
-    r->in.stream = NULL;
-    dpt_h5rows_close(r->in.val_rows);
-    r->in.val_rows = NULL;
-    dpt_data_free(&r->in.val_chunk);
-    dpt_shard_free(&r->in.train.shard);
-    dpt_shard_free(&r->in.val.shard);
-    release(&r->in.train.y_norm);
-    release(&r->in.val.y_norm);
-    dpt_exchange_free(&r->in.xch);
-    release(&r->in.perm);
-    release(&r->in.need);
-    release(&r->in.ex_x);
-    release(&r->in.ex_y);
-    release(&r->in.ex_yn);
-    release(&r->in.ex_labels);
-    release(&r->in.ex_lengths);
-    release(&r->in.ex_y_lengths);
+void dpt_input_free(dpt_input *in) {
+    dpt_stream_close(in->stream);
+    in->stream = NULL;
+    dpt_h5rows_close(in->val_rows);
+    in->val_rows = NULL;
+    dpt_data_free(&in->val_chunk);
+    dpt_shard_free(&in->train.shard);
+    dpt_shard_free(&in->val.shard);
+    release(&in->train.y_norm);
+    release(&in->val.y_norm);
+    dpt_exchange_free(&in->xch);
+    release(&in->perm);
+    release(&in->need);
+    release(&in->ex_x);
+    release(&in->ex_y);
+    release(&in->ex_yn);
+    release(&in->ex_labels);
+    release(&in->ex_lengths);
+    release(&in->ex_y_lengths);
 }

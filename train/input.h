@@ -9,12 +9,35 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/trace.h"
+#include "io/checkpoint.h"
+#include "io/config.h"
 #include "io/h5data.h"
 #include "io/stream.h"
 #include "parallel/exchange.h"
+#include "parallel/sampler.h"
+#include "train/eval.h"
 
-struct dpt_trainer;
-struct dpt_totals;
+/* What the pipeline reads of the run, handed over once by the trainer (dpt_input_load): the
+ * pointers are the trainer's and must outlive the pipeline.  The pipeline does not include the
+ * trainer (no include cycle between train/input and train/trainer). */
+typedef struct dpt_input_ctx {
+    const dpt_config *cfg;
+    const dpt_h5info *info;  /* of the training file */
+    dpt_model *model;        /* its max_batch and out_features; validation runs it */
+    dpt_norm *xnorm, *ynorm; /* fitted by dpt_input_load unless resumed */
+    const dpt_sampler *sampler;
+    const dpt_loss *loss;
+    const dpt_metric *const *metrics; /* (nmetrics) */
+    int nmetrics;
+    int64_t n_train;
+    const char *val_path;           /* NULL when there is no validation data */
+    int64_t val_lo, val_hi;         /* rows of val_path used for validation */
+    float *pred;                    /* (max_batch, out_steps, K) scratch for validation metrics */
+    dpt_trace *trace;               /* data-wait phases go here */
+    const int64_t *step;            /* the optimizer step counter, for the trace */
+    const dpt_train_state *resumed; /* the checkpoint's state, or NULL when not resuming */
+} dpt_input_ctx;
 
 /* The pipeline's state (in dpt_trainer.in). */
 typedef struct dpt_input {
@@ -34,6 +57,7 @@ typedef struct dpt_input {
     dpt_h5rows *val_rows;  /* streaming: this rank's validation rows, read in chunks */
     dpt_data val_chunk;    /* streaming: (max_batch) rows of validation data */
     bool stream_started;
+    dpt_input_ctx ctx; /* set by dpt_input_load */
 } dpt_input;
 
 /* This rank's rows of one step, wherever they live. */
@@ -44,20 +68,20 @@ typedef struct dpt_input_batch {
     const int64_t *ids; /* (B) dataset rows (dropout keys) */
 } dpt_input_batch;
 
-/* Collective.  Validation file checks, the normalisation statistics (unless resumed: the
+/* Collective.  Keeps *ctx.  The normalisation statistics (unless resumed: the
  * checkpoint's), shards or streamed statistics, validation data. */
-void dpt_input_load(struct dpt_trainer *t);
+void dpt_input_load(dpt_input *in, const dpt_input_ctx *ctx);
 /* Epoch buffers (in_memory) or the I/O thread (streaming). */
-void dpt_input_open(struct dpt_trainer *t);
+void dpt_input_open(dpt_input *in);
 /* Collective (in_memory).  Before step s0 of epoch `epoch`. */
-void dpt_input_epoch_begin(struct dpt_trainer *t, int epoch, int64_t s0);
+void dpt_input_epoch_begin(dpt_input *in, int epoch, int64_t s0);
 /* Step s's rows; row is where the step starts in this rank's epoch order. */
-void dpt_input_batch_get(struct dpt_trainer *t, int64_t s, int64_t row, dpt_input_batch *b);
+void dpt_input_batch_get(dpt_input *in, int64_t s, int64_t row, dpt_input_batch *b);
 /* The step is done with its rows. */
-void dpt_input_batch_done(struct dpt_trainer *t);
+void dpt_input_batch_done(dpt_input *in);
 /* Collective: the validation totals over all ranks. */
-void dpt_input_validate(struct dpt_trainer *t, struct dpt_totals *out);
+void dpt_input_validate(dpt_input *in, dpt_totals *out);
 /* Ends the I/O thread and frees the buffers (twice is harmless). */
-void dpt_input_free(struct dpt_trainer *t);
+void dpt_input_free(dpt_input *in);
 
 #endif

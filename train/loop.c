@@ -89,14 +89,14 @@ static void add_step(const dpt_trainer *t, dpt_totals *tr) {
 
 /* One step: rows, compute, this rank's sums, the reduce and update. */
 static bool one_step(dpt_trainer *t, int epoch, int64_t s, int64_t row, dpt_input_batch *b) {
-    dpt_input_batch_get(t, s, row, b);
+    dpt_input_batch_get(&t->in, s, row, b);
     const dpt_data *d = b->data;
     const float *out = dpt_step_compute_masked(
         &t->step, dpt_data_x(d, b->row), dpt_data_target(d, b->row, true), b->B, b->ids,
         dpt_data_lengths(d, b->row), dpt_data_output_lengths(&t->model, d, b->row));
     double t1 = dpt_now_s();
     step_metrics(t, out, b);
-    dpt_input_batch_done(t);
+    dpt_input_batch_done(&t->in);
     step_requests(t);
     dpt_trace_add(&t->trace, DPT_PH_OTHER, t1, dpt_now_s(), t->step.step, 0);
     const char *bad = NULL;
@@ -217,13 +217,13 @@ static int train_epochs(dpt_trainer *t) {
         double t0 = dpt_now_s();
         dpt_trace_reset_totals(&t->trace);
         dpt_trace_reset_totals(&t->step.comm_trace);
-        dpt_input_epoch_begin(t, e, s0);
+        dpt_input_epoch_begin(&t->in, e, s0);
         if (s0 < t->sampler.steps && train_epoch(t, e, s0, &tr)) return stop(t);
         double dt = dpt_now_s() - t0;
         t->state.epoch = e + 1; /* this epoch is complete */
         t->state.epoch_step = 0;
         if (s0 >= t->sampler.steps) continue; /* resumed at the very end of an epoch */
-        if (t->val_path) dpt_input_validate(t, &va);
+        if (t->val_path) dpt_input_validate(&t->in, &va);
         report_epoch(t, e, &tr, t->val_path ? &va : NULL, dt);
         dpt_trainer_write_trace(t);
         if (every > 0 && (e + 1) % every == 0 && e + 1 < t->cfg.epochs)
@@ -236,6 +236,6 @@ static int train_epochs(dpt_trainer *t) {
 
 int dpt_trainer_run(dpt_trainer *t) {
     int rc = train_epochs(t);
-    dpt_input_free(t); /* ends the streaming thread: HDF5 is the main thread's again */
+    dpt_input_free(&t->in); /* ends the streaming thread: HDF5 is the main thread's again */
     return rc;
 }

@@ -133,7 +133,7 @@ static void setup_step(dpt_trainer *t) {
     s->clip_value = c->clip_value;
     s->seed = c->seed;
 
-    dpt_input_open(t);
+    dpt_input_open(&t->in);
     dpt_trace_init(&t->trace, 0, c->trace ? (size_t)t->sampler.steps * 8 + 64 : 0);
 }
 
@@ -152,6 +152,50 @@ static void open_outputs(dpt_trainer *t) {
     t->last_ckpt = dpt_now_s();
 }
 
+/* data.val_file: validation rows from their own file, checked against the training data. */
+static void check_val_file(dpt_trainer *t) {
+    const dpt_config *c = &t->cfg;
+    char err[1024];
+    dpt_h5info vi;
+    dpt_h5names names = dpt_config_h5names(c, true);
+    if (dpt_h5_inspect_ds(&vi, c->val_file, &names, dpt_world.comm, err, sizeof err))
+        dpt_fatal("%s", err);
+    if (vi.F != t->info.F || vi.T != t->info.T)
+        dpt_fatal("%s: '%s' has %d steps x %d features but the training data has %d x %d",
+                  c->val_file, c->x_name, vi.T, vi.F, t->info.T, t->info.F);
+    dpt_check_x(&vi, c->val_file, c->x_name, &t->model, NULL); /* shape and element type */
+    dpt_check_targets(&vi, c->val_file, c->x_name, c->y_name, t->loss, &t->model);
+    dpt_check_metrics(&vi, c->val_file, c->y_name, t->metrics, t->nmetrics);
+    t->val_path = c->val_file;
+    t->val_lo = 0;
+    t->val_hi = t->n_val = vi.n;
+}
+
+/* The input pipeline gets what it reads of the run once, as pointers into t (train/input.h). */
+static void load_input(dpt_trainer *t) {
+    if (t->cfg.val_file[0]) check_val_file(t);
+    dpt_input_ctx ctx = {
+        .cfg = &t->cfg,
+        .info = &t->info,
+        .model = &t->model,
+        .xnorm = &t->xnorm,
+        .ynorm = &t->ynorm,
+        .sampler = &t->sampler,
+        .loss = t->loss,
+        .metrics = t->metrics,
+        .nmetrics = t->nmetrics,
+        .n_train = t->n_train,
+        .val_path = t->val_path,
+        .val_lo = t->val_lo,
+        .val_hi = t->val_hi,
+        .pred = t->pred,
+        .trace = &t->trace,
+        .step = &t->step.step,
+        .resumed = t->resume ? &t->state : NULL,
+    };
+    dpt_input_load(&t->in, &ctx);
+}
+
 dpt_trainer *dpt_trainer_create(dpt_config *cfg, const dpt_train_options *o) {
     dpt_trainer *t = dpt_calloc(1, sizeof *t);
     t->cfg = *cfg;
@@ -165,7 +209,7 @@ dpt_trainer *dpt_trainer_create(dpt_config *cfg, const dpt_train_options *o) {
     build_model(t);
     init_optimizer(t);
     if (t->resume) dpt_trainer_resume(t);
-    dpt_input_load(t);
+    load_input(t);
     setup_step(t);
     open_outputs(t);
     return t;
@@ -191,7 +235,7 @@ void dpt_trainer_destroy(dpt_trainer *t) {
     dpt_step_free(&t->step);
     dpt_optim_free(&t->optim);
     dpt_model_free(&t->model);
-    dpt_input_free(t);
+    dpt_input_free(&t->in);
     dpt_norm_free(&t->xnorm);
     dpt_norm_free(&t->ynorm);
     dpt_trace_free(&t->trace);

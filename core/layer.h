@@ -22,12 +22,11 @@
  * decides); the flags say what callers outside the model ask about a type:
  * SEQUENCE_INPUT: reads (T, F) sequences (recurrent); the trainer names the data when it gets
  *   vectors.
- * CHANGES_TIME_AXIS: may output other time steps than it reads.
  * INT_INPUT: reads int32 token ids instead of float32 (none yet: an embedding would); see
- *   dpt_layer_type.forward. */
-#define DPT_LAYER_SEQUENCE_INPUT    0x1u
-#define DPT_LAYER_CHANGES_TIME_AXIS 0x2u
-#define DPT_LAYER_INT_INPUT         0x4u
+ *   dpt_layer_type.forward.
+ * Whether a layer changes the time axis is not a flag: the model reads it off the shapes. */
+#define DPT_LAYER_SEQUENCE_INPUT 0x1u
+#define DPT_LAYER_INT_INPUT      0x4u
 
 /* What the config says about one layer: the common fields, then the type's own arguments
  * (declared in its layer_<type>.c with their keys), stored inline so that specs copy with `=`.

@@ -618,10 +618,10 @@ static int rec_gemms(const dpt_layer *l, int B, dpt_gemm_shape *g) {
 
 #define RECURRENT_TYPE(type_name, key_table, cell)                                                 \
     {                                                                                              \
-        .name = (type_name), .flags = DPT_LAYER_SEQUENCE_INPUT | DPT_LAYER_CHANGES_TIME_AXIS,      \
-        .keys = (key_table), .nkeys = sizeof(key_table) / sizeof((key_table)[0]),                  \
-        .args_size = sizeof(rec_args), .data = (cell), .build = rec_build, .init = rec_init,       \
-        .forward = rec_forward, .backward = rec_backward, .gemms = rec_gemms,                      \
+        .name = (type_name), .flags = DPT_LAYER_SEQUENCE_INPUT, .keys = (key_table),               \
+        .nkeys = sizeof(key_table) / sizeof((key_table)[0]), .args_size = sizeof(rec_args),        \
+        .data = (cell), .build = rec_build, .init = rec_init, .forward = rec_forward,              \
+        .backward = rec_backward, .gemms = rec_gemms,                                              \
     }
 
 const dpt_layer_type dpt_layer_rnn_type = RECURRENT_TYPE("rnn", rnn_keys, &rnn_cell);

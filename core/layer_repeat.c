@@ -66,7 +66,7 @@ static void repeat_backward(dpt_layer *l, const float *x, const float *y, const 
 
 const dpt_layer_type dpt_layer_repeat_type = {
     .name = "repeat",
-    .flags = DPT_LAYER_CHANGES_TIME_AXIS,
+    .flags = 0,
     .keys = repeat_keys,
     .nkeys = sizeof repeat_keys / sizeof repeat_keys[0],
     .args_size = sizeof(repeat_args),

@@ -9,10 +9,20 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <cmocka.h>
 
 #include "core/rng.h"
+
+/* haystack (a message) contains needle, printing both on failure. */
+#define assert_contains(haystack, needle)                                                          \
+    do {                                                                                           \
+        if (!strstr((haystack), (needle))) {                                                       \
+            print_error("message \"%s\" lacks \"%s\"\n", (haystack), (needle));                    \
+            fail();                                                                                \
+        }                                                                                          \
+    } while (0)
 
 /* |actual - expected| <= tol, reporting both numbers on failure. */
 #define assert_near(actual, expected, tol)                                                         \

@@ -107,14 +107,6 @@ static const char *build_error(const dpt_layer_spec *s, int n, char *err, size_t
     return err;
 }
 
-#define assert_contains(haystack, needle)                                                          \
-    do {                                                                                           \
-        if (!strstr((haystack), (needle))) {                                                       \
-            print_error("message \"%s\" lacks \"%s\"\n", (haystack), (needle));                    \
-            fail();                                                                                \
-        }                                                                                          \
-    } while (0)
-
 static void test_duplicate_names_are_rejected(void **state) {
     (void)state;
     char err[512];

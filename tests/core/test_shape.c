@@ -10,14 +10,6 @@
 #include "core_check.h"
 #include "layer_harness.h"
 
-#define assert_contains(haystack, needle)                                                          \
-    do {                                                                                           \
-        if (!strstr((haystack), (needle))) {                                                       \
-            print_error("message \"%s\" lacks \"%s\"\n", (haystack), (needle));                    \
-            fail();                                                                                \
-        }                                                                                          \
-    } while (0)
-
 static const char *str(const dpt_shape *s) {
     static char bufs[4][64];
     static int next;

@@ -248,25 +248,16 @@ def run_yaml(b, work, env, n):
     return None if r.returncode == b.exit else out
 
 
-def same_c_lines(text, path):
-    """Every non-blank line of text is a line of path, in order (C: '#' starts no comment)."""
+def same_lines(text, path, comments=True):
+    """Every line of text is a line of path, in order; blank lines aside, and with comments=True
+    also '#' comments (yaml, sh); C blocks pass comments=False ('#include' is code)."""
     if not os.path.isfile(path):
         return f"same-as: {path} does not exist"
-    want = [x.rstrip() for x in text.split("\n") if x.strip()]
-    have, i = [x.rstrip() for x in open(path).read().split("\n")], 0
-    for line in want:
-        while i < len(have) and have[i] != line:
-            i += 1
-        if i == len(have):
-            return f"'{line.strip()}' is not (in this order) in {path}"
-        i += 1
-    return None
 
-
-def same_lines(text, path):
-    """Every line of text, comments and trailing blanks aside, is a line of path, in order."""
     def code(lines):
-        return [c for c in (re.sub(r"\s+#.*$|^\s*#.*$", "", x).rstrip() for x in lines) if c]
+        if comments:
+            lines = (re.sub(r"\s+#.*$|^\s*#.*$", "", x) for x in lines)
+        return [c for c in (x.rstrip() for x in lines) if c.strip()]
 
     want, have, i = code(text.split("\n")), code(open(path).read().split("\n")), 0
     for line in want:
@@ -330,7 +321,7 @@ def main():
             if b.tag == "text" or a.list:
                 continue
             if b.tag == "c":
-                err = (same_c_lines(b.text, os.path.join(source, b.same_as)) if b.same_as
+                err = (same_lines(b.text, os.path.join(source, b.same_as), comments=False) if b.same_as
                        else "a c block needs a same-as: FILE marker (the file a test compiles)")
                 if err:
                     failures.append((b, err))

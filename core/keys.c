@@ -180,6 +180,60 @@ static int parse_name(const dpt_key *k, void *f, const char *text, const char *s
     return 0;
 }
 
+/* Splits "[a, b]" / "a,b" / "a" into at most max integers; returns how many, -1 on bad text. */
+static int split_ints(const char *text, long long *v, int max) {
+    char buf[128];
+    size_t len = strlen(text);
+    if (len >= sizeof buf) return -1;
+    memcpy(buf, text, len + 1);
+    char *s = buf;
+    while (*s == ' ') s++;
+    bool open = *s == '[';
+    if (open) s++;
+    char *end = s + strlen(s);
+    while (end > s && end[-1] == ' ') end--;
+    if (open != (end > s && end[-1] == ']')) return -1;
+    if (open) end--;
+    *end = '\0';
+    int n = 0;
+    for (char *tok = s;; n++) {
+        char *comma = strchr(tok, ',');
+        if (comma) *comma = '\0';
+        while (*tok == ' ') tok++;
+        char *te = tok + strlen(tok);
+        while (te > tok && te[-1] == ' ') *--te = '\0';
+        if (n >= max || !parse_int(tok, &v[n])) return -1;
+        if (!comma) return n + 1;
+        tok = comma + 1;
+    }
+}
+
+static int parse_ints(const dpt_key *k, void *f, const char *text, const char *shown, char *err,
+                      size_t errlen) {
+    int count = (int)(k->size / sizeof(int)), *out = f;
+    const char *const *names = k->names ? k->names() : NULL;
+    int named = text && names ? name_index(names, text) : -1;
+    if (named >= 0) {
+        for (int i = 0; i < count; i++) out[i] = -(named + 1);
+        return 0;
+    }
+    long long v[8];
+    int n = text ? split_ints(text, v, count < 8 ? count : 8) : -1;
+    bool ok = n == 1 || n == count;
+    for (int i = 0; ok && i < n; i++) ok = v[i] >= k->lo && v[i] <= int_max(k);
+    if (!ok) {
+        char want[256], list[160];
+        int len = snprintf(want, sizeof want, "an integer >= %lld or a list of %d", k->lo, count);
+        if (names)
+            snprintf(want + len, sizeof want - (size_t)len, ", or one of: %s",
+                     dpt_join_names(list, sizeof list, names));
+        const char *sep = names && !k->what ? ";" : ",";
+        return dpt_err(err, errlen, "expected %s%s got %s", k->what ? k->what : want, sep, shown);
+    }
+    for (int i = 0; i < count; i++) out[i] = (int)v[n == 1 ? 0 : i];
+    return 0;
+}
+
 /* The quoted text, as the config's messages show a scalar. */
 static const char *quoted(const char *text, char *buf, size_t n) {
     if (!text) return "a list or a mapping";
@@ -211,6 +265,8 @@ int dpt_key_parse(const dpt_key *k, void *base, const char *text, const char *sh
     case DPT_KEY_NAME:
     case DPT_KEY_CHOICE:
         return parse_name(k, f, text, shown, err, errlen);
+    case DPT_KEY_INTS:
+        return parse_ints(k, f, text, shown, err, errlen);
     }
     return dpt_err(err, errlen, "key kind %d unknown", (int)k->kind);
 }
@@ -224,6 +280,25 @@ void dpt_key_format_float(float v, char *buf, size_t n) {
         snprintf(buf, n, "%.*g", prec, (double)v);
         if (strtof(buf, NULL) == v) return;
     }
+}
+
+/* "same" for a name, "3" when every slot is equal, else "[3, 5]". */
+static void format_ints(const dpt_key *k, const int *v, char *buf, size_t n) {
+    int count = (int)(k->size / sizeof(int));
+    if (v[0] < 0 && k->names) {
+        snprintf(buf, n, "%s", k->names()[-v[0] - 1]);
+        return;
+    }
+    bool same = true;
+    for (int i = 1; i < count; i++) same = same && v[i] == v[0];
+    if (same) {
+        snprintf(buf, n, "%d", v[0]);
+        return;
+    }
+    size_t len = (size_t)snprintf(buf, n, "[");
+    for (int i = 0; i < count && len < n; i++)
+        len += (size_t)snprintf(buf + len, n - len, "%s%d", i ? ", " : "", v[i]);
+    if (len < n) snprintf(buf + len, n - len, "]");
 }
 
 static const char *bool_text(int v) {
@@ -260,6 +335,9 @@ void dpt_key_format(const dpt_key *k, const void *base, char *buf, size_t n) {
         snprintf(buf, n, "%s", k->names()[i]);
         return;
     }
+    case DPT_KEY_INTS:
+        format_ints(k, f, buf, n);
+        return;
     }
     DPT_ASSERT(!"key kind unknown");
 }
@@ -300,6 +378,9 @@ const char *dpt_key_expect(const dpt_key *k, char *buf, size_t n) {
         return "a boolean or 'auto'";
     case DPT_KEY_STRING:
         return "a text";
+    case DPT_KEY_INTS:
+        snprintf(buf, n, "an integer >= %lld or a list of %zu", k->lo, k->size / sizeof(int));
+        return buf;
     case DPT_KEY_NAME:
     case DPT_KEY_CHOICE: {
         int len = snprintf(buf, n, "one of: ");

@@ -17,6 +17,9 @@ typedef enum dpt_key_kind {
     DPT_KEY_STRING,    /* char[size]; null counts as "" */
     DPT_KEY_NAME,      /* char[size] holding one of names() */
     DPT_KEY_CHOICE,    /* bool or int holding the index of one of names() */
+    DPT_KEY_INTS,      /* int[size / sizeof(int)] (a kernel's (h, w)), each in [lo, hi]: one
+                          integer for all ("3"), or exactly that many ("[3, 5]", "3,5"); with
+                          names(), one of them stores -(index + 1) in every slot ("same") */
 } dpt_key_kind;
 
 typedef enum dpt_key_range {

@@ -38,10 +38,24 @@ static bool get(const dpt_ynode *m, const char *prefix, const char *key, field *
 }
 
 /* A declared key (core/keys.h) from the value of field f into base. */
+/* A list of scalars as "[a, b]" for a key that takes a list (DPT_KEY_INTS); NULL when an item
+ * is not a scalar or it does not fit. */
+static const char *list_text(const dpt_ynode *v, char *buf, size_t n) {
+    size_t len = (size_t)snprintf(buf, n, "[");
+    for (int i = 0; i < v->n && len < n; i++) {
+        if (v->items[i]->kind != DPT_YSCALAR) return NULL;
+        len += (size_t)snprintf(buf + len, n - len, "%s%s", i ? ", " : "", v->items[i]->text);
+    }
+    if (len + 2 > n) return NULL;
+    snprintf(buf + len, n - len, "]");
+    return buf;
+}
+
 static int to_key(const dpt_yctx *x, const field *f, const dpt_key *k, void *base) {
-    char b[96], msg[1024];
+    char b[96], msg[1024], lb[128];
     const dpt_ynode *v = f->v;
     const char *text = v->kind != DPT_YSCALAR ? NULL : dpt_yis_null(v) ? "" : v->text;
+    if (v->kind == DPT_YSEQ && k->kind == DPT_KEY_INTS) text = list_text(v, lb, sizeof lb);
     if (dpt_key_parse(k, base, text, dpt_ygot(v, b, sizeof b), msg, sizeof msg))
         return dpt_yfail(x, v->at, f->path, "%s", msg);
     return 0;

@@ -42,13 +42,15 @@ typedef struct dpt_layer_spec {
     } args; /* the type's private struct, its keys' defaults filled in */
 } dpt_layer_spec;
 
+#define DPT_TENSOR_MAX_DIMS 4 /* conv2d W (filters, kh, kw, C) */
+
 /* One named parameter tensor of a layer, e.g. dense W (out, in) and b (out). */
 typedef struct dpt_param_tensor {
     char name[16]; /* "W", "b", "W_ih", "W_hh_reverse", ... */
     size_t offset; /* into the model's flat buffers */
-    size_t size;   /* number of floats */
-    int ndim;
-    int dim[2];
+    size_t size;   /* number of floats: the product of dim[0..ndim) */
+    int ndim;      /* 1..DPT_TENSOR_MAX_DIMS */
+    int dim[DPT_TENSOR_MAX_DIMS];
     bool decay; /* subject to the L2 penalty (weights yes, biases no) */
 } dpt_param_tensor;
 

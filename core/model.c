@@ -130,6 +130,11 @@ static void layout_params(dpt_model *m) {
         dpt_layer *l = &m->layers[i];
         l->nparams = 0;
         for (int t = 0; t < l->ntensors; t++) {
+            const dpt_param_tensor *pt = &l->tensors[t];
+            size_t prod = 1;
+            DPT_ASSERT(pt->ndim >= 1 && pt->ndim <= DPT_TENSOR_MAX_DIMS);
+            for (int d = 0; d < pt->ndim; d++) prod *= (size_t)pt->dim[d];
+            DPT_ASSERT(prod == pt->size); /* a type's build sets both */
             l->tensors[t].offset = off;
             off += l->tensors[t].size;
             l->nparams += l->tensors[t].size;

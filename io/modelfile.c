@@ -12,6 +12,11 @@
 
 /* ---- writing ---- */
 
+/* The tensor's dimensions as HDF5 takes them. */
+static void tensor_dims(const dpt_param_tensor *pt, hsize_t dims[DPT_TENSOR_MAX_DIMS]) {
+    for (int d = 0; d < DPT_TENSOR_MAX_DIMS; d++) dims[d] = d < pt->ndim ? (hsize_t)pt->dim[d] : 0;
+}
+
 /* A per-sample shape as an int32 (rank) array attribute. */
 static void put_shape(dpt_h5w *w, const char *name, const dpt_shape *sh) {
     if (w->failed) return;
@@ -60,7 +65,8 @@ void dpt_modelfile_write_tensors(dpt_h5w *w, hid_t loc, const char *name, const 
         hid_t g = dpt_h5w_group(w, top, l->name);
         for (int t = 0; t < l->ntensors; t++) {
             const dpt_param_tensor *pt = &l->tensors[t];
-            hsize_t dims[2] = {(hsize_t)pt->dim[0], (hsize_t)pt->dim[1]};
+            hsize_t dims[DPT_TENSOR_MAX_DIMS];
+            tensor_dims(pt, dims);
             dpt_h5w_array(w, g, pt->name, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, pt->ndim, dims,
                           buf + pt->offset);
         }
@@ -200,7 +206,8 @@ int dpt_modelfile_read_tensors(hid_t file, const char *path, const char *prefix,
             const dpt_param_tensor *pt = &l->tensors[t];
             char name[2 * DPT_NAME_MAX + 64];
             snprintf(name, sizeof name, "%s/%s/%s", prefix, l->name, pt->name);
-            hsize_t dims[2] = {(hsize_t)pt->dim[0], (hsize_t)pt->dim[1]};
+            hsize_t dims[DPT_TENSOR_MAX_DIMS];
+            tensor_dims(pt, dims);
             if (dpt_h5r_f32(file, path, name, pt->ndim, dims, buf + pt->offset, err, errlen))
                 return -1;
         }

@@ -170,15 +170,21 @@ typedef struct img_geom {
 } img_geom;
 
 /* PNG or JPEG by their signatures: stb_image would decode other formats too (BMP, GIF, PSD,
- * ...), which Keras does not take. */
-static int check_signature(const char *path, char *err, size_t errlen) {
-    unsigned char m[8] = {0};
+ * ...), which Keras does not take.  For a PNG, *h and *w get the size its IHDR claims (else 0),
+ * which is checked before stb_image reads more: stb refuses some huge sizes itself, but with a
+ * vague reason. */
+static int sniff(const char *path, int64_t *h, int64_t *w, char *err, size_t errlen) {
+    unsigned char m[24] = {0};
     FILE *f = fopen(path, "rb");
     if (!f) return dpt_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
     size_t got = fread(m, 1, sizeof m, f);
     fclose(f);
-    bool png = got == 8 && !memcmp(m, "\x89PNG\r\n\x1a\n", 8);
+    bool png = got >= 8 && !memcmp(m, "\x89PNG\r\n\x1a\n", 8);
     bool jpeg = got >= 3 && m[0] == 0xFF && m[1] == 0xD8 && m[2] == 0xFF;
+    *h = *w = 0;
+    if (png && got == 24 && !memcmp(m + 12, "IHDR", 4)) {
+        for (int k = 0; k < 4; k++) *w = *w << 8 | m[16 + k], *h = *h << 8 | m[20 + k];
+    }
     if (png || jpeg) return 0;
     return dpt_err(err, errlen,
                    "%s: not a PNG or JPEG file (it starts with %02x %02x %02x %02x; %zu bytes "
@@ -186,19 +192,23 @@ static int check_signature(const char *path, char *err, size_t errlen) {
                    path, m[0], m[1], m[2], m[3], got);
 }
 
+static int check_limits(const char *path, int64_t h, int64_t w, char *err, size_t errlen) {
+    if (h <= DPT_IMAGES_MAX_SIDE && w <= DPT_IMAGES_MAX_SIDE && h * w <= DPT_IMAGES_MAX_PIXELS)
+        return 0;
+    return dpt_err(err, errlen,
+                   "%s: %" PRId64 "x%" PRId64 " pixels (height x width) is too large: at most %d "
+                   "per side and %" PRId64 " pixels",
+                   path, h, w, DPT_IMAGES_MAX_SIDE, DPT_IMAGES_MAX_PIXELS);
+}
+
 static int probe(const char *path, img_geom *g, const dpt_images_opts *io, bool first, char *err,
                  size_t errlen) {
-    if (check_signature(path, err, errlen)) return -1;
+    int64_t ph, pw;
+    if (sniff(path, &ph, &pw, err, errlen) || check_limits(path, ph, pw, err, errlen)) return -1;
     int w, h, comp;
     if (!stbi_info(path, &w, &h, &comp))
-        return dpt_err(err, errlen, "%s: cannot decode the image header: %s", path,
-                       stbi_failure_reason());
-    if (w > DPT_IMAGES_MAX_SIDE || h > DPT_IMAGES_MAX_SIDE ||
-        (int64_t)w * h > DPT_IMAGES_MAX_PIXELS)
-        return dpt_err(err, errlen,
-                       "%s: %dx%d pixels (height x width) is too large: at most %d per side and "
-                       "%" PRId64 " pixels",
-                       path, h, w, DPT_IMAGES_MAX_SIDE, DPT_IMAGES_MAX_PIXELS);
+        return dpt_err(err, errlen, "%s: cannot decode the image header (corrupt file)", path);
+    if (check_limits(path, h, w, err, errlen)) return -1;
     if (first) {
         g->first = path;
         g->first_h = h, g->first_w = w;
@@ -247,8 +257,11 @@ typedef struct img_job {
 static int decode(img_job *j, const char *path, uint8_t *row, char *err, size_t errlen) {
     int w, h, comp, C = j->g.c;
     uint8_t *img = stbi_load(path, &w, &h, &comp, C);
+    /* stb_image tries every format in turn, so its last reason ("bad png sig" for a broken JPEG)
+     * is not worth printing */
     if (!img)
-        return dpt_err(err, errlen, "%s: cannot decode the image: %s", path, stbi_failure_reason());
+        return dpt_err(err, errlen, "%s: cannot decode the image (corrupt or truncated file)",
+                       path);
     int rc = 0;
     if (!j->g.resize && (h != j->g.h || w != j->g.w))
         rc = dpt_err(err, errlen, "%s: changed while importing (%dx%d, was %dx%d)", path, h, w,

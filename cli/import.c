@@ -29,7 +29,7 @@ static const char usage_text[] =
     "       dptrain import npy X.npy [Y.npy] OUT.h5 [--lengths L.npy] [--float-targets]\n"
     "                          [--dtype float32|uint8]\n"
     "       dptrain import images DIR OUT.h5 [--channels 1|3|4] [--size HxW]\n"
-    "                          [--dtype uint8|float32]\n"
+    "                          [--shuffle SEED] [--dtype uint8|float32]\n"
     "options for all formats: [--x NAME] [--y NAME] [--compress 0-9] [--force]\n"
     "\n"
     "Writes X float32 (N, F), (N, T, F) or (N, H, W, C), y float32 (N, K) or int32 class labels\n"
@@ -58,6 +58,7 @@ static const char usage_text[] =
     "      stored in the string dataset class_names); X (N, H, W, C) uint8 by default\n"
     "      --channels C     1 grey, 3 RGB, 4 RGBA (default: 1 or 3 from the first image)\n"
     "      --size HxW       resize every image to H x W (default: all must have one size)\n"
+    "      --shuffle SEED   rows in an order drawn from SEED (default: class by class)\n"
     "\n"
     "Exit status: 0 done, 1 bad input (the message names the file and line or element), 2 usage.\n";
 
@@ -133,6 +134,17 @@ static int parse_size(const char *s, dpt_images_opts *out) {
     return 0;
 }
 
+/* A seed: a decimal integer >= 0 (up to 2^64 - 1). */
+static int parse_seed(const char *s, dpt_images_opts *out) {
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (!*s || *s == '-' || *end || errno) return -1;
+    out->shuffle = true;
+    out->seed = v;
+    return 0;
+}
+
 /* fmt is one of the words of list. */
 static bool fmt_in(const char *list, const char *fmt) {
     size_t n = strlen(fmt);
@@ -152,7 +164,8 @@ typedef enum {
     OPT_LAYOUT,
     OPT_DTYPE,
     OPT_CHANNELS,
-    OPT_SIZE
+    OPT_SIZE,
+    OPT_SEED
 } opt_kind;
 
 typedef struct opt_def {
@@ -177,6 +190,7 @@ static const opt_def options[] = {
     {"--dtype", "idx npy images", OPT_DTYPE, offsetof(imp_args, io.x_type)},
     {"--channels", "images", OPT_CHANNELS, offsetof(imp_args, img.channels)},
     {"--size", "images", OPT_SIZE, offsetof(imp_args, img)},
+    {"--shuffle", "images", OPT_SEED, offsetof(imp_args, img)},
     {"--scale", "idx", OPT_SCALE, offsetof(imp_args, idx.scale)},
     {"--lengths", "npy", OPT_STRING, offsetof(imp_args, npy.lengths)},
     {"--float-targets", "npy", OPT_FLAG, offsetof(imp_args, npy.float_targets)},
@@ -220,6 +234,8 @@ static int set_option(imp_args *a, const opt_def *o, const char *v) {
         return strlen(v) == 1 && strchr("134", v[0]) ? 0 : -1;
     case OPT_SIZE:
         return parse_size(v, field);
+    case OPT_SEED:
+        return parse_seed(v, field);
     }
     return -1;
 }

@@ -18,6 +18,7 @@
 #include <stb_image.h>
 #include <stb_image_resize.h>
 
+#include "core/rng.h"
 #include "core/util.h"
 
 /* ---- the file list ---- */
@@ -292,9 +293,17 @@ static int add_datasets(img_job *j, dpt_impw *iw, int64_t n, const dpt_import_op
 static int copy_block(img_job *j, dpt_impw *iw, const img_list *l, int64_t first, int64_t n,
                       char *err, size_t errlen) {
     size_t row = (size_t)j->g.h * j->g.w * j->g.c;
+    int64_t bad = n; /* the first image that failed */
+    /* Decoding is most of the time: the images of a block are decoded on all threads. */
+#pragma omp parallel for schedule(dynamic, 1) reduction(min : bad)
     for (int64_t i = 0; i < n; i++) {
-        if (decode(j, l->v[first + i].path, j->px + (size_t)i * row, err, errlen)) return -1;
+        char e[8]; /* the message is made again below, for the first failure only */
+        if (decode(j, l->v[first + i].path, j->px + (size_t)i * row, e, sizeof e)) bad = i;
         j->y[i] = l->v[first + i].label;
+    }
+    if (bad < n) {
+        decode(j, l->v[first + bad].path, j->px, err, errlen);
+        return -1;
     }
     if (!j->u8) { /* the same floats as import idx's float32: (float)(v * (1.0 / 255.0)) */
         float lut[256];
@@ -358,11 +367,24 @@ static int write_images(img_job *j, const img_list *l, const char *out, const dp
     return 0;
 }
 
+/* Fisher-Yates with a stream seeded by seed alone: the same order on every machine. */
+static void shuffle(img_list *l, uint64_t seed) {
+    dpt_rng rng;
+    dpt_rng_seed(&rng, seed, 0);
+    for (int64_t i = l->n - 1; i > 0; i--) {
+        int64_t k = (int64_t)dpt_rng_below(&rng, (uint64_t)i + 1);
+        img_file t = l->v[i];
+        l->v[i] = l->v[k];
+        l->v[k] = t;
+    }
+}
+
 int dpt_import_images(const char *dir, const char *out, const dpt_images_opts *io,
                       const dpt_import_opts *o, dpt_import_summary *s, char *err, size_t errlen) {
     img_list l = {0};
     img_job j = {.u8 = o->x_type != DPT_IMPORT_X_F32};
     int rc = list_images(&l, dir, err, errlen);
+    if (!rc && io->shuffle) shuffle(&l, io->seed);
     if (!rc) rc = probe_all(&l, dir, &j.g, io, j.u8, err, errlen);
     if (!rc) rc = write_images(&j, &l, out, o, s, err, errlen);
     free_img_job(&j);

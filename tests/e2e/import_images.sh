@@ -58,6 +58,14 @@ assert b.dtype == np.float32 and (b == (a * (1.0 / 255.0)).astype(np.float32)).a
         --size 8x10 --channels 1
     check "resized X is (4, 8, 10, 1)" grep -q 'X (4, 8, 10, 1) uint8' s.log
 
+    check "--shuffle 3" run_logged sh.log "$DPTRAIN" import images pets sh.h5 --shuffle 3
+    check "shuffled: the same rows in another order" py "
+a, b = h5py.File('pets.h5'), h5py.File('sh.h5')
+ka = sorted((int(y), x.tobytes()) for x, y in zip(a['X'][...], a['y'][...]))
+kb = sorted((int(y), x.tobytes()) for x, y in zip(b['X'][...], b['y'][...]))
+assert ka == kb and list(b['y'][...]) != list(a['y'][...]), list(b['y'][...])
+"
+
     # mismatched sizes: refused naming both files and sizes, unless --size
     "$WRITE_IMAGE" pets/dog/e.png 6 5 3 0
     expect_fail "mismatched size" 1 \
@@ -93,6 +101,7 @@ assert b.dtype == np.float32 and (b == (a * (1.0 / 255.0)).astype(np.float32)).a
         "$DPTRAIN" import csv a.csv o.h5 --dtype uint8
     expect_fail "--scale with uint8" 2 "--scale does not apply to --dtype uint8" \
         "$DPTRAIN" import idx a b o.h5 --dtype uint8 --scale 2
+    expect_fail "--shuffle -1" 2 "bad value for '--shuffle'" "$DPTRAIN" import images pets o.h5 --shuffle -1
     expect_fail "two inputs" 2 "expected DIR OUT.h5" "$DPTRAIN" import images pets x o.h5
 
     # under mpirun rank 0 imports, one summary line, the same file

@@ -248,6 +248,45 @@ static void jpeg_files_decode_close_to_their_pixels(void **state) {
     assert_true(close > 16 * 16 * 3 * 9 / 10);
 }
 
+static void read_labels(int32_t *y, int n) {
+    hsize_t dims[1];
+    assert_int_equal(read_ds(spath("out.h5"), "y", dims, H5T_NATIVE_INT32, y), 1);
+    assert_int_equal(dims[0], n);
+}
+
+/* --shuffle SEED: the same rows in an order fixed by the seed (the pixels travel with labels). */
+static void shuffle_permutes_rows_reproducibly(void **state) {
+    (void)state;
+    mkdir_s("t9");
+    char rel[64];
+    for (int c = 0; c < 3; c++) {
+        snprintf(rel, sizeof rel, "t9/c%d", c);
+        mkdir_s(rel);
+        for (int i = 0; i < 5; i++) {
+            snprintf(rel, sizeof rel, "t9/c%d/%d.png", c, i);
+            image(rel, 1, 1, 1, 50 * c); /* the pixel says the class */
+        }
+    }
+    dpt_images_opts io = {.shuffle = true, .seed = 7};
+    int32_t a[15], b[15], counts[3] = {0};
+    import_ok("t9", &io, DPT_IMPORT_X_DEFAULT, NULL);
+    read_labels(a, 15);
+    uint8_t x[15];
+    hsize_t dims[4];
+    read_u8("X", dims, x);
+    int moved = 0;
+    for (int i = 0; i < 15; i++) {
+        counts[a[i]]++;
+        assert_int_equal(x[i], 50 * a[i]);
+        moved += a[i] != i / 5;
+    }
+    for (int c = 0; c < 3; c++) assert_int_equal(counts[c], 5);
+    assert_true(moved > 0);
+    import_ok("t9", &io, DPT_IMPORT_X_DEFAULT, NULL);
+    read_labels(b, 15);
+    assert_memory_equal(a, b, sizeof a);
+}
+
 int main(void) {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     const struct CMUnitTest tests[] = {
@@ -259,6 +298,7 @@ int main(void) {
         cmocka_unit_test(corrupt_and_foreign_files_are_named),
         cmocka_unit_test(empty_classes_and_folders_without_classes_are_refused),
         cmocka_unit_test(jpeg_files_decode_close_to_their_pixels),
+        cmocka_unit_test(shuffle_permutes_rows_reproducibly),
     };
     return cmocka_run_group_tests(tests, make_scratch, remove_scratch);
 }

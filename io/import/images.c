@@ -57,11 +57,11 @@ static int cmp_names(const void *a, const void *b) {
 /* The entries of dir except "." ".." and hidden ones (".DS_Store", "._x.png"), sorted
  * bytewise (Python's sorted() order for UTF-8 names, as Keras). */
 static int list_dir(const char *dir, char ***names, int *n, char *err, size_t errlen) {
+    *names = NULL;
+    *n = 0;
     DIR *d = opendir(dir);
     if (!d) return dpt_err(err, errlen, "%s: cannot open: %s", dir, strerror(errno));
     int cap = 0;
-    *names = NULL;
-    *n = 0;
     for (struct dirent *e; (e = readdir(d));) {
         if (e->d_name[0] == '.') continue;
         if (*n == cap) {

@@ -23,7 +23,8 @@
 
 #include "core/activation.h"
 #include "core/blas.h"
-#include "core/im2col.h"
+#include "core/conv.h"
+#include "core/gemm_packed.h"
 #include "core/init.h"
 #include "core/layer.h"
 #include "core/util.h"
@@ -32,6 +33,8 @@
 #define DEFAULT_KERNEL_INIT "glorot_uniform"
 #define DEFAULT_BIAS_INIT   "zeros"
 #define DEFAULT_INIT_SCALE  0.05f
+/* Below this many floats of column matrices the OpenMP fork costs more than the work. */
+#define PAR_MIN 32768
 
 /* The keys of both types.  conv1d's keys fill the second slot of each pair (its W axis); build
  * sets the first to the identity. */
@@ -179,6 +182,36 @@ static void plan_ok(const dpt_layer *l, dpt_window *w) {
     DPT_ASSERT(plan(l, w, NULL, 0) == 0); /* build has checked it */
 }
 
+/* What forward and backward need, derived from the spec and the input shape. */
+typedef struct conv_geom {
+    dpt_window w;
+    int C, F, KK;   /* channels in, filters, kh * kw * C */
+    int P;          /* output positions per sample (Ho * Wo) */
+    size_t in_size; /* floats of a sample's input (H * W * C) */
+    size_t col;     /* floats of a sample's column matrix (P * KK) */
+    bool pointwise; /* x is the column matrix */
+} conv_geom;
+
+static void geom(const dpt_layer *l, conv_geom *g) {
+    plan_ok(l, &g->w);
+    g->C = l->in;
+    g->F = args_of(l)->filters;
+    g->KK = g->w.k_h * g->w.k_w * g->C;
+    g->P = g->w.out_h * g->w.out_w;
+    g->in_size = (size_t)g->w.in_h * g->w.in_w * g->C;
+    g->col = (size_t)g->P * g->KK;
+    g->pointwise = dpt_conv_pointwise(&g->w);
+}
+
+/* The fixed cache: the bias-gradient work, the packed weights (W^T (KK, F) for forward, W
+ * (F, KK) for dx), the weight-gradient work; offsets in floats. */
+static size_t fixed_floats(int F, int KK, size_t *packed, size_t *wgrad) {
+    size_t pk = dpt_packed_floats(KK, F), pd = dpt_packed_floats(F, KK);
+    *packed = ((size_t)DPT_CONV_CHUNKS * F + 15) / 16 * 16;
+    *wgrad = *packed + ((pk > pd ? pk : pd) + 15) / 16 * 16;
+    return *wgrad + dpt_conv_wgrad_floats(KK, F);
+}
+
 static int conv_build(dpt_layer *l, char *err, size_t errlen) {
     const conv_args *a = args_of(l);
     const dpt_shape *in = &l->in_shape;
@@ -213,8 +246,9 @@ static int conv_build(dpt_layer *l, char *err, size_t errlen) {
     if (a->use_bias)
         l->tensors[1] = (dpt_param_tensor){
             .name = "b", .size = (size_t)F, .ndim = 1, .dim = {F}, .decay = false};
-    l->cache_fixed = ((size_t)DPT_ROWS_SUM_CHUNKS * F + 15) / 16 * 16; /* dpt_rows_sum's work */
-    l->cache_per_sample = dpt_window_pointwise(&w) ? 0 : dpt_im2col_floats(&w, C);
+    size_t o_pack, o_wgrad;
+    l->cache_fixed = fixed_floats(F, w.k_h * w.k_w * C, &o_pack, &o_wgrad);
+    l->cache_per_sample = dpt_conv_pointwise(&w) ? 0 : dpt_conv_col_floats(&w, C);
     l->fn = NULL;
     return 0;
 }
@@ -233,47 +267,70 @@ static void conv_init(dpt_layer *l, dpt_rng *rng) {
                    rng);
 }
 
-/* The products whose rows are samples' rows (y, dcol) always go through BLIS: its result for a
- * row does not depend on the number of rows M, while dpt_sgemm would pick its small kernels
- * below DPT_GEMM_SMALL_MAX, i.e. by batch size.  So a sample's output does not depend on the
- * other samples of its batch, nor on how the global batch is split over ranks. */
+/* The products are dptrain's packed kernels (core/gemm_packed.h), run on groups of samples in
+ * parallel, each group's im2col just before its product (its column matrix still in cache).
+ * A row's result does not depend on how many rows a product has or where the row falls, so a
+ * sample's output does not depend on the other samples of its batch, how the global batch is
+ * split over ranks, or the thread count. */
 static void conv_forward(dpt_layer *l, const float *x, float *y, int B, const dpt_step_ctx *ctx) {
     (void)ctx;
     if (B == 0) return;
-    dpt_window w;
-    plan_ok(l, &w);
-    int F = l->out, KK = w.k_h * w.k_w * l->in;
-    int64_t rows = (int64_t)B * w.out_h * w.out_w;
-    DPT_ASSERT(rows <= INT32_MAX);
-    const float *W = l->params; /* (F, KK) */
-    const float *col = x;       /* (rows, KK) */
-    if (l->cache_per_sample) {
-        float *buf = l->cache + l->cache_fixed; /* (B, Ho * Wo, KK) */
-        dpt_im2col(&w, l->in, B, x, buf);
-        col = buf;
+    conv_geom g;
+    geom(l, &g);
+    DPT_ASSERT((int64_t)B * g.P <= INT32_MAX);
+    size_t o_pack, o_wgrad;
+    fixed_floats(g.F, g.KK, &o_pack, &o_wgrad);
+    const float *W = l->params;             /* (F, KK) */
+    float *packed = l->cache + o_pack;      /* W^T (KK, F) packed */
+    float *col = l->cache + l->cache_fixed; /* (B, P, KK) */
+    const float *bias = args_of(l)->use_bias ? W + l->tensors[0].size : NULL; /* (F) */
+    dpt_sgemm_pack(true, g.KK, g.F, W, g.KK, packed);
+    int G = dpt_conv_group(g.P), ngroups = (B + G - 1) / G;
+#pragma omp parallel for schedule(static) if ((int64_t)B * (int64_t)g.col > PAR_MIN)
+    for (int gi = 0; gi < ngroups; gi++) {
+        int b0 = gi * G, nb = B - b0 < G ? B - b0 : G, rows = nb * g.P;
+        const float *cg = x + (size_t)b0 * g.in_size; /* (rows, KK) */
+        if (!g.pointwise) {
+            for (int b = b0; b < b0 + nb; b++)
+                dpt_conv_im2col(&g.w, g.C, x + (size_t)b * g.in_size, col + (size_t)b * g.col);
+            cg = col + (size_t)b0 * g.col;
+        }
+        float *yg = y + (size_t)b0 * g.P * g.F; /* (rows, F) */
+        dpt_sgemm_packed(rows, g.F, g.KK, cg, g.KK, packed, 0.0f, yg, g.F);
+        if (bias) dpt_conv_add_bias(rows, g.F, bias, yg);
     }
-    dpt_sgemm_blis(false, true, (int)rows, F, KK, 1.0f, col, KK, W, KK, 0.0f, y, F);
-    if (args_of(l)->use_bias) dpt_rows_add_bias((int)rows, F, W + l->tensors[0].size, y);
 }
 
 static void conv_backward(dpt_layer *l, const float *x, const float *y, const float *dy, float *dx,
                           int B, const dpt_step_ctx *ctx) {
     (void)y, (void)ctx;
     if (B == 0) return;
-    dpt_window w;
-    plan_ok(l, &w);
-    int F = l->out, KK = w.k_h * w.k_w * l->in;
-    int rows = B * w.out_h * w.out_w;
-    const float *W = l->params;                                          /* (F, KK) */
-    float *dW = l->grads;                                                /* (F, KK) */
-    float *buf = l->cache_per_sample ? l->cache + l->cache_fixed : NULL; /* (rows, KK) */
+    conv_geom g;
+    geom(l, &g);
+    size_t o_pack, o_wgrad;
+    fixed_floats(g.F, g.KK, &o_pack, &o_wgrad);
+    int rows = B * g.P;
+    const float *W = l->params;                                  /* (F, KK) */
+    float *dW = l->grads;                                        /* (F, KK) */
+    float *buf = g.pointwise ? NULL : l->cache + l->cache_fixed; /* (B, P, KK) */
     const float *col = buf ? buf : x;
-    if (args_of(l)->use_bias) dpt_rows_sum(rows, F, dy, dW + l->tensors[0].size, l->cache);
-    dpt_sgemm(true, false, F, KK, rows, 1.0f, dy, F, col, KK, 1.0f, dW, KK);
+    if (args_of(l)->use_bias) dpt_conv_bias_grad(rows, g.F, dy, dW + l->tensors[0].size, l->cache);
+    dpt_conv_wgrad(rows, g.KK, g.F, col, dy, dW, l->cache + o_wgrad);
     if (!dx) return;
+    float *packed = l->cache + o_pack; /* W (F, KK) packed */
+    dpt_sgemm_pack(false, g.F, g.KK, W, g.KK, packed);
+    int G = dpt_conv_group(g.P), ngroups = (B + G - 1) / G;
     /* dW has read col: its buffer takes dcol (pointwise: dcol is dx). */
-    dpt_sgemm_blis(false, false, rows, KK, F, 1.0f, dy, F, W, KK, 0.0f, buf ? buf : dx, KK);
-    if (buf) dpt_col2im(&w, l->in, B, buf, dx);
+#pragma omp parallel for schedule(static) if ((int64_t)B * (int64_t)g.col > PAR_MIN)
+    for (int gi = 0; gi < ngroups; gi++) {
+        int b0 = gi * G, nb = B - b0 < G ? B - b0 : G;
+        float *dcol = buf ? buf + (size_t)b0 * g.col : dx + (size_t)b0 * g.in_size;
+        dpt_sgemm_packed(nb * g.P, g.KK, g.F, dy + (size_t)b0 * g.P * g.F, g.F, packed, 0.0f, dcol,
+                         g.KK);
+        if (buf)
+            for (int b = b0; b < b0 + nb; b++)
+                dpt_conv_col2im(&g.w, g.C, buf + (size_t)b * g.col, dx + (size_t)b * g.in_size);
+    }
 }
 
 static int conv_gemms(const dpt_layer *l, int B, dpt_gemm_shape *g) {

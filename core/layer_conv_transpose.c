@@ -22,7 +22,8 @@
 
 #include "core/activation.h"
 #include "core/blas.h"
-#include "core/im2col.h"
+#include "core/conv.h"
+#include "core/gemm_packed.h"
 #include "core/init.h"
 #include "core/layer.h"
 #include "core/util.h"
@@ -31,6 +32,8 @@
 #define DEFAULT_KERNEL_INIT "glorot_uniform"
 #define DEFAULT_BIAS_INIT   "zeros"
 #define DEFAULT_INIT_SCALE  0.05f
+/* Below this many floats of column matrices the OpenMP fork costs more than the work. */
+#define PAR_MIN 32768
 
 typedef struct convt_args {
     int filters;
@@ -133,6 +136,37 @@ static void plan_ok(const dpt_layer *l, dpt_window *w) {
     DPT_ASSERT(plan(l, w) == 0); /* build has checked it */
 }
 
+/* What forward and backward need.  The window is the adjoint convolution's: its input is this
+ * layer's output (Ho, Wo, F), its output positions this layer's input positions (H, W). */
+typedef struct convt_geom {
+    dpt_window w;
+    int C, F, KK;    /* channels in, filters, kh * kw * F */
+    int P;           /* input positions per sample (H * W) */
+    size_t out_size; /* floats of a sample's output (Ho * Wo * F) */
+    size_t col;      /* floats of a sample's column matrix (P * KK) */
+    bool pointwise;  /* the column matrix is y (forward) / dy (backward) */
+} convt_geom;
+
+static void geom(const dpt_layer *l, convt_geom *g) {
+    plan_ok(l, &g->w);
+    g->C = l->in;
+    g->F = args_of(l)->filters;
+    g->KK = g->w.k_h * g->w.k_w * g->F;
+    g->P = g->w.out_h * g->w.out_w;
+    g->out_size = (size_t)g->w.in_h * g->w.in_w * g->F;
+    g->col = (size_t)g->P * g->KK;
+    g->pointwise = dpt_conv_pointwise(&g->w);
+}
+
+/* The fixed cache: the bias-gradient work, the packed weights (W (C, KK) for forward, W^T
+ * (KK, C) for dx), the weight-gradient work; offsets in floats. */
+static size_t fixed_floats(int C, int F, int KK, size_t *packed, size_t *wgrad) {
+    size_t pf = dpt_packed_floats(C, KK), pd = dpt_packed_floats(KK, C);
+    *packed = ((size_t)DPT_CONV_CHUNKS * F + 15) / 16 * 16;
+    *wgrad = *packed + ((pf > pd ? pf : pd) + 15) / 16 * 16;
+    return *wgrad + dpt_conv_wgrad_floats(KK, C);
+}
+
 static int convt_build(dpt_layer *l, char *err, size_t errlen) {
     const convt_args *a = args_of(l);
     const dpt_shape *in = &l->in_shape;
@@ -167,8 +201,9 @@ static int convt_build(dpt_layer *l, char *err, size_t errlen) {
     if (a->use_bias)
         l->tensors[1] = (dpt_param_tensor){
             .name = "b", .size = (size_t)F, .ndim = 1, .dim = {F}, .decay = false};
-    l->cache_fixed = ((size_t)DPT_ROWS_SUM_CHUNKS * F + 15) / 16 * 16; /* dpt_rows_sum's work */
-    l->cache_per_sample = dpt_window_pointwise(&w) ? 0 : dpt_im2col_floats(&w, F);
+    size_t o_pack, o_wgrad;
+    l->cache_fixed = fixed_floats(C, F, w.k_h * w.k_w * F, &o_pack, &o_wgrad);
+    l->cache_per_sample = dpt_conv_pointwise(&w) ? 0 : dpt_conv_col_floats(&w, F);
     l->fn = NULL;
     return 0;
 }
@@ -186,47 +221,67 @@ static void convt_init(dpt_layer *l, dpt_rng *rng) {
             ->fill(l->params + nW, (size_t)F, taps * F, taps * C, scale, rng);
 }
 
-/* As in conv2d (core/layer_conv.c), the products whose rows are samples' rows go through BLIS
- * whatever their size, so that a sample's result does not depend on the batch size. */
+/* As conv2d's (core/layer_conv.c): packed products on groups of samples in parallel, so that a
+ * sample's result does not depend on the batch, the ranks or the thread count. */
 static void convt_forward(dpt_layer *l, const float *x, float *y, int B, const dpt_step_ctx *ctx) {
     (void)ctx;
     if (B == 0) return;
-    dpt_window w;
-    plan_ok(l, &w);
-    int C = l->in, F = l->out, KK = w.k_h * w.k_w * F;
-    int64_t rows = (int64_t)B * w.out_h * w.out_w; /* input positions */
-    DPT_ASSERT(rows <= INT32_MAX && (int64_t)B * w.in_h * w.in_w <= INT32_MAX);
-    const float *W = l->params; /* (C, KK) */
-    if (l->cache_per_sample) {
-        float *dcol = l->cache + l->cache_fixed; /* (rows, KK) */
-        dpt_sgemm_blis(false, false, (int)rows, KK, C, 1.0f, x, C, W, KK, 0.0f, dcol, KK);
-        dpt_col2im(&w, F, B, dcol, y);
-    } else {
-        dpt_sgemm_blis(false, false, (int)rows, F, C, 1.0f, x, C, W, F, 0.0f, y, F);
+    convt_geom g;
+    geom(l, &g);
+    DPT_ASSERT((int64_t)B * (int64_t)g.out_size <= INT32_MAX * (int64_t)g.F);
+    size_t o_pack, o_wgrad;
+    fixed_floats(g.C, g.F, g.KK, &o_pack, &o_wgrad);
+    const float *W = l->params;                                               /* (C, KK) */
+    float *packed = l->cache + o_pack;                                        /* W packed */
+    float *dcol = l->cache + l->cache_fixed;                                  /* (B, P, KK) */
+    const float *bias = args_of(l)->use_bias ? W + l->tensors[0].size : NULL; /* (F) */
+    dpt_sgemm_pack(false, g.C, g.KK, W, g.KK, packed);
+    int G = dpt_conv_group(g.P), ngroups = (B + G - 1) / G;
+#pragma omp parallel for schedule(static) if ((int64_t)B * (int64_t)g.col > PAR_MIN)
+    for (int gi = 0; gi < ngroups; gi++) {
+        int b0 = gi * G, nb = B - b0 < G ? B - b0 : G;
+        float *yg = y + (size_t)b0 * g.out_size; /* (nb, Ho, Wo, F) */
+        float *dg = g.pointwise ? yg : dcol + (size_t)b0 * g.col;
+        dpt_sgemm_packed(nb * g.P, g.KK, g.C, x + (size_t)b0 * g.P * g.C, g.C, packed, 0.0f, dg,
+                         g.KK);
+        if (!g.pointwise)
+            for (int b = b0; b < b0 + nb; b++)
+                dpt_conv_col2im(&g.w, g.F, dcol + (size_t)b * g.col, y + (size_t)b * g.out_size);
+        if (bias) dpt_conv_add_bias((int)((size_t)nb * g.out_size / (size_t)g.F), g.F, bias, yg);
     }
-    if (args_of(l)->use_bias) dpt_rows_add_bias(B * w.in_h * w.in_w, F, W + l->tensors[0].size, y);
 }
 
 static void convt_backward(dpt_layer *l, const float *x, const float *y, const float *dy, float *dx,
                            int B, const dpt_step_ctx *ctx) {
     (void)y, (void)ctx;
     if (B == 0) return;
-    dpt_window w;
-    plan_ok(l, &w);
-    int C = l->in, F = l->out, KK = w.k_h * w.k_w * F;
-    int rows = B * w.out_h * w.out_w; /* input positions */
-    const float *W = l->params;       /* (C, KK) */
-    float *dW = l->grads;             /* (C, KK) */
+    convt_geom g;
+    geom(l, &g);
+    size_t o_pack, o_wgrad;
+    fixed_floats(g.C, g.F, g.KK, &o_pack, &o_wgrad);
+    const float *W = l->params;                                  /* (C, KK) */
+    float *dW = l->grads;                                        /* (C, KK) */
+    float *buf = g.pointwise ? NULL : l->cache + l->cache_fixed; /* (B, P, KK) */
     if (args_of(l)->use_bias)
-        dpt_rows_sum(B * w.in_h * w.in_w, F, dy, dW + l->tensors[0].size, l->cache);
-    const float *col = dy; /* (rows, KK) */
-    if (l->cache_per_sample) {
-        float *buf = l->cache + l->cache_fixed;
-        dpt_im2col(&w, F, B, dy, buf);
-        col = buf;
+        dpt_conv_bias_grad((int)((size_t)B * g.out_size / (size_t)g.F), g.F, dy,
+                           dW + l->tensors[0].size, l->cache);
+    float *packed = l->cache + o_pack; /* W^T (KK, C) packed */
+    if (dx) dpt_sgemm_pack(true, g.KK, g.C, W, g.KK, packed);
+    int G = dpt_conv_group(g.P), ngroups = (B + G - 1) / G;
+#pragma omp parallel for schedule(static) if ((int64_t)B * (int64_t)g.col > PAR_MIN)
+    for (int gi = 0; gi < ngroups; gi++) {
+        int b0 = gi * G, nb = B - b0 < G ? B - b0 : G;
+        const float *cg = dy + (size_t)b0 * g.out_size; /* (nb * P, KK) */
+        if (buf) {
+            for (int b = b0; b < b0 + nb; b++)
+                dpt_conv_im2col(&g.w, g.F, dy + (size_t)b * g.out_size, buf + (size_t)b * g.col);
+            cg = buf + (size_t)b0 * g.col;
+        }
+        if (dx)
+            dpt_sgemm_packed(nb * g.P, g.C, g.KK, cg, g.KK, packed, 0.0f,
+                             dx + (size_t)b0 * g.P * g.C, g.C);
     }
-    dpt_sgemm(true, false, C, KK, rows, 1.0f, x, C, col, KK, 1.0f, dW, KK);
-    if (dx) dpt_sgemm_blis(false, true, rows, C, KK, 1.0f, col, KK, W, KK, 0.0f, dx, C);
+    dpt_conv_wgrad(B * g.P, g.KK, g.C, buf ? buf : dy, x, dW, l->cache + o_wgrad);
 }
 
 static int convt_gemms(const dpt_layer *l, int B, dpt_gemm_shape *g) {

@@ -13,15 +13,15 @@
  *   forward   dcol (rows, KK)     = x W                 NN, M rows, N KK,  K C
  *             y                   = col2im(dcol) + b
  *   backward  col (rows, KK)      = im2col(dy)
- *             dW (C, KK)         += x^T col             TN, M C,    N KK,  K rows
+ *             dW (C, KK)         += (col^T x)^T         TN, M KK,   N C,   K rows
  *             dx (rows, C)        = col W^T             NT, M rows, N C,   K KK
  * The cache is one (H * W, KK) matrix per sample: forward's dcol, then backward's col (nothing
- * passes from forward to backward through it).  A 1x1 kernel with stride 1 needs neither. */
+ * passes from forward to backward through it).  A 1x1 kernel with stride 1 needs neither.
+ * The kernels are conv2d's (core/layer_conv.c says why not BLIS). */
 #include <stdio.h>
 #include <string.h>
 
 #include "core/activation.h"
-#include "core/blas.h"
 #include "core/conv.h"
 #include "core/gemm_packed.h"
 #include "core/init.h"
@@ -228,7 +228,8 @@ static void convt_forward(dpt_layer *l, const float *x, float *y, int B, const d
     if (B == 0) return;
     convt_geom g;
     geom(l, &g);
-    DPT_ASSERT((int64_t)B * (int64_t)g.out_size <= INT32_MAX * (int64_t)g.F);
+    DPT_ASSERT((int64_t)B * g.P <= INT32_MAX &&
+               (int64_t)B * (int64_t)(g.out_size / (size_t)g.F) <= INT32_MAX);
     size_t o_pack, o_wgrad;
     fixed_floats(g.C, g.F, g.KK, &o_pack, &o_wgrad);
     const float *W = l->params;                                               /* (C, KK) */
@@ -289,7 +290,7 @@ static int convt_gemms(const dpt_layer *l, int B, dpt_gemm_shape *g) {
     plan_ok(l, &w);
     int C = l->in, KK = w.k_h * w.k_w * l->out, rows = B * w.out_h * w.out_w, n = 0;
     g[n++] = (dpt_gemm_shape){false, false, rows, KK, C, 0.0f, 1};
-    g[n++] = (dpt_gemm_shape){true, false, C, KK, rows, 1.0f, 1};
+    g[n++] = (dpt_gemm_shape){true, false, KK, C, rows, 0.0f, 1}; /* into partials (core/conv.h) */
     if (l->index > 0) g[n++] = (dpt_gemm_shape){false, true, rows, C, KK, 0.0f, 1};
     return n;
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/gemm_packed.h"
 #include "core/layer.h"
 #include "core/loss.h"
 #include "core/model.h"
@@ -292,6 +293,18 @@ static void test_conv2d_transpose_gradients_match_finite_differences(void **stat
     for (size_t i = 0; i < N_OF(CONVT); i++) check_gradients(&CONVT[i]);
 }
 
+/* The packed kernels' path for CPUs without AVX-512, on any CPU. */
+static void test_conv_layers_are_right_without_avx512_too(void **state) {
+    (void)state;
+    dpt_packed_allow_avx512(false);
+    check_forward(&CONV2D[1]);
+    check_gradients(&CONV2D[2]);
+    check_forward(&CONV1D[0]);
+    check_gradients(&CONVT[1]);
+    check_forward(&CONVT[3]);
+    dpt_packed_allow_avx512(true);
+}
+
 /* ---- independence of the batch and of the thread count ---- */
 
 /* Sample 0 alone and inside a batch of 9: the same bits forward and in dx. */
@@ -442,7 +455,7 @@ static void test_weights_have_the_documented_layouts_and_products(void **state) 
     assert_int_equal(l.type->gemms(&l, 2, g), 3);
     int rows = 2 * 10 * 12, KK = 3 * 5 * 4;
     assert_true(!g[0].ta && g[0].tb && g[0].M == rows && g[0].N == 8 && g[0].K == KK);
-    assert_true(g[1].ta && !g[1].tb && g[1].M == 8 && g[1].N == KK && g[1].K == rows);
+    assert_true(g[1].ta && !g[1].tb && g[1].M == KK && g[1].N == 8 && g[1].K == rows);
     assert_true(!g[2].ta && !g[2].tb && g[2].M == rows && g[2].N == KK && g[2].K == 8);
 
     s = harness_spec("conv1d filters=6 kernel_size=3");
@@ -532,6 +545,7 @@ int main(void) {
         cmocka_unit_test(test_conv2d_gradients_match_finite_differences),
         cmocka_unit_test(test_conv1d_gradients_match_finite_differences),
         cmocka_unit_test(test_conv2d_transpose_gradients_match_finite_differences),
+        cmocka_unit_test(test_conv_layers_are_right_without_avx512_too),
         cmocka_unit_test(test_a_samples_results_do_not_depend_on_the_rest_of_the_batch),
         cmocka_unit_test(test_results_do_not_depend_on_the_thread_count),
         cmocka_unit_test(test_conv_refuses_inputs_it_cannot_take_and_names_the_shapes),

@@ -2,6 +2,7 @@
  * min): max, average or min over a window sliding over (H, W, C) images, or over (T, F)
  * sequences seen as 1 x T images, one code path for all; a global pool is one window over the
  * whole input.  Channels are the innermost (contiguous) axis, so every inner loop runs over C. */
+#include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -197,7 +198,8 @@ static void window_extreme(const float *x, int W, int C, const int span[4], floa
             const float *xc = x + off; /* (C) */
 #pragma omp simd
             for (int c = 0; c < C; c++) {
-                bool win = sign * xc[c] > sign * yo[c];
+                /* quiet compare: with -ftrapping-math a plain > keeps GCC from vectorising */
+                bool win = isgreater(sign * xc[c], sign * yo[c]);
                 yo[c] = win ? xc[c] : yo[c];
                 ao[c] = win ? off + c : ao[c];
             }

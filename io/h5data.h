@@ -31,6 +31,9 @@ typedef struct dpt_h5info {
     bool has_lengths;     /* a lengths dataset (N) of X's steps is read */
     bool has_y_lengths;   /* a lengths dataset (N) of y's steps is read */
     int64_t x_chunk_rows; /* rows per HDF5 chunk of X, 0 when X is stored contiguously */
+    bool x_u8;            /* X is stored as uint8 (pixels): read as float32 value / 255 */
+    bool y_is_x;          /* data.target: input: the targets are X itself (no y dataset, has_y
+                             false); y_shape = x_shape, y_steps = T, K = F */
 } dpt_h5info;
 
 /* The datasets to read: X, y (NULL = none), X's lengths and y's lengths (NULL or "" = the
@@ -38,6 +41,7 @@ typedef struct dpt_h5info {
  * name must exist). */
 typedef struct dpt_h5names {
     const char *x, *y, *lengths, *y_lengths;
+    bool y_is_x; /* data.target: input (y should be NULL): info.y_is_x, targets read from X */
 } dpt_h5names;
 
 /* Whether X holds int32 token ids (s->x then holds int32 values: dpt_shard_x_ids). */

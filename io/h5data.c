@@ -260,15 +260,41 @@ static int check_y_steps(const dset *d, const req *q, dpt_h5info *info) {
     return 0;
 }
 
+/* Image targets (N, H, W, K) float: one per pixel (a reconstruction, a segmentation map); rows
+ * of H x W steps of K values. */
+static int check_y_image(const dset *d, const req *q, dpt_h5info *info) {
+    if ((int64_t)d->dims[0] != info->n)
+        return dpt_err(q->err, q->errlen, "%s: %s has %" PRId64 " rows but %s has %llu", q->path,
+                       q->xname, info->n, q->yname, (unsigned long long)d->dims[0]);
+    unsigned long long size = 1;
+    for (int i = 1; i < 4; i++) {
+        if (d->dims[i] < 1 || d->dims[i] > INT_MAX)
+            return dpt_err(q->err, q->errlen,
+                           "%s: dataset '%s': expected 1 to %d values along dimension %d, found "
+                           "%llu",
+                           q->path, q->yname, INT_MAX, i, (unsigned long long)d->dims[i]);
+        size *= d->dims[i];
+    }
+    if (size > INT_MAX)
+        return dpt_err(q->err, q->errlen,
+                       "%s: dataset '%s': expected at most %d values per row, found %s", q->path,
+                       q->yname, INT_MAX, d->shape);
+    info->y_shape = dpt_shape_3d((int)d->dims[1], (int)d->dims[2], (int)d->dims[3]);
+    info->y_steps = (int)(d->dims[1] * d->dims[2]);
+    info->K = (int)d->dims[3];
+    return 0;
+}
+
 static int check_y(const dset *d, const req *q, dpt_h5info *info) {
     info->has_y = true;
     info->labels = is_int(d) && (d->ndim == 1 || d->ndim == 2);
-    bool floats = is_float(d) && d->ndim >= 1 && d->ndim <= 3;
+    bool floats = is_float(d) && d->ndim >= 1 && d->ndim <= 4;
     if (!info->labels && !floats)
         return dpt_err(q->err, q->errlen,
-                       "%s: dataset '%s': expected (N) or (N, T) integer labels, or (N, K) or "
-                       "(N, T, K) float targets, found %s %s",
+                       "%s: dataset '%s': expected (N) or (N, T) integer labels, or (N, K), "
+                       "(N, T, K) or (N, H, W, K) float targets, found %s %s",
                        q->path, q->yname, d->shape, d->type);
+    if (floats && d->ndim == 4) return check_y_image(d, q, info);
     hsize_t K = floats && d->ndim >= 2 ? d->dims[d->ndim - 1] : 1;
     if (K < 1 || K > INT_MAX)
         return dpt_err(q->err, q->errlen,

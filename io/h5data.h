@@ -18,14 +18,15 @@ typedef struct dpt_h5info {
     int64_t n;         /* rows (samples) */
     dpt_shape x_shape; /* one row of X: (F), (T, F) or (H, W, C) float32; int32 X (N, T) is (T)
                           int32 (token ids), (N, T, F) (T, F) int32 */
-    dpt_shape y_shape; /* one row of y: (K) or (T_out, K) float32; labels (1) or (T_out, 1) int32
-                          (one class per output row); rank 0 without y */
+    dpt_shape y_shape; /* one row of y: (K), (T_out, K) or (H, W, K) float32; labels (1) or
+                          (T_out, 1) int32 (one class per output row); rank 0 without y */
     /* Derived from the shapes, for the code that still thinks in steps x features: */
     int T;       /* rows of X's sample before its last axis: 1 for (F), T for (T, F), H x W for
                     (H, W, C); int32 (T) ids: T */
     int F;       /* X's last axis (features, channels); 1 for int32 (T) ids */
     int K;       /* y's last axis (1 for labels) */
-    int y_steps; /* y's time steps: 1 (one target per sample) or T_out (may differ from T) */
+    int y_steps; /* y's time steps: 1 (one target per sample) or T_out (may differ from T);
+                    H x W for image targets (H, W, K) */
     bool labels; /* y is integer: (N) or (N, T_out) */
     bool has_y;
     bool has_lengths;     /* a lengths dataset (N) of X's steps is read */

@@ -143,7 +143,8 @@ void dpt_check_targets(const dpt_h5info *info, const char *path, const char *xna
         return;
     }
     if (!info->has_y) dpt_fatal("%s: no target dataset '%s' (data.y)", path, yname);
-    if (m->out_shape.rank > 2) {
+    bool image_y = info->y_shape.rank == 3 && dpt_shape_equal(&info->y_shape, &m->out_shape);
+    if (m->out_shape.rank > 2 && !image_y) {
         char out[96], y[96], x[96];
         dpt_fatal("%s: '%s' holds %s per row, but the model's output shape is %s per sample (its "
                   "input '%s' is %s): end the model with outputs (K) or (T_out, K)",

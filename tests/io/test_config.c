@@ -932,6 +932,32 @@ static void every_config_key_is_declared_once_with_a_valid_default(void **state)
     dpt_config_free(&c);
 }
 
+/* data.augment is a mapping of its own keys (read from the key table), data.target a choice. */
+static void data_augment_and_target_are_read_and_checked(void **state) {
+    (void)state;
+    dpt_config c;
+    load_ok(&c, with("  augment: {flip_horizontal: true, translate: 3}\n  target: input\n"), NULL,
+            0);
+    assert_true(c.aug_flip && c.aug_translate == 3 && c.target_input);
+    dpt_config_free(&c);
+    const char *ov[] = {"data.augment.translate=2"};
+    load_ok(&c, BASE, ov, 1);
+    assert_true(!c.aug_flip && c.aug_translate == 2 && !c.target_input);
+    dpt_config_free(&c);
+    assert_rejected(with("  augment: {flip: true}\n"), NULL, 0,
+                    "t.yaml:8: data.augment.flip: unknown key; allowed keys: flip_horizontal, "
+                    "translate",
+                    NULL);
+    assert_rejected(with("  augment: yes\n"), NULL, 0, "t.yaml:8: data.augment: expected a mapping",
+                    NULL);
+    assert_rejected(with("  augment: {translate: -1}\n"), NULL, 0,
+                    "t.yaml:8: data.augment.translate", NULL);
+    assert_rejected(with("  target: x\n"), NULL, 0,
+                    "t.yaml:8: data.target: expected one of: y, input", NULL);
+    assert_rejected(with("  target: input\n  normalize_y: true\n"), NULL, 0,
+                    "t.yaml:9: data.normalize_y: cannot be true with data.target: input", NULL);
+}
+
 /* data.target: input joins the model text (a resume must keep it); the default y adds
  * nothing, so the text of every config without the key stays as it was. */
 static void data_target_is_in_the_model_text_only_when_set(void **state) {
@@ -1036,6 +1062,7 @@ int main(void) {
         cmocka_unit_test(model_diff_names_the_first_model_defining_difference),
         cmocka_unit_test(model_text_is_pinned_byte_for_byte),
         cmocka_unit_test(data_target_is_in_the_model_text_only_when_set),
+        cmocka_unit_test(data_augment_and_target_are_read_and_checked),
         cmocka_unit_test(every_config_key_is_declared_once_with_a_valid_default),
         cmocka_unit_test(model_text_changes_only_with_model_defining_keys),
         cmocka_unit_test(training_diff_lists_every_changed_training_key),

@@ -312,8 +312,27 @@ void dpt_infer_predict(dpt_infer *r, float *out) {
     }
 }
 
+/* The last model layer config layer `ui` expands into (a dense layer with a fused activation is
+ * two: its output is the activation's), -1 past the end. */
+static int last_part(const dpt_config *c, int ui) {
+    int li = -1;
+    for (int k = 0; k <= ui && k < c->nlayers; k++) {
+        const dpt_layer_type *t = dpt_layer_find(c->layers[k].type);
+        dpt_layer_spec parts[2];
+        li += t && t->split ? t->split(&c->layers[k], parts) : 1;
+    }
+    return li;
+}
+
 int dpt_infer_layer(const dpt_infer *r, const char *name, const char *model_path) {
     const dpt_model *m = &r->model;
+    /* A config layer's name: its output as Keras gives it, after the fused activation. */
+    for (int k = 0, first = 0; k < r->cfg.nlayers; k++) {
+        int last = last_part(&r->cfg, k);
+        if (first < m->nlayers && !strcmp(m->layers[first].name, name) && last < m->nlayers)
+            return last;
+        first = last + 1;
+    }
     char names[1024] = "";
     size_t used = 0;
     for (int i = 0; i < m->nlayers; i++) {

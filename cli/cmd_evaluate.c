@@ -1,6 +1,7 @@
-/* `dptrain evaluate MODEL DATA` and `dptrain predict MODEL DATA OUT.h5`: the model and this
- * rank's rows of DATA come from the trainer library (train/eval.h); here the loss and metrics are
- * printed (evaluate) or the predictions gathered to rank 0 and written (predict). */
+/* `dptrain evaluate MODEL DATA` and `dptrain predict MODEL DATA OUT.h5 [--output-layer NAME]`:
+ * the model and this rank's rows of DATA come from the trainer library (train/eval.h); here the
+ * loss and metrics are printed (evaluate) or the predictions (or a named layer's outputs)
+ * gathered to rank 0 and written (predict). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,9 +1,10 @@
 /* HDF5 datasets for training and inference: X of rank 2-4 ((N, F), sequences (N, T, F), images
- * (N, H, W, C)) as float32/float64 (read as float32) or integer token ids (read as int32); y
- * (N, K) / (N, T_out, K) floats or (N) / (N, T_out) integer labels, T_out free; optional lengths
- * of X's sequences and of y's (N).  Every rank opens the file through MPI-IO and reads only its
- * own rows with a hyperslab selection; shapes, types and values are validated before anything
- * else.  Layout: docs/data.md. */
+ * (N, H, W, C)) as float32/float64 (read as float32), uint8 pixels (read as float32 value / 255)
+ * or other integer token ids (read as int32); y (N, K) / (N, T_out, K) / (N, H, W, K) floats or
+ * (N) / (N, T_out) integer labels, T_out free, or none with X as the targets (data.target:
+ * input); optional lengths of X's sequences and of y's (N).  Every rank opens the file through
+ * MPI-IO and reads only its own rows with a hyperslab selection; shapes, types and values are
+ * validated before anything else.  Layout: docs/data.md. */
 #ifndef DPT_H5DATA_H
 #define DPT_H5DATA_H
 

@@ -38,18 +38,39 @@ typedef struct workload {
     bool labels;       /* integer class labels instead of values */
     const char *cell;  /* rnn, lstm, gru: widths are F, H, K and x is (B, steps, F); NULL: MLP */
     int steps;         /* time steps of a recurrent workload */
+    /* A model that is no chain of widths: its model.layers as YAML (widths then give only the
+     * input size and K) and the per-sample input (H, W, C); NULL / rank 0 otherwise. */
+    const char *layers;
+    int in_rank, in_dims[3];
 } workload;
 
+/* configs/fashion-mnist-cnn.yaml's model. */
+#define FMNIST_CNN_LAYERS                                                                          \
+    "    - {type: conv2d, filters: 32, kernel_size: 3, padding: same, activation: relu}\n"         \
+    "    - {type: max_pool2d, pool_size: 2}\n"                                                     \
+    "    - {type: conv2d, filters: 64, kernel_size: 3, padding: same, activation: relu}\n"         \
+    "    - {type: max_pool2d, pool_size: 2}\n"                                                     \
+    "    - {type: flatten}\n"                                                                      \
+    "    - {type: dense, units: 128, activation: relu}\n"                                          \
+    "    - {type: dense, units: 10}\n"
+
+/* One row per workload.  CHAIN: a chain of widths (no layers text, the input from the widths). */
+/* clang-format off */
+#define CHAIN NULL, 0, {0}
 /* boston: rmsprop defaults are lr 1e-3, rho 0.9, eps 1e-7; wide: momentum 0.9, lr 0.01. */
 static const workload workloads[] = {
-    {"boston-mlp-16", 16, 5, {13, 128, 128, 64, 1}, "mse", "rmsprop", false, NULL, 1},
-    {"boston-mlp-256", 256, 5, {13, 128, 128, 64, 1}, "mse", "rmsprop", false, NULL, 1},
-    {"wide-mlp-256", 256, 4, {784, 1024, 1024, 10}, "softmax_ce", "momentum", true, NULL, 1},
+    {"boston-mlp-16", 16, 5, {13, 128, 128, 64, 1}, "mse", "rmsprop", false, NULL, 1, CHAIN},
+    {"boston-mlp-256", 256, 5, {13, 128, 128, 64, 1}, "mse", "rmsprop", false, NULL, 1, CHAIN},
+    {"wide-mlp-256", 256, 4, {784, 1024, 1024, 10}, "softmax_ce", "momentum", true, NULL, 1, CHAIN},
     /* Fashion-MNIST read row by row: 28 steps of 28 features, last state -> dense 10, Adam. */
-    {"lstm-rows", 128, 3, {28, 128, 10}, "softmax_ce", "adam", true, "lstm", 28},
-    {"gru-rows", 128, 3, {28, 128, 10}, "softmax_ce", "adam", true, "gru", 28},
-    {"rnn-rows", 128, 3, {28, 128, 10}, "softmax_ce", "adam", true, "rnn", 28},
+    {"lstm-rows", 128, 3, {28, 128, 10}, "softmax_ce", "adam", true, "lstm", 28, CHAIN},
+    {"gru-rows", 128, 3, {28, 128, 10}, "softmax_ce", "adam", true, "gru", 28, CHAIN},
+    {"rnn-rows", 128, 3, {28, 128, 10}, "softmax_ce", "adam", true, "rnn", 28, CHAIN},
+    /* Fashion-MNIST images (28, 28, 1) through configs/fashion-mnist-cnn.yaml's model, Adam. */
+    {"fmnist-cnn-128", 128, 2, {784, 10}, "softmax_ce", "adam", true, NULL, 1, FMNIST_CNN_LAYERS,
+     3, {28, 28, 1}},
 };
+/* clang-format on */
 #define NWORKLOADS (int)(sizeof workloads / sizeof workloads[0])
 
 typedef struct options {
@@ -153,8 +174,8 @@ static options parse_args(int argc, char **argv) {
  * synthetic). */
 static void workload_config(const workload *w, dpt_config *c) {
     char yaml[2048], err[1024];
-    int n = snprintf(yaml, sizeof yaml, "model:\n  layers:\n");
-    int nl = w->nwidths - 1;
+    int n = snprintf(yaml, sizeof yaml, "model:\n  layers:\n%s", w->layers ? w->layers : "");
+    int nl = w->layers ? 0 : w->nwidths - 1;
     for (int i = 0; i < nl; i++) {
         const char *type = i == 0 && w->cell ? w->cell : "dense";
         bool relu = i + 1 < nl && !w->cell;
@@ -176,8 +197,15 @@ typedef struct batch_data {
     int32_t *lab; /* (b) or NULL */
 } batch_data;
 
+/* Per-sample input of the workload. */
+static dpt_shape workload_in_shape(const workload *w) {
+    if (w->in_rank == 3) return dpt_shape_3d(w->in_dims[0], w->in_dims[1], w->in_dims[2]);
+    return dpt_shape_from_steps(w->cell ? w->steps : 1, w->widths[0]);
+}
+
 static batch_data make_data(const workload *w, int b) {
-    int F = w->widths[0] * (w->cell ? w->steps : 1), K = w->widths[w->nwidths - 1];
+    dpt_shape in = workload_in_shape(w);
+    int F = (int)dpt_shape_size(&in), K = w->widths[w->nwidths - 1];
     size_t rows = b > 0 ? (size_t)b : 1;
     batch_data d = {dpt_alloc_floats(rows * (size_t)F), NULL, NULL};
     dpt_rng rng;
@@ -431,8 +459,8 @@ static double accounted_bytes(const workload *w, const dpt_model *m, int b) {
     double n = (double)m->nparams, state = 0;
     if (!strcmp(w->optim, "adam")) state = 2 * n;
     if (!strcmp(w->optim, "rmsprop") || !strcmp(w->optim, "momentum")) state = n;
-    double per_row = (double)w->widths[0] * (w->cell ? w->steps : 1) +
-                     (w->labels ? 1 : w->widths[w->nwidths - 1]);
+    dpt_shape in = workload_in_shape(w);
+    double per_row = (double)dpt_shape_size(&in) + (w->labels ? 1 : w->widths[w->nwidths - 1]);
     double dout = (double)m->max_batch * m->out_steps * m->out_features;
     return 4.0 * (2 * n + state + (double)m->arena_floats + dout + per_row * b);
 }
@@ -481,7 +509,7 @@ static void run_workload(const workload *w, const options *o, int threads, doubl
     dpt_config c;
     workload_config(w, &c);
     dpt_model m;
-    dpt_shape in = dpt_shape_from_steps(w->cell ? w->steps : 1, w->widths[0]);
+    dpt_shape in = workload_in_shape(w);
     dpt_trainer_build_model(&m, &c, &in, max_b > 0 ? max_b : 1);
     batch_data d = make_data(w, b);
     result r = time_training(&c, o, &m, &d, b);

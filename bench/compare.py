@@ -20,10 +20,11 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 LIB = "/usr/lib/x86_64-linux-gnu"
 WORKLOADS = ["boston-mlp-16", "boston-mlp-256", "wide-mlp-256", "lstm-rows", "gru-rows",
-             "rnn-rows"]
-# Targets of issue 6: best dptrain layout against best PyTorch configuration.
-TARGETS = {"boston-mlp-16": ("ratio", 3.0), "wide-mlp-256": ("roofline", 85.0),
-           "lstm-rows": ("ratio", 2.0), "gru-rows": ("ratio", 2.0), "rnn-rows": ("ratio", 2.0)}
+             "rnn-rows", "fmnist-cnn-128"]
+# Targets (issues 6 and 12): best dptrain layout against best PyTorch configuration.
+TARGETS = {"boston-mlp-16": [("ratio", 3.0)], "wide-mlp-256": [("roofline", 85.0)],
+           "lstm-rows": [("ratio", 2.0)], "gru-rows": [("ratio", 2.0)], "rnn-rows": [("ratio", 2.0)],
+           "fmnist-cnn-128": [("ratio", 1.5), ("roofline", 60.0)]}
 
 
 def blas_variants(threads):
@@ -127,13 +128,15 @@ def report(res, workloads, layouts):
     print("|---|---:|---:|---:|---:|---|---|")
     for w in workloads:
         d, dl, t, (tl, tb), roof = best[w]
-        kind, goal = TARGETS.get(w, (None, None))
-        if kind == "ratio":
-            tgt, met = f">= {goal:g}x PyTorch", d / t >= goal
-        elif kind == "roofline":
-            tgt, met = f">= {goal:g}% roofline", roof >= goal
-        else:
-            tgt, met = "-", None
+        tgts, mets = [], []
+        for kind, goal in TARGETS.get(w, []):
+            if kind == "ratio":
+                tgts.append(f">= {goal:g}x PyTorch")
+                mets.append(d / t >= goal)
+            else:
+                tgts.append(f">= {goal:g}% roofline")
+                mets.append(roof >= goal)
+        tgt, met = (", ".join(tgts), all(mets)) if tgts else ("-", None)
         print(f"| {w} | {d:.0f} ({dl[0]}x{dl[1]}) | {t:.0f} ({tl[0]}x{tl[1]}, {tb}) | "
               f"{d / t:.2f} | {roof:.0f}% | {tgt} | {'-' if met is None else 'yes' if met else 'no'} |")
 

@@ -26,6 +26,8 @@ WORKLOADS = {
     "lstm-rows": (128, [28, 128, 10], "ce", "adam", "lstm", 28),
     "gru-rows": (128, [28, 128, 10], "ce", "adam", "gru", 28),
     "rnn-rows": (128, [28, 128, 10], "ce", "adam", "rnn", 28),
+    # configs/fashion-mnist-cnn.yaml on (1, 28, 28) images (PyTorch's NCHW)
+    "fmnist-cnn-128": (128, [784, 10], "ce", "adam", "cnn", 1),
 }
 NBLOCKS = 5
 
@@ -44,9 +46,18 @@ class Recurrent(nn.Module):
         return self.out(y[:, -1, :])
 
 
+def cnn():
+    """conv 32 3x3 same ReLU, max-pool 2, conv 64 3x3 same ReLU, max-pool 2, dense 128 ReLU, 10."""
+    return nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Flatten(), nn.Linear(64 * 7 * 7, 128), nn.ReLU(), nn.Linear(128, 10))
+
+
 def build(name):
     B, widths, loss, opt, cell, steps = WORKLOADS[name]
-    if cell:
+    if cell == "cnn":
+        model = cnn()
+    elif cell:
         model = Recurrent(cell, widths[0], widths[1], widths[2])
     else:
         layers = []
@@ -76,7 +87,7 @@ def run(name, args, rank, size):
     opt = optimizer(opt_kind, model.parameters())
     b = B // size + (1 if rank < B % size else 0)
     g = torch.Generator().manual_seed(7 + rank)
-    shape = (b, steps, widths[0]) if cell else (b, widths[0])
+    shape = (b, 1, 28, 28) if cell == "cnn" else (b, steps, widths[0]) if cell else (b, widths[0])
     x = torch.randn(shape, generator=g)
     if loss_kind == "ce":
         y = torch.randint(0, widths[-1], (b,), generator=g)

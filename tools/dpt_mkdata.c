@@ -34,6 +34,8 @@ static const char usage_text[] =
     "                                  [--seed 1] [--variable-lengths]\n"
     "       dpt_mkdata resample OUT.h5 [--n 400] [--steps 16] [--out-steps 6] [--noise 0.1]\n"
     "                                  [--seed 1] [--variable-lengths] [--pad 0]\n"
+    "       dpt_mkdata shapes OUT.h5 [--n 600] [--size 12] [--channels 1] [--noise 0.1] "
+    "[--seed 1]\n"
     "       dpt_mkdata fashion-mnist [--dir " FMNIST_DIR "] [--rows] TRAIN.h5 TEST.h5\n"
     "       dpt_mkdata bad KIND OUT.h5      KIND: nan-x inf-x huge-x rows-mismatch x-4d x-int "
     "label-range\n"
@@ -44,6 +46,8 @@ static const char usage_text[] =
     "(N, T, 1) float32 values; with --variable-lengths also lengths (N) int32.\n"
     "sine --generate: one-to-many, X (N, 3) = (w, sin phi, cos phi), y (N, T, 1) the wave.\n"
     "--rows: Fashion-MNIST X as (N, 28, 28), each image row one time step.\n"
+    "shapes: images X (N, S, S, C) of a horizontal bar (class 0), a vertical bar (1) or a\n"
+    "square (2) at a random place and brightness per channel, plus noise; y (N) int32.\n"
     "resample: sequence to sequence, X (N, T, 1) a noisy sine wave, y (N, T_out, 1) the clean\n"
     "wave at T_out evenly spaced times; with --variable-lengths also y_lengths (N) int32, and\n"
     "--pad V puts V (instead of 0) in y past each y length (it must not matter).\n";
@@ -58,6 +62,8 @@ typedef struct opts {
     int64_t seed;
     int64_t steps;
     int64_t out_steps;     /* resample: T_out */
+    int64_t size;          /* shapes: S of the (S, S, C) images */
+    int64_t channels;      /* shapes: C */
     bool rows;             /* fashion-mnist: X (N, 28, 28) */
     bool variable_lengths; /* sine, seqclass: a lengths dataset, zeros after each length */
     bool generate;         /* sine: X is the wave's parameters (N, 3), one-to-many */
@@ -115,6 +121,8 @@ static int set_option(opts *o, const char *name, const char *val) {
     if (strcmp(name, "--features") == 0) return parse_i64(name, val, 1, 1 << 20, &o->features);
     if (strcmp(name, "--classes") == 0) return parse_i64(name, val, 2, 1 << 20, &o->classes);
     if (strcmp(name, "--seed") == 0) return parse_i64(name, val, 0, INT64_MAX, &o->seed);
+    if (strcmp(name, "--size") == 0) return parse_i64(name, val, 4, 1 << 12, &o->size);
+    if (strcmp(name, "--channels") == 0) return parse_i64(name, val, 1, 64, &o->channels);
     if (strcmp(name, "--steps") == 0) return parse_i64(name, val, 1, 1 << 20, &o->steps);
     if (strcmp(name, "--out-steps") == 0) return parse_i64(name, val, 1, 1 << 20, &o->out_steps);
     if (strcmp(name, "--noise") == 0) return parse_f64(name, val, 0.0, &o->noise);
@@ -144,7 +152,9 @@ static int parse_args(opts *o, int argc, char **argv) {
                 .noise = NAN,
                 .seed = -1,
                 .steps = -1,
-                .out_steps = -1};
+                .out_steps = -1,
+                .size = -1,
+                .channels = -1};
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         if (strncmp(a, "--", 2) != 0 || strlen(a) == 2) {
@@ -356,6 +366,65 @@ static int cmd_classify(const opts *o) {
              "classify n=%" PRId64 " features=%" PRId64 " classes=%" PRId64 " seed=%" PRIu64, n, F,
              C, seed);
     h5arr a[2] = {f32_2d("X", x, n, F), labels_1d(y, n)};
+    int rc = write_h5(o->pos[0], a, 2, desc);
+    free(x);
+    free(y);
+    return rc;
+}
+
+/* ---- synthetic images (N, S, S, C) ---- */
+
+/* One image (S, S, C): background noise, then class 0 a horizontal bar 2 rows high, class 1 a
+ * vertical bar 2 columns wide, class 2 a 3x3 square, each at a random place and with a random
+ * brightness per channel, so that a convolution must find the shape wherever it is. */
+static void shape_fill(float *img, int32_t cls, int64_t S, int64_t C, double noise, uint64_t *s) {
+    for (int64_t i = 0; i < S * S * C; i++) img[i] = (float)(noise * rng_normal(s));
+    int64_t r0 = (int64_t)(rng_next(s) % (uint64_t)(S - 3)),
+            c0 = (int64_t)(rng_next(s) % (uint64_t)(S - 3));
+    int64_t len = S / 2 + (int64_t)(rng_next(s) % (uint64_t)(S / 2 - 1));
+    int64_t h = cls == 0 ? 2 : cls == 1 ? len : 3, w = cls == 0 ? len : cls == 1 ? 2 : 3;
+    if (cls == 0) c0 = (int64_t)(rng_next(s) % (uint64_t)(S - w + 1));
+    if (cls == 1) r0 = (int64_t)(rng_next(s) % (uint64_t)(S - h + 1));
+    for (int64_t c = 0; c < C; c++) {
+        float v = (float)(0.5 + 0.5 * rng_uniform(s));
+        for (int64_t r = r0; r < r0 + h; r++)
+            for (int64_t q = c0; q < c0 + w; q++) img[(r * S + q) * C + c] += v;
+    }
+}
+
+static int cmd_shapes(const opts *o) {
+    int64_t n = o->n > 0 ? o->n : 600, S = o->size > 0 ? o->size : 12;
+    int64_t C = o->channels > 0 ? o->channels : 1;
+    double noise = isnan(o->noise) ? 0.1 : o->noise;
+    uint64_t seed = o->seed >= 0 ? (uint64_t)o->seed : 1;
+    if (o->npos != 1) return usage_error("shapes takes one output file");
+    if (too_many(n, S * S, C))
+        return fail("shapes: %" PRId64 " images of %" PRId64 "x%" PRId64 "x%" PRId64
+                    " are too many",
+                    n, S, S, C);
+    float *x = malloc((size_t)(n * S * S * C) * sizeof *x); /* (n, S, S, C) */
+    int32_t *y = malloc((size_t)n * sizeof *y);             /* (n) */
+    if (!x || !y) {
+        free(x);
+        free(y);
+        return fail("out of memory for %" PRId64 " images", n);
+    }
+    uint64_t s = seed;
+    for (int64_t i = 0; i < n; i++) {
+        y[i] = (int32_t)(rng_next(&s) % 3);
+        shape_fill(x + i * S * S * C, y[i], S, C, noise, &s);
+    }
+    char desc[256];
+    snprintf(desc, sizeof desc,
+             "shapes n=%" PRId64 " size=%" PRId64 " channels=%" PRId64 " noise=%g seed=%" PRIu64, n,
+             S, C, noise, seed);
+    h5arr a[2] = {{"X",
+                   H5T_NATIVE_FLOAT,
+                   H5T_IEEE_F32LE,
+                   4,
+                   {(hsize_t)n, (hsize_t)S, (hsize_t)S, (hsize_t)C},
+                   x},
+                  labels_1d(y, n)};
     int rc = write_h5(o->pos[0], a, 2, desc);
     free(x);
     free(y);
@@ -729,10 +798,10 @@ static int run(int argc, char **argv) {
     static const struct {
         const char *name;
         int (*fn)(const opts *);
-    } cmds[] = {{"xor", cmd_xor},           {"friedman1", cmd_friedman1},
-                {"classify", cmd_classify}, {"sine", cmd_sine},
-                {"seqclass", cmd_seqclass}, {"fashion-mnist", cmd_fashion_mnist},
-                {"bad", cmd_bad},           {"resample", cmd_resample}};
+    } cmds[] = {
+        {"xor", cmd_xor},   {"friedman1", cmd_friedman1}, {"classify", cmd_classify},
+        {"sine", cmd_sine}, {"seqclass", cmd_seqclass},   {"fashion-mnist", cmd_fashion_mnist},
+        {"bad", cmd_bad},   {"resample", cmd_resample},   {"shapes", cmd_shapes}};
     if (argc < 2) return usage_error("missing subcommand");
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         fputs(usage_text, stdout);

@@ -36,6 +36,11 @@ bump_gives_class() { # bump_gives_class FILE T F: the largest value of each row 
 check "xor" "$MKDATA" xor xor.h5
 check "xor X is float32 (4, 2)" has xor.h5 X H5T_IEEE_F32LE "( 4, 2 ) / ( 4, 2 )"
 check "xor y is int32 (4) = 0 1 1 0" grep -q '(0): 0, 1, 1, 0' <(h5dump -d y xor.h5)
+check "shapes" "$MKDATA" shapes sh.h5 --n 30 --size 10 --channels 2
+check "shapes X is float32 (30, 10, 10, 2)" has sh.h5 X H5T_IEEE_F32LE "( 30, 10, 10, 2 ) / ( 30, 10, 10, 2 )"
+values sh.h5 y d4 >shapes-y.txt
+check "shapes y is int32 (30) in [0, 2]" in_range 0 2 <shapes-y.txt
+check "shapes y holds more than one class" varies <shapes-y.txt
 check "friedman1 defaults" "$MKDATA" friedman1 fr.h5
 check "friedman1 X is float32 (1000, 13)" has fr.h5 X H5T_IEEE_F32LE "( 1000, 13 ) / ( 1000, 13 )"
 check "friedman1 y is float32 (1000, 1)" has fr.h5 y H5T_IEEE_F32LE "( 1000, 1 ) / ( 1000, 1 )"

@@ -1,0 +1,131 @@
+#!/usr/bin/python3
+"""Forward and backward of dptrain's layers against PyTorch on random data.
+
+For every case in tests/torch/cases_*.py (a list CASES of dicts: name, spec — one layer line as
+dpt_layer_spec_parse reads it —, shape — the per-sample input "H,W,C" —, B, torch — a function
+(x, p) -> y building the same computation in PyTorch from x (B, *shape) and the parameters p in
+dptrain's layout, keyed "W", "b", ... and "<layer>/<tensor>" —, optional seed and rtol), this
+runs build/tests/torch/dpt_layer_io, which writes x, the parameters, dy and dptrain's y, dx and
+parameter gradients, then recomputes y, dx and the gradients in float64 with torch.autograd and
+compares.
+
+Tolerance: max|dptrain - torch| <= rtol * max|torch| per tensor, rtol 2e-5 unless the case says.
+dptrain computes in float32 (unit roundoff u = 6e-8); each compared value is a sum of at most a
+few thousand products of O(1) numbers, whose float32 rounding error grows like sqrt(n) u
+relative to the largest magnitudes (random rounding): ~3e-6 for n = 2000, so 2e-5 leaves a
+margin of ~7, while a wrong index, transposition, padding or missing term is off by O(1) of the
+largest value.  Cases that divide by small numbers (normalisation) say their own rtol.
+
+    tests/torch/run.py BUILD_DIR [-k SUBSTRING]
+"""
+import glob
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+try:
+    import torch
+except ImportError:
+    sys.exit("tests/torch/run.py needs PyTorch: apt-get install python3-torch")
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_RTOL = 2e-5
+
+
+def load_cases(pattern):
+    cases = []
+    for path in sorted(glob.glob(os.path.join(HERE, "cases_*.py"))):
+        name = os.path.splitext(os.path.basename(path))[0]
+        spec = importlib.util.spec_from_file_location(name, path)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        for c in mod.CASES:
+            if pattern is None or pattern in c["name"]:
+                cases.append((name, c))
+    return cases
+
+
+def read(d, name, shape):
+    a = np.fromfile(os.path.join(d, name + ".bin"), dtype="<f4")
+    return torch.tensor(a.astype(np.float64)).reshape(shape)
+
+
+def params_of(d, man, grads_too):
+    flat = read(d, "params", (man["nparams"],))
+    gflat = read(d, "grads", (man["nparams"],))
+    p, g = {}, {}
+    for layer in man["layers"]:
+        for t in layer["tensors"]:
+            n = int(np.prod(t["dims"]))
+            v = flat[t["offset"]:t["offset"] + n].reshape(t["dims"]).clone().requires_grad_(True)
+            gv = gflat[t["offset"]:t["offset"] + n].reshape(t["dims"])
+            for key in (layer["name"] + "/" + t["name"], t["name"]):
+                if key not in p:
+                    p[key], g[key] = v, gv
+    return p, g
+
+
+def compare(what, got, ref, rtol):
+    scale = float(ref.abs().max()) if ref.numel() else 0.0
+    err = float((got - ref).abs().max()) if ref.numel() else 0.0
+    ok = err <= rtol * max(scale, 1e-30)
+    return ok, "%s: max err %.3g (%.3g of max %.3g)" % (what, err, err / max(scale, 1e-30), scale)
+
+
+def run_case(tool, c):
+    shape = [int(v) for v in c["shape"].split(",")]
+    B = c["B"]
+    with tempfile.TemporaryDirectory() as d:
+        r = subprocess.run([tool, d, c["spec"], c["shape"], str(B), str(c.get("seed", 1))],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            return False, ["dpt_layer_io failed: " + r.stderr.strip()]
+        with open(os.path.join(d, "manifest.json")) as f:
+            man = json.load(f)
+        out = [B] + man["out_shape"]
+        x = read(d, "x", [B] + shape).requires_grad_(True)
+        p, g = params_of(d, man, True)
+        y_ref = c["torch"](x, p)
+        rtol = c.get("rtol", DEFAULT_RTOL)
+        checks = [compare("y", read(d, "y", out), y_ref.detach().reshape(out), rtol)]
+        y_ref.backward(read(d, "dy", out).reshape(y_ref.shape))
+        checks.append(compare("dx", read(d, "dx", [B] + shape), x.grad, rtol))
+        for layer in man["layers"]:
+            for t in layer["tensors"]:
+                key = layer["name"] + "/" + t["name"]
+                ref = p[key].grad
+                if ref is None:
+                    ref = torch.zeros_like(p[key])
+                checks.append(compare("d" + key, g[key], ref, rtol))
+    return all(ok for ok, _ in checks), [m for _, m in checks]
+
+
+def main():
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    tool = os.path.join(sys.argv[1], "tests", "torch", "dpt_layer_io")
+    pattern = sys.argv[3] if len(sys.argv) > 3 and sys.argv[2] == "-k" else None
+    torch.manual_seed(0)
+    # The check itself can fail: an error of 1e-4 of the largest value is caught.
+    ref = torch.linspace(-1.0, 2.0, 7, dtype=torch.float64)
+    assert not compare("self-test", ref + 1e-4 * 2.0, ref, DEFAULT_RTOL)[0]
+    assert compare("self-test", ref + 1e-6, ref, DEFAULT_RTOL)[0]
+    cases = load_cases(pattern)
+    if not cases:
+        sys.exit("no cases matched")
+    failed = 0
+    for mod, c in cases:
+        ok, msgs = run_case(tool, c)
+        failed += not ok
+        print("%s %s/%s: %s" % ("ok  " if ok else "FAIL", mod, c["name"], "; ".join(msgs)))
+    print("%d of %d cases agree with PyTorch" % (len(cases) - failed, len(cases)))
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -83,8 +83,11 @@ static void report_model(const dpt_trainer *t) {
         const dpt_layer *l = &m->layers[i];
         dpt_log0(" -> %s(%d)", l->name, l->out);
     }
-    dpt_log0("; %zu parameters (checksum %016llx, same on all ranks)\n", m->nparams,
-             (unsigned long long)dpt_model_checksum(m));
+    if (m->nstate) /* batch_norm's moving statistics: saved and checksummed, not trained */
+        dpt_log0("; %zu parameters + %zu state values", m->nparams, m->nstate);
+    else
+        dpt_log0("; %zu parameters", m->nparams);
+    dpt_log0(" (checksum %016llx, same on all ranks)\n", (unsigned long long)dpt_model_checksum(m));
 }
 
 /* Data that steps x features describe as before: float X (F) or (T, F), y per sample, per step

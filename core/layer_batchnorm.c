@@ -116,31 +116,47 @@ static bool uses_batch_stats(const dpt_step_ctx *ctx) {
     return ctx && ctx->training;
 }
 
+/* The valid steps of sample b: a sequence's padding (steps past ctx->lengths) is left out of the
+ * statistics, as Keras does with a mask; every other input counts all its rows. */
+static int valid_steps(const dpt_layer *l, const dpt_step_ctx *ctx, int b) {
+    if (!ctx || !ctx->lengths || l->in_shape.rank != 2) return l->steps_in;
+    return ctx->lengths[b];
+}
+
 /* Sums buf (n) across ranks when the layer is synchronized and somebody reduces. */
 static void reduce(const dpt_layer *l, const dpt_step_ctx *ctx, double *buf, int n) {
     if (args_of(l)->synchronized && ctx->reduce) ctx->reduce(ctx->reduce_arg, buf, n);
 }
 
-/* Mean and biased variance of every channel over the batch's rows x (R, C), global when
- * synchronized: two passes (sum, then sum of squared deviations) for stability, in double. */
-static void batch_stats(dpt_layer *l, const float *x, size_t R, const dpt_step_ctx *ctx) {
+/* Mean and biased variance of every channel over the batch's valid rows of x (B, steps, C),
+ * global when synchronized: two passes (sum, then sum of squared deviations) for stability, in
+ * double. */
+static void batch_stats(dpt_layer *l, const float *x, int B, const dpt_step_ctx *ctx) {
     bn_cache k = cache_of(l);
     int C = l->in;
     float eps = args_of(l)->epsilon;
     memset(k.buf, 0, ((size_t)C + 1) * sizeof *k.buf);
-    for (size_t r = 0; r < R; r++)
-        for (int c = 0; c < C; c++) k.buf[c] += (double)x[r * C + c];
-    k.buf[C] = (double)R;
+    for (int b = 0; b < B; b++) {
+        int T = valid_steps(l, ctx, b);
+        const float *xb = x + (size_t)b * l->steps_in * C; /* (steps, C) */
+        for (int t = 0; t < T; t++)
+            for (int c = 0; c < C; c++) k.buf[c] += (double)xb[(size_t)t * C + c];
+        k.buf[C] += (double)T;
+    }
     reduce(l, ctx, k.buf, C + 1);
     *k.count = k.buf[C];
     double n = *k.count > 0 ? *k.count : 1.0; /* no rows anywhere: nothing to normalise */
     for (int c = 0; c < C; c++) k.mean[c] = k.buf[c] / n;
     memset(k.buf, 0, (size_t)C * sizeof *k.buf);
-    for (size_t r = 0; r < R; r++)
-        for (int c = 0; c < C; c++) {
-            double d = (double)x[r * C + c] - k.mean[c];
-            k.buf[c] += d * d;
-        }
+    for (int b = 0; b < B; b++) {
+        int T = valid_steps(l, ctx, b);
+        const float *xb = x + (size_t)b * l->steps_in * C; /* (steps, C) */
+        for (int t = 0; t < T; t++)
+            for (int c = 0; c < C; c++) {
+                double d = (double)xb[(size_t)t * C + c] - k.mean[c];
+                k.buf[c] += d * d;
+            }
+    }
     reduce(l, ctx, k.buf, C);
     for (int c = 0; c < C; c++) k.inv_std[c] = 1.0 / sqrt(k.buf[c] / n + (double)eps);
 }
@@ -185,13 +201,16 @@ static void batchnorm_forward(dpt_layer *l, const float *x, float *y, int B,
     int C = l->in;
     size_t R = (size_t)B * (size_t)l->steps_in; /* rows of C channels */
     if (uses_batch_stats(ctx)) {
-        batch_stats(l, x, R, ctx);
+        batch_stats(l, x, B, ctx);
         update_moving(l, ctx);
     } else {
         moving_stats(l);
     }
     bn_cache k = cache_of(l);
     const float *gamma = gamma_of(l), *beta = beta_of(l); /* (C) or NULL */
+    /* Each element on its own: the same bits however the rows are split among threads.  The
+     * sums above stay in one thread, in row order (the order depends on the data sizes only). */
+#pragma omp parallel for schedule(static) if (R * (size_t)C > 16384)
     for (size_t r = 0; r < R; r++)
         for (int c = 0; c < C; c++) {
             double xhat = ((double)x[r * C + c] - k.mean[c]) * k.inv_std[c];
@@ -202,22 +221,29 @@ static void batchnorm_forward(dpt_layer *l, const float *x, float *y, int B,
 
 /* dx = gamma inv_std (dy - mean(dy) - xhat mean(dy xhat)), the means over the global batch
  * (sums s (2C): sum dy, then sum dy xhat; N rows).  dy is d(loss sum)/dy: the step divides
- * every gradient by the global count after the allreduce, which the formula commutes with. */
-static void input_grad(const dpt_layer *l, const float *x, const float *dy, float *dx, size_t R,
-                       const double *s, double N, bool batch) {
+ * every gradient by the global count after the allreduce, which the formula commutes with.
+ * Padding rows (not in the statistics) get only the direct term gamma inv_std dy, but their dy
+ * is in the sums: their outputs depend on the statistics too. */
+static void input_grad(const dpt_layer *l, const float *x, const float *dy, float *dx, int B,
+                       const double *s, double N, const dpt_step_ctx *ctx) {
     bn_cache k = cache_of(l);
-    int C = l->in;
+    int C = l->in, steps = l->steps_in;
+    bool batch = uses_batch_stats(ctx);
     const float *gamma = gamma_of(l);
-    for (size_t r = 0; r < R; r++)
-        for (int c = 0; c < C; c++) {
-            size_t i = r * C + c;
-            double g = (gamma ? (double)gamma[c] : 1.0) * k.inv_std[c], d = (double)dy[i];
-            if (batch) {
-                double xhat = ((double)x[i] - k.mean[c]) * k.inv_std[c];
-                d -= s[c] / N + xhat * s[(size_t)C + c] / N;
+#pragma omp parallel for schedule(static) if ((size_t)B * steps * C > 16384)
+    for (int b = 0; b < B; b++) {
+        int T = valid_steps(l, ctx, b);
+        for (int t = 0; t < steps; t++)
+            for (int c = 0; c < C; c++) {
+                size_t i = ((size_t)b * steps + t) * C + c;
+                double g = (gamma ? (double)gamma[c] : 1.0) * k.inv_std[c], d = (double)dy[i];
+                if (batch && t < T) {
+                    double xhat = ((double)x[i] - k.mean[c]) * k.inv_std[c];
+                    d -= s[c] / N + xhat * s[(size_t)C + c] / N;
+                }
+                dx[i] = (float)(g * d);
             }
-            dx[i] = (float)(g * d);
-        }
+    }
 }
 
 static void batchnorm_backward(dpt_layer *l, const float *x, const float *y, const float *dy,
@@ -243,9 +269,8 @@ static void batchnorm_backward(dpt_layer *l, const float *x, const float *y, con
         if (dbeta) dbeta[c] += (float)s[c];
     }
     if (!dx) return; /* the first layer: the same on every rank, so nobody reduces */
-    bool batch = uses_batch_stats(ctx);
-    if (batch) reduce(l, ctx, s, 2 * C);
-    input_grad(l, x, dy, dx, R, s, *k.count > 0 ? *k.count : 1.0, batch);
+    if (uses_batch_stats(ctx)) reduce(l, ctx, s, 2 * C);
+    input_grad(l, x, dy, dx, B, s, *k.count > 0 ? *k.count : 1.0, ctx);
 }
 
 const dpt_layer_type dpt_layer_batch_norm_type = {

@@ -53,8 +53,8 @@ static void case_free(bn_case *c) {
 
 static const dpt_step_ctx TRAIN = {.training = true};
 
-static double objective(bn_case *c) {
-    c->l.type->forward(&c->l, c->x, c->y, c->B, &TRAIN);
+static double objective(bn_case *c, const dpt_step_ctx *ctx) {
+    c->l.type->forward(&c->l, c->x, c->y, c->B, ctx);
     double s = 0.0;
     for (size_t i = 0; i < c->n; i++) s += (double)c->r[i] * (double)c->y[i];
     return s;
@@ -65,12 +65,12 @@ static double objective(bn_case *c) {
  * float32 values of magnitude <= ~3, each rounded to ~2e-7 relative, so the difference quotient
  * carries <= 60 x 6e-7 / 2e-2 ~ 2e-3 in the worst case and ~2e-4 typically (random signs); the
  * truncation error h^2 f'''/6 of 1/sqrt(var + eps) with var ~ 1 is ~1e-5. */
-static void gradcheck(const char *line, const dpt_shape *in, int B) {
+static void gradcheck_ctx(const char *line, const dpt_shape *in, int B, const dpt_step_ctx *ctx) {
     bn_case c;
     case_make(&c, line, in, B);
     memset(c.l.grads, 0, c.l.nparams * sizeof(float));
-    objective(&c);
-    c.l.type->backward(&c.l, c.x, c.y, c.r, c.dx, B, &TRAIN);
+    objective(&c, ctx);
+    c.l.type->backward(&c.l, c.x, c.y, c.r, c.dx, B, ctx);
     float *vals[2] = {c.x, c.l.params};
     const float *ana[2] = {c.dx, c.l.grads};
     size_t counts[2] = {c.n, c.l.nparams};
@@ -78,14 +78,18 @@ static void gradcheck(const char *line, const dpt_shape *in, int B) {
         for (size_t i = 0; i < counts[k]; i++) {
             float v0 = vals[k][i], up = v0 + 1e-2f, down = v0 - 1e-2f;
             vals[k][i] = up;
-            double fu = objective(&c);
+            double fu = objective(&c, ctx);
             vals[k][i] = down;
-            double fd = objective(&c);
+            double fd = objective(&c, ctx);
             vals[k][i] = v0;
             double num = (fu - fd) / ((double)up - (double)down);
             assert_close(ana[k][i], num, 1e-2, 1e-3);
         }
     case_free(&c);
+}
+
+static void gradcheck(const char *line, const dpt_shape *in, int B) {
+    gradcheck_ctx(line, in, B, &TRAIN);
 }
 
 static void test_gradients_match_finite_differences_for_every_input_rank(void **state) {
@@ -98,6 +102,31 @@ static void test_gradients_match_finite_differences_for_every_input_rank(void **
         gradcheck(lines[i], &tf, 3);
         gradcheck(lines[i], &hwc, 2);
     }
+}
+
+/* Padding steps of sequences stay out of the statistics (their outputs still depend on them, so
+ * their dy enters the sums): the exact gradient, and the valid rows do not see the padding. */
+static void test_sequence_padding_is_left_out_of_the_statistics(void **state) {
+    (void)state;
+    const int32_t lengths[3] = {4, 2, 3};
+    dpt_step_ctx ctx = {.training = true, .lengths = lengths};
+    dpt_shape in = dpt_shape_2d(4, 3);
+    gradcheck_ctx("batch_norm", &in, 3, &ctx);
+    gradcheck_ctx("batch_norm center=false scale=false", &in, 3, &ctx);
+    bn_case c;
+    case_make(&c, "batch_norm", &in, 3);
+    float y0[36], st0[6];
+    c.l.type->forward(&c.l, c.x, c.y, 3, &ctx);
+    memcpy(y0, c.y, sizeof y0);
+    memcpy(st0, c.l.state, sizeof st0);
+    case_free(&c);
+    case_make(&c, "batch_norm", &in, 3);
+    c.x[(1 * 4 + 3) * 3 + 1] = 100.0f; /* sample 1, step 3: padding */
+    c.l.type->forward(&c.l, c.x, c.y, 3, &ctx);
+    for (int i = 0; i < 36; i++)
+        if (i / 3 != 1 * 4 + 3) assert_true(c.y[i] == y0[i]);
+    assert_memory_equal(c.l.state, st0, sizeof st0);
+    case_free(&c);
 }
 
 /* The layer over rows x (R, C) in double, straight from the definition. */
@@ -284,6 +313,7 @@ static void test_optimizer_and_l2_leave_the_moving_statistics_alone(void **state
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gradients_match_finite_differences_for_every_input_rank),
+        cmocka_unit_test(test_sequence_padding_is_left_out_of_the_statistics),
         cmocka_unit_test(test_forward_backward_and_moving_stats_match_a_double_reference),
         cmocka_unit_test(test_keys_default_like_keras_and_state_is_not_a_parameter),
         cmocka_unit_test(test_a_model_with_no_rows_still_joins_every_reduction),

@@ -73,21 +73,39 @@ static void open_log(train_output *out, const dpt_trainer *t, bool resumed) {
 
 /* ---- reporting ---- */
 
+/* "(28, 28, 32)": a shape's dimensions without its element type. */
+static const char *dims_text(const dpt_shape *s, char *buf, size_t n) {
+    size_t len = (size_t)snprintf(buf, n, "(");
+    for (int d = 0; d < s->rank && len < n; d++)
+        len += (size_t)snprintf(buf + len, n - len, "%s%d", d ? ", " : "", s->dim[d]);
+    if (len < n) snprintf(buf + len, n - len, ")");
+    return buf;
+}
+
 static void report_model(const dpt_trainer *t) {
     const dpt_model *m = &t->model;
     dpt_log0("dptrain %s: %d rank%s x %d thread%s, BLIS kernels '%s' (%s)\n", DPT_VERSION,
              dpt_world.size, dpt_world.size > 1 ? "s" : "", t->threads, t->threads > 1 ? "s" : "",
              dpt_blas_arch(), dpt_blas_arch_reason());
-    dpt_log0("model: %d inputs", m->in_features);
+    char sh[96];
+    if (m->in_shape.rank <= 1)
+        dpt_log0("model: %d inputs", m->in_features);
+    else
+        dpt_log0("model: %s inputs", dims_text(&m->in_shape, sh, sizeof sh));
     for (int i = 0; i < m->nlayers; i++) {
         const dpt_layer *l = &m->layers[i];
-        dpt_log0(" -> %s(%d)", l->name, l->out);
+        dpt_log0(" -> %s%s", l->name, dims_text(&l->out_shape, sh, sizeof sh));
     }
+    /* The arena holds every activation, layer cache and backward delta for max_batch rows:
+     * what the model needs besides parameters, gradients and optimizer state. */
+    double kib = (double)m->arena_floats * sizeof(float) / 1024.0;
     if (m->nstate) /* batch_norm's moving statistics: saved and checksummed, not trained */
         dpt_log0("; %zu parameters + %zu state values", m->nparams, m->nstate);
     else
         dpt_log0("; %zu parameters", m->nparams);
-    dpt_log0(" (checksum %016llx, same on all ranks)\n", (unsigned long long)dpt_model_checksum(m));
+    dpt_log0(" (checksum %016llx, same on all ranks); activations %.1f %s per rank for %d rows\n",
+             (unsigned long long)dpt_model_checksum(m), kib < 1024 ? kib : kib / 1024,
+             kib < 1024 ? "KiB" : "MiB", m->max_batch);
 }
 
 /* Data that steps x features describe as before: float X (F) or (T, F), y per sample, per step

@@ -163,8 +163,8 @@ static void test_forward_backward_and_moving_stats_match_a_double_reference(void
     bn_case c;
     case_make(&c, "batch_norm momentum=0.9", &in, 10);
     size_t R = 30, C = 5;
-    double *y = calloc(c.n, sizeof *y), *dx = calloc(c.n, sizeof *dx), dg[5], db[5], mean[5],
-           var[5];
+    double *y = calloc(c.n, sizeof *y), *dx = calloc(c.n, sizeof *dx);
+    double dg[5] = {0}, db[5] = {0}, mean[5] = {0}, var[5] = {0};
     reference(&c, R, y, dx, dg, db, mean, var);
     memset(c.l.grads, 0, c.l.nparams * sizeof(float));
     c.l.type->forward(&c.l, c.x, c.y, c.B, &TRAIN);

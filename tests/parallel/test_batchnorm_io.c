@@ -3,6 +3,7 @@
  * the loaded model gives the same bits as with the original, and a changed moving statistic is
  * caught by the checksum. */
 #include <hdf5.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,6 +15,11 @@
 #include "mpitest.h"
 #include "parallel/dist.h"
 #include "scratch.h"
+
+/* Whether n bytes at a and b are the same bits (floats compared bit for bit on purpose). */
+static bool same_bits(const void *a, const void *b, size_t n) {
+    return memcmp(a, b, n) == 0;
+}
 
 static const char yaml[] = "model:\n"
                            "  layers:\n"
@@ -75,11 +81,11 @@ static void model_file_keeps_the_moving_statistics(void) {
     dpt_model g;
     dpt_norm x, y;
     CHECK_MSG(dpt_model_load(path, &c, &g, 8, &x, &y, err, sizeof err) == 0, err);
-    CHECK(g.nstate == f.m.nstate && memcmp(g.state, f.m.state, 8 * sizeof(float)) == 0);
+    CHECK(g.nstate == f.m.nstate && same_bits(g.state, f.m.state, 8 * sizeof(float)));
     float a[16], b[16];
     eval(&f.m, a);
     eval(&g, b);
-    CHECK(memcmp(a, b, sizeof a) == 0);
+    CHECK(same_bits(a, b, sizeof a));
     dpt_model_free(&g);
     dpt_config_free(&c);
     MPI_Barrier(MPI_COMM_WORLD);
@@ -105,7 +111,7 @@ static void checkpoint_restores_the_moving_statistics(void) {
     fixture f, g;
     make(&f, 2);
     make(&g, 0); /* a fresh model: moving stats 0 and 1 */
-    CHECK(memcmp(f.m.state, g.m.state, 8 * sizeof(float)) != 0);
+    CHECK(!same_bits(f.m.state, g.m.state, 8 * sizeof(float)));
     char err[512] = "", written[512] = "";
     dpt_train_state st = {.step = 5, .world_size = dpt_world.size, .threads = 1};
     if (dpt_world.rank == 0)
@@ -118,8 +124,8 @@ static void checkpoint_restores_the_moving_statistics(void) {
     CHECK_MSG(dpt_ckpt_read(dpt_test_path(dir, "ckpt-0000000005.h5"), &g.m, &g.o, &got, &x, &y, err,
                             sizeof err) == 0,
               err);
-    CHECK(memcmp(f.m.state, g.m.state, 8 * sizeof(float)) == 0);
-    CHECK(memcmp(f.m.params, g.m.params, f.m.nparams * sizeof(float)) == 0);
+    CHECK(same_bits(f.m.state, g.m.state, 8 * sizeof(float)));
+    CHECK(same_bits(f.m.params, g.m.params, f.m.nparams * sizeof(float)));
     free_fixture(&f);
     free_fixture(&g);
 }

@@ -10,8 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 PACKAGES=(build-essential cmake pkg-config libopenmpi-dev openmpi-bin libhdf5-openmpi-dev
-          hdf5-tools libblis-dev libyaml-dev libcmocka-dev zlib1g-dev dataset-fashion-mnist
-          procps)
+          hdf5-tools libblis-dev libyaml-dev libcmocka-dev zlib1g-dev libstb-dev
+          dataset-fashion-mnist procps)
 # Only for the tests: a single-node Slurm the job scripts in jobs/ are tested against
 # (tests/slurm; libpmix-dev holds the libpmix.so that srun --mpi=pmix loads), h5py for the
 # docs' Python snippets (tests/docs), and PyTorch, which every layer is compared with (tests/torch).

@@ -1,6 +1,7 @@
-/* `dptrain evaluate MODEL DATA` and `dptrain predict MODEL DATA OUT.h5`: the model and this
- * rank's rows of DATA come from the trainer library (train/eval.h); here the loss and metrics are
- * printed (evaluate) or the predictions gathered to rank 0 and written (predict). */
+/* `dptrain evaluate MODEL DATA` and `dptrain predict MODEL DATA OUT.h5 [--output-layer NAME]`:
+ * the model and this rank's rows of DATA come from the trainer library (train/eval.h); here the
+ * loss and metrics are printed (evaluate) or the predictions (or a named layer's outputs)
+ * gathered to rank 0 and written (predict). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,12 +13,24 @@
 #include "parallel/dist.h"
 #include "train/eval.h"
 
-static int parse(int argc, char **argv, int npos, const char **pos, const char *usage) {
+/* Positional arguments into pos (npos of them), and the value of option `opt` (NULL: none
+ * taken) into *optval.  0, 1 for --help, -1 on a usage error (printed by rank 0). */
+static int parse_opt(int argc, char **argv, int npos, const char **pos, const char *usage,
+                     const char *opt, const char **optval) {
     int n = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             if (dpt_world.rank == 0) printf("usage: %s\n", usage);
             return 1;
+        }
+        if (opt && !strcmp(argv[i], opt)) {
+            if (i + 1 == argc) {
+                if (dpt_world.rank == 0)
+                    fprintf(stderr, "dptrain: %s needs a value\nusage: %s\n", opt, usage);
+                return -1;
+            }
+            *optval = argv[++i];
+            continue;
         }
         if (argv[i][0] == '-' || n == npos) {
             if (dpt_world.rank == 0)
@@ -29,6 +42,10 @@ static int parse(int argc, char **argv, int npos, const char **pos, const char *
     if (n == npos) return 0;
     if (dpt_world.rank == 0) fprintf(stderr, "usage: %s\n", usage);
     return -1;
+}
+
+static int parse(int argc, char **argv, int npos, const char **pos, const char *usage) {
+    return parse_opt(argc, argv, npos, pos, usage, NULL, NULL);
 }
 
 int dpt_cmd_evaluate(int argc, char **argv) {
@@ -81,25 +98,37 @@ static float *gather_rows(const float *local, int64_t nrows, size_t w, int64_t n
 }
 
 int dpt_cmd_predict(int argc, char **argv) {
-    const char *pos[3];
-    int rc = parse(argc, argv, 3, pos, "dptrain predict MODEL DATA OUT.h5");
+    const char *pos[3], *layer_name = NULL;
+    int rc =
+        parse_opt(argc, argv, 3, pos, "dptrain predict MODEL DATA OUT.h5 [--output-layer NAME]",
+                  "--output-layer", &layer_name);
     if (rc) return rc > 0 ? DPT_EXIT_OK : DPT_EXIT_USAGE;
     dpt_infer *r = dpt_calloc(1, sizeof *r);
     dpt_infer_init(r, pos[0], pos[1], false);
-    int K = r->model.out_features, T = r->model.out_steps;
+    int layer = layer_name ? dpt_infer_layer(r, layer_name, pos[0]) : -1;
+    /* What a row of the file holds: the model's output, or the named layer's raw outputs. */
+    dpt_shape shape = layer >= 0 ? r->model.layers[layer].out_shape : r->model.out_shape;
+    int K = dpt_shape_last(&shape), T = (int)dpt_shape_outer(&shape);
     size_t w = (size_t)T * K;
     int64_t nrows = r->data.shard.nrows, n = r->info.n;
     float *mine = dpt_alloc_floats((size_t)nrows * w + 1);
-    dpt_infer_predict(r, mine);
+    if (layer >= 0)
+        dpt_infer_activations(r, layer, mine);
+    else
+        dpt_infer_predict(r, mine);
     float *all = gather_rows(mine, nrows, w, n);
     if (dpt_world.rank == 0) {
-        bool classifier = r->loss->output != NULL;
+        bool classifier = layer < 0 && r->loss->output != NULL;
         int32_t *labels = classifier ? dpt_calloc((size_t)n * T + 1, sizeof(int32_t)) : NULL;
         if (labels) classes(all, n * T, K, labels);
         char err[1024];
-        if (dpt_h5_write_predictions_seq(pos[2], all, n, T, K, labels, err, sizeof err))
+        if (dpt_h5_write_predictions_shape(pos[2], all, n, &shape, labels, err, sizeof err))
             dpt_fatal("%s", err);
-        printf("predictions of %lld rows written to %s\n", (long long)n, pos[2]);
+        if (layer >= 0)
+            printf("outputs of layer %s of %lld rows written to %s\n", layer_name, (long long)n,
+                   pos[2]);
+        else
+            printf("predictions of %lld rows written to %s\n", (long long)n, pos[2]);
         fflush(stdout);
         free(labels);
     }

@@ -1,6 +1,7 @@
-/* `dptrain import csv|idx|npy INPUT... OUT.h5`: converts users' data files to the HDF5 layout
- * dptrain trains on (io/import/, docs/data.md "Importing data").  Rank 0 does the work; under
- * mpirun the other ranks wait for it without spinning, and a failure ends them all. */
+/* `dptrain import csv|idx|npy|images INPUT... OUT.h5`: converts users' data files (and folders
+ * of images) to the HDF5 layout dptrain trains on (io/import/, docs/data.md "Importing data"). Rank
+ * 0 does the work; under mpirun the other ranks wait for it without spinning, and a failure ends
+ * them all. */
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -16,19 +17,25 @@
 #include "core/trace.h"
 #include "io/import/csv.h"
 #include "io/import/idx.h"
+#include "io/import/images.h"
 #include "io/import/npy.h"
 #include "parallel/dist.h"
 
 static const char usage_text[] =
     "usage: dptrain import csv IN.csv OUT.h5 [--target COLS | --no-target] [--features COLS]\n"
     "                          [--header auto|yes|no] [--delimiter C] [--labels]\n"
-    "       dptrain import idx IMAGES [LABELS] OUT.h5 [--layout flat|seq] [--scale F]\n"
+    "       dptrain import idx IMAGES [LABELS] OUT.h5 [--layout flat|seq|image] [--scale F]\n"
+    "                          [--dtype float32|uint8]\n"
     "       dptrain import npy X.npy [Y.npy] OUT.h5 [--lengths L.npy] [--float-targets]\n"
+    "                          [--dtype float32|uint8]\n"
+    "       dptrain import images DIR OUT.h5 [--channels 1|3|4] [--size HxW]\n"
+    "                          [--shuffle SEED] [--dtype uint8|float32]\n"
     "options for all formats: [--x NAME] [--y NAME] [--compress 0-9] [--force]\n"
     "\n"
-    "Writes X float32 (N, F) or (N, T, F), y float32 (N, K) or int32 class labels (N), and\n"
-    "lengths int32 (N), chunked by rows (about 1 MiB per chunk), gzip'd with --compress N\n"
-    "(default 0: none).  An existing OUT.h5 is replaced only with --force.  Inputs are streamed.\n"
+    "Writes X float32 (N, F), (N, T, F) or (N, H, W, C), y float32 (N, K) or int32 class labels\n"
+    "(N), and lengths int32 (N), chunked by rows (about 1 MiB per chunk), gzip'd with\n"
+    "--compress N (default 0: none).  An existing OUT.h5 is replaced only with --force.  Inputs\n"
+    "are streamed.  --dtype uint8 keeps 8-bit pixels as uint8 (dptrain reads them as v / 255).\n"
     "\n"
     "csv:  --target COLS    target columns, comma-separated names or 0-based indices\n"
     "                       (default: the last column); --no-target: X only\n"
@@ -39,11 +46,19 @@ static const char usage_text[] =
     "      Quoted cells (RFC 4180), blank lines and '#' comment lines are accepted.\n"
     "idx:  IMAGES (N, d1, ...) and LABELS (N), plain or gzip'd\n"
     "      --layout flat    X (N, d1 x d2 x ...) (default); seq: X (N, d1, d2 x ...), rows as\n"
-    "                       time steps\n"
+    "                       time steps; image: X (N, H, W, 1) from (N, H, W) images\n"
+    "                       ((N, H, W, C) from 4-D IDX files)\n"
+    "      --dtype uint8    X uint8, the ubyte values unscaled (default float32)\n"
     "      --scale F        multiplies the image values (a number or a fraction like 1/255);\n"
     "                       default 1/255 for ubyte images (pixels to [0, 1]), else 1\n"
     "npy:  X.npy (N), (N, F) or (N, T, F); Y.npy (N, ...) integer -> int32 labels, float ->\n"
     "      float32; --float-targets: integer Y as float32; --lengths L.npy (N) sequence lengths\n"
+    "      X.npy may also be (N, H, W, C) images; --dtype uint8 keeps a |u1 X as uint8\n"
+    "images: DIR/CLASS/*.png|jpg|jpeg, one sub-folder per class (names sorted: labels 0..K-1,\n"
+    "      stored in the string dataset class_names); X (N, H, W, C) uint8 by default\n"
+    "      --channels C     1 grey, 3 RGB, 4 RGBA (default: 1 or 3 from the first image)\n"
+    "      --size HxW       resize every image to H x W (default: all must have one size)\n"
+    "      --shuffle SEED   rows in an order drawn from SEED (default: class by class)\n"
     "\n"
     "Exit status: 0 done, 1 bad input (the message names the file and line or element), 2 usage.\n";
 
@@ -54,6 +69,7 @@ typedef struct imp_args {
     dpt_csv_opts csv;
     dpt_idx_opts idx;
     dpt_npy_opts npy;
+    dpt_images_opts img;
     dpt_import_opts io;
 } imp_args;
 
@@ -104,6 +120,39 @@ static int parse_compress(const char *s, int *out) {
     return 0;
 }
 
+/* "28x28" (height x width, each 1..DPT_IMAGES_MAX_SIDE). */
+static int parse_size(const char *s, dpt_images_opts *out) {
+    char *end;
+    long h = strtol(s, &end, 10), w = 0;
+    if (end == s || (*end != 'x' && *end != 'X')) return -1;
+    const char *p = end + 1;
+    w = strtol(p, &end, 10);
+    if (end == p || *end || h < 1 || w < 1 || h > DPT_IMAGES_MAX_SIDE || w > DPT_IMAGES_MAX_SIDE)
+        return -1;
+    out->height = (int)h;
+    out->width = (int)w;
+    return 0;
+}
+
+/* A seed: a decimal integer >= 0 (up to 2^64 - 1). */
+static int parse_seed(const char *s, dpt_images_opts *out) {
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (!*s || *s == '-' || *end || errno) return -1;
+    out->shuffle = true;
+    out->seed = v;
+    return 0;
+}
+
+/* fmt is one of the words of list. */
+static bool fmt_in(const char *list, const char *fmt) {
+    size_t n = strlen(fmt);
+    for (const char *p = strstr(list, fmt); p; p = strstr(p + 1, fmt))
+        if ((p == list || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0')) return true;
+    return false;
+}
+
 /* The options: where each one's value goes and which format it belongs to. */
 typedef enum {
     OPT_FLAG,
@@ -112,12 +161,16 @@ typedef enum {
     OPT_HEADER,
     OPT_DELIM,
     OPT_SCALE,
-    OPT_LAYOUT
+    OPT_LAYOUT,
+    OPT_DTYPE,
+    OPT_CHANNELS,
+    OPT_SIZE,
+    OPT_SEED
 } opt_kind;
 
 typedef struct opt_def {
     const char *name;
-    const char *fmt; /* NULL: every format */
+    const char *fmt; /* formats it applies to ("idx npy"); NULL: every format */
     opt_kind kind;
     size_t offset; /* of the field in imp_args */
 } opt_def;
@@ -133,7 +186,11 @@ static const opt_def options[] = {
     {"--header", "csv", OPT_HEADER, offsetof(imp_args, csv.header)},
     {"--delimiter", "csv", OPT_DELIM, offsetof(imp_args, csv.delim)},
     {"--labels", "csv", OPT_FLAG, offsetof(imp_args, csv.labels)},
-    {"--layout", "idx", OPT_LAYOUT, offsetof(imp_args, idx.seq)},
+    {"--layout", "idx", OPT_LAYOUT, offsetof(imp_args, idx)},
+    {"--dtype", "idx npy images", OPT_DTYPE, offsetof(imp_args, io.x_type)},
+    {"--channels", "images", OPT_CHANNELS, offsetof(imp_args, img.channels)},
+    {"--size", "images", OPT_SIZE, offsetof(imp_args, img)},
+    {"--shuffle", "images", OPT_SEED, offsetof(imp_args, img)},
     {"--scale", "idx", OPT_SCALE, offsetof(imp_args, idx.scale)},
     {"--lengths", "npy", OPT_STRING, offsetof(imp_args, npy.lengths)},
     {"--float-targets", "npy", OPT_FLAG, offsetof(imp_args, npy.float_targets)},
@@ -164,8 +221,21 @@ static int set_option(imp_args *a, const opt_def *o, const char *v) {
     case OPT_SCALE:
         return parse_scale(v, field);
     case OPT_LAYOUT:
-        *(bool *)field = !strcmp(v, "seq");
-        return !strcmp(v, "seq") || !strcmp(v, "flat") ? 0 : -1;
+        ((dpt_idx_opts *)field)->seq = !strcmp(v, "seq");
+        ((dpt_idx_opts *)field)->image = !strcmp(v, "image");
+        return !strcmp(v, "seq") || !strcmp(v, "flat") || !strcmp(v, "image") ? 0 : -1;
+    case OPT_DTYPE:
+        *(int *)field = !strcmp(v, "uint8")     ? DPT_IMPORT_X_U8
+                        : !strcmp(v, "float32") ? DPT_IMPORT_X_F32
+                                                : DPT_IMPORT_X_DEFAULT;
+        return *(int *)field == DPT_IMPORT_X_DEFAULT ? -1 : 0;
+    case OPT_CHANNELS:
+        *(int *)field = atoi(v);
+        return strlen(v) == 1 && strchr("134", v[0]) ? 0 : -1;
+    case OPT_SIZE:
+        return parse_size(v, field);
+    case OPT_SEED:
+        return parse_seed(v, field);
     }
     return -1;
 }
@@ -185,7 +255,7 @@ static int parse_one(imp_args *a, int argc, char **argv, int *i) {
     snprintf(name, sizeof name, "%.*s", eq ? (int)(eq - arg) : (int)strlen(arg), arg);
     const opt_def *o = find_option(name);
     if (!o || (o->kind == OPT_FLAG && val)) return usage_error(a->fmt, "unknown option", arg);
-    if (o->fmt && strcmp(o->fmt, a->fmt))
+    if (o->fmt && !fmt_in(o->fmt, a->fmt))
         return usage_error(a->fmt, "option for another format:", name);
     if (o->kind != OPT_FLAG && !val) {
         if (*i + 1 >= argc) return usage_error(a->fmt, "option needs a value:", name);
@@ -199,21 +269,27 @@ static int parse_args(imp_args *a, int argc, char **argv) {
     *a = (imp_args){.io = {.label_max = -1, .attr_name = "dptrain_import"}};
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
         if (argc >= 2) return 1;
-        return usage_error(NULL, "missing format (csv, idx or npy)", NULL);
+        return usage_error(NULL, "missing format (csv, idx, npy or images)", NULL);
     }
     a->fmt = argv[1];
-    if (strcmp(a->fmt, "csv") && strcmp(a->fmt, "idx") && strcmp(a->fmt, "npy"))
-        return usage_error(NULL, "unknown format (expected csv, idx or npy)", a->fmt);
+    if (!fmt_in("csv idx npy images", a->fmt))
+        return usage_error(NULL, "unknown format (expected csv, idx, npy or images)", a->fmt);
     for (int i = 2; i < argc; i++) {
         int rc = parse_one(a, argc, argv, &i);
         if (rc) return rc;
     }
-    int lo = 2, hi = !strcmp(a->fmt, "csv") ? 2 : 3;
+    bool csv = !strcmp(a->fmt, "csv"), images = !strcmp(a->fmt, "images");
+    int lo = 2, hi = csv || images ? 2 : 3;
     if (a->npos < lo || a->npos > hi)
-        return usage_error(a->fmt, hi == 2 ? "expected IN.csv OUT.h5" : "expected 2 or 3 files",
+        return usage_error(a->fmt,
+                           csv      ? "expected IN.csv OUT.h5"
+                           : images ? "expected DIR OUT.h5"
+                                    : "expected 2 or 3 files",
                            NULL);
     if (a->csv.target && a->csv.no_target)
         return usage_error(a->fmt, "--target and --no-target exclude each other", NULL);
+    if (a->io.x_type == DPT_IMPORT_X_U8 && a->idx.scale > 0)
+        return usage_error(a->fmt, "--scale does not apply to --dtype uint8", NULL);
     return 0;
 }
 
@@ -224,6 +300,8 @@ static int run_import(const imp_args *a, dpt_import_summary *s, char *err, size_
     /* NOLINTNEXTLINE(clang-analyzer-core.NonNullParamChecker): parse_args set fmt */
     if (!strcmp(a->fmt, "csv"))
         return dpt_import_csv(a->pos[0], out, &a->csv, &a->io, s, err, errlen);
+    if (!strcmp(a->fmt, "images"))
+        return dpt_import_images(a->pos[0], out, &a->img, &a->io, s, err, errlen);
     if (!strcmp(a->fmt, "idx"))
         return dpt_import_idx(a->pos[0], a->npos == 3 ? a->pos[1] : NULL, out, &a->idx, &a->io, s,
                               err, errlen);
@@ -243,7 +321,7 @@ static void describe(char *buf, size_t len, int argc, char **argv) {
 static void print_ds(const dpt_import_ds *d) {
     printf(", %s (", d->name);
     for (int k = 0; k < d->ndim; k++) printf("%s%" PRId64, k ? ", " : "", d->dims[k]);
-    printf(") %s", d->is_int ? "int32" : "float32");
+    printf(") %s", d->is_int ? "int32" : d->is_u8 ? "uint8" : "float32");
     if (d->is_int) printf(" %" PRId64 "..%" PRId64, d->min, d->max);
 }
 
@@ -253,6 +331,7 @@ static void print_summary(const char *out, const dpt_import_summary *s, double s
     for (int i = 0; i < s->nds; i++) print_ds(&s->ds[i]);
     struct stat st;
     double mib = stat(out, &st) == 0 ? (double)st.st_size / (1024.0 * 1024.0) : 0.0;
+    if (s->note[0]) printf(", %s", s->note);
     printf("; %.1f MiB, %.2f s\n", mib, secs);
     fflush(stdout);
 }

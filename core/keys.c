@@ -208,9 +208,23 @@ static int split_ints(const char *text, long long *v, int max) {
     }
 }
 
+/* "an integer >= 1 or a list of 2" (or "... of 1 to 3" for DPT_KEY_UPTO; just "an integer >= 0"
+ * for one slot), without the names. */
+static const char *ints_expect(const dpt_key *k, char *buf, size_t n) {
+    int count = (int)(k->size / sizeof(int));
+    if (k->flags & DPT_KEY_UPTO)
+        snprintf(buf, n, "an integer >= %lld or a list of 1 to %d", k->lo, count);
+    else if (count == 1)
+        snprintf(buf, n, "an integer >= %lld", k->lo);
+    else
+        snprintf(buf, n, "an integer >= %lld or a list of %d", k->lo, count);
+    return buf;
+}
+
 static int parse_ints(const dpt_key *k, void *f, const char *text, const char *shown, char *err,
                       size_t errlen) {
     int count = (int)(k->size / sizeof(int)), *out = f;
+    bool upto = k->flags & DPT_KEY_UPTO;
     const char *const *names = k->names ? k->names() : NULL;
     int named = text && names ? name_index(names, text) : -1;
     if (named >= 0) {
@@ -219,18 +233,19 @@ static int parse_ints(const dpt_key *k, void *f, const char *text, const char *s
     }
     long long v[8];
     int n = text ? split_ints(text, v, count < 8 ? count : 8) : -1;
-    bool ok = n == 1 || n == count;
+    bool ok = n == 1 || n == count || (upto && n >= 1);
     for (int i = 0; ok && i < n; i++) ok = v[i] >= k->lo && v[i] <= int_max(k);
     if (!ok) {
         char want[256], list[160];
-        int len = snprintf(want, sizeof want, "an integer >= %lld or a list of %d", k->lo, count);
+        size_t len = strlen(ints_expect(k, want, sizeof want));
         if (names)
-            snprintf(want + len, sizeof want - (size_t)len, ", or one of: %s",
+            snprintf(want + len, sizeof want - len, "%s one of: %s", count > 1 ? ", or" : " or",
                      dpt_join_names(list, sizeof list, names));
         const char *sep = names && !k->what ? ";" : ",";
         return dpt_err(err, errlen, "expected %s%s got %s", k->what ? k->what : want, sep, shown);
     }
-    for (int i = 0; i < count; i++) out[i] = (int)v[n == 1 ? 0 : i];
+    for (int i = 0; i < count; i++)
+        out[i] = upto ? (i < n ? (int)v[i] : 0) : (int)v[n == 1 ? 0 : i];
     return 0;
 }
 
@@ -282,19 +297,22 @@ void dpt_key_format_float(float v, char *buf, size_t n) {
     }
 }
 
-/* "same" for a name, "3" when every slot is equal, else "[3, 5]". */
+/* "same" for a name, "3" when every slot is equal, else "[3, 5]"; DPT_KEY_UPTO: the list up to
+ * its last non-zero slot ("[784]", "[28, 28, 1]"). */
 static void format_ints(const dpt_key *k, const int *v, char *buf, size_t n) {
     int count = (int)(k->size / sizeof(int));
     if (v[0] < 0 && k->names) {
         snprintf(buf, n, "%s", k->names()[-v[0] - 1]);
         return;
     }
-    bool same = true;
+    bool same = !(k->flags & DPT_KEY_UPTO);
     for (int i = 1; i < count; i++) same = same && v[i] == v[0];
     if (same) {
         snprintf(buf, n, "%d", v[0]);
         return;
     }
+    if (k->flags & DPT_KEY_UPTO)
+        while (count > 1 && v[count - 1] == 0) count--;
     size_t len = (size_t)snprintf(buf, n, "[");
     for (int i = 0; i < count && len < n; i++)
         len += (size_t)snprintf(buf + len, n - len, "%s%d", i ? ", " : "", v[i]);
@@ -379,8 +397,7 @@ const char *dpt_key_expect(const dpt_key *k, char *buf, size_t n) {
     case DPT_KEY_STRING:
         return "a text";
     case DPT_KEY_INTS:
-        snprintf(buf, n, "an integer >= %lld or a list of %zu", k->lo, k->size / sizeof(int));
-        return buf;
+        return ints_expect(k, buf, n);
     case DPT_KEY_NAME:
     case DPT_KEY_CHOICE: {
         int len = snprintf(buf, n, "one of: ");

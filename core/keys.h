@@ -19,7 +19,9 @@ typedef enum dpt_key_kind {
     DPT_KEY_CHOICE,    /* bool or int holding the index of one of names() */
     DPT_KEY_INTS,      /* int[size / sizeof(int)] (a kernel's (h, w)), each in [lo, hi]: one
                           integer for all ("3"), or exactly that many ("[3, 5]", "3,5"); with
-                          names(), one of them stores -(index + 1) in every slot ("same") */
+                          names(), one of them stores -(index + 1) in every slot ("same");
+                          with DPT_KEY_UPTO, a list of 1..that many ("[28, 28, 1]"), the
+                          unused slots 0 */
 } dpt_key_kind;
 
 typedef enum dpt_key_range {
@@ -36,6 +38,9 @@ typedef enum dpt_key_range {
 #define DPT_KEY_KEEP                                                                               \
     0x4u /* config: a resume must keep the value (it defines the model,                            \
             the data order or the optimizer state) */
+#define DPT_KEY_UPTO                                                                               \
+    0x8u /* INTS: a list of 1 up to size / sizeof(int) integers (a shape), unused slots 0,         \
+            formatted back as the list; one integer is a list of one */
 
 typedef struct dpt_key {
     const char *name; /* "units", or a config path "training.epochs" */

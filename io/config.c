@@ -14,7 +14,7 @@
 #include "core/util.h"
 #include "io/yaml_tree.h"
 
-#define MAX_SECTION_KEYS 16
+#define MAX_SECTION_KEYS 24
 
 /* ---------------------------------------------------------------------------------------------
  * Reading values.  A field is a value found in a mapping, with its full key path. */
@@ -267,11 +267,33 @@ static void section_keys(const char *sec, const dpt_config *c, bool used_only,
                          const char *out[MAX_SECTION_KEYS + 1]) {
     int n, m = 0;
     const dpt_key *keys = dpt_config_keys(&n);
-    for (int i = 0; i < n; i++)
-        if (dpt_config_key_in(&keys[i], sec) && (!used_only || key_used(c, &keys[i]))) {
-            DPT_ASSERT(m < MAX_SECTION_KEYS);
-            out[m++] = dpt_config_key_leaf(&keys[i]);
+    static char subs[MAX_SECTION_KEYS][32]; /* first parts of dotted leaves ("augment") */
+    int nsubs = 0;
+    for (int i = 0; i < n; i++) {
+        if (!dpt_config_key_in(&keys[i], sec) || (used_only && !key_used(c, &keys[i]))) continue;
+        DPT_ASSERT(m < MAX_SECTION_KEYS);
+        const char *leaf = dpt_config_key_leaf(&keys[i]), *dot = strchr(leaf, '.');
+        if (!dot) {
+            out[m++] = leaf;
+            continue;
         }
+        /* A row of a sub-mapping (data.augment.translate): the section allows its first part. */
+        size_t len = (size_t)(dot - leaf);
+        DPT_ASSERT(len < sizeof subs[0] && nsubs < MAX_SECTION_KEYS);
+        if (m > 0 && !strncmp(out[m - 1], leaf, len) && out[m - 1][len] == '\0') continue;
+        snprintf(subs[nsubs], sizeof subs[0], "%.*s", (int)len, leaf);
+        out[m++] = subs[nsubs++];
+    }
+    out[m] = NULL;
+}
+
+/* The rows of sub-mapping sub of section sec (data.augment), as leaves after "sec.sub.". */
+static void sub_keys(const char *sec, const char *sub, const char *out[MAX_SECTION_KEYS + 1]) {
+    char prefix[64];
+    int n, m = 0, len = snprintf(prefix, sizeof prefix, "%s.%s.", sec, sub);
+    const dpt_key *keys = dpt_config_keys(&n);
+    for (int i = 0; i < n; i++)
+        if (!strncmp(keys[i].name, prefix, (size_t)len)) out[m++] = keys[i].name + len;
     out[m] = NULL;
 }
 
@@ -302,7 +324,16 @@ static int read_rows(const dpt_yctx *x, const dpt_ynode *m, const char *sec, con
         const dpt_key *k = &keys[i];
         if (k == skip || !dpt_config_key_in(k, sec) || (k->flags & DPT_CONFIG_KEY_EXPLICIT))
             continue;
-        if (!get(m, sec, dpt_config_key_leaf(k), &f)) continue;
+        const char *leaf = dpt_config_key_leaf(k), *dot = strchr(leaf, '.');
+        if (dot) { /* in a sub-mapping, checked by read_subs */
+            char sub[32], prefix[64];
+            snprintf(sub, sizeof sub, "%.*s", (int)(dot - leaf), leaf);
+            const dpt_yentry *e = dpt_yfind(m, sub);
+            if (!e || e->val->kind != DPT_YMAP) continue;
+            snprintf(prefix, sizeof prefix, "%s.%s", sec, sub);
+            if (!get(e->val, prefix, dot + 1, &f)) continue;
+        } else if (!get(m, sec, leaf, &f))
+            continue;
         if (before_key(x, &f, k, c) || to_key(x, &f, k, c) || after_key(x, &f, k, c)) return -1;
     }
     return 0;
@@ -385,6 +416,10 @@ static int read_schedule(const dpt_yctx *x, const dpt_ynode *root, dpt_config *c
 /* data.lengths given empty means auto; a validation file and a split exclude each other. */
 static int data_rules(const dpt_yctx *x, const dpt_ynode *m, dpt_config *c) {
     field f;
+    if (get(m, "data", "normalize_y", &f) && c->target_input && c->normalize_y == 1)
+        return dpt_yfail(x, f.v->at, f.path,
+                         "cannot be true with data.target: input (the target is the input, "
+                         "standardised as data.normalize_x says)");
     if (get(m, "data", "lengths", &f)) c->lengths_explicit = c->lengths_name[0] != '\0';
     if (get(m, "data", "validation_split", &f) && c->val_split > 0 && c->val_file[0])
         return dpt_yfail(x, f.v->at, f.path,
@@ -405,13 +440,31 @@ static int checkpoint_dir(const dpt_yctx *x, const dpt_ynode *root, dpt_config *
                      sizeof c->ckpt_dir - sizeof "/checkpoints");
 }
 
+/* The sub-mappings of section m (data.augment): a mapping (or null) of their declared keys. */
+static int read_subs(const dpt_yctx *x, const dpt_ynode *m, const char *sec) {
+    char b[96], path[64];
+    for (int i = 0; i < m->n; i++) {
+        const char *allowed[MAX_SECTION_KEYS + 1];
+        sub_keys(sec, m->ents[i].key, allowed);
+        if (!allowed[0]) continue; /* a plain key */
+        const dpt_ynode *v = m->ents[i].val;
+        snprintf(path, sizeof path, "%s.%s", sec, m->ents[i].key);
+        if (dpt_yis_null(v)) continue;
+        if (v->kind != DPT_YMAP)
+            return dpt_yfail(x, v->at, path, "expected a mapping, got %s",
+                             dpt_ygot(v, b, sizeof b));
+        if (check_keys(x, v, path, allowed, "unknown key")) return -1;
+    }
+    return 0;
+}
+
 /* A section of plain keys: regularization, clip, data, training, output, checkpoint, parallel. */
 static int read_plain(const dpt_yctx *x, const dpt_ynode *root, const char *sec, dpt_config *c) {
     const char *all[MAX_SECTION_KEYS + 1];
     const dpt_ynode *m;
     section_keys(sec, c, false, all);
     if (section(x, root, sec, all, &m) || check_required(x, root, m, sec)) return -1;
-    if (m && read_rows(x, m, sec, NULL, c)) return -1;
+    if (m && (read_subs(x, m, sec) || read_rows(x, m, sec, NULL, c))) return -1;
     if (m && !strcmp(sec, "data") && data_rules(x, m, c)) return -1;
     if (!strcmp(sec, "checkpoint")) return checkpoint_dir(x, root, c);
     return 0;

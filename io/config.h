@@ -57,6 +57,10 @@ typedef struct dpt_config {
     int block_rows;                /* data.block_rows: streaming read unit, 0 = auto */
     int shuffle_buffer;            /* data.shuffle_buffer: streaming shuffle rows, 0 = auto */
     int prefetch;                  /* data.prefetch: batches read ahead, >= 1, default 2 */
+    bool target_input;             /* data.target: "y" (default, false: the dataset data.y) or
+                                      "input" (true: y = X, an autoencoder; no y dataset) */
+    bool aug_flip;                 /* data.augment.flip_horizontal, default false */
+    int aug_translate;             /* data.augment.translate: pixels, >= 0, 0 = off */
 
     /* parallel: */
     int overlap;     /* parallel.overlap: allreduce during backward: -1 auto (default), 0, 1 */

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "core/keys.h"
@@ -75,15 +76,23 @@ static const char *const model_text_keys[] = {"loss",
                                               "data.shuffle_buffer",
                                               "optimizer.name",
                                               NULL};
+/* Model-defining keys newer than the frozen text: in the text only when set away from their
+ * default, so every config that does not use them keeps its text and hash. */
+static const char *const model_text_keys_if_set[] = {"data.target", NULL};
 
 /* What a resume must keep: it defines the parameters, what the network sees (datasets,
  * normalisation), the data order and dropout masks (seed, shuffle) or the optimizer state. */
-static void model_items(const dpt_config *c, items *l) {
-    char n[16];
+static void model_items(const dpt_config *c, items *l, bool for_text) {
+    char n[16], val[64];
     snprintf(n, sizeof n, "%d", c->nlayers);
     add(l, "model.layers", n);
     for (int i = 0; i < c->nlayers; i++) layer_items(l, &c->layers[i], i);
     for (const char *const *key = model_text_keys; *key; key++) add_key(l, c, dpt_config_key(*key));
+    for (const char *const *key = model_text_keys_if_set; *key; key++) {
+        const dpt_key *k = dpt_config_key(*key);
+        dpt_key_format(k, c, val, sizeof val);
+        if (!for_text || strcmp(val, k->def) != 0) add_key(l, c, k);
+    }
 }
 
 static void metrics_item(const dpt_config *c, items *l) {
@@ -134,7 +143,7 @@ __attribute__((format(printf, 3, 4))) static void append(char *msg, size_t len, 
 
 char *dpt_config_model_text(const dpt_config *c) {
     items l = {0};
-    model_items(c, &l);
+    model_items(c, &l, true);
     size_t len = 1;
     for (int i = 0; i < l.n; i++) len += strlen(l.v[i].key) + strlen(l.v[i].val) + 2;
     char *text = dpt_calloc(len, 1); /* (len) "key=value\n" lines */
@@ -145,8 +154,8 @@ char *dpt_config_model_text(const dpt_config *c) {
 
 int dpt_config_model_diff(const dpt_config *ckpt, const dpt_config *now, char *msg, size_t len) {
     items a = {0}, b = {0};
-    model_items(ckpt, &a);
-    model_items(now, &b);
+    model_items(ckpt, &a, false);
+    model_items(now, &b, false);
     if (len) msg[0] = '\0';
     int differ = 0;
     /* The layer count and each layer's type come before the keys that depend on them, so the

@@ -14,6 +14,11 @@ static const char *const *data_modes(void) {
     return names;
 }
 
+static const char *const *data_targets(void) {
+    static const char *const names[] = {"y", "input", NULL};
+    return names;
+}
+
 static const char *const *nonfinite_actions(void) {
     static const char *const names[] = {"abort", "skip", NULL};
     return names;
@@ -130,6 +135,14 @@ static const dpt_key keys[] = {
      * checkpoints) stays as it was before the key existed. */
     {.name = "data.y_lengths", .kind = DPT_KEY_STRING, C(y_lengths_name), .what = "a dataset name",
      .help = "target lengths dataset (\"\" = 'y_lengths' if present)"},
+    {.name = "data.target", .kind = DPT_KEY_CHOICE, C(target_input), .names = data_targets,
+     .def = "y", .flags = KEEP,
+     .help = "targets: y (the dataset data.y) or input (y = X: autoencoder)"},
+    /* Training batches only; not KEEP: a resume may change them like the learning rate. */
+    {.name = "data.augment.flip_horizontal", .kind = DPT_KEY_BOOL, C(aug_flip), .def = "false",
+     .help = "images: flip half the training samples left-right"},
+    {.name = "data.augment.translate", .kind = DPT_KEY_INT, C(aug_translate), .lo = 0, .def = "0",
+     .help = "images: shift training samples by up to this many pixels (zero fill)"},
     {.name = "parallel.overlap", .kind = DPT_KEY_BOOL_AUTO, C(overlap), .def = "auto",
      .help = "allreduce during backward"},
     {.name = "parallel.bucket_mb", .kind = DPT_KEY_FLOAT, C(bucket_mb), .range = DPT_RANGE_GT0,

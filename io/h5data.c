@@ -23,6 +23,7 @@ typedef struct dset {
     hsize_t dims[H5S_MAX_RANK]; /* (ndim) */
     H5T_class_t cls;
     size_t tsize;   /* bytes per element in the file */
+    bool unsig;     /* an unsigned integer type */
     char type[32];  /* e.g. "float64", "int32", for messages */
     char shape[96]; /* e.g. "3-D (10, 4, 2)", for messages */
 } dset;
@@ -120,6 +121,7 @@ static int open_dset(dset *d, hid_t file, const char *path, const char *name, co
     d->ndim = H5Sget_simple_extent_dims(space, d->dims, NULL);
     d->cls = H5Tget_class(type);
     d->tsize = H5Tget_size(type);
+    d->unsig = d->cls == H5T_INTEGER && H5Tget_sign(type) == H5T_SGN_NONE;
     describe_type(type, d->type, sizeof d->type);
     describe_shape(d);
     H5Tclose(type);
@@ -135,6 +137,11 @@ static bool is_int(const dset *d) {
     return d->cls == H5T_INTEGER;
 }
 
+/* 8-bit unsigned X holds pixels (docs/data.md): other integer X holds token ids. */
+static bool is_u8(const dset *d) {
+    return is_int(d) && d->tsize == 1 && d->unsig;
+}
+
 /* What the caller asked for: names for opening datasets and for messages. */
 typedef struct req {
     const char *path, *xname, *yname;
@@ -142,6 +149,7 @@ typedef struct req {
     const char *lres;           /* the lengths dataset name actually looked for */
     const char *ylname, *ylres; /* the same for y's lengths ("y_lengths") */
     int nclasses;
+    bool y_is_x; /* data.target: input: no y dataset, the targets are X */
     char *err;
     size_t errlen;
 } req;
@@ -176,7 +184,7 @@ static int64_t chunk_rows(hid_t dataset) {
 /* Whether X has a time axis that lengths can describe: float (N, T, F), integer (N, T) or
  * (N, T, F). */
 static bool x_timed(const dset *x) {
-    return x->ndim == 3 || (is_int(x) && x->ndim == 2);
+    return x->ndim == 3 || (is_int(x) && !is_u8(x) && x->ndim == 2);
 }
 
 /* X's per-sample dimensions: each in [1, INT_MAX], at most INT_MAX values per row (layers index
@@ -228,7 +236,8 @@ static int check_x(const dset *d, const req *q, dpt_h5info *info) {
     dpt_shape *xs = &info->x_shape;
     xs->rank = d->ndim - 1;
     for (int i = 0; i < xs->rank; i++) xs->dim[i] = (int)d->dims[i + 1];
-    xs->dtype = is_int(d) ? DPT_I32 : DPT_F32;
+    info->x_u8 = is_u8(d); /* pixels: read as float32 value / 255 */
+    xs->dtype = is_int(d) && !info->x_u8 ? DPT_I32 : DPT_F32;
     info->n = (int64_t)d->dims[0];
     info->x_chunk_rows = chunk_rows(d->id);
     bool ids = xs->dtype == DPT_I32 && xs->rank == 1; /* (T) token ids, one per step */
@@ -251,15 +260,41 @@ static int check_y_steps(const dset *d, const req *q, dpt_h5info *info) {
     return 0;
 }
 
+/* Image targets (N, H, W, K) float: one per pixel (a reconstruction, a segmentation map); rows
+ * of H x W steps of K values. */
+static int check_y_image(const dset *d, const req *q, dpt_h5info *info) {
+    if ((int64_t)d->dims[0] != info->n)
+        return dpt_err(q->err, q->errlen, "%s: %s has %" PRId64 " rows but %s has %llu", q->path,
+                       q->xname, info->n, q->yname, (unsigned long long)d->dims[0]);
+    unsigned long long size = 1;
+    for (int i = 1; i < 4; i++) {
+        if (d->dims[i] < 1 || d->dims[i] > INT_MAX)
+            return dpt_err(q->err, q->errlen,
+                           "%s: dataset '%s': expected 1 to %d values along dimension %d, found "
+                           "%llu",
+                           q->path, q->yname, INT_MAX, i, (unsigned long long)d->dims[i]);
+        size *= d->dims[i];
+    }
+    if (size > INT_MAX)
+        return dpt_err(q->err, q->errlen,
+                       "%s: dataset '%s': expected at most %d values per row, found %s", q->path,
+                       q->yname, INT_MAX, d->shape);
+    info->y_shape = dpt_shape_3d((int)d->dims[1], (int)d->dims[2], (int)d->dims[3]);
+    info->y_steps = (int)(d->dims[1] * d->dims[2]);
+    info->K = (int)d->dims[3];
+    return 0;
+}
+
 static int check_y(const dset *d, const req *q, dpt_h5info *info) {
     info->has_y = true;
     info->labels = is_int(d) && (d->ndim == 1 || d->ndim == 2);
-    bool floats = is_float(d) && d->ndim >= 1 && d->ndim <= 3;
+    bool floats = is_float(d) && d->ndim >= 1 && d->ndim <= 4;
     if (!info->labels && !floats)
         return dpt_err(q->err, q->errlen,
-                       "%s: dataset '%s': expected (N) or (N, T) integer labels, or (N, K) or "
-                       "(N, T, K) float targets, found %s %s",
+                       "%s: dataset '%s': expected (N) or (N, T) integer labels, or (N, K), "
+                       "(N, T, K) or (N, H, W, K) float targets, found %s %s",
                        q->path, q->yname, d->shape, d->type);
+    if (floats && d->ndim == 4) return check_y_image(d, q, info);
     hsize_t K = floats && d->ndim >= 2 ? d->dims[d->ndim - 1] : 1;
     if (K < 1 || K > INT_MAX)
         return dpt_err(q->err, q->errlen,
@@ -341,6 +376,14 @@ static int open_y_lengths(dset *l, hid_t file, const req *q, dpt_h5info *info) {
     return check_y_lengths(l, q, info);
 }
 
+/* data.target: input: the targets are X's rows, (T, F) per sample, read from X (no dataset). */
+static void target_input(dpt_h5info *info) {
+    info->y_is_x = true;
+    info->K = info->F;
+    info->y_steps = info->T;
+    info->y_shape = info->x_shape;
+}
+
 /* Opens and validates X (and y, lengths): they stay open for reading; the caller closes them. */
 static int inspect_open(dpt_h5info *info, dsets *ds, hid_t file, const req *q) {
     memset(info, 0, sizeof *info);
@@ -350,6 +393,7 @@ static int inspect_open(dpt_h5info *info, dsets *ds, hid_t file, const req *q) {
     if (q->yname && (open_dset(&ds->y, file, q->path, q->yname, "data.y", q->err, q->errlen) ||
                      check_y(&ds->y, q, info)))
         return -1;
+    if (q->y_is_x) target_input(info);
     if (open_lengths(&ds->l, &ds->x, file, q, info)) return -1;
     return q->yname ? open_y_lengths(&ds->yl, file, q, info) : 0;
 }
@@ -374,6 +418,7 @@ static req make_req(const char *path, const dpt_h5names *n, int nclasses, char *
                  .ylname = yl,
                  .ylres = yl && *yl ? yl : "y_lengths",
                  .nclasses = nclasses,
+                 .y_is_x = n->y_is_x,
                  .err = err,
                  .errlen = errlen};
 }
@@ -393,7 +438,7 @@ int dpt_h5_inspect_ds(dpt_h5info *info, const char *path, const dpt_h5names *nam
 
 int dpt_h5_inspect_seq(dpt_h5info *info, const char *path, const char *xname, const char *yname,
                        const char *lname, MPI_Comm comm, char *err, size_t errlen) {
-    dpt_h5names n = {xname, yname, lname, NULL};
+    dpt_h5names n = {xname, yname, lname, NULL, false};
     return dpt_h5_inspect_ds(info, path, &n, comm, err, errlen);
 }
 
@@ -536,6 +581,15 @@ static int narrow_all_lengths(dpt_shard *s, const raw_lengths *rl, const req *q)
     return 0;
 }
 
+/* uint8 X: the pixel values as read (0..255, exact in float32) divided by 255 in float32, the
+ * same bits as a float32 file holding np.float32(X) / np.float32(255). */
+static void scale_u8(float *x, const dpt_h5info *in, int64_t nrows) {
+    if (!in->x_u8) return;
+    size_t n = (size_t)nrows * dpt_h5info_x_width(in);
+#pragma omp simd
+    for (size_t i = 0; i < n; i++) x[i] = x[i] / 255.0f;
+}
+
 static hid_t x_memtype(const dpt_h5info *in) {
     return dpt_h5info_x_ids(in) ? H5T_NATIVE_INT32 : H5T_NATIVE_FLOAT;
 }
@@ -570,6 +624,7 @@ static int read_data(dpt_shard *s, const dsets *ds, const req *q) {
     if (bad)
         rc = dpt_err(q->err, q->errlen, "%s: reading rows [%" PRId64 ", %" PRId64 ") failed",
                      q->path, s->row0, s->row0 + n);
+    if (rc == 0) scale_u8(s->x, in, n);
     if (rc == 0) rc = narrow_all_lengths(s, &rl, q);
     if (rc == 0 && raw) rc = narrow_labels(s, raw, ds->y.ndim == 2, q);
     free(raw);
@@ -638,7 +693,7 @@ int dpt_h5_read_shard_ds(dpt_shard *s, const char *path, const dpt_h5names *name
 int dpt_h5_read_shard_seq(dpt_shard *s, const char *path, const char *xname, const char *yname,
                           const char *lname, int64_t lo, int64_t hi, int nclasses, MPI_Comm comm,
                           char *err, size_t errlen) {
-    dpt_h5names n = {xname, yname, lname, NULL};
+    dpt_h5names n = {xname, yname, lname, NULL, false};
     return dpt_h5_read_shard_ds(s, path, &n, lo, hi, nclasses, comm, err, errlen);
 }
 
@@ -685,7 +740,7 @@ int dpt_h5rows_open_ds(dpt_h5rows **out, const char *path, const dpt_h5names *na
 
 int dpt_h5rows_open(dpt_h5rows **out, const char *path, const char *xname, const char *yname,
                     const char *lname, int nclasses, int64_t max_rows, char *err, size_t errlen) {
-    dpt_h5names n = {xname, yname, lname, NULL};
+    dpt_h5names n = {xname, yname, lname, NULL, false};
     return dpt_h5rows_open_ds(out, path, &n, nclasses, max_rows, err, errlen);
 }
 
@@ -714,6 +769,7 @@ int dpt_h5rows_read(dpt_h5rows *r, int64_t row0, int64_t n, dpt_shard *s, char *
     if (bad)
         return dpt_err(err, errlen, "%s: reading rows [%" PRId64 ", %" PRId64 ") failed", q.path,
                        row0, row0 + n);
+    scale_u8(s->x, in, n);
     raw_lengths rl = {in->has_lengths ? r->rl.x : NULL, in->has_y_lengths ? r->rl.y : NULL};
     if (narrow_all_lengths(s, &rl, &q)) return -1;
     if (in->has_y && in->labels && narrow_labels(s, r->raw, r->ds.y.ndim == 2, &q)) return -1;

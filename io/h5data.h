@@ -1,9 +1,10 @@
 /* HDF5 datasets for training and inference: X of rank 2-4 ((N, F), sequences (N, T, F), images
- * (N, H, W, C)) as float32/float64 (read as float32) or integer token ids (read as int32); y
- * (N, K) / (N, T_out, K) floats or (N) / (N, T_out) integer labels, T_out free; optional lengths
- * of X's sequences and of y's (N).  Every rank opens the file through MPI-IO and reads only its
- * own rows with a hyperslab selection; shapes, types and values are validated before anything
- * else.  Layout: docs/data.md. */
+ * (N, H, W, C)) as float32/float64 (read as float32), uint8 pixels (read as float32 value / 255)
+ * or other integer token ids (read as int32); y (N, K) / (N, T_out, K) / (N, H, W, K) floats or
+ * (N) / (N, T_out) integer labels, T_out free, or none with X as the targets (data.target:
+ * input); optional lengths of X's sequences and of y's (N).  Every rank opens the file through
+ * MPI-IO and reads only its own rows with a hyperslab selection; shapes, types and values are
+ * validated before anything else.  Layout: docs/data.md. */
 #ifndef DPT_H5DATA_H
 #define DPT_H5DATA_H
 
@@ -18,19 +19,23 @@ typedef struct dpt_h5info {
     int64_t n;         /* rows (samples) */
     dpt_shape x_shape; /* one row of X: (F), (T, F) or (H, W, C) float32; int32 X (N, T) is (T)
                           int32 (token ids), (N, T, F) (T, F) int32 */
-    dpt_shape y_shape; /* one row of y: (K) or (T_out, K) float32; labels (1) or (T_out, 1) int32
-                          (one class per output row); rank 0 without y */
+    dpt_shape y_shape; /* one row of y: (K), (T_out, K) or (H, W, K) float32; labels (1) or
+                          (T_out, 1) int32 (one class per output row); rank 0 without y */
     /* Derived from the shapes, for the code that still thinks in steps x features: */
     int T;       /* rows of X's sample before its last axis: 1 for (F), T for (T, F), H x W for
                     (H, W, C); int32 (T) ids: T */
     int F;       /* X's last axis (features, channels); 1 for int32 (T) ids */
     int K;       /* y's last axis (1 for labels) */
-    int y_steps; /* y's time steps: 1 (one target per sample) or T_out (may differ from T) */
+    int y_steps; /* y's time steps: 1 (one target per sample) or T_out (may differ from T);
+                    H x W for image targets (H, W, K) */
     bool labels; /* y is integer: (N) or (N, T_out) */
     bool has_y;
     bool has_lengths;     /* a lengths dataset (N) of X's steps is read */
     bool has_y_lengths;   /* a lengths dataset (N) of y's steps is read */
     int64_t x_chunk_rows; /* rows per HDF5 chunk of X, 0 when X is stored contiguously */
+    bool x_u8;            /* X is stored as uint8 (pixels): read as float32 value / 255 */
+    bool y_is_x;          /* data.target: input: the targets are X itself (no y dataset, has_y
+                             false); y_shape = x_shape, y_steps = T, K = F */
 } dpt_h5info;
 
 /* The datasets to read: X, y (NULL = none), X's lengths and y's lengths (NULL or "" = the
@@ -38,6 +43,7 @@ typedef struct dpt_h5info {
  * name must exist). */
 typedef struct dpt_h5names {
     const char *x, *y, *lengths, *y_lengths;
+    bool y_is_x; /* data.target: input (y should be NULL): info.y_is_x, targets read from X */
 } dpt_h5names;
 
 /* Whether X holds int32 token ids (s->x then holds int32 values: dpt_shard_x_ids). */

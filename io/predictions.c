@@ -25,3 +25,21 @@ int dpt_h5_write_predictions_seq(const char *path, const float *pred, int64_t n,
                       labels);
     return dpt_h5w_finish(&w);
 }
+
+int dpt_h5_write_predictions_shape(const char *path, const float *pred, int64_t n,
+                                   const dpt_shape *shape, const int32_t *labels, char *err,
+                                   size_t errlen) {
+    if (shape->rank < 3)
+        return dpt_h5_write_predictions_seq(path, pred, n, (int)dpt_shape_outer(shape),
+                                            dpt_shape_last(shape), labels, err, errlen);
+    dpt_h5w w;
+    if (dpt_h5w_begin(&w, path, err, errlen)) return -1;
+    hsize_t dims[1 + DPT_SHAPE_MAX_RANK] = {(hsize_t)n}; /* (n, H, W, K) */
+    for (int i = 0; i < shape->rank; i++) dims[1 + i] = (hsize_t)shape->dim[i];
+    dpt_h5w_array(&w, w.file, "pred", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1 + shape->rank, dims,
+                  pred);
+    if (labels)
+        dpt_h5w_array(&w, w.file, "labels", H5T_STD_I32LE, H5T_NATIVE_INT32, shape->rank, dims,
+                      labels);
+    return dpt_h5w_finish(&w);
+}

@@ -150,6 +150,8 @@ static int fill_batch(dpt_stream *st, dpt_batch *b, int B) {
     const dpt_h5info *in = &st->info;
     dpt_norm_apply(st->o.xnorm, out->x, (int64_t)B * in->T);
     dpt_data_normalise_y(&b->data, st->o.ynorm);
+    /* Here, off the step's critical path; one thread (this is not an OpenMP thread). */
+    if (st->o.augment) dpt_augment_apply(st->o.augment, out->x, B, b->ids, b->epoch, false);
     return 0;
 }
 
@@ -222,7 +224,7 @@ int dpt_stream_open(dpt_stream **out, const dpt_stream_opts *o, char *err, size_
     DPT_ASSERT(o->depth >= 1 && o->block_rows >= 1 && o->sampler);
     dpt_stream *st = dpt_calloc(1, sizeof *st);
     st->o = *o;
-    dpt_h5names names = {o->xname, o->yname, o->lname, o->ylname};
+    dpt_h5names names = {o->xname, o->yname, o->lname, o->ylname, o->y_is_x};
     if (dpt_h5rows_open_ds(&st->rd, o->path, &names, o->nclasses, o->block_rows, err, errlen)) {
         free(st);
         return -1;
@@ -392,7 +394,7 @@ int dpt_stream_fit_norms(const dpt_stream_opts *o, int64_t lo, int64_t hi, dpt_n
     MPI_Comm_rank(comm, &r);
     int64_t a = lo + dpt_split_lo(hi - lo, P, r), b = lo + dpt_split_lo(hi - lo, P, r + 1);
     dpt_h5rows *rd;
-    dpt_h5names names = {o->xname, o->yname, o->lname, o->ylname};
+    dpt_h5names names = {o->xname, o->yname, o->lname, o->ylname, o->y_is_x};
     if (dpt_h5rows_open_ds(&rd, o->path, &names, o->nclasses, o->block_rows, err, errlen))
         return -1;
     const dpt_h5info *in = dpt_h5rows_info(rd);

@@ -13,12 +13,14 @@
 
 #include "core/norm.h"
 #include "core/trace.h"
+#include "io/augment.h"
 #include "io/h5data.h"
 #include "parallel/sampler.h"
 
 typedef struct dpt_stream_opts {
     const char *path, *xname, *yname, *lname; /* the training file and its datasets */
     const char *ylname;                       /* y's lengths (NULL or "" = automatic) */
+    bool y_is_x;                              /* data.target: input (yname NULL) */
     int nclasses;                             /* label range check (0: none) */
     int64_t block_rows;                       /* rows read at once: the unit of shuffling */
     int64_t buffer_rows;                      /* shuffle buffer rows */
@@ -27,6 +29,7 @@ typedef struct dpt_stream_opts {
     const dpt_sampler *sampler;    /* borrowed: steps and this rank's rows per step */
     int depth;                     /* batches prepared ahead (>= 1) */
     const dpt_norm *xnorm, *ynorm; /* borrowed, applied to each batch */
+    const dpt_augment *augment;    /* borrowed, applied to each normalised batch; NULL = none */
     int epochs;                    /* the thread stops after this epoch count */
     size_t trace_cap;              /* read events kept for the Chrome trace (0: totals only) */
 } dpt_stream_opts;

@@ -36,7 +36,7 @@ static const char usage_text[] =
     "                                  [--seed 1] [--variable-lengths] [--pad 0]\n"
     "       dpt_mkdata shapes OUT.h5 [--n 600] [--size 12] [--channels 1] [--noise 0.1] "
     "[--seed 1]\n"
-    "       dpt_mkdata fashion-mnist [--dir " FMNIST_DIR "] [--rows] TRAIN.h5 TEST.h5\n"
+    "       dpt_mkdata fashion-mnist [--dir " FMNIST_DIR "] [--rows|--images] TRAIN.h5 TEST.h5\n"
     "       dpt_mkdata bad KIND OUT.h5      KIND: nan-x inf-x huge-x rows-mismatch x-4d x-int "
     "label-range\n"
     "                                            lengths-range y-steps; valid: x-3d (X (10, 2, "
@@ -46,6 +46,7 @@ static const char usage_text[] =
     "(N, T, 1) float32 values; with --variable-lengths also lengths (N) int32.\n"
     "sine --generate: one-to-many, X (N, 3) = (w, sin phi, cos phi), y (N, T, 1) the wave.\n"
     "--rows: Fashion-MNIST X as (N, 28, 28), each image row one time step.\n"
+    "--images: Fashion-MNIST X as (N, 28, 28, 1) images, for convolutional networks.\n"
     "shapes: images X (N, S, S, C) of a horizontal bar (class 0), a vertical bar (1) or a\n"
     "square (2) at a random place and brightness per channel, plus noise; y (N) int32.\n"
     "resample: sequence to sequence, X (N, T, 1) a noisy sine wave, y (N, T_out, 1) the clean\n"
@@ -65,6 +66,7 @@ typedef struct opts {
     int64_t size;          /* shapes: S of the (S, S, C) images */
     int64_t channels;      /* shapes: C */
     bool rows;             /* fashion-mnist: X (N, 28, 28) */
+    bool images;           /* fashion-mnist: X (N, 28, 28, 1) */
     bool variable_lengths; /* sine, seqclass: a lengths dataset, zeros after each length */
     bool generate;         /* sine: X is the wave's parameters (N, 3), one-to-many */
     const char *dir;
@@ -138,6 +140,7 @@ static int set_option(opts *o, const char *name, const char *val) {
 /* Options that take no value; true when a is one (and is now set). */
 static bool set_flag(opts *o, const char *a) {
     if (strcmp(a, "--rows") == 0) return o->rows = true;
+    if (strcmp(a, "--images") == 0) return o->images = true;
     if (strcmp(a, "--variable-lengths") == 0) return o->variable_lengths = true;
     if (strcmp(a, "--generate") == 0) return o->generate = true;
     return false;
@@ -766,8 +769,10 @@ static int fmnist_check(const char *lpath, const char *ipath) {
     return fail("%s", err);
 }
 
-/* rows: X (n, 28, 28), one image row per time step; else (n, 784).  Pixels / 255, labels 0-9. */
-static int fmnist_convert(const char *dir, const char *stem, const char *out, bool rows) {
+/* rows: X (n, 28, 28), one image row per time step; images: (n, 28, 28, 1); else (n, 784).
+ * Pixels / 255, labels 0-9. */
+static int fmnist_convert(const char *dir, const char *stem, const char *out, bool rows,
+                          bool images) {
     char lpath[DPT_PATH_MAX + 64], ipath[DPT_PATH_MAX + 64], name[128], err[ERRLEN];
     snprintf(name, sizeof name, "%s-labels-idx1-ubyte", stem);
     idx_path(lpath, sizeof lpath, dir, name);
@@ -775,10 +780,13 @@ static int fmnist_convert(const char *dir, const char *stem, const char *out, bo
     idx_path(ipath, sizeof ipath, dir, name);
     if (fmnist_check(lpath, ipath)) return DPT_EXIT_ERROR;
     char desc[DPT_PATH_MAX + 64];
-    snprintf(desc, sizeof desc, "fashion-mnist %s/%s%s", dir, stem, rows ? " rows" : "");
+    snprintf(desc, sizeof desc, "fashion-mnist %s/%s%s", dir, stem,
+             rows     ? " rows"
+             : images ? " images"
+                      : "");
     dpt_import_opts io = {
         .force = true, .attr_name = "dpt_mkdata", .attr_value = desc, .label_max = 9};
-    dpt_idx_opts xo = {.seq = rows, .scale = 1.0 / 255.0};
+    dpt_idx_opts xo = {.seq = rows, .image = images, .scale = 1.0 / 255.0};
     dpt_import_summary sum;
     if (dpt_import_idx(ipath, lpath, out, &xo, &io, &sum, err, sizeof err)) return fail("%s", err);
     printf("%s: %" PRId64 " images\n", out, sum.ds[0].dims[0]);
@@ -788,8 +796,10 @@ static int fmnist_convert(const char *dir, const char *stem, const char *out, bo
 static int cmd_fashion_mnist(const opts *o) {
     const char *dir = o->dir ? o->dir : FMNIST_DIR;
     if (o->npos != 2) return usage_error("fashion-mnist takes two output files: TRAIN.h5 TEST.h5");
-    int rc = fmnist_convert(dir, "train", o->pos[0], o->rows);
-    return rc ? rc : fmnist_convert(dir, "t10k", o->pos[1], o->rows);
+    if (o->rows && o->images)
+        return usage_error("fashion-mnist takes --rows or --images, not both");
+    int rc = fmnist_convert(dir, "train", o->pos[0], o->rows, o->images);
+    return rc ? rc : fmnist_convert(dir, "t10k", o->pos[1], o->rows, o->images);
 }
 
 /* ---- main ---- */

@@ -5,6 +5,7 @@
 #include "train/eval.h"
 
 #include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,7 +19,9 @@ dpt_target dpt_data_target(const dpt_data *d, int64_t r, bool for_loss) {
     const dpt_shard *s = &d->shard;
     int64_t row = r * s->info.y_steps; /* first target step of sample r */
     dpt_target t = {0};
-    if (s->labels) {
+    if (s->info.y_is_x) { /* data.target: input: X as the model sees it (normalised) */
+        t.values = dpt_data_x(d, r);
+    } else if (s->labels) {
         t.labels = s->labels + row;
     } else {
         const float *y = (for_loss && d->y_norm) ? d->y_norm : s->y;
@@ -43,7 +46,9 @@ const int32_t *dpt_data_output_lengths(const dpt_model *m, const dpt_data *d, in
 }
 
 dpt_h5names dpt_config_h5names(const dpt_config *c, bool with_y) {
-    return (dpt_h5names){c->x_name, with_y ? c->y_name : NULL, c->lengths_name, c->y_lengths_name};
+    bool y = with_y && !c->target_input;
+    return (dpt_h5names){c->x_name, y ? c->y_name : NULL, c->lengths_name, c->y_lengths_name,
+                         with_y && c->target_input};
 }
 
 void dpt_data_normalise(dpt_data *d, const dpt_norm *xnorm, const dpt_norm *ynorm) {
@@ -116,11 +121,30 @@ static void check_steps(const dpt_h5info *info, const char *path, const char *xn
                   path, yname, m->out_steps);
 }
 
+/* data.target: input: the output must have X's shape, element for element. */
+static void check_target_input(const dpt_h5info *info, const char *path, const char *xname,
+                               const dpt_model *m) {
+    const dpt_shape *x = &info->x_shape, *out = &m->out_shape;
+    char xs[96], os[96];
+    if (x->dtype != DPT_F32)
+        dpt_fatal("%s: data.target: input needs float X, but '%s' holds %s per row", path, xname,
+                  dpt_shape_str(x, xs, sizeof xs));
+    if (!dpt_shape_equal(x, out))
+        dpt_fatal("%s: data.target: input needs the model's output shape to equal its input "
+                  "shape, but '%s' is %s per sample and the model outputs %s",
+                  path, xname, dpt_shape_str(x, xs, sizeof xs), dpt_shape_str(out, os, sizeof os));
+}
+
 void dpt_check_targets(const dpt_h5info *info, const char *path, const char *xname,
                        const char *yname, const dpt_loss *loss, const dpt_model *m) {
     int K = m->out_features;
+    if (info->y_is_x) {
+        check_target_input(info, path, xname, m);
+        return;
+    }
     if (!info->has_y) dpt_fatal("%s: no target dataset '%s' (data.y)", path, yname);
-    if (m->out_shape.rank > 2) {
+    bool image_y = info->y_shape.rank == 3 && dpt_shape_equal(&info->y_shape, &m->out_shape);
+    if (m->out_shape.rank > 2 && !image_y) {
         char out[96], y[96], x[96];
         dpt_fatal("%s: '%s' holds %s per row, but the model's output shape is %s per sample (its "
                   "input '%s' is %s): end the model with outputs (K) or (T_out, K)",
@@ -279,9 +303,55 @@ void dpt_infer_predict(dpt_infer *r, float *out) {
         float *p = out + (size_t)i * w; /* (B, T, K) */
         memcpy(p, o, sizeof(float) * (size_t)B * w);
         dpt_outputs_to_predictions(r->loss, &r->ynorm, p, (int64_t)B * T, K);
+        /* An autoencoder's reconstructions in X's units (the loss compared normalised X). */
+        if (r->cfg.target_input) dpt_norm_invert(&r->xnorm, p, (int64_t)B * T);
         const int32_t *olen = dpt_data_output_lengths(&r->model, &r->data, i);
         for (int b = 0; olen && b < B; b++)
             memset(p + (size_t)b * w + (size_t)olen[b] * K, 0,
                    sizeof(float) * (size_t)(T - olen[b]) * K);
+    }
+}
+
+/* The last model layer config layer `ui` expands into (a dense layer with a fused activation is
+ * two: its output is the activation's), -1 past the end. */
+static int last_part(const dpt_config *c, int ui) {
+    int li = -1;
+    for (int k = 0; k <= ui && k < c->nlayers; k++) {
+        const dpt_layer_type *t = dpt_layer_find(c->layers[k].type);
+        dpt_layer_spec parts[2];
+        li += t && t->split ? t->split(&c->layers[k], parts) : 1;
+    }
+    return li;
+}
+
+int dpt_infer_layer(const dpt_infer *r, const char *name, const char *model_path) {
+    const dpt_model *m = &r->model;
+    /* A config layer's name: its output as Keras gives it, after the fused activation. */
+    for (int k = 0, first = 0; k < r->cfg.nlayers; k++) {
+        int last = last_part(&r->cfg, k);
+        if (first < m->nlayers && !strcmp(m->layers[first].name, name) && last < m->nlayers)
+            return last;
+        first = last + 1;
+    }
+    char names[1024] = "";
+    size_t used = 0;
+    for (int i = 0; i < m->nlayers; i++) {
+        if (!strcmp(m->layers[i].name, name)) return i;
+        if (used < sizeof names)
+            used += (size_t)snprintf(names + used, sizeof names - used, "%s%s", i ? ", " : "",
+                                     m->layers[i].name);
+    }
+    dpt_fatal("--output-layer: %s has no layer '%s'; its layers: %s", model_path, name, names);
+}
+
+void dpt_infer_activations(dpt_infer *r, int layer, float *out) {
+    const dpt_shard *s = &r->data.shard;
+    dpt_model *m = &r->model;
+    size_t w = dpt_shape_size(&m->layers[layer].out_shape); /* floats per sample */
+    for (int64_t i = 0; i < s->nrows; i += INFER_BATCH) {
+        int B = (int)(s->nrows - i < INFER_BATCH ? s->nrows - i : INFER_BATCH);
+        dpt_step_ctx ctx = {.training = false, .lengths = dpt_data_lengths(&r->data, i)};
+        dpt_model_forward(m, dpt_data_x(&r->data, i), B, &ctx);
+        memcpy(out + (size_t)i * w, m->acts[layer + 1], sizeof(float) * (size_t)B * w);
     }
 }

@@ -108,5 +108,13 @@ void dpt_infer_totals(dpt_infer *r, dpt_totals *out);
 /* Predictions of this rank's rows into out (nrows, out_steps, K) in the user's units; padded
  * steps are 0.  Not collective. */
 void dpt_infer_predict(dpt_infer *r, float *out);
+/* The index of the model layer whose output is that of the layer called name: for a config
+ * layer with a fused activation (dense, activation: tanh) the activation's, as in Keras; any
+ * other layer of the model by its own name.  Fatal when there is none, listing the layers'
+ * names (model_path names the model in the message). */
+int dpt_infer_layer(const dpt_infer *r, const char *name, const char *model_path);
+/* The raw activations (outputs) of layer `layer` for this rank's rows into out (nrows, the
+ * layer's out_shape): bottleneck codes of an autoencoder.  Not collective. */
+void dpt_infer_activations(dpt_infer *r, int layer, float *out);
 
 #endif

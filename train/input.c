@@ -13,6 +13,7 @@
 #include "core/rng.h"
 #include "core/trace.h"
 #include "core/util.h"
+#include "io/augment.h"
 #include "io/h5lock.h"
 #include "parallel/dist.h"
 #include "parallel/sampler.h"
@@ -62,7 +63,7 @@ static void alloc_epoch(dpt_input *in) {
     in->ex_x = dpt_alloc_floats(rows * xw);
     if (cx->info->labels)
         in->ex_labels = dpt_calloc(rows * (size_t)cx->info->y_steps, sizeof(int32_t));
-    else
+    else if (cx->info->has_y) /* not with data.target: input: X is the target */
         in->ex_y = dpt_alloc_floats(rows * yw);
     if (cx->ynorm->enabled) in->ex_yn = dpt_alloc_floats(rows * yw);
     if (cx->info->has_lengths) in->ex_lengths = dpt_calloc(rows, sizeof(int32_t));
@@ -106,7 +107,7 @@ static void exchange_epoch(dpt_input *in, int epoch) {
     exchange(in, sh->x, sizeof(float) * xw, k, in->ex_x); /* int32 ids: the same 4 bytes */
     if (sh->labels)
         exchange(in, sh->labels, sizeof(int32_t) * ys, k, in->ex_labels);
-    else
+    else if (sh->y)
         exchange(in, sh->y, sizeof(float) * yw, k, in->ex_y);
     if (sh->lengths) exchange(in, sh->lengths, sizeof(int32_t), k, in->ex_lengths);
     if (sh->y_lengths) exchange(in, sh->y_lengths, sizeof(int32_t), k, in->ex_y_lengths);
@@ -121,7 +122,8 @@ static void stream_opts(dpt_input *in) {
     dpt_stream_opts *o = &in->sopts;
     o->path = c->train_file;
     o->xname = c->x_name;
-    o->yname = c->y_name;
+    o->yname = c->target_input ? NULL : c->y_name;
+    o->y_is_x = c->target_input;
     o->lname = c->lengths_name;
     o->ylname = c->y_lengths_name;
     o->nclasses = cx->info->labels ? cx->model->out_features : 0;
@@ -171,11 +173,32 @@ static void open_val_rows(dpt_input *in) {
 
 /* ---- both ---- */
 
+/* data.augment: images only; set up after the statistics (shifted-in pixels are a normalised
+ * 0).  Fatal, naming the key, for data it cannot apply to. */
+static void setup_augment(dpt_input *in) {
+    const dpt_input_ctx *cx = &in->ctx;
+    const dpt_config *c = cx->cfg;
+    if (!dpt_augment_on(c->aug_flip, c->aug_translate)) return;
+    const dpt_shape *x = &cx->info->x_shape;
+    char xs[96];
+    if (x->rank != 3 || x->dtype != DPT_F32)
+        dpt_fatal("%s: data.augment: needs images, X (N, H, W, C) float or uint8, but '%s' in %s "
+                  "holds %s per row",
+                  c->source, c->x_name, c->train_file, dpt_shape_str(x, xs, sizeof xs));
+    if (c->aug_translate >= x->dim[0] || c->aug_translate >= x->dim[1])
+        dpt_fatal("%s: data.augment.translate: expected fewer pixels than the images' height and "
+                  "width (%d x %d), got %d",
+                  c->source, x->dim[0], x->dim[1], c->aug_translate);
+    dpt_augment_init(&in->aug, c->aug_flip, c->aug_translate, c->seed, x, cx->xnorm);
+    in->augmenting = true;
+}
+
 void dpt_input_load(dpt_input *in, const dpt_input_ctx *ctx) {
     in->ctx = *ctx;
     const dpt_input_ctx *cx = &in->ctx;
     const dpt_config *c = cx->cfg;
     bool ny = c->normalize_y < 0 ? (cx->loss->regression && !cx->info->labels) : c->normalize_y;
+    if (cx->info->y_is_x) ny = false; /* the targets are X, standardised with xnorm */
     if (ny && cx->info->labels)
         dpt_fatal("%s: data.normalize_y is on but y holds class labels", c->source);
     if (c->streaming) stream_opts(in);
@@ -199,6 +222,7 @@ void dpt_input_load(dpt_input *in, const dpt_input_ctx *ctx) {
                           dpt_shard_y_step_lengths(tr));
         }
     }
+    setup_augment(in);
     if (c->streaming) {
         check_stream_resume(in);
         if (cx->val_path) open_val_rows(in);
@@ -215,12 +239,14 @@ void dpt_input_open(dpt_input *in) {
         return;
     }
     char err[1024];
+    in->sopts.augment = in->augmenting ? &in->aug : NULL;
     if (dpt_stream_open(&in->stream, &in->sopts, err, sizeof err)) dpt_fatal("%s", err);
 }
 
 void dpt_input_epoch_begin(dpt_input *in, int epoch, int64_t s0) {
     const dpt_input_ctx *cx = &in->ctx;
     double t0 = dpt_now_s();
+    in->aug_epoch = epoch;
     if (!cx->cfg->streaming)
         exchange_epoch(in, epoch);
     else if (!in->stream_started) { /* the first epoch of this run: the thread goes on alone */
@@ -239,6 +265,9 @@ void dpt_input_batch_get(dpt_input *in, int64_t s, int64_t row, dpt_input_batch 
         b->data = &in->epoch;
         b->row = row;
         b->ids = in->need + row;
+        /* In place: each epoch's rows are exchanged afresh and consumed once. */
+        float *x = in->ex_x + (size_t)row * dpt_h5info_x_width(cx->info);
+        if (in->augmenting) dpt_augment_apply(&in->aug, x, b->B, b->ids, in->aug_epoch, true);
         return;
     }
     char err[1024];
@@ -310,6 +339,7 @@ void dpt_input_free(dpt_input *in) {
     release(&in->train.y_norm);
     release(&in->val.y_norm);
     dpt_exchange_free(&in->xch);
+    dpt_augment_free(&in->aug);
     release(&in->perm);
     release(&in->need);
     release(&in->ex_x);

@@ -11,6 +11,7 @@
 
 #include "core/trace.h"
 #include "io/checkpoint.h"
+#include "io/augment.h"
 #include "io/config.h"
 #include "io/h5data.h"
 #include "io/stream.h"
@@ -57,6 +58,9 @@ typedef struct dpt_input {
     dpt_h5rows *val_rows;  /* streaming: this rank's validation rows, read in chunks */
     dpt_data val_chunk;    /* streaming: (max_batch) rows of validation data */
     bool stream_started;
+    dpt_augment aug;   /* data.augment: applied to training batches only */
+    bool augmenting;   /* data.augment asks for something */
+    int aug_epoch;     /* in_memory: the epoch being consumed (augmentation keys) */
     dpt_input_ctx ctx; /* set by dpt_input_load */
 } dpt_input;
 

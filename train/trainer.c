@@ -31,8 +31,9 @@ static void setup_threads(dpt_trainer *t) {
 static void plan_split(dpt_trainer *t) {
     const dpt_config *c = &t->cfg;
     char err[1024];
-    if (dpt_h5_inspect_seq(&t->info, c->train_file, c->x_name, c->y_name, c->lengths_name,
-                           dpt_world.comm, err, sizeof err))
+    dpt_h5names names = dpt_config_h5names(c, true); /* y, or X as the targets */
+    names.y_lengths = NULL;
+    if (dpt_h5_inspect_ds(&t->info, c->train_file, &names, dpt_world.comm, err, sizeof err))
         dpt_fatal("%s", err);
     int64_t n = t->info.n;
     t->n_val = (int64_t)floor((double)n * c->val_split);

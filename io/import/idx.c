@@ -200,6 +200,11 @@ int dpt_idx_read_f32(dpt_idx *f, int64_t n, double scale, void *raw, float *out,
     return 0;
 }
 
+int dpt_idx_read_u8(dpt_idx *f, int64_t n, uint8_t *out, char *err, size_t errlen) {
+    DPT_ASSERT(f->type == 0x08);
+    return read_rows(f, n, out, err, errlen);
+}
+
 int dpt_idx_read_i32(dpt_idx *f, int64_t n, void *raw, int32_t *out, char *err, size_t errlen) {
     if (f->type == 0x0D || f->type == 0x0E)
         return dpt_err(err, errlen, "%s: expected integer labels, found %s values", f->path,
@@ -216,6 +221,7 @@ int dpt_idx_read_i32(dpt_idx *f, int64_t n, void *raw, int32_t *out, char *err, 
 typedef struct idx_job {
     dpt_idx im, lb;
     bool has_labels, float_labels;
+    bool u8;       /* X stored as the ubyte values, in raw */
     int xi, yi;    /* writer dataset indices */
     int64_t block; /* rows per read */
     void *raw;     /* (block, row_values x elem) bytes of images */
@@ -230,6 +236,11 @@ static int check_shapes(idx_job *j, const dpt_idx_opts *io, char *err, size_t er
         return dpt_err(err, errlen,
                        "%s: --layout seq needs images of at least 3 dimensions (N, rows, "
                        "columns), found %d-D",
+                       j->im.path, j->im.ndim);
+    if (io->image && j->im.ndim != 3 && j->im.ndim != 4)
+        return dpt_err(err, errlen,
+                       "%s: --layout image needs images of 3 dimensions (N, H, W) or 4 (N, H, "
+                       "W, C), found %d-D",
                        j->im.path, j->im.ndim);
     if (!j->has_labels) return 0;
     if (j->lb.ndim != 1)
@@ -246,23 +257,38 @@ static int check_shapes(idx_job *j, const dpt_idx_opts *io, char *err, size_t er
 }
 
 static int open_inputs(idx_job *j, const char *images, const char *labels, const dpt_idx_opts *io,
-                       char *err, size_t errlen) {
+                       const dpt_import_opts *o, char *err, size_t errlen) {
     if (dpt_idx_open(&j->im, images, 0, err, errlen)) return -1;
     j->has_labels = labels != NULL;
     if (labels && dpt_idx_open(&j->lb, labels, 0, err, errlen)) return -1;
     j->float_labels = labels && (j->lb.type == 0x0D || j->lb.type == 0x0E);
     bool dflt = !(io->scale > 0) || !isfinite(io->scale);
     j->scale = dflt ? (j->im.type == 0x08 ? 1.0 / 255.0 : 1.0) : io->scale;
+    j->u8 = o->x_type == DPT_IMPORT_X_U8;
+    if (j->u8 && j->im.type != 0x08)
+        return dpt_err(err, errlen,
+                       "%s: --dtype uint8 needs ubyte values (IDX type 08), found type %02x",
+                       j->im.path, j->im.type);
+    if (j->u8 && !dflt)
+        return dpt_err(err, errlen,
+                       "%s: --scale does not apply to --dtype uint8 (dptrain reads uint8 as "
+                       "value / 255)",
+                       j->im.path);
     return check_shapes(j, io, err, errlen);
 }
 
 static int add_datasets(idx_job *j, dpt_impw *iw, const dpt_idx_opts *io,
                         const dpt_import_opts *o) {
     const dpt_idx *m = &j->im;
-    int64_t rows[2] = {m->row_values, 1};
-    if (io->seq) rows[0] = m->dims[1], rows[1] = m->row_values / m->dims[1];
-    j->xi = dpt_impw_add(iw, o->x_name ? o->x_name : "X", false, io->seq ? 3 : 2, rows, m->dims[0],
-                         true);
+    int64_t rows[3] = {m->row_values, 1, 1};
+    int ndim = 2;
+    if (io->seq) rows[0] = m->dims[1], rows[1] = m->row_values / m->dims[1], ndim = 3;
+    if (io->image) {
+        rows[0] = m->dims[1], rows[1] = m->dims[2], rows[2] = m->ndim == 4 ? m->dims[3] : 1;
+        ndim = 4;
+    }
+    j->xi = dpt_impw_add_typed(iw, o->x_name ? o->x_name : "X", j->u8 ? DPT_IMPW_U8 : DPT_IMPW_F32,
+                               ndim, rows, m->dims[0], true);
     j->yi = 0;
     if (j->has_labels)
         j->yi = dpt_impw_add(iw, o->y_name ? o->y_name : "y", !j->float_labels, 1, NULL, m->dims[0],
@@ -295,12 +321,12 @@ static int check_labels(const dpt_idx *f, const int32_t *y, int64_t n, int64_t f
 static int copy_block(idx_job *j, dpt_impw *iw, int64_t n, const dpt_import_opts *o, char *err,
                       size_t errlen) {
     int64_t first = j->im.rows_read;
-    if (dpt_idx_read_f32(&j->im, n, j->scale, j->raw, j->x, err, errlen) ||
-        dpt_impw_append(iw, j->xi, j->x, n))
-        return -1;
+    int rc = j->u8 ? dpt_idx_read_u8(&j->im, n, j->raw, err, errlen)
+                   : dpt_idx_read_f32(&j->im, n, j->scale, j->raw, j->x, err, errlen);
+    if (rc || dpt_impw_append(iw, j->xi, j->u8 ? j->raw : (void *)j->x, n)) return -1;
     if (!j->has_labels) return 0;
-    int rc = j->float_labels ? dpt_idx_read_f32(&j->lb, n, 1.0, j->lraw, j->y, err, errlen)
-                             : dpt_idx_read_i32(&j->lb, n, j->lraw, j->y, err, errlen);
+    rc = j->float_labels ? dpt_idx_read_f32(&j->lb, n, 1.0, j->lraw, j->y, err, errlen)
+                         : dpt_idx_read_i32(&j->lb, n, j->lraw, j->y, err, errlen);
     if (!rc && !j->float_labels) rc = check_labels(&j->lb, j->y, n, first, o, err, errlen);
     return rc ? rc : dpt_impw_append(iw, j->yi, j->y, n);
 }
@@ -318,7 +344,7 @@ int dpt_import_idx(const char *images, const char *labels, const char *out, cons
                    const dpt_import_opts *o, dpt_import_summary *s, char *err, size_t errlen) {
     idx_job j = {0};
     dpt_impw iw;
-    int rc = open_inputs(&j, images, labels, io, err, errlen);
+    int rc = open_inputs(&j, images, labels, io, o, err, errlen);
     if (!rc) rc = dpt_impw_begin(&iw, out, o, err, errlen);
     if (rc) {
         free_job(&j);

@@ -308,6 +308,12 @@ int dpt_npy_read_f32(dpt_npy *a, int64_t n, void *raw, float *out, char *err, si
     return 0;
 }
 
+int dpt_npy_read_raw(dpt_npy *a, int64_t n, void *out, char *err, size_t errlen) {
+    if (read_raw(a, n, out, err, errlen)) return -1;
+    a->read += n;
+    return 0;
+}
+
 int dpt_npy_read_i32(dpt_npy *a, int64_t n, void *raw, int32_t *out, char *err, size_t errlen) {
     DPT_ASSERT(a->kind != 'f');
     if (read_raw(a, n, raw, err, errlen)) return -1;
@@ -333,11 +339,12 @@ int dpt_npy_read_i32(dpt_npy *a, int64_t n, void *raw, int32_t *out, char *err, 
 typedef struct npy_job {
     dpt_npy x, y, len;
     bool has_y, has_len, y_int;
+    bool u8;               /* X kept as uint8 (|u1 values as they are) */
     int xi, yi, li;        /* writer dataset indices */
     int64_t n, xrow, yrow; /* rows; values per row of X and of Y */
     int64_t block;         /* rows per read */
     void *raw;             /* scratch: (block, max(xrow, yrow)) values of 8 bytes */
-    float *xb;             /* (block, xrow) */
+    float *xb;             /* (block, xrow); unused for u8 X, which is read into raw */
     void *yb;              /* (block, yrow) int32 or float */
     int32_t *lb;           /* (block) */
 } npy_job;
@@ -358,14 +365,19 @@ static int64_t row_values(const dpt_npy *a) {
 
 static int check_x(npy_job *j, char *err, size_t errlen) {
     char s[128];
-    if (j->x.ndim < 1 || j->x.ndim > 3)
-        return dpt_err(err, errlen, "%s: shape %s: expected 1-D (N), 2-D (N, F) or 3-D (N, T, F)",
+    if (j->x.ndim < 1 || j->x.ndim > 4)
+        return dpt_err(err, errlen,
+                       "%s: shape %s: expected 1-D (N), 2-D (N, F), 3-D (N, T, F) or 4-D (N, H, "
+                       "W, C)",
                        j->x.path, shape_str(&j->x, s, sizeof s));
     if (j->x.count == 0)
         return dpt_err(err, errlen, "%s: shape %s holds no values", j->x.path,
                        shape_str(&j->x, s, sizeof s));
     j->n = j->x.shape[0];
     j->xrow = row_values(&j->x);
+    if (j->u8 && (j->x.kind != 'u' || j->x.elem != 1))
+        return dpt_err(err, errlen, "%s: --dtype uint8 needs dtype |u1 (uint8), found %c%d",
+                       j->x.path, j->x.kind, j->x.elem);
     return 0;
 }
 
@@ -410,7 +422,9 @@ static int check_len(npy_job *j, char *err, size_t errlen) {
     return 0;
 }
 
-static int open_all(npy_job *j, const char *x, const dpt_npy_opts *no, char *err, size_t errlen) {
+static int open_all(npy_job *j, const char *x, const dpt_npy_opts *no, const dpt_import_opts *o,
+                    char *err, size_t errlen) {
+    j->u8 = o->x_type == DPT_IMPORT_X_U8;
     if (dpt_npy_open(&j->x, x, err, errlen) || check_x(j, err, errlen)) return -1;
     j->has_y = no->y != NULL;
     j->has_len = no->lengths != NULL;
@@ -423,11 +437,12 @@ static int open_all(npy_job *j, const char *x, const dpt_npy_opts *no, char *err
 }
 
 static int add_all(npy_job *j, dpt_impw *iw, const dpt_import_opts *o) {
-    int64_t xr[2] = {j->xrow, 1}, yr[2] = {1, 1};
-    if (j->x.ndim == 3) xr[0] = j->x.shape[1], xr[1] = j->x.shape[2];
+    int64_t xr[3] = {j->xrow, 1, 1}, yr[2] = {1, 1};
+    if (j->x.ndim >= 3)
+        for (int d = 1; d < j->x.ndim; d++) xr[d - 1] = j->x.shape[d];
     for (int d = 1; d < j->y.ndim; d++) yr[d - 1] = j->y.shape[d];
-    j->xi = dpt_impw_add(iw, o->x_name ? o->x_name : "X", false, j->x.ndim == 1 ? 2 : j->x.ndim, xr,
-                         j->n, true);
+    j->xi = dpt_impw_add_typed(iw, o->x_name ? o->x_name : "X", j->u8 ? DPT_IMPW_U8 : DPT_IMPW_F32,
+                               j->x.ndim == 1 ? 2 : j->x.ndim, xr, j->n, true);
     j->yi = j->li = 0;
     if (j->has_y)
         j->yi = dpt_impw_add(iw, o->y_name ? o->y_name : "y", j->y_int, j->y.ndim, yr, j->n, true);
@@ -454,12 +469,12 @@ static int check_lengths(const npy_job *j, int64_t first, int64_t n, char *err, 
 }
 
 static int copy_rows(npy_job *j, dpt_impw *iw, int64_t first, int64_t n, char *err, size_t errlen) {
-    if (dpt_npy_read_f32(&j->x, n * j->xrow, j->raw, j->xb, err, errlen) ||
-        dpt_impw_append(iw, j->xi, j->xb, n))
-        return -1;
+    int rc = j->u8 ? dpt_npy_read_raw(&j->x, n * j->xrow, j->raw, err, errlen)
+                   : dpt_npy_read_f32(&j->x, n * j->xrow, j->raw, j->xb, err, errlen);
+    if (rc || dpt_impw_append(iw, j->xi, j->u8 ? j->raw : (void *)j->xb, n)) return -1;
     if (j->has_y) {
-        int rc = j->y_int ? dpt_npy_read_i32(&j->y, n * j->yrow, j->raw, j->yb, err, errlen)
-                          : dpt_npy_read_f32(&j->y, n * j->yrow, j->raw, j->yb, err, errlen);
+        rc = j->y_int ? dpt_npy_read_i32(&j->y, n * j->yrow, j->raw, j->yb, err, errlen)
+                      : dpt_npy_read_f32(&j->y, n * j->yrow, j->raw, j->yb, err, errlen);
         if (rc || dpt_impw_append(iw, j->yi, j->yb, n)) return -1;
     }
     if (!j->has_len) return 0;
@@ -483,7 +498,7 @@ int dpt_import_npy(const char *x, const char *out, const dpt_npy_opts *no, const
                    dpt_import_summary *s, char *err, size_t errlen) {
     npy_job j = {0};
     dpt_impw iw;
-    int rc = open_all(&j, x, no, err, errlen);
+    int rc = open_all(&j, x, no, o, err, errlen);
     if (!rc) rc = dpt_impw_begin(&iw, out, o, err, errlen);
     if (rc) {
         free_npy_job(&j);

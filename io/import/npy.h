@@ -31,6 +31,8 @@ int dpt_npy_open(dpt_npy *a, const char *path, char *err, size_t errlen);
 /* The next n values as float32 (finite; float64 within the float32 range); raw is scratch of
  * n x elem bytes. */
 int dpt_npy_read_f32(dpt_npy *a, int64_t n, void *raw, float *out, char *err, size_t errlen);
+/* The next n values' bytes as they are (n x elem bytes). */
+int dpt_npy_read_raw(dpt_npy *a, int64_t n, void *out, char *err, size_t errlen);
 /* The next n values as int32 (integer and bool types). */
 int dpt_npy_read_i32(dpt_npy *a, int64_t n, void *raw, int32_t *out, char *err, size_t errlen);
 void dpt_npy_close(dpt_npy *a);
@@ -41,7 +43,8 @@ typedef struct dpt_npy_opts {
     bool float_targets;  /* integer Y -> float32 instead of int32 labels */
 } dpt_npy_opts;
 
-/* X.npy (+ Y.npy, L.npy) -> out: X float32 (N, 1) / (N, F) / (N, T, F); y int32 labels or
+/* X.npy (+ Y.npy, L.npy) -> out: X float32 (N, 1) / (N, F) / (N, T, F) / (N, H, W, C) (uint8
+ * with o->x_type DPT_IMPORT_X_U8, for |u1 X only); y int32 labels or
  * float32 in Y's shape; lengths int32 (N), each in [1, T]. */
 int dpt_import_npy(const char *x, const char *out, const dpt_npy_opts *no, const dpt_import_opts *o,
                    dpt_import_summary *s, char *err, size_t errlen);

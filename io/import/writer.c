@@ -47,8 +47,8 @@ static hid_t create_dcpl(const dpt_impw_ds *d, int compress) {
 }
 
 /* Chunk rows: about CHUNK_BYTES of rows, at least 1, at most the expected row count. */
-static hsize_t pick_chunk_rows(int ndim, const int64_t *row_dims, int64_t rows_hint) {
-    int64_t row_bytes = 4;
+static hsize_t pick_chunk_rows(int ndim, const int64_t *row_dims, int64_t rows_hint, int elem) {
+    int64_t row_bytes = elem;
     for (int k = 0; k < ndim - 1; k++) row_bytes *= row_dims[k] > 0 ? row_dims[k] : 1;
     int64_t rows = CHUNK_BYTES / row_bytes;
     if (rows_hint > 0 && rows > rows_hint) rows = rows_hint;
@@ -57,24 +57,35 @@ static hsize_t pick_chunk_rows(int ndim, const int64_t *row_dims, int64_t rows_h
 
 int dpt_impw_add(dpt_impw *iw, const char *name, bool is_int, int ndim, const int64_t *row_dims,
                  int64_t rows, bool exact) {
+    return dpt_impw_add_typed(iw, name, is_int ? DPT_IMPW_I32 : DPT_IMPW_F32, ndim, row_dims, rows,
+                              exact);
+}
+
+int dpt_impw_add_typed(dpt_impw *iw, const char *name, dpt_impw_type type, int ndim,
+                       const int64_t *row_dims, int64_t rows, bool exact) {
     DPT_ASSERT(iw->nds < DPT_IMPORT_MAXDS && ndim >= 1 && ndim <= 4);
     if (iw->w.failed) return -1;
     dpt_impw_ds *d = &iw->ds[iw->nds];
-    *d = (dpt_impw_ds){
-        .ds = -1, .mtype = is_int ? H5T_NATIVE_INT32 : H5T_NATIVE_FLOAT, .ndim = ndim};
-    d->info = (dpt_import_ds){.ndim = ndim, .is_int = is_int, .min = INT64_MAX, .max = INT64_MIN};
+    bool is_int = type == DPT_IMPW_I32, is_u8 = type == DPT_IMPW_U8;
+    *d = (dpt_impw_ds){.ds = -1,
+                       .mtype = is_int  ? H5T_NATIVE_INT32
+                                : is_u8 ? H5T_NATIVE_UINT8
+                                        : H5T_NATIVE_FLOAT,
+                       .ndim = ndim};
+    d->info = (dpt_import_ds){
+        .ndim = ndim, .is_int = is_int, .is_u8 = is_u8, .min = INT64_MAX, .max = INT64_MIN};
     snprintf(d->info.name, sizeof d->info.name, "%s", name);
     /* A known row count makes a fixed-size dataset; otherwise it grows with every append. */
     hsize_t maxd[4] = {exact ? (hsize_t)rows : H5S_UNLIMITED};
     d->fixed = exact;
     d->dims[0] = exact ? (hsize_t)rows : 0;
     for (int k = 1; k < ndim; k++) maxd[k] = d->dims[k] = (hsize_t)row_dims[k - 1];
-    d->chunk_rows = pick_chunk_rows(ndim, row_dims, rows);
+    d->chunk_rows = pick_chunk_rows(ndim, row_dims, rows, is_u8 ? 1 : 4);
     hid_t space = H5Screate_simple(ndim, d->dims, maxd);
     hid_t dcpl = create_dcpl(d, iw->compress);
     hid_t dapl = H5Pcreate(H5P_DATASET_ACCESS);
     H5Pset_chunk_cache(dapl, 521, CACHE_BYTES, 1.0);
-    hid_t ftype = is_int ? H5T_STD_I32LE : H5T_IEEE_F32LE;
+    hid_t ftype = is_int ? H5T_STD_I32LE : is_u8 ? H5T_STD_U8LE : H5T_IEEE_F32LE;
     d->ds = H5Dcreate2(iw->w.file, name, ftype, space, H5P_DEFAULT, dcpl, dapl);
     H5Pclose(dapl);
     H5Pclose(dcpl);

@@ -27,7 +27,13 @@ typedef struct dpt_import_opts {
     const char *attr_name;  /* root string attribute recording the source ("dptrain_import") */
     const char *attr_value; /* its text, or NULL for no attribute */
     int64_t label_max;      /* integer labels above this are refused; < 0: no limit */
+    int x_type;             /* X's element type: DPT_IMPORT_X_DEFAULT (the format's), _F32, _U8 */
 } dpt_import_opts;
+
+/* dpt_import_opts.x_type.  uint8 keeps 8-bit pixels as they are (a quarter of float32's bytes);
+ * dptrain reads them as value / 255.0f.  Defaults: float32 for csv, idx and npy (as before
+ * uint8 existed), uint8 for images. */
+enum { DPT_IMPORT_X_DEFAULT, DPT_IMPORT_X_F32, DPT_IMPORT_X_U8 };
 
 #define DPT_IMPORT_MAXDS 3 /* X, y, lengths */
 
@@ -36,20 +42,26 @@ typedef struct dpt_import_ds {
     char name[64];
     int ndim;
     int64_t dims[4];
-    bool is_int;      /* int32, else float32 */
+    bool is_int;      /* int32 */
+    bool is_u8;       /* uint8 (pixels, read scaled by 1/255); neither: float32 */
     int64_t min, max; /* of the int32 values */
 } dpt_import_ds;
 
 typedef struct dpt_import_summary {
     int nds;
     dpt_import_ds ds[DPT_IMPORT_MAXDS];
+    char note[256]; /* more for the summary line ("2 classes: cat, dog"), or "" */
 } dpt_import_summary;
+
+/* Element types of the datasets written: float32 (features), int32 (labels, lengths) and uint8
+ * (pixels, which dptrain reads as value / 255.0f: docs/data.md "uint8 images"). */
+typedef enum dpt_impw_type { DPT_IMPW_F32, DPT_IMPW_I32, DPT_IMPW_U8 } dpt_impw_type;
 
 /* ---- the writer: extendible row-chunked datasets in a file written atomically ---- */
 
 typedef struct dpt_impw_ds {
     hid_t ds;
-    hid_t mtype; /* H5T_NATIVE_FLOAT or H5T_NATIVE_INT32 */
+    hid_t mtype; /* H5T_NATIVE_FLOAT, H5T_NATIVE_INT32 or H5T_NATIVE_UINT8 */
     int ndim;
     hsize_t dims[4]; /* dims[0]: the dataset's rows (all of them when fixed) */
     hsize_t rows;    /* rows written so far */
@@ -75,6 +87,9 @@ int dpt_impw_begin(dpt_impw *iw, const char *out, const dpt_import_opts *o, char
  * an upper bound that caps the chunk.  Returns the dataset's index, or -1. */
 int dpt_impw_add(dpt_impw *iw, const char *name, bool is_int, int ndim, const int64_t *row_dims,
                  int64_t rows, bool exact);
+/* The same with any element type (values appended in that type). */
+int dpt_impw_add_typed(dpt_impw *iw, const char *name, dpt_impw_type type, int ndim,
+                       const int64_t *row_dims, int64_t rows, bool exact);
 /* Rows per chunk of dataset i. */
 int64_t dpt_impw_chunk_rows(const dpt_impw *iw, int i);
 /* Rows per append the readers should use for dataset i: whole chunks, several when compressing

@@ -125,9 +125,9 @@ static void test_duplicate_names_are_rejected(void **state) {
 static void test_unknown_names_are_rejected_with_the_valid_names(void **state) {
     (void)state;
     char err[1024];
-    dpt_layer_spec a[2] = {spec("dense", 4, "", "", 2), spec("conv2d", 4, "", "", 5)};
+    dpt_layer_spec a[2] = {spec("dense", 4, "", "", 2), spec("conv9d", 4, "", "", 5)};
     build_error(a, 2, err, sizeof err);
-    assert_contains(err, "layer 1 (conv2d, line 5): unknown layer type 'conv2d'");
+    assert_contains(err, "layer 1 (conv9d, line 5): unknown layer type 'conv9d'");
     assert_contains(err, "expected one of: dense, activation, dropout");
 
     /* Names from a registry are checked when the key is set, as the config reads them. */

@@ -138,6 +138,11 @@ check "fashion-mnist --rows" "$MKDATA" fashion-mnist --dir fm --rows tr.h5 te.h5
 check "--rows: train X is float32 (3, 28, 28)" has tr.h5 X H5T_IEEE_F32LE "( 3, 28, 28 ) / ( 3, 28, 28 )"
 check "--rows: test X is float32 (2, 28, 28)" has te.h5 X H5T_IEEE_F32LE "( 2, 28, 28 ) / ( 2, 28, 28 )"
 check "--rows: same pixels as (N, 784)" cmp <(values tr.h5 X f4) <(values tr-flat.h5 X f4)
+check "fashion-mnist --images" "$MKDATA" fashion-mnist --dir fm --images tr.h5 te.h5
+check "--images: train X is float32 (3, 28, 28, 1)" has tr.h5 X H5T_IEEE_F32LE "( 3, 28, 28, 1 ) / ( 3, 28, 28, 1 )"
+check "--images: same pixels as (N, 784)" cmp <(values tr.h5 X f4) <(values tr-flat.h5 X f4)
+"$MKDATA" fashion-mnist --dir fm --images --rows tr.h5 te.h5 >both.log 2>&1
+check "--rows with --images is a usage error (exit $?)" [ $? -eq 2 ]
 
 expect_error() { # expect_error DESCRIPTION PATTERN
     convert

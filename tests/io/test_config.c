@@ -922,13 +922,59 @@ static void every_config_key_is_declared_once_with_a_valid_default(void **state)
         snprintf(line, sizeof line, "\n%s=", keys[i].name);
         assert_non_null(keys[i].help);
         assert_ptr_equal(dpt_config_key(keys[i].name), &keys[i]); /* no second row */
-        bool in_text = strstr(text, line) != NULL;
+        /* data.target is in the text only when set (model_text_keys_if_set): see below. */
+        bool in_text = strstr(text, line) != NULL || !strcmp(keys[i].name, "data.target");
         if (in_text != ((keys[i].flags & DPT_KEY_KEEP) != 0))
             fail_msg("%s: in the model text %d, flagged KEEP %d", keys[i].name, in_text,
                      (keys[i].flags & DPT_KEY_KEEP) != 0);
     }
     free(text);
     dpt_config_free(&c);
+}
+
+/* data.augment is a mapping of its own keys (read from the key table), data.target a choice. */
+static void data_augment_and_target_are_read_and_checked(void **state) {
+    (void)state;
+    dpt_config c;
+    load_ok(&c, with("  augment: {flip_horizontal: true, translate: 3}\n  target: input\n"), NULL,
+            0);
+    assert_true(c.aug_flip && c.aug_translate == 3 && c.target_input);
+    dpt_config_free(&c);
+    const char *ov[] = {"data.augment.translate=2"};
+    load_ok(&c, BASE, ov, 1);
+    assert_true(!c.aug_flip && c.aug_translate == 2 && !c.target_input);
+    dpt_config_free(&c);
+    assert_rejected(with("  augment: {flip: true}\n"), NULL, 0,
+                    "t.yaml:8: data.augment.flip: unknown key; allowed keys: flip_horizontal, "
+                    "translate",
+                    NULL);
+    assert_rejected(with("  augment: yes\n"), NULL, 0, "t.yaml:8: data.augment: expected a mapping",
+                    NULL);
+    assert_rejected(with("  augment: {translate: -1}\n"), NULL, 0,
+                    "t.yaml:8: data.augment.translate", NULL);
+    assert_rejected(with("  target: x\n"), NULL, 0,
+                    "t.yaml:8: data.target: expected one of: y, input", NULL);
+    assert_rejected(with("  target: input\n  normalize_y: true\n"), NULL, 0,
+                    "t.yaml:9: data.normalize_y: cannot be true with data.target: input", NULL);
+}
+
+/* data.target: input joins the model text (a resume must keep it); the default y adds
+ * nothing, so the text of every config without the key stays as it was. */
+static void data_target_is_in_the_model_text_only_when_set(void **state) {
+    (void)state;
+    const char *in[] = {"data.target=input"};
+    dpt_config a, b;
+    load_ok(&a, BASE, NULL, 0);
+    load_ok(&b, BASE, in, 1);
+    char *ta = dpt_config_model_text(&a), *tb = dpt_config_model_text(&b), msg[256];
+    assert_null(strstr(ta, "data.target"));
+    assert_non_null(strstr(tb, "\ndata.target=input\n"));
+    assert_int_equal(dpt_config_model_diff(&a, &b, msg, sizeof msg), 1);
+    assert_string_equal(msg, "data.target: y in the checkpoint, input now");
+    free(ta);
+    free(tb);
+    dpt_config_free(&a);
+    dpt_config_free(&b);
 }
 
 static void model_text_changes_only_with_model_defining_keys(void **state) {
@@ -1015,6 +1061,8 @@ int main(void) {
         cmocka_unit_test(an_output_dir_too_long_for_the_default_checkpoint_dir_is_refused),
         cmocka_unit_test(model_diff_names_the_first_model_defining_difference),
         cmocka_unit_test(model_text_is_pinned_byte_for_byte),
+        cmocka_unit_test(data_target_is_in_the_model_text_only_when_set),
+        cmocka_unit_test(data_augment_and_target_are_read_and_checked),
         cmocka_unit_test(every_config_key_is_declared_once_with_a_valid_default),
         cmocka_unit_test(model_text_changes_only_with_model_defining_keys),
         cmocka_unit_test(training_diff_lists_every_changed_training_key),

@@ -118,6 +118,72 @@ static void every_value_type_is_decoded_big_endian(void **state) {
     assert_floats(out, "X", (float[]){0.1f}, 1);
 }
 
+/* --layout image: (N, H, W) -> X (N, H, W, 1); with --dtype uint8 the bytes as they are. */
+static void image_layout_and_uint8_pixels(void **state) {
+    (void)state;
+    const char *out = spath("img.h5");
+    dpt_idx_opts xo = {.image = true};
+    dpt_import_opts o = opts();
+    char err[512];
+    assert_int_equal(
+        dpt_import_idx(images_file("ii"), labels_file("il"), out, &xo, &o, NULL, err, sizeof err),
+        0);
+    hsize_t dims[4];
+    assert_int_equal(read_ds(out, "X", dims, 0, NULL), 4);
+    assert_int_equal(dims[0], 3);
+    assert_int_equal(dims[1], 2);
+    assert_int_equal(dims[2], 3);
+    assert_int_equal(dims[3], 1);
+    float want[18];
+    for (int i = 0; i < 18; i++) want[i] = (float)pixels[i] / 255.0f;
+    assert_floats(out, "X", want, 18);
+    o.x_type = DPT_IMPORT_X_U8;
+    dpt_import_summary s;
+    assert_int_equal(
+        dpt_import_idx(images_file("iu"), labels_file("lu"), out, &xo, &o, &s, err, sizeof err), 0);
+    assert_true(s.ds[0].is_u8);
+    size_t size;
+    assert_int_equal(ds_class(out, "X", &size), H5T_INTEGER);
+    assert_int_equal(size, 1);
+    uint8_t got[18];
+    read_ds(out, "X", dims, H5T_NATIVE_UINT8, got);
+    assert_memory_equal(got, pixels, 18);
+    assert_ints(out, "y", (int32_t[]){7, 0, 2}, 3);
+    /* flat uint8 too, and a 4-D IDX file keeps its channels */
+    xo.image = false;
+    assert_int_equal(dpt_import_idx(images_file("iu2"), NULL, out, &xo, &o, NULL, err, sizeof err),
+                     0);
+    assert_dims(out, "X", 2, 3, 6, 0);
+    xo.image = true;
+    const char *four = idx("i4", 0x08, 4, (uint32_t[]){1, 3, 2, 3}, pixels, 18);
+    assert_int_equal(dpt_import_idx(four, NULL, out, &xo, &o, NULL, err, sizeof err), 0);
+    assert_int_equal(read_ds(out, "X", dims, 0, NULL), 4);
+    assert_int_equal(dims[3], 3);
+}
+
+static void image_layout_and_uint8_refusals(void **state) {
+    (void)state;
+    char err[512];
+    dpt_idx_opts xo = {.image = true};
+    dpt_import_opts o = opts();
+    unsigned char sb[2] = {1, 2};
+    const char *flat = idx("flat", 0x08, 2, (uint32_t[]){1, 2}, sb, 2);
+    assert_int_equal(dpt_import_idx(flat, NULL, spath("r.h5"), &xo, &o, NULL, err, sizeof err), -1);
+    assert_msg(err, "flat: --layout image needs images of 3 dimensions (N, H, W) or 4", "2-D",
+               NULL);
+    xo.image = false;
+    o.x_type = DPT_IMPORT_X_U8;
+    const char *sbyte = idx("sbyte", 0x09, 2, (uint32_t[]){1, 2}, sb, 2);
+    assert_int_equal(dpt_import_idx(sbyte, NULL, spath("r.h5"), &xo, &o, NULL, err, sizeof err),
+                     -1);
+    assert_msg(err, "sbyte: --dtype uint8 needs ubyte values (IDX type 08), found type 09", NULL);
+    xo.scale = 2;
+    assert_int_equal(dpt_import_idx(flat, NULL, spath("r.h5"), &xo, &o, NULL, err, sizeof err), -1);
+    assert_msg(err, "--scale does not apply to --dtype uint8", NULL);
+    assert_int_equal(access(spath("r.h5"), F_OK), -1);
+    assert_no_temporaries();
+}
+
 static void reader_api_reads_rows_and_header(void **state) {
     (void)state;
     dpt_idx f;
@@ -247,6 +313,8 @@ int main(void) {
         cmocka_unit_test(ubyte_images_are_scaled_to_unit_range),
         cmocka_unit_test(gzip_and_seq_layout_give_the_same_values),
         cmocka_unit_test(every_value_type_is_decoded_big_endian),
+        cmocka_unit_test(image_layout_and_uint8_pixels),
+        cmocka_unit_test(image_layout_and_uint8_refusals),
         cmocka_unit_test(reader_api_reads_rows_and_header),
         cmocka_unit_test(bad_magic_says_what_was_found),
         cmocka_unit_test(counts_must_match),

@@ -199,6 +199,40 @@ static void sequences_with_lengths(void **state) {
     assert_ints(out, "lengths", len, 2);
 }
 
+/* (N, H, W, C) images stay 4-D; --dtype uint8 keeps |u1 values as they are and refuses other
+ * dtypes. */
+static void images_4d_as_float32_or_uint8(void **state) {
+    (void)state;
+    uint8_t px[2 * 2 * 3 * 1];
+    for (int i = 0; i < 12; i++) px[i] = (uint8_t)(i * 20);
+    const char *x = npy("im.npy", 1, dict("|u1", "(2, 2, 3, 1)"), px, sizeof px);
+    const char *out = spath("im.h5");
+    import_ok(x, NULL, NULL, false, out);
+    hsize_t dims[4];
+    assert_int_equal(read_ds(out, "X", dims, 0, NULL), 4);
+    assert_int_equal(dims[1], 2);
+    assert_int_equal(dims[2], 3);
+    assert_int_equal(dims[3], 1);
+    float want[12];
+    for (int i = 0; i < 12; i++) want[i] = (float)(i * 20); /* npy values are not scaled */
+    assert_floats(out, "X", want, 12);
+    char err[512];
+    dpt_npy_opts no = {0};
+    dpt_import_opts o = opts();
+    o.x_type = DPT_IMPORT_X_U8;
+    assert_int_equal(dpt_import_npy(x, out, &no, &o, NULL, err, sizeof err), 0);
+    size_t size;
+    assert_int_equal(ds_class(out, "X", &size), H5T_INTEGER);
+    assert_int_equal(size, 1);
+    uint8_t got[12];
+    read_ds(out, "X", dims, H5T_NATIVE_UINT8, got);
+    assert_memory_equal(got, px, sizeof px);
+    float f[2] = {1, 2};
+    const char *xf = npy("f.npy", 1, dict("<f4", "(2,)"), f, sizeof f);
+    assert_int_equal(dpt_import_npy(xf, out, &no, &o, NULL, err, sizeof err), -1);
+    assert_msg(err, "f.npy: --dtype uint8 needs dtype |u1 (uint8), found f4", NULL);
+}
+
 /* ---- refusals ---- */
 
 static void layout_and_dtype_refusals(void **state) {
@@ -213,8 +247,8 @@ static void layout_and_dtype_refusals(void **state) {
                NULL);
     import_bad(npy("s.npy", 1, dict("<U3", "(1,)"), x, 12), NULL, NULL, "s.npy",
                "'<U3' is not supported", NULL);
-    import_bad(npy("x4.npy", 1, dict("<f4", "(1, 1, 2, 2)"), x, sizeof x), NULL, NULL, "x4.npy",
-               "shape (1, 1, 2, 2)", "expected 1-D (N), 2-D (N, F) or 3-D", NULL);
+    import_bad(npy("x5.npy", 1, dict("<f4", "(1, 1, 1, 2, 2)"), x, sizeof x), NULL, NULL, "x5.npy",
+               "shape (1, 1, 1, 2, 2)", "expected 1-D (N), 2-D (N, F), 3-D (N, T, F) or 4-D", NULL);
     import_bad(write_text("not.npy", "hello, world"), NULL, NULL, "not.npy", "not an .npy", NULL);
     import_bad(write_text("z.npz", "PK\x03\x04 zip"), NULL, NULL, "z.npz", ".npz", NULL);
 }
@@ -267,6 +301,7 @@ int main(void) {
         cmocka_unit_test(integer_types_become_float32_x),
         cmocka_unit_test(float64_rounds_to_float32_in_a_v3_file),
         cmocka_unit_test(sequences_with_lengths),
+        cmocka_unit_test(images_4d_as_float32_or_uint8),
         cmocka_unit_test(layout_and_dtype_refusals),
         cmocka_unit_test(shape_mismatches_name_both_files),
         cmocka_unit_test(truncated_and_overlong_data),

@@ -145,11 +145,13 @@ static void bad_shapes_and_types_are_reported_with_what_was_found(void) {
     if (dpt_world.rank == 0) {
         float hyper[2 * 2 * 2 * 2] = {0}; /* (2, 2, 2, 2) */
         int32_t ints[10 * 2] = {0};       /* (10, 2) */
+        int32_t ints3[10 * 2 * 2] = {0};  /* (10, 2, 2) */
         float x[10 * 2] = {0}, y9[9] = {0};
         hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-        hsize_t d4[4] = {2, 2, 2, 2}, d2[2] = {10, 2}, d9[1] = {9};
+        hsize_t d4[4] = {2, 2, 2, 2}, d2[2] = {10, 2}, d9[1] = {9}, d3[3] = {10, 2, 2};
         dpt_test_h5_put(f, "hyper", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 4, d4, hyper);
         dpt_test_h5_put(f, "ints", H5T_STD_I32LE, H5T_NATIVE_INT32, 2, d2, ints);
+        dpt_test_h5_put(f, "ints3", H5T_STD_I32LE, H5T_NATIVE_INT32, 3, d3, ints3);
         dpt_test_h5_put(f, "X", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, d2, x);
         dpt_test_h5_put(f, "y9", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, d9, y9);
         H5Fclose(f);
@@ -157,7 +159,7 @@ static void bad_shapes_and_types_are_reported_with_what_was_found(void) {
     MPI_Barrier(MPI_COMM_WORLD);
     expect_inspect_error(
         path, "features", "y",
-        "no dataset 'features' (data.x); datasets in the file: X, hyper, ints, y9");
+        "no dataset 'features' (data.x); datasets in the file: X, hyper, ints, ints3, y9");
     expect_inspect_error(path, "X", "labels", "no dataset 'labels' (data.y)");
     expect_inspect_error(path, "y9", NULL,
                          "dataset 'y9': expected a 2-D dataset (N, F), a 3-D dataset (N, T, F) "
@@ -168,9 +170,11 @@ static void bad_shapes_and_types_are_reported_with_what_was_found(void) {
     dpt_h5info info;
     CHECK_MSG(dpt_h5_inspect(&info, path, "X", "ints", MPI_COMM_WORLD, err, sizeof err) == 0, err);
     CHECK(info.labels && info.T == 1 && info.y_steps == 2 && info.K == 1);
-    expect_inspect_error(path, "X", "hyper",
-                         "dataset 'hyper': expected (N) or (N, T) integer labels, or (N, K) or "
-                         "(N, T, K) float targets, found 4-D (2, 2, 2, 2) float32");
+    expect_inspect_error(path, "X", "ints3",
+                         "dataset 'ints3': expected (N) or (N, T) integer labels, or (N, K), "
+                         "(N, T, K) or (N, H, W, K) float targets, found 3-D (10, 2, 2) int32");
+    /* 4-D float y is image targets (N, H, W, K): here its rows do not match X's. */
+    expect_inspect_error(path, "X", "hyper", "X has 10 rows but hyper has 2");
 }
 
 /* Value errors are found by the rank that holds the row; the others read fine. */

@@ -5,9 +5,11 @@
 #include <hdf5.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "h5fixture.h"
 #include "io/h5data.h"
+#include "io/stream.h"
 #include "mpitest.h"
 #include "parallel/dist.h"
 #include "parallel/sampler.h"
@@ -32,20 +34,28 @@ static int ylen_of(int64_t g) {
 static int len_of(int64_t g) {
     return 1 + (int)(g % T);
 }
+static int pixel_at(int64_t g, int i) { /* 0..255, both ends included */
+    return (int)((g * 37 + i * 101) % 256);
+}
 
 /* Rank 0 writes: img (N, H, W, C) float64, ids (N, T) int16, lengths (N) = len_of,
  * X (N, T, F) float32, y (N, U, K) float32, y_lengths (N) = ylen_of, ylab (N, U) int32 with -1
  * past each y length, ylen_alt (N) = U, yvec (N, K) float32, badlen (N) with a 7 at row 3,
- * fylen (N) float32, negids (N, T) int32 with -3 at row 4, step 2; X5 (N, 1, 1, 1, 1). */
+ * fylen (N) float32, negids (N, T) int32 with -3 at row 4, step 2; X5 (N, 1, 1, 1, 1);
+ * img8 (N, H, W, C) uint8 = pixel_at; yimg (N, H, W, K) float32 = g + i. */
 static void write_file(const char *path) {
     if (dpt_world.rank != 0) return;
     static double img[N * H * W * C];
     static int16_t ids[N * T];
     static int32_t negids[N * T], len[N], ylen[N], ylab[N * U], alt[N], badlen[N];
-    static float x[N * T * F], y[N * U * K], yvec[N * K], fylen[N], x5[N];
+    static float x[N * T * F], y[N * U * K], yvec[N * K], fylen[N], x5[N], yimg[N * H * W * K];
+    static uint8_t img8[N * H * W * C];
     for (int g = 0; g < N; g++) {
-        for (int i = 0; i < H * W * C; i++)
+        for (int i = 0; i < H * W * C; i++) {
             img[g * H * W * C + i] = img_at(g, i / (W * C), i / C % W, i % C);
+            img8[g * H * W * C + i] = (uint8_t)pixel_at(g, i);
+        }
+        for (int i = 0; i < H * W * K; i++) yimg[g * H * W * K + i] = (float)(g + i);
         for (int t = 0; t < T; t++) ids[g * T + t] = (int16_t)id_at(g, t), negids[g * T + t] = 1;
         for (int i = 0; i < T * F; i++) x[g * T * F + i] = (float)i;
         for (int u = 0; u < U; u++) {
@@ -74,6 +84,9 @@ static void write_file(const char *path) {
     dpt_test_h5_put(f, "badlen", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, d1, badlen);
     dpt_test_h5_put(f, "fylen", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, d1, fylen);
     dpt_test_h5_put(f, "X5", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 5, d5, x5);
+    hsize_t dk[4] = {N, H, W, K};
+    dpt_test_h5_put(f, "img8", H5T_STD_U8LE, H5T_NATIVE_UINT8, 4, di, img8);
+    dpt_test_h5_put(f, "yimg", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 4, dk, yimg);
     H5Fclose(f);
 }
 
@@ -93,7 +106,7 @@ static dpt_shard read_ok(const dpt_h5names *n, int nclasses) {
 }
 
 static void images_arrive_as_rows_of_h_w_c(void) {
-    dpt_h5names n = {"img", NULL, NULL, NULL};
+    dpt_h5names n = {"img", NULL, NULL, NULL, false};
     dpt_shard s = read_ok(&n, 0);
     const dpt_shape *xs = &s.info.x_shape;
     CHECK(xs->rank == 3 && xs->dim[0] == H && xs->dim[1] == W && xs->dim[2] == C);
@@ -107,7 +120,7 @@ static void images_arrive_as_rows_of_h_w_c(void) {
 }
 
 static void integer_x_is_read_as_int32_token_ids_with_lengths(void) {
-    dpt_h5names n = {"ids", NULL, NULL, NULL};
+    dpt_h5names n = {"ids", NULL, NULL, NULL, false};
     dpt_shard s = read_ok(&n, 0);
     const dpt_shape *xs = &s.info.x_shape;
     CHECK(xs->rank == 1 && xs->dim[0] == T && xs->dtype == DPT_I32 && s.info.T == T &&
@@ -121,7 +134,7 @@ static void integer_x_is_read_as_int32_token_ids_with_lengths(void) {
     dpt_shard_free(&s);
     /* A negative id is an error on the rank holding row 4; the others read fine. */
     char err[512] = "";
-    dpt_h5names neg = {"negids", NULL, NULL, NULL};
+    dpt_h5names neg = {"negids", NULL, NULL, NULL, false};
     int rc =
         dpt_h5_read_shard_ds(&s, path_of_file(), &neg, 0, N, 0, MPI_COMM_WORLD, err, sizeof err);
     bool owner = dpt_split_lo(N, dpt_world.size, dpt_world.rank) <= 4 &&
@@ -133,7 +146,7 @@ static void integer_x_is_read_as_int32_token_ids_with_lengths(void) {
 }
 
 static void targets_have_their_own_time_axis_and_lengths(void) {
-    dpt_h5names n = {"X", "y", NULL, NULL}; /* y_lengths found by its default name */
+    dpt_h5names n = {"X", "y", NULL, NULL, false}; /* y_lengths found by its default name */
     dpt_shard s = read_ok(&n, 0);
     const dpt_h5info *in = &s.info;
     CHECK(in->T == T && in->y_steps == U && in->K == K && !in->labels);
@@ -147,7 +160,7 @@ static void targets_have_their_own_time_axis_and_lengths(void) {
     }
     dpt_shard_free(&s);
     /* Labels past a target length may hold anything (-1 here) and read as 0. */
-    dpt_h5names lab = {"X", "ylab", NULL, NULL};
+    dpt_h5names lab = {"X", "ylab", NULL, NULL, false};
     s = read_ok(&lab, 3);
     CHECK(s.info.labels && s.info.y_steps == U && s.info.y_shape.dtype == DPT_I32);
     for (int64_t i = 0; i < s.nrows; i++)
@@ -156,7 +169,7 @@ static void targets_have_their_own_time_axis_and_lengths(void) {
                   (u < ylen_of(s.row0 + i) ? (int)((s.row0 + i + u) % 3) : 0));
     dpt_shard_free(&s);
     /* A named dataset replaces the default one. */
-    dpt_h5names alt = {"X", "y", NULL, "ylen_alt"};
+    dpt_h5names alt = {"X", "y", NULL, "ylen_alt", false};
     s = read_ok(&alt, 0);
     for (int64_t i = 0; i < s.nrows; i++) CHECK(s.y_lengths[i] == U);
     dpt_shard_free(&s);
@@ -164,7 +177,7 @@ static void targets_have_their_own_time_axis_and_lengths(void) {
 
 static void the_row_reader_moves_ids_and_target_lengths(void) {
     char err[512] = "";
-    dpt_h5names n = {"ids", "ylab", NULL, NULL};
+    dpt_h5names n = {"ids", "ylab", NULL, NULL, false};
     dpt_h5rows *r;
     CHECK_MSG(dpt_h5rows_open_ds(&r, path_of_file(), &n, 3, 4, err, sizeof err) == 0, err);
     const dpt_h5info *in = dpt_h5rows_info(r);
@@ -188,10 +201,59 @@ static void the_row_reader_moves_ids_and_target_lengths(void) {
 static void expect_error(const char *x, const char *y, const char *yl, const char *want) {
     char err[512] = "";
     dpt_h5info info;
-    dpt_h5names n = {x, y, NULL, yl};
+    dpt_h5names n = {x, y, NULL, yl, false};
     CHECK(dpt_h5_inspect_ds(&info, path_of_file(), &n, MPI_COMM_WORLD, err, sizeof err) == -1);
     CHECK_CONTAINS(err, path_of_file());
     CHECK_CONTAINS(err, want);
+}
+
+/* uint8 X is pixels: float32 value / 255 (the bits of np.float32(v) / np.float32(255)), through
+ * the shards and the row reader; the other integer types stay token ids (ids above: int16). */
+static void uint8_x_is_read_as_float_pixels_divided_by_255(void) {
+    dpt_h5names n = {"img8", NULL, NULL, NULL, false};
+    dpt_shard s = read_ok(&n, 0);
+    const dpt_shape *xs = &s.info.x_shape;
+    CHECK(xs->rank == 3 && xs->dtype == DPT_F32 && s.info.x_u8 && !dpt_h5info_x_ids(&s.info));
+    CHECK(s.info.T == H * W && s.info.F == C && !s.info.has_lengths);
+    for (int64_t i = 0; i < s.nrows; i++)
+        for (int j = 0; j < H * W * C; j++) {
+            float want = (float)pixel_at(s.row0 + i, j) / 255.0f;
+            CHECK(memcmp(&s.x[i * H * W * C + j], &want, sizeof want) == 0);
+        }
+    dpt_shard_free(&s);
+    char err[512] = "";
+    dpt_h5rows *r;
+    CHECK_MSG(dpt_h5rows_open_ds(&r, path_of_file(), &n, 0, 4, err, sizeof err) == 0, err);
+    dpt_data d;
+    dpt_data_alloc(&d, dpt_h5rows_info(r), 4, false);
+    CHECK_MSG(dpt_h5rows_read(r, 7, 4, &d.shard, err, sizeof err) == 0, err);
+    for (int j = 0; j < 4 * H * W * C; j++)
+        CHECK(d.shard.x[j] == (float)pixel_at(7 + j / (H * W * C), j % (H * W * C)) / 255.0f);
+    dpt_data_free(&d);
+    dpt_h5rows_close(r);
+}
+
+/* data.target: input: no y dataset, the targets are X: y_shape = x_shape, nothing read for y. */
+static void target_input_takes_the_targets_shape_from_x(void) {
+    dpt_h5names n = {"img8", NULL, NULL, NULL, true};
+    dpt_shard s = read_ok(&n, 0);
+    const dpt_h5info *in = &s.info;
+    CHECK(in->y_is_x && !in->has_y && !in->labels && dpt_shape_equal(&in->y_shape, &in->x_shape));
+    CHECK(in->y_steps == H * W && in->K == C && !s.y && !s.labels);
+    dpt_shard_free(&s);
+}
+
+/* 4-D float y: one K-vector per pixel, (H, W, K) per row. */
+static void image_targets_are_rows_of_h_w_k(void) {
+    dpt_h5names n = {"img", "yimg", NULL, NULL, false};
+    dpt_shard s = read_ok(&n, 0);
+    const dpt_h5info *in = &s.info;
+    CHECK(in->y_shape.rank == 3 && in->y_shape.dim[0] == H && in->y_shape.dim[1] == W &&
+          in->y_shape.dim[2] == K && in->y_steps == H * W && in->K == K && !in->labels);
+    for (int64_t i = 0; i < s.nrows; i++)
+        for (int j = 0; j < H * W * K; j++)
+            CHECK(s.y[i * H * W * K + j] == (float)(s.row0 + i + j));
+    dpt_shard_free(&s);
 }
 
 static void bad_shapes_and_target_lengths_are_named(void) {
@@ -207,7 +269,7 @@ static void bad_shapes_and_target_lengths_are_named(void) {
     /* Out-of-range target lengths: found by the rank holding row 3. */
     char err[512] = "";
     dpt_shard s;
-    dpt_h5names n = {"X", "y", NULL, "badlen"};
+    dpt_h5names n = {"X", "y", NULL, "badlen", false};
     int rc = dpt_h5_read_shard_ds(&s, path_of_file(), &n, 0, N, 0, MPI_COMM_WORLD, err, sizeof err);
     bool owner = dpt_split_lo(N, dpt_world.size, dpt_world.rank) <= 3 &&
                  3 < dpt_split_lo(N, dpt_world.size, dpt_world.rank + 1);
@@ -226,6 +288,9 @@ int main(int argc, char **argv) {
     RUN(targets_have_their_own_time_axis_and_lengths);
     RUN(the_row_reader_moves_ids_and_target_lengths);
     RUN(bad_shapes_and_target_lengths_are_named);
+    RUN(uint8_x_is_read_as_float_pixels_divided_by_255);
+    RUN(target_input_takes_the_targets_shape_from_x);
+    RUN(image_targets_are_rows_of_h_w_k);
     mpitest_remove_tmpdir(dir);
     dpt_dist_finalize();
     return 0;

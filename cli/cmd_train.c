@@ -99,9 +99,12 @@ static void report_model(const dpt_trainer *t) {
     /* The arena holds every activation, layer cache and backward delta for max_batch rows:
      * what the model needs besides parameters, gradients and optimizer state. */
     double kib = (double)m->arena_floats * sizeof(float) / 1024.0;
-    dpt_log0("; %zu parameters (checksum %016llx, same on all ranks); activations %.1f %s per "
-             "rank for %d rows\n",
-             m->nparams, (unsigned long long)dpt_model_checksum(m), kib < 1024 ? kib : kib / 1024,
+    if (m->nstate) /* batch_norm's moving statistics: saved and checksummed, not trained */
+        dpt_log0("; %zu parameters + %zu state values", m->nparams, m->nstate);
+    else
+        dpt_log0("; %zu parameters", m->nparams);
+    dpt_log0(" (checksum %016llx, same on all ranks); activations %.1f %s per rank for %d rows\n",
+             (unsigned long long)dpt_model_checksum(m), kib < 1024 ? kib : kib / 1024,
              kib < 1024 ? "KiB" : "MiB", m->max_batch);
 }
 

@@ -15,6 +15,7 @@
 
 #define DPT_NAME_MAX       64
 #define DPT_MAX_TENSORS    8   /* a bidirectional recurrent layer: 2 x (W_ih, W_hh, b_ih, b_hh) */
+#define DPT_MAX_STATES     2   /* batch_norm: moving_mean, moving_variance */
 #define DPT_LAYER_ARGS_MAX 192 /* bytes of a type's private arguments (checked by each type) */
 #define DPT_LAYER_KEYS_MAX 16  /* keys of one type, besides type and name */
 
@@ -27,6 +28,11 @@
  * Whether a layer changes the time axis is not a flag: the model reads it off the shapes. */
 #define DPT_LAYER_SEQUENCE_INPUT 0x1u
 #define DPT_LAYER_INT_INPUT      0x4u
+/* CROSS_RANK: the training forward and backward call ctx->reduce (batch_norm's global-batch
+ *   statistics): the model runs the layer also on a rank with no rows (B == 0), and the
+ *   training step keeps the gradient allreduce off the communication thread
+ *   (dpt_step_set_overlap), which would own MPI while backward reduces. */
+#define DPT_LAYER_CROSS_RANK 0x8u
 
 /* What the config says about one layer: the common fields, then the type's own arguments
  * (declared in its layer_<type>.c with their keys), stored inline so that specs copy with `=`.
@@ -53,6 +59,10 @@ typedef struct dpt_param_tensor {
     int dim[DPT_TENSOR_MAX_DIMS];
     bool decay; /* subject to the L2 penalty (weights yes, biases no) */
 } dpt_param_tensor;
+/* A layer's state tensors (batch_norm's moving averages) are dpt_param_tensors too, but in a
+ * list of their own (dpt_layer.states) with offsets into the model's state buffer: they are
+ * saved, loaded and checksummed with the parameters, and nothing that walks the parameters
+ * (optimizer, L2, clipping, gradient allreduce, buckets) can reach them.  decay is unused. */
 
 /* Per-step information a layer may need. */
 typedef struct dpt_step_ctx {
@@ -68,6 +78,11 @@ typedef struct dpt_step_ctx {
      * are final (dpt_model.grads_ready).  NULL = nobody asks. */
     void (*grads_ready)(void *arg, const float *from);
     void *grads_ready_arg;
+    /* Training forward and backward of a DPT_LAYER_CROSS_RANK layer: sums buf (n) in place
+     * across the ranks of the job, every rank calling it with the same n in the same order (a
+     * rank with B == 0 too).  NULL = one process (buf is already the global sum). */
+    void (*reduce)(void *arg, double *buf, int n);
+    void *reduce_arg;
 } dpt_step_ctx;
 
 /* One matrix product of a layer's training step as dpt_sgemm takes it, C (M, N) = op(A) op(B)
@@ -99,9 +114,14 @@ struct dpt_layer {
     int steps_in, steps_out;
     int ntensors;
     dpt_param_tensor tensors[DPT_MAX_TENSORS];
-    size_t nparams;          /* sum of tensor sizes */
-    float *params;           /* view: model->params + first tensor offset (nparams) */
-    float *grads;            /* view: model->grads + same offset (nparams) */
+    size_t nparams; /* sum of tensor sizes */
+    float *params;  /* view: model->params + first tensor offset (nparams) */
+    float *grads;   /* view: model->grads + same offset (nparams) */
+    int nstates;
+    dpt_param_tensor states[DPT_MAX_STATES]; /* set by build like tensors; offsets into the
+                                                model's state buffer, assigned by the model */
+    size_t nstate;                           /* sum of state sizes */
+    float *state;            /* view: model->state + first state offset (nstate); NULL if none */
     size_t cache_per_sample; /* floats of private cache per sample (all steps), set by build */
     size_t cache_fixed;      /* floats of private cache whatever the batch (a multiple of 16,
                                 so the per-sample part stays 64-byte aligned), set by build */
@@ -129,7 +149,7 @@ struct dpt_layer_type {
      * message naming the problem and, for a shape it cannot take, what it expected ("lstm needs
      * (T, F) input, got (28, 28, 1) float32"); the model adds the layer index and config line. */
     int (*build)(dpt_layer *l, char *err, size_t errlen);
-    /* Initialises l->params; NULL when the layer has none. */
+    /* Initialises l->params and l->state; NULL when the layer has neither. */
     void (*init)(dpt_layer *l, dpt_rng *rng);
     /* y (B, steps_out, out) from x (B, steps_in, in).  ctx may be NULL (evaluation, all steps
      * valid).  A type with DPT_LAYER_INT_INPUT gets its int32 ids as x: it reads them as

@@ -149,6 +149,29 @@ static void layout_params(dpt_model *m) {
     }
 }
 
+/* The state tensors in a buffer of their own, laid out like the parameters. */
+static void layout_state(dpt_model *m) {
+    size_t off = 0;
+    for (int i = 0; i < m->nlayers; i++) {
+        dpt_layer *l = &m->layers[i];
+        DPT_ASSERT(l->nstates >= 0 && l->nstates <= DPT_MAX_STATES);
+        l->nstate = 0;
+        for (int t = 0; t < l->nstates; t++) {
+            dpt_param_tensor *st = &l->states[t];
+            DPT_ASSERT(st->ndim >= 1 && st->ndim <= DPT_TENSOR_MAX_DIMS);
+            st->offset = off;
+            off += st->size;
+            l->nstate += st->size;
+        }
+    }
+    m->nstate = off;
+    m->state = off ? dpt_alloc_floats(off) : NULL;
+    for (int i = 0; i < m->nlayers; i++) {
+        dpt_layer *l = &m->layers[i];
+        l->state = l->nstates ? m->state + l->states[0].offset : NULL;
+    }
+}
+
 float *dpt_model_grad_head(dpt_model *m, size_t n) {
     if (n > m->grad_head) alloc_grads(m, (n + 15) / 16 * 16); /* grads stay 64-byte aligned */
     memset(m->grads - n, 0, n * sizeof(float));
@@ -235,6 +258,7 @@ int dpt_model_build(dpt_model *m, const dpt_layer_spec *specs, int nspecs, const
         if (!dpt_shape_same_rows(&m->layers[i].in_shape, &m->layers[i].out_shape))
             m->axis_change = i;
     layout_params(m);
+    layout_state(m);
     if (layout_arena(m, err, errlen)) goto fail;
     return 0;
 fail:
@@ -246,6 +270,7 @@ void dpt_model_free(dpt_model *m) {
     if (!m) return;
     free(m->layers);
     free(m->params);
+    free(m->state);
     free(m->grads ? m->grads - m->grad_head : NULL);
     free(m->acts);
     free(m->arena);
@@ -255,7 +280,7 @@ void dpt_model_free(dpt_model *m) {
 void dpt_model_init_params(dpt_model *m, uint64_t seed) {
     for (int i = 0; i < m->nlayers; i++) {
         dpt_layer *l = &m->layers[i];
-        if (!l->type->init || l->nparams == 0) continue;
+        if (!l->type->init || (l->nparams == 0 && l->nstate == 0)) continue;
         /* One stream per layer: a layer's values do not depend on the layers before it. */
         dpt_rng rng;
         dpt_rng_seed(&rng, seed, (uint64_t)i);
@@ -280,16 +305,17 @@ const int32_t *dpt_model_output_lengths(const dpt_model *m, const int32_t *x_len
 /* x: (B, in_shape) of the input's element type. */
 static const float *forward(dpt_model *m, const void *x, int B, const dpt_step_ctx *ctx) {
     DPT_ASSERT(B >= 0 && B <= m->max_batch);
-    if (B == 0) return m->acts[m->nlayers];
-    m->acts[0] = (float *)x; /* never written: acts[0] only feeds layer 0 */
     if (ctx)
         m->ctx = *ctx;
     else
         memset(&m->ctx, 0, sizeof m->ctx);
+    if (B > 0) m->acts[0] = (float *)x; /* never written: acts[0] only feeds layer 0 */
     dpt_step_ctx after;
     for (int i = 0; i < m->nlayers; i++) {
         dpt_layer *l = &m->layers[i];
-        l->type->forward(l, m->acts[i], m->acts[i + 1], B, layer_ctx(m, i, &after));
+        /* With no rows only a cross-rank layer runs: it joins the others' reductions. */
+        if (B > 0 || dpt_layer_type_has(l->type, DPT_LAYER_CROSS_RANK))
+            l->type->forward(l, m->acts[i], m->acts[i + 1], B, layer_ctx(m, i, &after));
     }
     return m->acts[m->nlayers];
 }
@@ -317,8 +343,9 @@ void dpt_model_backward(dpt_model *m, const float *dout, int B) {
         /* Layer i reads delta[(i + 1) & 1] and writes delta[i & 1]: never the same buffer. */
         float *dx = i > 0 ? m->delta[i & 1] : NULL; /* (B, steps_in, in) of layer i */
         /* With no rows the gradients stay zero, but the hook still reports every layer: an
-         * empty rank joins the same gradient reductions as the others. */
-        if (B > 0)
+         * empty rank joins the same gradient reductions as the others (and a cross-rank layer
+         * its own). */
+        if (B > 0 || dpt_layer_type_has(l->type, DPT_LAYER_CROSS_RANK))
             l->type->backward(l, m->acts[i], m->acts[i + 1], dy, dx, B, layer_ctx(m, i, &after));
         if (l->nparams > 0) from = l->grads;
         if (m->grads_ready) m->grads_ready(m->grads_ready_arg, from);
@@ -349,7 +376,8 @@ double dpt_model_add_l2(dpt_model *m, float l2) {
 }
 
 uint64_t dpt_model_checksum(const dpt_model *m) {
-    return dpt_fnv1a(DPT_FNV_BASIS, m->params, m->nparams * sizeof(float));
+    uint64_t h = dpt_fnv1a(DPT_FNV_BASIS, m->params, m->nparams * sizeof(float));
+    return m->nstate ? dpt_fnv1a(h, m->state, m->nstate * sizeof(float)) : h;
 }
 
 dpt_layer *dpt_model_layer(dpt_model *m, const char *name) {

@@ -24,10 +24,14 @@ typedef struct dpt_model {
     int out_steps;    /* T_out of the output */
     int max_batch;    /* largest B forward/backward accept */
     size_t nparams;
-    float *params;       /* (nparams) all parameters, layer by layer */
-    float *grads;        /* (nparams) same layout, with grad_head floats of head room right in
-                            front of it (dpt_model_grad_head) */
-    size_t grad_head;    /* floats of head room in front of grads (a multiple of 16) */
+    float *params;    /* (nparams) all parameters, layer by layer */
+    float *grads;     /* (nparams) same layout, with grad_head floats of head room right in
+                         front of it (dpt_model_grad_head) */
+    size_t grad_head; /* floats of head room in front of grads (a multiple of 16) */
+    size_t nstate;
+    float *state;        /* (nstate) layer state that is no parameter (batch_norm's moving
+                            averages), layer by layer: saved, loaded and checksummed with the
+                            parameters, never seen by the optimizer nor reduced; NULL if none */
     float **acts;        /* (nlayers + 1) acts[i] = input of layer i (B, steps_in, in);
                             acts[0] is the caller's x during a step (its int32 ids for an
                             int32 model: dpt_model_forward_ids) */
@@ -60,11 +64,12 @@ int dpt_model_build(dpt_model *m, const dpt_layer_spec *specs, int nspecs, const
                     int max_batch, char *err, size_t errlen);
 void dpt_model_free(dpt_model *m);
 
-/* Initialises all parameters from seed; identical on every rank for the same seed. */
+/* Initialises all parameters and state from seed; identical on every rank for the same seed. */
 void dpt_model_init_params(dpt_model *m, uint64_t seed);
 
 /* Forward pass of B <= max_batch samples of float32 x (B, in_shape); returns the output
- * (B, out_shape) (model-owned, valid until the next forward).  B may be 0. */
+ * (B, out_shape) (model-owned, valid until the next forward).  B may be 0: then only the
+ * DPT_LAYER_CROSS_RANK layers run (with B == 0), to join their reductions. */
 const float *dpt_model_forward(dpt_model *m, const float *x, int B, const dpt_step_ctx *ctx);
 /* The same for a model built for int32 input: ids (B, in_shape), borrowed until backward.  The
  * first layer (DPT_LAYER_INT_INPUT) gets them as its x (see dpt_layer_type.forward); float
@@ -88,7 +93,9 @@ float *dpt_model_grad_head(dpt_model *m, size_t n);
 /* Adds l2 * w to the gradient of every decayed tensor; returns the penalty (l2/2) * sum w^2. */
 double dpt_model_add_l2(dpt_model *m, float l2);
 
-/* FNV-1a over the parameter bytes: ranks compare it to check they hold the same model. */
+/* FNV-1a over the parameter bytes, then the state bytes (a model without state: over the
+ * parameters alone, as before state existed): ranks compare it to check they hold the same
+ * model; model files and checkpoints record it. */
 uint64_t dpt_model_checksum(const dpt_model *m);
 
 /* The lengths (B) that describe the output's time steps, for the loss and metrics to skip

@@ -321,13 +321,14 @@ static int read_state(hid_t file, const char *path, dpt_train_state *st, char *e
 /* Everything the checkpoint holds for m and o, read into separate buffers. */
 typedef struct loaded {
     float *params; /* (nparams) */
+    float *state;  /* (nstate) the layers' state tensors, NULL when the model has none */
     float *m, *v;  /* (nparams) each, NULL when o has no such state */
     int64_t t;
     dpt_train_state st;
 } loaded;
 
-static int read_params(hid_t file, const char *path, const dpt_model *m, float *params, char *err,
-                       size_t errlen) {
+static int read_params(hid_t file, const char *path, const dpt_model *m, float *params,
+                       float *state, char *err, size_t errlen) {
     dpt_modelfile_header h;
     if (dpt_modelfile_read_header(file, path, &h, err, errlen)) return -1;
     if (h.nparams != (uint64_t)m->nparams)
@@ -335,9 +336,12 @@ static int read_params(hid_t file, const char *path, const dpt_model *m, float *
                        "%s: the checkpoint holds %" PRIu64 " parameters, this model has %zu", path,
                        h.nparams, m->nparams);
     if (dpt_modelfile_check_shapes(&h, path, m, err, errlen)) return -1;
-    if (dpt_modelfile_read_tensors(file, path, "/params", m, params, err, errlen)) return -1;
+    if (dpt_modelfile_read_tensors(file, path, "/params", m, params, err, errlen) ||
+        dpt_modelfile_read_state(file, path, m, state, err, errlen))
+        return -1;
     dpt_model view = *m; /* the checksum of the loaded values, computed like the writer's */
     view.params = params;
+    view.state = state;
     if (dpt_model_checksum(&view) != h.checksum)
         return dpt_err(err, errlen, "%s: parameter checksum mismatch: file corrupt or truncated",
                        path);
@@ -371,6 +375,7 @@ static int read_optimizer(hid_t file, const char *path, const dpt_model *m, cons
 
 static void loaded_free(loaded *l) {
     free(l->params);
+    free(l->state);
     free(l->m);
     free(l->v);
 }
@@ -384,15 +389,17 @@ int dpt_ckpt_read(const char *path, dpt_model *m, dpt_optim *o, dpt_train_state 
     if (file < 0) return -1;
     size_t n = m->nparams > 0 ? m->nparams : 1;
     loaded l = {.params = dpt_alloc_floats(n),
+                .state = m->nstate ? dpt_alloc_floats(m->nstate) : NULL,
                 .m = o->m ? dpt_alloc_floats(n) : NULL,
                 .v = o->v ? dpt_alloc_floats(n) : NULL};
     int rc = read_state(file, path, &l.st, err, errlen);
-    if (rc == 0) rc = read_params(file, path, m, l.params, err, errlen);
+    if (rc == 0) rc = read_params(file, path, m, l.params, l.state, err, errlen);
     if (rc == 0) rc = read_optimizer(file, path, m, o, &l, err, errlen);
     if (rc == 0) rc = dpt_modelfile_read_norms(file, path, m, xnorm, ynorm, err, errlen);
     H5Fclose(file);
     if (rc == 0) { /* all checked: now the caller's buffers change */
         memcpy(m->params, l.params, m->nparams * sizeof *m->params);
+        if (m->nstate) memcpy(m->state, l.state, m->nstate * sizeof *m->state);
         if (o->m) memcpy(o->m, l.m, o->n * sizeof *o->m);
         if (o->v) memcpy(o->v, l.v, o->n * sizeof *o->v);
         o->t = l.t;

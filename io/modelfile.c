@@ -56,23 +56,35 @@ static void put_config(dpt_h5w *w, const dpt_config *c) {
     free(joined);
 }
 
-void dpt_modelfile_write_tensors(dpt_h5w *w, hid_t loc, const char *name, const dpt_model *m,
-                                 const float *buf) {
+/* One dataset per tensor of the list (n) from buf, in group g. */
+static void put_list(dpt_h5w *w, hid_t g, const dpt_param_tensor *list, int n, const float *buf) {
+    for (int t = 0; t < n; t++) {
+        hsize_t dims[DPT_TENSOR_MAX_DIMS];
+        tensor_dims(&list[t], dims);
+        dpt_h5w_array(w, g, list[t].name, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, list[t].ndim, dims,
+                      buf + list[t].offset);
+    }
+}
+
+/* <name>/<layer>/<tensor> from buf, and the layers' state tensors from state (NULL: none). */
+static void put_tensors(dpt_h5w *w, hid_t loc, const char *name, const dpt_model *m,
+                        const float *buf, const float *state) {
     hid_t top = dpt_h5w_group(w, loc, name);
     for (int i = 0; i < m->nlayers && !w->failed; i++) {
         const dpt_layer *l = &m->layers[i];
-        if (l->ntensors == 0) continue;
+        int nstates = state ? l->nstates : 0;
+        if (l->ntensors == 0 && nstates == 0) continue;
         hid_t g = dpt_h5w_group(w, top, l->name);
-        for (int t = 0; t < l->ntensors; t++) {
-            const dpt_param_tensor *pt = &l->tensors[t];
-            hsize_t dims[DPT_TENSOR_MAX_DIMS];
-            tensor_dims(pt, dims);
-            dpt_h5w_array(w, g, pt->name, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, pt->ndim, dims,
-                          buf + pt->offset);
-        }
+        put_list(w, g, l->tensors, l->ntensors, buf);
+        put_list(w, g, l->states, nstates, state);
         if (g >= 0) H5Gclose(g);
     }
     if (top >= 0) H5Gclose(top);
+}
+
+void dpt_modelfile_write_tensors(dpt_h5w *w, hid_t loc, const char *name, const dpt_model *m,
+                                 const float *buf) {
+    put_tensors(w, loc, name, m, buf, NULL);
 }
 
 static void put_norm(dpt_h5w *w, hid_t g, const dpt_norm *n, const char *mean, const char *std) {
@@ -85,7 +97,7 @@ void dpt_modelfile_write(dpt_h5w *w, const char *format, int version, const dpt_
                          const dpt_config *c, const dpt_norm *xnorm, const dpt_norm *ynorm) {
     put_header(w, format, version, m);
     put_config(w, c);
-    dpt_modelfile_write_tensors(w, w->file, "params", m, m->params);
+    put_tensors(w, w->file, "params", m, m->params, m->state);
     int xon = xnorm && xnorm->enabled, yon = ynorm && ynorm->enabled;
     if (!xon && !yon) return;
     hid_t g = dpt_h5w_group(w, w->file, "norm");
@@ -198,19 +210,35 @@ int dpt_modelfile_check_shapes(dpt_modelfile_header *h, const char *path, const 
         dpt_shape_str(&m->in_shape, c, sizeof c), dpt_shape_str(&m->out_shape, d, sizeof d));
 }
 
+/* The tensors of the list (n) of layer l under prefix into buf. */
+static int get_list(hid_t file, const char *path, const char *prefix, const dpt_layer *l,
+                    const dpt_param_tensor *list, int n, float *buf, char *err, size_t errlen) {
+    for (int t = 0; t < n; t++) {
+        char name[2 * DPT_NAME_MAX + 64];
+        snprintf(name, sizeof name, "%s/%s/%s", prefix, l->name, list[t].name);
+        hsize_t dims[DPT_TENSOR_MAX_DIMS];
+        tensor_dims(&list[t], dims);
+        if (dpt_h5r_f32(file, path, name, list[t].ndim, dims, buf + list[t].offset, err, errlen))
+            return -1;
+    }
+    return 0;
+}
+
 int dpt_modelfile_read_tensors(hid_t file, const char *path, const char *prefix, const dpt_model *m,
                                float *buf, char *err, size_t errlen) {
     for (int i = 0; i < m->nlayers; i++) {
         const dpt_layer *l = &m->layers[i];
-        for (int t = 0; t < l->ntensors; t++) {
-            const dpt_param_tensor *pt = &l->tensors[t];
-            char name[2 * DPT_NAME_MAX + 64];
-            snprintf(name, sizeof name, "%s/%s/%s", prefix, l->name, pt->name);
-            hsize_t dims[DPT_TENSOR_MAX_DIMS];
-            tensor_dims(pt, dims);
-            if (dpt_h5r_f32(file, path, name, pt->ndim, dims, buf + pt->offset, err, errlen))
-                return -1;
-        }
+        if (get_list(file, path, prefix, l, l->tensors, l->ntensors, buf, err, errlen)) return -1;
+    }
+    return 0;
+}
+
+int dpt_modelfile_read_state(hid_t file, const char *path, const dpt_model *m, float *state,
+                             char *err, size_t errlen) {
+    for (int i = 0; i < m->nlayers; i++) {
+        const dpt_layer *l = &m->layers[i];
+        if (get_list(file, path, "/params", l, l->states, l->nstates, state, err, errlen))
+            return -1;
     }
     return 0;
 }

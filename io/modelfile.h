@@ -7,7 +7,9 @@
  *                                input_dtype ("float32" / "int32")   [format_version 2 on]
  *   /config               string dataset: the YAML text;  /config_overrides: string dataset,
  *                         one "key=value" per line
- *   /params/<layer>/<tensor>   float32, e.g. /params/dense_0/W (out, in), /params/dense_0/b (out)
+ *   /params/<layer>/<tensor>   float32, e.g. /params/dense_0/W (out, in), /params/dense_0/b (out);
+ *                         also the layers' state tensors (batch_norm's moving_mean,
+ *                         moving_variance), which the checksum covers after the parameters
  *   /norm/x_mean, /norm/x_std (F); /norm/y_mean, /norm/y_std (K)   when normalisation is on */
 #ifndef DPT_MODELFILE_H
 #define DPT_MODELFILE_H
@@ -32,8 +34,8 @@
 /* ---- writing (into a file begun with dpt_h5w_begin) ---- */
 
 /* Everything a model file holds: the root attributes (format and format_version as given),
- * /config, /config_overrides, /params/<layer>/<tensor>, /norm/... (norms may be NULL or
- * disabled). */
+ * /config, /config_overrides, /params/<layer>/<tensor> (parameters and state tensors),
+ * /norm/... (norms may be NULL or disabled). */
 void dpt_modelfile_write(dpt_h5w *w, const char *format, int version, const dpt_model *m,
                          const dpt_config *c, const dpt_norm *xnorm, const dpt_norm *ynorm);
 /* buf (m->nparams floats, laid out like m->params) as group `name` in loc with one float32
@@ -69,6 +71,10 @@ int dpt_modelfile_read_version(hid_t file, const char *path, const char *what, i
  * "/optimizer/m") into buf (m->nparams), every shape checked against m. */
 int dpt_modelfile_read_tensors(hid_t file, const char *path, const char *prefix, const dpt_model *m,
                                float *buf, char *err, size_t errlen);
+/* The layers' state tensors (/params/<layer>/<state>) into state (m->nstate floats, laid out
+ * like m->state), every shape checked against m.  Returns 0 or -1 with a message. */
+int dpt_modelfile_read_state(hid_t file, const char *path, const dpt_model *m, float *state,
+                             char *err, size_t errlen);
 /* The stored config text with its overrides, parsed (named "<path>:/config" in messages). */
 int dpt_modelfile_read_config(hid_t file, const char *path, dpt_config *c, char *err,
                               size_t errlen);

@@ -63,6 +63,7 @@ static int load_model(hid_t file, const char *path, const dpt_config *c, dpt_mod
         build(m, c, &h, max_batch, path, err, errlen))
         return -1;
     int rc = dpt_modelfile_read_tensors(file, path, "/params", m, m->params, err, errlen);
+    if (rc == 0) rc = dpt_modelfile_read_state(file, path, m, m->state, err, errlen);
     if (rc == 0 && dpt_model_checksum(m) != h.checksum)
         rc = dpt_err(err, errlen, "%s: parameter checksum mismatch: file corrupt", path);
     if (rc == 0) rc = dpt_modelfile_read_norms(file, path, m, xnorm, ynorm, err, errlen);

@@ -96,10 +96,24 @@ static void plan_buckets(dpt_step *s, size_t bucket_bytes) {
     s->nbuckets = nb;
 }
 
+/* The first layer that reduces across ranks inside backward (batch_norm), or NULL. */
+static const dpt_layer *cross_rank_layer(const dpt_model *m) {
+    for (int i = 0; i < m->nlayers; i++)
+        if (dpt_layer_type_has(m->layers[i].type, DPT_LAYER_CROSS_RANK)) return &m->layers[i];
+    return NULL;
+}
+
 bool dpt_step_set_overlap(dpt_step *s, bool on, size_t bucket_bytes) {
     DPT_ASSERT(!s->in_step);
     stop_overlap(s);
     if (!on) return false;
+    const dpt_layer *cross = cross_rank_layer(s->model);
+    if (cross) {
+        dpt_log0("note: layer %s (%s) reduces across ranks during backward: the gradient "
+                 "allreduce is not overlapped with backward\n",
+                 cross->name, cross->type->name);
+        return false;
+    }
     if (dpt_world.thread_level < MPI_THREAD_SERIALIZED) {
         dpt_log0("note: the MPI library provides only %s: the gradient allreduce is not "
                  "overlapped with backward (needs MPI_THREAD_SERIALIZED)\n",
@@ -125,6 +139,13 @@ void dpt_step_trace_comm(dpt_step *s, size_t cap) {
 
 /* ---- the step ---- */
 
+/* ctx->reduce of cross-rank layers: an allreduce on the calling (main) thread; overlap is off
+ * for models with such layers, so nobody else uses MPI meanwhile. */
+static void reduce_f64(void *arg, double *buf, int n) {
+    (void)arg;
+    dpt_allreduce_sum_f64(buf, (size_t)n);
+}
+
 static void trace_main(dpt_step *s, dpt_phase p, double t0, double t1) {
     if (s->trace) dpt_trace_add(s->trace, p, t0, t1, s->step, 0);
 }
@@ -149,7 +170,8 @@ const float *dpt_step_compute_masked(dpt_step *s, const float *x, dpt_target y, 
                         .seed = s->seed,
                         .step = (uint64_t)s->step,
                         .sample_ids = sample_ids,
-                        .lengths = lengths};
+                        .lengths = lengths,
+                        .reduce = dpt_world.size > 1 ? reduce_f64 : NULL};
     const float *out = dpt_model_forward(m, x, B, &ctx);
     double loss = B > 0 ? dpt_loss_eval_steps(s->loss, out, y, B, m->out_steps, m->out_features,
                                               masked, s->dout)

@@ -56,8 +56,13 @@ int harness_build(dpt_layer *l, const dpt_layer_spec *s, int in, int T, int inde
 }
 
 void harness_make(dpt_layer *l, const dpt_layer_spec *s, int in, int T, int index, int B) {
+    harness_make_shape(l, s, harness_steps(T, in), index, B);
+}
+
+void harness_make_shape(dpt_layer *l, const dpt_layer_spec *s, const dpt_shape *in, int index,
+                        int B) {
     char err[512] = "";
-    if (harness_build(l, s, in, T, index, err, sizeof err)) fail_msg("build: %s", err);
+    if (harness_build_shape(l, s, in, index, err, sizeof err)) fail_msg("build: %s", err);
     size_t off = 0;
     for (int t = 0; t < l->ntensors; t++) {
         l->tensors[t].offset = off;
@@ -67,11 +72,19 @@ void harness_make(dpt_layer *l, const dpt_layer_spec *s, int in, int T, int inde
     l->params = dpt_alloc_floats(off);
     l->grads = dpt_alloc_floats(off);
     l->cache = dpt_alloc_floats(l->cache_fixed + (size_t)B * l->cache_per_sample);
+    off = 0;
+    for (int t = 0; t < l->nstates; t++) {
+        l->states[t].offset = off;
+        off += l->states[t].size;
+    }
+    l->nstate = off;
+    l->state = off ? dpt_alloc_floats(off) : NULL;
 }
 
 void harness_free(dpt_layer *l) {
     free(l->params);
     free(l->grads);
     free(l->cache);
-    l->params = l->grads = l->cache = NULL;
+    free(l->state);
+    l->params = l->grads = l->cache = l->state = NULL;
 }

@@ -25,8 +25,12 @@ int harness_build_shape(dpt_layer *l, const dpt_layer_spec *s, const dpt_shape *
 int harness_build(dpt_layer *l, const dpt_layer_spec *s, int in, int T, int index, char *err,
                   size_t errlen);
 /* harness_build that must succeed, then tensor offsets from 0 and buffers for B rows: params
- * and grads (nparams), cache (cache_fixed + B cache_per_sample). */
+ * and grads (nparams), cache (cache_fixed + B cache_per_sample), state (nstate, NULL if none;
+ * state offsets from 0). */
 void harness_make(dpt_layer *l, const dpt_layer_spec *s, int in, int T, int index, int B);
+/* The same for per-sample input *in of any rank, e.g. (H, W, C). */
+void harness_make_shape(dpt_layer *l, const dpt_layer_spec *s, const dpt_shape *in, int index,
+                        int B);
 /* Frees what harness_make allocated. */
 void harness_free(dpt_layer *l);
 

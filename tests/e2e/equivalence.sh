@@ -4,12 +4,15 @@
 # 203 rows and a batch of 32 make the batches split unevenly and the last batch short.
 # MODE dropout adds a dropout layer: its masks are keyed by (seed, step, layer, global sample
 # id), not drawn per rank, so the equality must hold with dropout on too.
-# Usage: equivalence.sh DPTRAIN MKDATA H5CMP MPIEXEC SRCDIR WORKROOT [plain|dropout]
+# MODE batchnorm adds a batch_norm layer: its statistics are the global batch's (reduced across
+# ranks), and its moving averages (compared with the parameters: they sit in /params) too.
+# Usage: equivalence.sh DPTRAIN MKDATA H5CMP MPIEXEC SRCDIR WORKROOT [plain|dropout|batchnorm]
 . "$(dirname "$0")/lib.sh"
 MODE=${1:-plain}
 e2e_init "equivalence_$MODE"
 DROPOUT=
 [ "$MODE" = dropout ] && DROPOUT="    - {type: dropout, rate: 0.3}"
+[ "$MODE" = batchnorm ] && DROPOUT="    - {type: batch_norm, momentum: 0.9}"
 
 "$MKDATA" friedman1 "$WORK/data.h5" --n 203 --features 7 --seed 5 >/dev/null ||
     die "dpt_mkdata friedman1 failed"

@@ -3,6 +3,7 @@
 #   bitwise-dense | bitwise-lstm  a run resumed from a mid-epoch checkpoint (same ranks and threads)
 #                                 ends with bit-identical parameters to the uninterrupted run,
 #                                 dropout on
+#   bitwise-bn    the same with a batch_norm layer: its moving statistics (in /params) restored
 #   ranks-dense | ranks-lstm  checkpoint written by 2 ranks, resumed on 1 and on 4: float32
 #                 noise only
 #   signal        SIGUSR1 to one rank: every rank stops after the same step, a checkpoint is
@@ -67,10 +68,11 @@ same() {
     return $rc
 }
 
-bitwise() { # bitwise dense|lstm
-    if [ "$1" = dense ]; then
+bitwise() { # bitwise dense|bn|lstm
+    if [ "$1" = dense ] || [ "$1" = bn ]; then
         "$MKDATA" friedman1 data.h5 --n 150 --features 5 >/dev/null || die "mkdata failed"
         dense_config cfg.yaml "$WORK/data.h5" 3
+        [ "$1" = bn ] && sed -i 's/    - {type: dropout, rate: 0.2}/&\n    - {type: batch_norm}/' cfg.yaml
     else
         "$MKDATA" seqclass data.h5 --n 120 --variable-lengths >/dev/null || die "mkdata failed"
         lstm_config cfg.yaml "$WORK/data.h5" 3
@@ -90,6 +92,7 @@ bitwise() { # bitwise dense|lstm
 case $MODE in
 bitwise-dense) bitwise dense ;;
 bitwise-lstm) bitwise lstm ;;
+bitwise-bn) bitwise bn ;;
 ranks-dense | ranks-lstm)
     if [ "$MODE" = ranks-dense ]; then
         "$MKDATA" friedman1 data.h5 --n 150 --features 5 >/dev/null || die "mkdata failed"

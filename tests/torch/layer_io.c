@@ -3,8 +3,9 @@
  * input gradient of the first layer too, everything written to DIR as raw little-endian float32
  * files plus manifest.json (shapes, layers, tensors with their offsets in params.bin).
  *   dpt_layer_io DIR 'SPEC LINE' IN_SHAPE B SEED      e.g.  out 'conv2d filters=4 kernel_size=3'
- * 6,5,2 3 1 Files: x (B, in), params (nparams), state (nstate, if any), y (B, out), dy (B, out), dx
- * (B, in), grads (nparams). */
+ * 6,5,2 3 1 Files: x (B, in), params (nparams), state_before and state (nstate: the layers'
+ * state tensors before and after the training pass), y (B, out), dy (B, out), dx (B, in), grads
+ * (nparams). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,15 @@ static void json_dims(FILE *f, const int *dim, int n) {
     fputc(']', f);
 }
 
+static void json_tensors(FILE *f, const dpt_param_tensor *list, int n) {
+    for (int t = 0; t < n; t++) {
+        fprintf(f, "%s{\"name\": \"%s\", \"offset\": %zu, \"dims\": ", t ? ", " : "", list[t].name,
+                list[t].offset);
+        json_dims(f, list[t].dim, list[t].ndim);
+        fputc('}', f);
+    }
+}
+
 static void write_manifest(const char *dir, const dpt_model *m, int B) {
     char path[4096];
     snprintf(path, sizeof path, "%s/manifest.json", dir);
@@ -62,18 +72,14 @@ static void write_manifest(const char *dir, const dpt_model *m, int B) {
     json_dims(f, m->in_shape.dim, m->in_shape.rank);
     fprintf(f, ", \"out_shape\": ");
     json_dims(f, m->out_shape.dim, m->out_shape.rank);
-    fprintf(f, ", \"nparams\": %zu, \"layers\": [", m->nparams);
+    fprintf(f, ", \"nparams\": %zu, \"nstate\": %zu, \"layers\": [", m->nparams, m->nstate);
     for (int i = 0; i < m->nlayers; i++) {
         const dpt_layer *l = &m->layers[i];
         fprintf(f, "%s{\"name\": \"%s\", \"type\": \"%s\", \"tensors\": [", i ? ", " : "", l->name,
                 l->type->name);
-        for (int t = 0; t < l->ntensors; t++) {
-            const dpt_param_tensor *pt = &l->tensors[t];
-            fprintf(f, "%s{\"name\": \"%s\", \"offset\": %zu, \"dims\": ", t ? ", " : "", pt->name,
-                    pt->offset);
-            json_dims(f, pt->dim, pt->ndim);
-            fputc('}', f);
-        }
+        json_tensors(f, l->tensors, l->ntensors);
+        fprintf(f, "], \"states\": [");
+        json_tensors(f, l->states, l->nstates);
         fprintf(f, "]}");
     }
     fprintf(f, "]}\n");
@@ -143,7 +149,9 @@ int main(int argc, char **argv) {
     fill(x, nin, -2.0f, 2.0f, &rng);
     fill(dy, nout, -1.0f, 1.0f, &rng);
     fill(m.params, m.nparams, -0.5f, 0.5f, &rng);
+    fill(m.state, m.nstate, 0.5f, 1.5f, &rng); /* moving statistics: a variance must be > 0 */
     write_floats(dir, "params", m.params, m.nparams); /* before: a layer may update state */
+    write_floats(dir, "state_before", m.state, m.nstate);
     dpt_model_zero_grads(&m);
     run(&m, x, y, dy, dx, B, seed);
     write_floats(dir, "x", x, nin);
@@ -151,6 +159,7 @@ int main(int argc, char **argv) {
     write_floats(dir, "dy", dy, nout);
     write_floats(dir, "dx", dx, nin);
     write_floats(dir, "grads", m.grads, m.nparams);
+    write_floats(dir, "state", m.state, m.nstate);
     write_manifest(dir, &m, B);
     free(x);
     free(dx);

@@ -4,7 +4,9 @@
 For every case in tests/torch/cases_*.py (a list CASES of dicts: name, spec — one layer line as
 dpt_layer_spec_parse reads it —, shape — the per-sample input "H,W,C" —, B, torch — a function
 (x, p) -> y building the same computation in PyTorch from x (B, *shape) and the parameters p in
-dptrain's layout, keyed "W", "b", ... and "<layer>/<tensor>" —, optional seed and rtol), this
+dptrain's layout, keyed "W", "b", ... and "<layer>/<tensor>", the layers' state tensors before
+the pass under their names too ("moving_mean", ...) —, optional seed and rtol, and optional state —
+a function (x, p) -> {name: the state tensor expected after the training pass}), this
 runs build/tests/torch/dpt_layer_io, which writes x, the parameters, dy and dptrain's y, dx and
 parameter gradients, then recomputes y, dx and the gradients in float64 with torch.autograd and
 compares.
@@ -70,6 +72,17 @@ def params_of(d, man, grads_too):
     return p, g
 
 
+def states_of(d, man, name):
+    flat = read(d, name, (man.get("nstate", 0),))
+    s = {}
+    for layer in man["layers"]:
+        for t in layer.get("states", []):
+            v = flat[t["offset"]:t["offset"] + int(np.prod(t["dims"]))].reshape(t["dims"])
+            for key in (layer["name"] + "/" + t["name"], t["name"]):
+                s.setdefault(key, v)
+    return s
+
+
 def compare(what, got, ref, rtol):
     scale = float(ref.abs().max()) if ref.numel() else 0.0
     err = float((got - ref).abs().max()) if ref.numel() else 0.0
@@ -90,6 +103,8 @@ def run_case(tool, c):
         out = [B] + man["out_shape"]
         x = read(d, "x", [B] + shape).requires_grad_(True)
         p, g = params_of(d, man, True)
+        for k, v in states_of(d, man, "state_before").items():
+            p.setdefault(k, v)
         y_ref = c["torch"](x, p)
         rtol = c.get("rtol", DEFAULT_RTOL)
         checks = [compare("y", read(d, "y", out), y_ref.detach().reshape(out), rtol)]
@@ -102,6 +117,10 @@ def run_case(tool, c):
                 if ref is None:
                     ref = torch.zeros_like(p[key])
                 checks.append(compare("d" + key, g[key], ref, rtol))
+        if "state" in c:
+            after = states_of(d, man, "state")
+            for key, ref in c["state"](x.detach(), p).items():
+                checks.append(compare(key, after[key], ref, rtol))
     return all(ok for ok, _ in checks), [m for _, m in checks]
 
 

@@ -75,7 +75,7 @@ static void one(const dpt_augment *a, float *img, int64_t id, int64_t epoch) {
     if (a->flip && (r & 1u)) flip_rows(img, a->H, a->W, a->C);
     int k = a->translate;
     if (k == 0) return;
-    uint64_t span = (uint64_t)(2 * k + 1);
+    uint64_t span = 2 * (uint64_t)k + 1;
     int dy = (int)((r >> 8) % span) - k, dx = (int)((r >> 32) % span) - k;
     if (dy || dx) shift(a, img, dy, dx);
 }

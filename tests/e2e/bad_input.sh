@@ -124,6 +124,23 @@ label_out_of_range)
 bad_set_syntax)
     SETS=(--set training.epochs)
     EXPECT=(training.epochs) ;;
+conv_on_flat_x | kernel_too_large | pool_leaves_nothing | reshape_mismatch)
+    # image layers that cannot take their input: refused before training, naming the layer,
+    # its config line and the shapes
+    "$MKDATA" shapes "$WORK/img.h5" --n 16 --size 6 >/dev/null || die "dpt_mkdata shapes failed"
+    case $CASE in
+    conv_on_flat_x) L="{type: conv2d, filters: 4, kernel_size: 3}"; IMG=$WORK/good.h5
+        EXPECT=("layer 0 (conv2d, line 3)" "conv2d needs (H, W, C) input, got (2) float32") ;;
+    kernel_too_large) L="{type: conv2d, filters: 4, kernel_size: 7}"; IMG=$WORK/img.h5
+        EXPECT=("layer 0 (conv2d, line 3)" "kernel 7x7 is larger than the input 6x6 padded by 0x0") ;;
+    pool_leaves_nothing) L="{type: max_pool2d, pool_size: 8}"; IMG=$WORK/img.h5
+        EXPECT=("layer 0 (max_pool2d, line 3)" "leaves nothing" "6x6") ;;
+    reshape_mismatch) L="{type: reshape, target_shape: [5, 5]}"; IMG=$WORK/img.h5
+        EXPECT=("layer 0 (reshape, line 3)" "(6, 6, 1) float32 (36 values) into [5, 5] (25 values)") ;;
+    esac
+    CFG_ARG=$WORK/img.yaml
+    printf 'model:\n  layers:\n    - %s\n    - {type: flatten}\n    - {type: dense, units: 3}\nloss: softmax_ce\ndata: {train: %s}\noutput: {dir: %s}\n' \
+        "$L" "$IMG" "$WORK/out" >"$CFG_ARG" ;;
 value_metric_on_labels) # mse of class labels: was an assertion failure, must be a clean error
     SETS=(--set 'metrics=[accuracy,mse]')
     EXPECT=(good.h5 "metric 'mse' needs float targets") ;;

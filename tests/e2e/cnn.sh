@@ -57,6 +57,15 @@ CFG
     run_logged pred.log timeout 60 "$DPTRAIN" predict out/model.h5 "$WORK/shapes.h5" pred.h5 ||
         die "dptrain predict failed"
     check "predict writes (900, 3) probabilities" grep -q '( 900, 3 )' <(h5dump -H -d pred pred.h5)
+    # images with another number of channels than the model was trained on: a clear refusal
+    "$MKDATA" shapes "$WORK/rgb.h5" --n 20 --size 12 --channels 3 >/dev/null ||
+        die "dpt_mkdata shapes failed"
+    "$DPTRAIN" evaluate out/model.h5 "$WORK/rgb.h5" >rgb.log 2>&1
+    local rc=$?
+    cat rgb.log
+    check "evaluate on 3-channel images exits 1 (got $rc)" [ "$rc" -eq 1 ]
+    check "the message names both shapes" \
+        grep -qF "expects X of (12, 12, 1) float32 per row; $WORK/rgb.h5's X has (12, 12, 3) float32" rgb.log
 }
 
 equiv() {

@@ -152,3 +152,18 @@ int dpt_layer_spec_copy(dpt_layer_spec *dst, const dpt_layer_spec *src, const ch
     memcpy(dst->args.bytes + kd->offset, src->args.bytes + ks->offset, kd->size);
     return 0;
 }
+
+int dpt_layer_split_activation(const dpt_layer_spec *s, dpt_layer_spec out[2]) {
+    const dpt_layer_type *t = dpt_layer_find(s->type);
+    const dpt_key *k = t ? dpt_key_find(t->keys, t->nkeys, "activation") : NULL;
+    DPT_ASSERT(k && k->kind == DPT_KEY_NAME);
+    const char *act = (const char *)dpt_layer_args(s) + k->offset;
+    out[0] = *s;
+    if (!act[0] || strcmp(act, "linear") == 0) return 1;
+    ((char *)dpt_layer_args_mut(&out[0]))[k->offset] = '\0';
+    DPT_ASSERT(dpt_layer_spec_init(&out[1], "activation", NULL, 0) == 0);
+    DPT_ASSERT(dpt_layer_spec_copy(&out[1], s, "activation") == 0);
+    DPT_ASSERT(dpt_layer_spec_copy(&out[1], s, "alpha") == 0);
+    out[1].line = s->line;
+    return 2;
+}

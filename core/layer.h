@@ -199,6 +199,11 @@ void dpt_layer_spec_get(const dpt_layer_spec *s, const char *key, char *buf, siz
 /* Copies the raw value of key from src to dst when both types have it with the same kind and
  * size (dense hands its fused activation on this way).  Returns 0 or -1. */
 int dpt_layer_spec_copy(dpt_layer_spec *dst, const dpt_layer_spec *src, const char *key);
+/* A type's split for a fused activation (dense, conv2d, ...: a key "activation" of kind NAME,
+ * and "alpha"): out[0] = *s with the activation cleared and out[1] an activation layer with
+ * both keys, on the same config line; returns 2, or 1 (out[0] = *s) without an activation or
+ * with "linear". */
+int dpt_layer_split_activation(const dpt_layer_spec *s, dpt_layer_spec out[2]);
 /* The type's private arguments inside a spec. */
 static inline const void *dpt_layer_args(const dpt_layer_spec *s) {
     return s->args.bytes;

@@ -158,18 +158,6 @@ static const char *bias_init_name(const dpt_layer *l) {
 }
 
 /* The activation moves to a layer of its own, as dense's (core/layer_dense.c). */
-static int conv_split(const dpt_layer_spec *s, dpt_layer_spec out[2]) {
-    const conv_args *a = dpt_layer_args(s);
-    out[0] = *s;
-    if (!a->activation[0] || strcmp(a->activation, "linear") == 0) return 1;
-    ((conv_args *)dpt_layer_args_mut(&out[0]))->activation[0] = '\0';
-    DPT_ASSERT(dpt_layer_spec_init(&out[1], "activation", NULL, 0) == 0);
-    DPT_ASSERT(dpt_layer_spec_copy(&out[1], s, "activation") == 0);
-    DPT_ASSERT(dpt_layer_spec_copy(&out[1], s, "alpha") == 0);
-    out[1].line = s->line;
-    return 2;
-}
-
 /* The window over the input: conv1d's (T, F) is a 1 x T image with a 1 x k kernel. */
 static int plan(const dpt_layer *l, dpt_window *w, char *err, size_t errlen) {
     const conv_args *a = args_of(l);
@@ -353,7 +341,7 @@ const dpt_layer_type dpt_layer_conv2d_type = {
     .keys = conv2d_keys,
     .nkeys = sizeof conv2d_keys / sizeof conv2d_keys[0],
     .args_size = sizeof(conv_args),
-    .split = conv_split,
+    .split = dpt_layer_split_activation,
     .build = conv_build,
     .init = conv_init,
     .forward = conv_forward,
@@ -366,7 +354,7 @@ const dpt_layer_type dpt_layer_conv1d_type = {
     .keys = conv1d_keys,
     .nkeys = sizeof conv1d_keys / sizeof conv1d_keys[0],
     .args_size = sizeof(conv_args),
-    .split = conv_split,
+    .split = dpt_layer_split_activation,
     .build = conv_build,
     .init = conv_init,
     .forward = conv_forward,

@@ -101,18 +101,6 @@ static const char *bias_init_name(const dpt_layer *l) {
 }
 
 /* The activation moves to a layer of its own, as dense's (core/layer_dense.c). */
-static int convt_split(const dpt_layer_spec *s, dpt_layer_spec out[2]) {
-    const convt_args *a = dpt_layer_args(s);
-    out[0] = *s;
-    if (!a->activation[0] || strcmp(a->activation, "linear") == 0) return 1;
-    ((convt_args *)dpt_layer_args_mut(&out[0]))->activation[0] = '\0';
-    DPT_ASSERT(dpt_layer_spec_init(&out[1], "activation", NULL, 0) == 0);
-    DPT_ASSERT(dpt_layer_spec_copy(&out[1], s, "activation") == 0);
-    DPT_ASSERT(dpt_layer_spec_copy(&out[1], s, "alpha") == 0);
-    out[1].line = s->line;
-    return 2;
-}
-
 /* Output length of one axis (may be < 1 with a large explicit padding). */
 static int out_len(int in, int k, int s, int pad) {
     if (pad == DPT_PAD_SAME) return in * s;
@@ -300,7 +288,7 @@ const dpt_layer_type dpt_layer_conv2d_transpose_type = {
     .keys = convt_keys,
     .nkeys = sizeof convt_keys / sizeof convt_keys[0],
     .args_size = sizeof(convt_args),
-    .split = convt_split,
+    .split = dpt_layer_split_activation,
     .build = convt_build,
     .init = convt_init,
     .forward = convt_forward,

@@ -67,23 +67,6 @@ static const char *bias_init_name(const dpt_layer *l) {
     return args_of(l)->bias_init[0] ? args_of(l)->bias_init : DEFAULT_BIAS_INIT;
 }
 
-static bool has_fused_activation(const dense_args *a) {
-    return a->activation[0] && strcmp(a->activation, "linear") != 0;
-}
-
-/* The activation moves to a layer of its own; clearing it in the dense spec keeps the expanded
- * list a valid spec list that rebuilds the same model. */
-static int dense_split(const dpt_layer_spec *s, dpt_layer_spec out[2]) {
-    out[0] = *s;
-    if (!has_fused_activation(dpt_layer_args(s))) return 1;
-    ((dense_args *)dpt_layer_args_mut(&out[0]))->activation[0] = '\0';
-    DPT_ASSERT(dpt_layer_spec_init(&out[1], "activation", NULL, 0) == 0);
-    DPT_ASSERT(dpt_layer_spec_copy(&out[1], s, "activation") == 0);
-    DPT_ASSERT(dpt_layer_spec_copy(&out[1], s, "alpha") == 0);
-    out[1].line = s->line;
-    return 2;
-}
-
 /* Keys the config has validated; units is the one without a default.  Any rank: the layer
  * acts on the last axis, (..., in) -> (..., units), as Keras's Dense. */
 static int dense_build(dpt_layer *l, char *err, size_t errlen) {
@@ -188,7 +171,7 @@ const dpt_layer_type dpt_layer_dense_type = {
     .keys = dense_keys,
     .nkeys = sizeof dense_keys / sizeof dense_keys[0],
     .args_size = sizeof(dense_args),
-    .split = dense_split,
+    .split = dpt_layer_split_activation,
     .build = dense_build,
     .init = dense_init,
     .forward = dense_forward,

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <math.h>
 
 #include <cmocka.h>
 
@@ -87,4 +88,37 @@ void harness_free(dpt_layer *l) {
     free(l->cache);
     free(l->state);
     l->params = l->grads = l->cache = l->state = NULL;
+}
+
+/* sum(r * y) of one forward, in double. */
+static double weighted_output(dpt_layer *l, const float *x, float *y, const float *r, int B,
+                              const dpt_step_ctx *ctx) {
+    size_t out_n = dpt_shape_size(&l->out_shape) * (size_t)B;
+    l->type->forward(l, x, y, B, ctx);
+    double f = 0.0;
+    for (size_t o = 0; o < out_n; o++) f += (double)r[o] * y[o];
+    return f;
+}
+
+void harness_check_dx(dpt_layer *l, float *x, const float *r, int B, const dpt_step_ctx *ctx,
+                      float h, double rtol, double atol) {
+    size_t in_n = dpt_shape_size(&l->in_shape) * (size_t)B;
+    float *y = dpt_alloc_floats(dpt_shape_size(&l->out_shape) * (size_t)B); /* (B, out_shape) */
+    float *dx = dpt_alloc_floats(in_n);                                     /* (B, in_shape) */
+    for (size_t i = 0; i < in_n; i++) dx[i] = NAN;
+    l->type->forward(l, x, y, B, ctx);
+    l->type->backward(l, x, y, r, dx, B, ctx);
+    for (size_t i = 0; i < in_n; i++) {
+        float v0 = x[i], up = v0 + h, down = v0 - h;
+        x[i] = up;
+        double f_up = weighted_output(l, x, y, r, B, ctx);
+        x[i] = down;
+        double f_down = weighted_output(l, x, y, r, B, ctx);
+        x[i] = v0;
+        double num = (f_up - f_down) / ((double)up - (double)down);
+        if (!(fabs(dx[i] - num) <= atol + rtol * fabs(num)))
+            fail_msg("dx[%zu] = %.9g, central difference %.9g", i, (double)dx[i], num);
+    }
+    free(y);
+    free(dx);
 }

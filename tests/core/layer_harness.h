@@ -31,6 +31,11 @@ void harness_make(dpt_layer *l, const dpt_layer_spec *s, int in, int T, int inde
 /* The same for per-sample input *in of any rank, e.g. (H, W, C). */
 void harness_make_shape(dpt_layer *l, const dpt_layer_spec *s, const dpt_shape *in, int index,
                         int B);
+/* Central differences of sum(r * y) in each input value (step h) against the layer's dx for
+ * x (B, in_shape) and weights r (B, out_shape), which is also dy: |num - dx| <= atol + rtol |num|.
+ * For layers whose parameters, if any, are not what is checked; x is restored. */
+void harness_check_dx(dpt_layer *l, float *x, const float *r, int B, const dpt_step_ctx *ctx,
+                      float h, double rtol, double atol);
 /* Frees what harness_make allocated. */
 void harness_free(dpt_layer *l);
 

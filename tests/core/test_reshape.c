@@ -35,26 +35,11 @@ static void check_gradients(const char *line, dpt_shape in, int B) {
     dpt_layer l;
     make(&l, line, in);
     size_t in_n = dpt_shape_size(&in) * B, out_n = dpt_shape_size(&l.out_shape) * B;
-    float *x = dpt_alloc_floats(in_n), *y = dpt_alloc_floats(out_n);
-    float *r = dpt_alloc_floats(out_n), *dx = dpt_alloc_floats(in_n);
+    float *x = dpt_alloc_floats(in_n), *r = dpt_alloc_floats(out_n);
     fill_uniform(x, in_n, -2.0f, 2.0f, 1);
     fill_uniform(r, out_n, -1.0f, 1.0f, 2);
-    for (size_t i = 0; i < in_n; i++) dx[i] = NAN;
-    l.type->forward(&l, x, y, B, NULL);
-    l.type->backward(&l, x, y, r, dx, B, NULL);
-    for (size_t i = 0; i < in_n; i++) {
-        float v0 = x[i], up = v0 + H_STEP, down = v0 - H_STEP;
-        double f[2];
-        for (int side = 0; side < 2; side++) {
-            x[i] = side ? down : up;
-            l.type->forward(&l, x, y, B, NULL);
-            f[side] = 0.0;
-            for (size_t o = 0; o < out_n; o++) f[side] += (double)r[o] * y[o];
-        }
-        x[i] = v0;
-        assert_close(dx[i], (f[0] - f[1]) / ((double)up - (double)down), RTOL, ATOL);
-    }
-    free(x), free(y), free(r), free(dx);
+    harness_check_dx(&l, x, r, B, NULL, H_STEP, RTOL, ATOL);
+    free(x), free(r);
 }
 
 static void expect_error(const char *line, dpt_shape in, const char *msg) {

@@ -1,19 +1,39 @@
-/* A feed-forward model: a sequence of layers over one flat parameter buffer, one flat gradient
- * buffer and one activation arena, all allocated once by dpt_model_build (no allocation later). */
+/* A feed-forward model: a directed acyclic graph of layers (a chain in the simplest case) over
+ * one flat parameter buffer, one flat gradient buffer and one activation arena, all allocated
+ * once by dpt_model_build (no allocation later).  It reads one or several named inputs per
+ * sample; its output is its last layer's. */
 #ifndef DPT_MODEL_H
 #define DPT_MODEL_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/graph.h"
 #include "core/layer.h"
 #include "core/shape.h"
 
+#define DPT_MODEL_MAX_INPUTS 8
+
+/* One named input of the model.  Callers hand all inputs of a sample over as one packed row of
+ * 4-byte elements (float32 or int32 each, as the input's dtype says): input k's values at
+ * [offset, offset + size(shape)) of the row, in the order of the model's inputs. */
+typedef struct dpt_model_input {
+    char name[DPT_NAME_MAX];
+    dpt_shape shape; /* per sample; int32 for token ids */
+    size_t offset;   /* elements into the packed row (set by the build) */
+} dpt_model_input;
+
 typedef struct dpt_model {
     int nlayers;
-    dpt_layer *layers;   /* (nlayers); a dense spec with an activation expands into two */
+    dpt_layer *layers; /* (nlayers) in an order where every layer comes after those it reads; a
+                          dense spec with an activation expands into two */
+    int ninputs;       /* named inputs, >= 1 */
+    dpt_model_input inputs[DPT_MODEL_MAX_INPUTS];
+    size_t in_width;     /* elements of one packed input row: the sum of the inputs' sizes */
     dpt_shape in_shape;  /* per-sample input as built: (F), (T, F), (H, W, C); float32, or int32
-                            token ids for a model that starts with a layer reading them */
+                            token ids for a model that starts with a layer reading them.  With
+                            several inputs the packed row, (in_width), int32 when every input
+                            is int32, else float32 (its elements are what the inputs say) */
     dpt_shape out_shape; /* per-sample output, float32: (K), (T_out, K) when it returns
                             sequences (T_out may differ from T: repeat), (H, W, K) */
     /* Derived from the shapes: the last dimension, and the product of the others (T of a
@@ -32,17 +52,31 @@ typedef struct dpt_model {
     float *state;        /* (nstate) layer state that is no parameter (batch_norm's moving
                             averages), layer by layer: saved, loaded and checksummed with the
                             parameters, never seen by the optimizer nor reduced; NULL if none */
-    float **acts;        /* (nlayers + 1) acts[i] = input of layer i (B, steps_in, in);
-                            acts[0] is the caller's x during a step (its int32 ids for an
-                            int32 model: dpt_model_forward_ids) */
-    float *delta[2];     /* 2 x (max_batch, max steps x width) ping-pong buffers for backward */
-    float *arena;        /* owns activations, caches and deltas */
+    float **acts;        /* (nlayers + 1) acts[i + 1] = output of layer i (B, steps_out, out)
+                            (in a chain also the input of layer i + 1); acts[0] is the
+                            caller's packed x during a step */
+    /* The graph: where each layer's inputs come from and, for backward, where each gradient
+     * goes (core/graph.h); (nlayers) each. */
+    dpt_graph_node *nodes;
+    dpt_graph_grad *gplan;
+    int *len_origin;      /* (nlayers) the model input whose lengths describe layer i's output
+                             (it keeps that input's time axis), or -1 */
+    float **states;       /* (nlayers) (B, state_size) final state of layer i when another layer
+                             reads it (initial_state), else NULL */
+    float **slots;        /* (nslots) (B, max width) gradient buffers of backward */
+    float **scratch;      /* (nscratch) the same, for gradients added where outputs fan out */
+    int nslots, nscratch;
+    const void **in_x;    /* (ninputs) input k's (B, shape) buffer during a step */
+    int32_t **in_len;     /* (ninputs) input k's (B) lengths during a step, or NULL */
+    const int32_t **vlen; /* (nlayers) lengths describing layer i's output, or NULL */
+    float *arena;         /* owns activations, caches, states and the gradient buffers */
     size_t arena_floats; /* its size */
     dpt_step_ctx ctx;    /* what the last forward saw (lengths, dropout keys), for backward */
     int axis_change;     /* first layer whose output does not keep its input's leading axes
                             (dpt_shape_same_rows: a many-to-one recurrent layer, repeat); nlayers
-                            if none.  Sequence lengths describe the layers up to it, not those
-                            after it (they run all their steps). */
+                            if none.  Sequence lengths describe a layer's output while it keeps
+                            its input's axes (len_origin), not after (those layers run all their
+                            steps). */
     /* Called by dpt_model_backward on the calling thread whenever the gradients from `from` (a
      * pointer into m->grads) to the end are final for this step and backward will not touch
      * them again: right after each layer's backward (last layer first, every layer, also when
@@ -62,6 +96,14 @@ typedef struct dpt_model {
  * cannot take, or int32 input to a model whose first layer reads float32. */
 int dpt_model_build(dpt_model *m, const dpt_layer_spec *specs, int nspecs, const dpt_shape *in,
                     int max_batch, char *err, size_t errlen);
+/* The same for a graph of ninputs (1..DPT_MODEL_MAX_INPUTS) named inputs (their offsets are
+ * set here): the layers name what they read (dpt_layer_spec.inputs, initial_state; core/graph.h
+ * for the rules and messages).  dpt_model_build is this with one input named "input". */
+int dpt_model_build_inputs(dpt_model *m, const dpt_layer_spec *specs, int nspecs,
+                           const dpt_model_input *inputs, int ninputs, int max_batch, char *err,
+                           size_t errlen);
+/* The model input named name, or -1. */
+int dpt_model_input_index(const dpt_model *m, const char *name);
 void dpt_model_free(dpt_model *m);
 
 /* Initialises all parameters and state from seed; identical on every rank for the same seed. */
@@ -76,6 +118,10 @@ const float *dpt_model_forward(dpt_model *m, const float *x, int B, const dpt_st
  * models never come here, so their path is as it was. */
 const float *dpt_model_forward_ids(dpt_model *m, const int32_t *ids, int B,
                                    const dpt_step_ctx *ctx);
+/* Either of them: x (B, in_width) packed rows of the inputs' element types (see
+ * dpt_model_input).  With several inputs ctx->lengths, when not NULL, is (B, ninputs): input
+ * k's valid steps in column k (its first dimension for an input without lengths). */
+const float *dpt_model_forward_rows(dpt_model *m, const void *x, int B, const dpt_step_ctx *ctx);
 
 /* Backward pass for the last forward: dout (B, out_steps, K) is d(loss)/d(output).  Adds into
  * m->grads, calling m->grads_ready after each layer when set. */
@@ -103,7 +149,8 @@ uint64_t dpt_model_checksum(const dpt_model *m);
  * one step); x_lengths when it is on the input's time axis (no layer changed it); else the output
  * is on a new time axis (many-to-one then repeat: T_out need not be T) and only the targets can
  * say: y_lengths, the targets' own lengths (NULL = every output step valid).  Either argument
- * may be NULL. */
+ * may be NULL.  With several inputs, x_lengths is ctx->lengths (B, ninputs) and the result the
+ * model's copy of one column, filled by the forward pass. */
 const int32_t *dpt_model_output_lengths(const dpt_model *m, const int32_t *x_lengths,
                                         const int32_t *y_lengths);
 

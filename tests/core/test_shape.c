@@ -157,8 +157,8 @@ static void test_int32_input_needs_a_layer_that_reads_ids(void **state) {
     dpt_model m;
     char err[512];
     assert_int_equal(dpt_model_build(&m, &s, 1, &ids, 4, err, sizeof err), -1);
-    assert_string_equal(err, "layer 0 (dense, line 3): dense reads float32 input; X holds int32 "
-                             "token ids: start the model with an embedding layer");
+    assert_string_equal(err, "layer 0 (dense, line 3): dense reads float32 input, got int32 "
+                             "token ids: put an embedding layer before it");
     const dpt_layer_type ids_type = {
         .name = "ids", .flags = DPT_LAYER_INT_INPUT, .build = int_build};
     assert_int_equal(dpt_layer_input_dtype(&ids_type), DPT_I32);

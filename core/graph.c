@@ -211,8 +211,7 @@ static int cycle_err(const plan *p, const bool *done) {
                                 p->nodes[at].name);
         const dpt_graph_node *nd = &p->nodes[at];
         for (int k = 0; k < nd->nsrc; k++)
-            if (nd->src[k].layer >= 0 && !done[nd->src[k].layer] &&
-                seen[nd->src[k].layer] > 0) {
+            if (nd->src[k].layer >= 0 && !done[nd->src[k].layer] && seen[nd->src[k].layer] > 0) {
                 at = nd->src[k].layer;
                 break;
             }
@@ -231,7 +230,8 @@ static int cycle_err(const plan *p, const bool *done) {
 /* Kahn's algorithm, taking the earliest ready layer in list order each time. */
 static int sort_nodes(plan *p) {
     bool *done = dpt_calloc((size_t)p->n, sizeof *done);
-    int *order = dpt_calloc((size_t)p->n, sizeof *order), *pos = dpt_calloc((size_t)p->n, sizeof *pos);
+    int *order = dpt_calloc((size_t)p->n, sizeof *order),
+        *pos = dpt_calloc((size_t)p->n, sizeof *pos);
     for (int placed = 0; placed < p->n; placed++) {
         int pick = -1;
         for (int i = 0; i < p->n && pick < 0; i++) {
@@ -338,7 +338,7 @@ int dpt_graph_plan(const dpt_layer_spec *specs, int nspecs, const char (*input_n
 /* ---- gradient buffers ---- */
 
 typedef struct slots {
-    int *of;   /* (nvalues) slot holding each value's gradient, -1 none */
+    int *of;    /* (nvalues) slot holding each value's gradient, -1 none */
     bool *busy; /* (n_max) */
     int n;
 } slots;
@@ -367,7 +367,8 @@ void dpt_graph_plan_grads(const dpt_graph_node *nodes, int n, int ninputs, dpt_g
     for (int i = n - 1; i >= 0; i--) {
         const dpt_graph_node *nd = &nodes[i];
         dpt_graph_grad *gi = &g[i];
-        gi->dy_slot = s.of[ninputs + i];       /* -1 only for the output */
+        gi->dy_slot = s.of[ninputs + i];
+        if (gi->dy_slot < 0 && i < n - 1) gi->dy_slot = DPT_GRAPH_ZERO; /* only its state is read */
         gi->dstate_slot = s.of[ninputs + n + i]; /* -1 when nobody reads the state */
         int scratch = 0;
         for (int k = 0; k < nd->nsrc; k++) {

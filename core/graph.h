@@ -40,12 +40,15 @@ int dpt_graph_plan(const dpt_layer_spec *specs, int nspecs, const char (*input_n
  * (v = ninputs + i) or its state (v = ninputs + n + i).  Every gradient of a value lives in one
  * of nslots buffers while it is needed; an input gradient that another layer already started
  * goes through scratch buffer `scratch` and is then added in. */
+#define DPT_GRAPH_ZERO (-2)
+
 typedef struct dpt_graph_grad {
-    int dy_slot;                        /* gradient of the output; -1: the model's dout */
-    int dstate_slot;                    /* gradient of the state; -1: none (nobody reads it) */
-    int dx_slot[DPT_LAYER_MAX_INPUTS];  /* where dx[k] goes; -1: nowhere (a model input) */
-    bool dx_add[DPT_LAYER_MAX_INPUTS];  /* dx[k] goes to scratch[dx_scratch[k]], then is added
-                                           into slot dx_slot[k] */
+    int dy_slot;     /* gradient of the output; -1: the model's dout; DPT_GRAPH_ZERO: zeros (a layer
+                        only its state is read of) */
+    int dstate_slot; /* gradient of the state; -1: none (nobody reads it) */
+    int dx_slot[DPT_LAYER_MAX_INPUTS]; /* where dx[k] goes; -1: nowhere (a model input) */
+    bool dx_add[DPT_LAYER_MAX_INPUTS]; /* dx[k] goes to scratch[dx_scratch[k]], then is added
+                                          into slot dx_slot[k] */
     int dx_scratch[DPT_LAYER_MAX_INPUTS];
 } dpt_graph_grad;
 

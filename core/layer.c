@@ -133,7 +133,8 @@ static int graph_name(const char *key, const char *start, const char *end, char 
     while (start < end && (*start == ' ' || *start == '\t')) start++;
     while (end > start && (end[-1] == ' ' || end[-1] == '\t')) end--;
     size_t n = (size_t)(end - start);
-    if (n == 0) return dpt_err(err, errlen, "%s: expected a layer or model input name, got ''", key);
+    if (n == 0)
+        return dpt_err(err, errlen, "%s: expected a layer or model input name, got ''", key);
     if (n >= DPT_NAME_MAX)
         return dpt_err(err, errlen, "%s: a name of %zu characters (expected at most %d)", key, n,
                        DPT_NAME_MAX - 1);

@@ -13,12 +13,12 @@
 #include "core/rng.h"
 #include "core/shape.h"
 
-#define DPT_NAME_MAX       64
-#define DPT_MAX_TENSORS    8   /* a bidirectional recurrent layer: 2 x (W_ih, W_hh, b_ih, b_hh) */
-#define DPT_MAX_STATES     2   /* batch_norm: moving_mean, moving_variance */
-#define DPT_LAYER_ARGS_MAX 192 /* bytes of a type's private arguments (checked by each type) */
-#define DPT_LAYER_KEYS_MAX 16  /* keys of one type, besides type and name */
-#define DPT_LAYER_MAX_INPUTS 8 /* inputs of one layer (a merge of up to 8 branches) */
+#define DPT_NAME_MAX         64
+#define DPT_MAX_TENSORS      8   /* a bidirectional recurrent layer: 2 x (W_ih, W_hh, b_ih, b_hh) */
+#define DPT_MAX_STATES       2   /* batch_norm: moving_mean, moving_variance */
+#define DPT_LAYER_ARGS_MAX   192 /* bytes of a type's private arguments (checked by each type) */
+#define DPT_LAYER_KEYS_MAX   16  /* keys of one type, besides type and name */
+#define DPT_LAYER_MAX_INPUTS 8   /* inputs of one layer (a merge of up to 8 branches) */
 
 /* Layer type flags.  What a layer reads and writes is its in_shape / out_shape (its build
  * decides); the flags say what callers outside the model ask about a type:
@@ -133,10 +133,10 @@ struct dpt_layer {
     const dpt_layer_type *type;
     dpt_layer_spec spec;
     char name[DPT_NAME_MAX];
-    int index;           /* position in the model */
-    dpt_shape in_shape;  /* per-sample input, e.g. (F), (T, F), (H, W, C); set by the model;
-                            with several inputs the first (in_shapes[0]) */
-    int ninputs;         /* 1, or more for a type with forward_n; set by the model */
+    int index;          /* position in the model */
+    dpt_shape in_shape; /* per-sample input, e.g. (F), (T, F), (H, W, C); set by the model;
+                           with several inputs the first (in_shapes[0]) */
+    int ninputs;        /* 1, or more for a type with forward_n; set by the model */
     dpt_shape in_shapes[DPT_LAYER_MAX_INPUTS]; /* (ninputs) every input's shape */
     int state_size;      /* floats per sample of the final state this layer can hand to
                             another's initial_state (recurrent: H (rnn, gru) or 2H (lstm: h then
@@ -204,8 +204,8 @@ struct dpt_layer_type {
     int min_inputs, max_inputs;
     void (*forward_n)(dpt_layer *l, const dpt_layer_io *io, float *y, int B,
                       const dpt_step_ctx *ctx);
-    void (*backward_n)(dpt_layer *l, const dpt_layer_io *io, const float *y, const float *dy,
-                       int B, const dpt_step_ctx *ctx);
+    void (*backward_n)(dpt_layer *l, const dpt_layer_io *io, const float *y, const float *dy, int B,
+                       const dpt_step_ctx *ctx);
     /* Optional: the matrix products forward and backward of B samples run (the input gradient
      * only when l->index > 0: the first layer's is not computed), into g (DPT_LAYER_GEMMS_MAX);
      * returns how many.  NULL = none (elementwise layers). */

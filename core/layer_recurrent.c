@@ -41,6 +41,12 @@ typedef struct rec_call {
     const float *x;         /* (B, T, F) */
     float *y;               /* (B, T or 1, D H), forward only */
     const float *dy;        /* (B, T or 1, D H), backward only */
+    /* The state of a row: h of every direction, then (lstm) c of every direction, S floats. */
+    int S;
+    const float *h0;     /* (B, S) initial state, NULL = zeros */
+    float *state;        /* (B, S) forward: the final state, NULL = not wanted */
+    const float *dstate; /* (B, S) backward: d loss / d final state, NULL = zero */
+    float *dh0;          /* (B, S) backward: d loss / d initial state, NULL = not wanted */
 } rec_call;
 
 /* One direction's parameters and its part of the cache for this call's B. */
@@ -205,6 +211,12 @@ static int rec_build(dpt_layer *l, char *err, size_t errlen) {
     DPT_ASSERT(a->bptt_steps >= 0);
     const dpt_cell_kind *kind = cell_kind(l);
     int H = a->units, D = a->bidirectional ? 2 : 1;
+    l->state_size = D * H * (*kind == DPT_CELL_LSTM ? 2 : 1);
+    bool with_state = l->spec.initial_state[0] != '\0';
+    if (l->ninputs != (with_state ? 2 : 1))
+        return dpt_err(err, errlen,
+                       "%s reads one input, got %d (an initial state is named by initial_state)",
+                       l->type->name, l->ninputs - (with_state ? 1 : 0));
     l->out_shape = a->return_sequences && in->rank == 2 ? dpt_shape_2d(l->steps_in, D * H)
                                                         : dpt_shape_1d(D * H);
     add_tensors(l, dpt_cell_gates(*kind), H);
@@ -251,7 +263,8 @@ static rec_call call_of(const dpt_layer *l, int B, const dpt_step_ctx *ctx) {
                   .D = args_of(l)->bidirectional ? 2 : 1,
                   .k = args_of(l)->bptt_steps,
                   .seq = args_of(l)->return_sequences,
-                  .lengths = ctx ? ctx->lengths : NULL};
+                  .lengths = ctx ? ctx->lengths : NULL,
+                  .S = l->state_size};
     if (c.lengths)
         for (int b = 0; b < B; b++) DPT_ASSERT(c.lengths[b] >= 1 && c.lengths[b] <= c.T);
     return c;
@@ -403,6 +416,14 @@ static void fill_bias(const rec_call *c, const rec_dir *r) {
     }
 }
 
+/* Rows [b0, b0 + st->B) of the given initial state into the state entering step st. */
+static void initial_state(const rec_call *c, const rec_dir *r, const dpt_cell_step *st, int b0) {
+    int H = c->H, DH = c->D * c->H;
+    const float *h0 = c->h0 + (size_t)b0 * c->S + (size_t)r->d * H; /* (n, H) ld S */
+    copy_rows((float *)(uintptr_t)st->h_in, c->T * H, h0, c->S, st->B, H);
+    if (st->c_in) copy_rows((float *)(uintptr_t)st->c_in, c->T * H, h0 + DH, c->S, st->B, H);
+}
+
 /* All T steps of forward for rows [b0, b0 + n), after their input projection XP = X W_ih^T
  * (all T steps at once; biases are added by the cell). */
 static void forward_rows(const rec_call *c, const rec_dir *r, int b0, int n) {
@@ -412,12 +433,16 @@ static void forward_rows(const rec_call *c, const rec_dir *r, int b0, int n) {
                      r->gates + first * GH, GH);
     for (int s = 0; s < T; s++) {
         dpt_cell_step st = rows_of(step_of(c, r, s), b0, n);
-        if (s == 0) {                                 /* zero initial state: no recurrent product */
+        if (s == 0 && !c->h0) {                       /* zero initial state: no recurrent product */
             size_t h0 = first * H + (size_t)st.t * H; /* row b0's state entering step t */
             zero_rows(r->hprev + h0, n, H, T * H);
             if (r->cprev) zero_rows(r->cprev + h0, n, H, T * H);
             if (st.hp) zero_rows(st.hp, n, GH, T * GH);
-        } else if (st.hp) { /* gru keeps W_hh h apart: r scales its n block */
+            dpt_cell_forward(&st);
+            continue;
+        }
+        if (s == 0) initial_state(c, r, &st, b0);
+        if (st.hp) { /* gru keeps W_hh h apart: r scales its n block */
             dpt_sgemm_packed(n, GH, H, st.h_in, T * H, r->wpack, 0.0f, st.hp, T * GH);
         } else {
             dpt_sgemm_packed(n, GH, H, st.h_in, T * H, r->wpack, 1.0f, st.g, T * GH);
@@ -434,6 +459,10 @@ static void dir_forward(const rec_call *c, int d, bool par) {
     dpt_sgemm_pack(true, c->F, GH, r.W_ih, c->F, r.xpack); /* W_ih^T (F, GH) */
     each_row_block(c, &r, par, forward_rows);
     if (!c->seq) copy_rows(c->y + (size_t)d * H, c->D * H, r.hlast, H, B, H);
+    if (c->state) {
+        copy_rows(c->state + (size_t)d * H, c->S, r.hlast, H, B, H);
+        if (r.clast) copy_rows(c->state + (size_t)(c->D + d) * H, c->S, r.clast, H, B, H);
+    }
 }
 
 /* ---- backward ---- */
@@ -530,7 +559,20 @@ static void backward_rows(const rec_call *c, const rec_dir *r, int b0, int n) {
     for (int s = c->T - 1; s >= 0; s--) {
         dpt_cell_step st = rows_of(step_of(c, r, s), b0, n);
         dpt_cell_backward(&st);
-        if (s > 0) into_previous_state(c, r, &st, b0); /* the initial state is a constant */
+        /* a zero initial state is a constant; a given one gets its gradient */
+        if (s > 0 || c->dh0) into_previous_state(c, r, &st, b0);
+    }
+}
+
+/* The final state's gradient joins the running dh (and dc) before the last step's backward. */
+static void add_state_grads(const rec_call *c, const rec_dir *r) {
+    int H = c->H;
+    for (int b = 0; b < c->B; b++) {
+        const float *g = c->dstate + (size_t)b * c->S + (size_t)r->d * H; /* (H) */
+        float *dh = r->dh + (size_t)b * H, *dc = r->dc ? r->dc + (size_t)b * H : NULL;
+        for (int j = 0; j < H; j++) dh[j] += g[j];
+        if (dc)
+            for (int j = 0; j < H; j++) dc[j] += g[(size_t)c->D * H + j];
     }
 }
 
@@ -542,8 +584,13 @@ static void dir_backward(const rec_call *c, int d, bool par) {
     else
         copy_rows(r.dh, H, c->dy + (size_t)d * H, c->D * H, B, H);
     if (r.dc) zero_rows(r.dc, B, H, H);
+    if (c->dstate) add_state_grads(c, &r);
     dpt_sgemm_pack(false, GH, H, r.W_hh, H, r.wpack); /* W_hh (GH, H) */
     each_row_block(c, &r, par, backward_rows);
+    if (c->dh0) {
+        copy_rows(c->dh0 + (size_t)d * H, c->S, r.dh, H, B, H);
+        if (r.dc) copy_rows(c->dh0 + (size_t)(c->D + d) * H, c->S, r.dc, H, B, H);
+    }
     weight_grads(c, &r, par);
 }
 
@@ -580,6 +627,18 @@ static void rec_forward(dpt_layer *l, const float *x, float *y, int B, const dpt
     each_direction(&c, dir_forward);
 }
 
+/* dx = sum over directions of dXP W_ih (zero on padding, where dXP is zero); NULL: none. */
+static void input_grad(const rec_call *c, float *dx) {
+    if (!dx) return;
+    gemm_fn gemm = omp_in_parallel() ? dpt_sgemm_1t : dpt_sgemm;
+    int GH = c->G * c->H;
+    for (int d = 0; d < c->D; d++) {
+        rec_dir r = dir_of(c, d);
+        gemm(false, false, c->B * c->T, c->F, GH, 1.0f, r.dgates, GH, r.W_ih, c->F, d ? 1.0f : 0.0f,
+             dx, c->F);
+    }
+}
+
 static void rec_backward(dpt_layer *l, const float *x, const float *y, const float *dy, float *dx,
                          int B, const dpt_step_ctx *ctx) {
     (void)y;
@@ -587,15 +646,30 @@ static void rec_backward(dpt_layer *l, const float *x, const float *y, const flo
     rec_call c = call_of(l, B, ctx);
     c.x = x, c.dy = dy;
     each_direction(&c, dir_backward);
-    if (!dx) return;
-    /* dx = sum over directions of dXP W_ih (zero on padding, where dXP is zero). */
-    gemm_fn gemm = omp_in_parallel() ? dpt_sgemm_1t : dpt_sgemm;
-    int GH = c.G * c.H;
-    for (int d = 0; d < c.D; d++) {
-        rec_dir r = dir_of(&c, d);
-        gemm(false, false, B * c.T, c.F, GH, 1.0f, r.dgates, GH, r.W_ih, c.F, d ? 1.0f : 0.0f, dx,
-             c.F);
-    }
+    input_grad(&c, dx);
+}
+
+static void rec_forward_n(dpt_layer *l, const dpt_layer_io *io, float *y, int B,
+                          const dpt_step_ctx *ctx) {
+    if (B == 0) return;
+    rec_call c = call_of(l, B, ctx);
+    c.x = io->x[0], c.y = y;
+    c.h0 = io->n > 1 ? io->x[1] : NULL;
+    c.state = io->state;
+    each_direction(&c, dir_forward);
+}
+
+static void rec_backward_n(dpt_layer *l, const dpt_layer_io *io, const float *y, const float *dy,
+                           int B, const dpt_step_ctx *ctx) {
+    if (B == 0) return;
+    rec_call c = call_of(l, B, ctx);
+    c.x = io->x[0], c.dy = dy;
+    c.h0 = io->n > 1 ? io->x[1] : NULL;
+    c.dstate = io->dstate;
+    c.dh0 = io->n > 1 ? io->dx[1] : NULL;
+    (void)y;
+    each_direction(&c, dir_backward);
+    input_grad(&c, io->dx[0]);
 }
 
 /* Per direction: the input projection of all steps and the weight gradients are one product
@@ -618,10 +692,11 @@ static int rec_gemms(const dpt_layer *l, int B, dpt_gemm_shape *g) {
 
 #define RECURRENT_TYPE(type_name, key_table, cell)                                                 \
     {                                                                                              \
-        .name = (type_name), .flags = DPT_LAYER_SEQUENCE_INPUT, .keys = (key_table),               \
-        .nkeys = sizeof(key_table) / sizeof((key_table)[0]), .args_size = sizeof(rec_args),        \
-        .data = (cell), .build = rec_build, .init = rec_init, .forward = rec_forward,              \
-        .backward = rec_backward, .gemms = rec_gemms,                                              \
+        .name = (type_name), .flags = DPT_LAYER_SEQUENCE_INPUT | DPT_LAYER_INITIAL_STATE,          \
+        .keys = (key_table), .nkeys = sizeof(key_table) / sizeof((key_table)[0]),                  \
+        .args_size = sizeof(rec_args), .data = (cell), .build = rec_build, .init = rec_init,       \
+        .forward = rec_forward, .backward = rec_backward, .min_inputs = 1, .max_inputs = 2,        \
+        .forward_n = rec_forward_n, .backward_n = rec_backward_n, .gemms = rec_gemms,              \
     }
 
 const dpt_layer_type dpt_layer_rnn_type = RECURRENT_TYPE("rnn", rnn_keys, &rnn_cell);

@@ -32,8 +32,8 @@ static int check_types(const dpt_layer_spec *specs, int nspecs, char *err, size_
 }
 
 /* The shape source src of layer i carries. */
-static int src_shape(const dpt_model *m, int i, const dpt_graph_src *src, dpt_shape *out,
-                     char *err, size_t errlen) {
+static int src_shape(const dpt_model *m, int i, const dpt_graph_src *src, dpt_shape *out, char *err,
+                     size_t errlen) {
     if (src->layer < 0) {
         *out = m->inputs[src->input].shape;
         return 0;
@@ -207,7 +207,7 @@ static double arena_floats(const dpt_model *m) {
         total += round_up(B * w) + round_up(l->cache_fixed + B * l->cache_per_sample);
         if (state_read(m, i)) total += round_up(B * (size_t)l->state_size);
     }
-    total += (size_t)(m->nslots + m->nscratch) * round_up(B * maxw);
+    total += (size_t)(m->nslots + m->nscratch + 1) * round_up(B * maxw); /* + zeros */
     if (m->ninputs > 1)
         for (int k = 0; k < m->ninputs; k++)
             total += round_up(B * dpt_shape_size(&m->inputs[k].shape)) + round_up(B);
@@ -249,6 +249,8 @@ static int layout_arena(dpt_model *m, char *err, size_t errlen) {
     size_t maxw = max_width(m);
     m->slots = carve(&p, m->nslots, B * maxw);
     m->scratch = carve(&p, m->nscratch, B * maxw);
+    m->zeros = p; /* the arena starts zeroed; nothing writes here */
+    p += round_up(B * maxw);
     m->in_x = dpt_calloc((size_t)m->ninputs, sizeof *m->in_x);
     m->in_len = dpt_calloc((size_t)m->ninputs, sizeof *m->in_len);
     m->vlen = dpt_calloc((size_t)m->nlayers, sizeof *m->vlen);
@@ -278,7 +280,8 @@ static int check_sizes(int nspecs, const dpt_model_input *in, int nin, int max_b
                            nin > 1 ? in[k].name : "", msg);
         for (int j = 0; j < k; j++)
             if (strcmp(in[j].name, in[k].name) == 0)
-                return dpt_err(err, errlen, "two model inputs are named '%s' (names must be unique)",
+                return dpt_err(err, errlen,
+                               "two model inputs are named '%s' (names must be unique)",
                                in[k].name);
         width += dpt_shape_size(&in[k].shape);
     }
@@ -495,7 +498,9 @@ static void layer_backward(dpt_model *m, int i, const float *dout, int B) {
     const dpt_graph_grad *g = &m->gplan[i];
     dpt_layer_io io;
     layer_inputs(m, i, &io);
-    const float *dy = g->dy_slot < 0 ? dout : m->slots[g->dy_slot];
+    const float *dy = g->dy_slot == DPT_GRAPH_ZERO ? m->zeros
+                      : g->dy_slot < 0             ? dout
+                                                   : m->slots[g->dy_slot];
     io.dstate = g->dstate_slot < 0 ? NULL : m->slots[g->dstate_slot];
     for (int k = 0; k < io.n; k++)
         io.dx[k] = g->dx_slot[k] < 0 ? NULL

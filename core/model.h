@@ -49,34 +49,35 @@ typedef struct dpt_model {
                          front of it (dpt_model_grad_head) */
     size_t grad_head; /* floats of head room in front of grads (a multiple of 16) */
     size_t nstate;
-    float *state;        /* (nstate) layer state that is no parameter (batch_norm's moving
-                            averages), layer by layer: saved, loaded and checksummed with the
-                            parameters, never seen by the optimizer nor reduced; NULL if none */
-    float **acts;        /* (nlayers + 1) acts[i + 1] = output of layer i (B, steps_out, out)
-                            (in a chain also the input of layer i + 1); acts[0] is the
-                            caller's packed x during a step */
+    float *state; /* (nstate) layer state that is no parameter (batch_norm's moving
+                     averages), layer by layer: saved, loaded and checksummed with the
+                     parameters, never seen by the optimizer nor reduced; NULL if none */
+    float **acts; /* (nlayers + 1) acts[i + 1] = output of layer i (B, steps_out, out)
+                     (in a chain also the input of layer i + 1); acts[0] is the
+                     caller's packed x during a step */
     /* The graph: where each layer's inputs come from and, for backward, where each gradient
      * goes (core/graph.h); (nlayers) each. */
     dpt_graph_node *nodes;
     dpt_graph_grad *gplan;
-    int *len_origin;      /* (nlayers) the model input whose lengths describe layer i's output
-                             (it keeps that input's time axis), or -1 */
-    float **states;       /* (nlayers) (B, state_size) final state of layer i when another layer
-                             reads it (initial_state), else NULL */
-    float **slots;        /* (nslots) (B, max width) gradient buffers of backward */
-    float **scratch;      /* (nscratch) the same, for gradients added where outputs fan out */
+    int *len_origin; /* (nlayers) the model input whose lengths describe layer i's output
+                        (it keeps that input's time axis), or -1 */
+    float **states;  /* (nlayers) (B, state_size) final state of layer i when another layer
+                        reads it (initial_state), else NULL */
+    float **slots;   /* (nslots) (B, max width) gradient buffers of backward */
+    float **scratch; /* (nscratch) the same, for gradients added where outputs fan out */
+    float *zeros;    /* (B, max width) zeros: dy of a layer whose output nobody reads */
     int nslots, nscratch;
     const void **in_x;    /* (ninputs) input k's (B, shape) buffer during a step */
     int32_t **in_len;     /* (ninputs) input k's (B) lengths during a step, or NULL */
     const int32_t **vlen; /* (nlayers) lengths describing layer i's output, or NULL */
     float *arena;         /* owns activations, caches, states and the gradient buffers */
-    size_t arena_floats; /* its size */
-    dpt_step_ctx ctx;    /* what the last forward saw (lengths, dropout keys), for backward */
-    int axis_change;     /* first layer whose output does not keep its input's leading axes
-                            (dpt_shape_same_rows: a many-to-one recurrent layer, repeat); nlayers
-                            if none.  Sequence lengths describe a layer's output while it keeps
-                            its input's axes (len_origin), not after (those layers run all their
-                            steps). */
+    size_t arena_floats;  /* its size */
+    dpt_step_ctx ctx;     /* what the last forward saw (lengths, dropout keys), for backward */
+    int axis_change;      /* first layer whose output does not keep its input's leading axes
+                             (dpt_shape_same_rows: a many-to-one recurrent layer, repeat); nlayers
+                             if none.  Sequence lengths describe a layer's output while it keeps
+                             its input's axes (len_origin), not after (those layers run all their
+                             steps). */
     /* Called by dpt_model_backward on the calling thread whenever the gradients from `from` (a
      * pointer into m->grads) to the end are final for this step and backward will not touch
      * them again: right after each layer's backward (last layer first, every layer, also when

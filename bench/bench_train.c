@@ -510,7 +510,8 @@ static void run_workload(const workload *w, const options *o, int threads, doubl
     workload_config(w, &c);
     dpt_model m;
     dpt_shape in = workload_in_shape(w);
-    dpt_trainer_build_model(&m, &c, &in, max_b > 0 ? max_b : 1);
+    dpt_model_input one = {.name = "input", .shape = in};
+    dpt_trainer_build_model(&m, &c, &one, 1, max_b > 0 ? max_b : 1);
     batch_data d = make_data(w, b);
     result r = time_training(&c, o, &m, &d, b);
     double mem[3] = {base, r.peak_mib, accounted_bytes(w, &m, b) / 1048576.0};

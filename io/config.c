@@ -113,10 +113,12 @@ static int section(const dpt_yctx *x, const dpt_ynode *root, const char *key,
  * model: each layer's keys come from its type (core/layer_<type>.c) */
 
 /* The keys a layer of type t takes: type, name, then its own (NULL-terminated). */
-static void layer_keys(const dpt_layer_type *t, const char *out[DPT_LAYER_KEYS_MAX + 3]) {
+static void layer_keys(const dpt_layer_type *t, const char *out[DPT_LAYER_KEYS_MAX + 5]) {
     int n = 0;
     out[n++] = "type";
     out[n++] = "name";
+    out[n++] = "inputs";
+    if (dpt_layer_type_has(t, DPT_LAYER_INITIAL_STATE)) out[n++] = "initial_state";
     for (int i = 0; i < t->nkeys; i++) out[n++] = t->keys[i].name;
     out[n] = NULL;
 }
@@ -126,11 +128,35 @@ static const dpt_key layer_name_key = {.name = "name",
                                        DPT_FIELD(dpt_layer_spec, name),
                                        .what = "a layer name"};
 
+/* inputs (a name or a list of names) or initial_state (a name), through the spec's own parser. */
+static int graph_key(const dpt_yctx *x, const field *f, const char *key, dpt_layer_spec *s) {
+    char b[96], text[DPT_LAYER_MAX_INPUTS * (DPT_NAME_MAX + 2) + 8], msg[768];
+    const dpt_ynode *v = f->v;
+    const char *t = NULL;
+    if (v->kind == DPT_YSCALAR && !dpt_yis_null(v) && v->text[0] && !strchr(v->text, ','))
+        t = v->text;
+    else if (v->kind == DPT_YSEQ && v->n > 0 && strcmp(key, "inputs") == 0)
+        t = list_text(v, text, sizeof text);
+    if (!t)
+        return dpt_yfail(x, v->at, f->path, "expected %s, got %s",
+                         strcmp(key, "inputs") == 0
+                             ? "a layer or model input name, or a list of names"
+                             : "the name of a recurrent layer",
+                         dpt_ygot(v, b, sizeof b));
+    if (dpt_layer_spec_set(s, key, t, msg, sizeof msg)) {
+        const char *colon = strstr(msg, ": ");
+        return dpt_yfail(x, v->at, f->path, "%s", colon ? colon + 2 : msg);
+    }
+    return 0;
+}
+
 /* The keys of one layer item, read by its type's key table. */
 static int layer_fields(const dpt_yctx *x, const dpt_ynode *v, const char *p,
                         const dpt_layer_type *t, dpt_layer_spec *s) {
     field f;
     if (get(v, p, "name", &f) && to_key(x, &f, &layer_name_key, s)) return -1;
+    if (get(v, p, "inputs", &f) && graph_key(x, &f, "inputs", s)) return -1;
+    if (get(v, p, "initial_state", &f) && graph_key(x, &f, "initial_state", s)) return -1;
     for (int i = 0; i < t->nkeys; i++)
         if (get(v, p, t->keys[i].name, &f) && to_key(x, &f, &t->keys[i], dpt_layer_args_mut(s)))
             return -1;
@@ -141,7 +167,7 @@ static int layer_fields(const dpt_yctx *x, const dpt_ynode *v, const char *p,
 static int layer_type(const dpt_yctx *x, const dpt_ynode *v, const char *p, dpt_layer_spec *s,
                       const dpt_layer_type **type) {
     char list[512], why[96], err[256];
-    const char *keys[DPT_LAYER_KEYS_MAX + 3];
+    const char *keys[DPT_LAYER_KEYS_MAX + 5];
     field f;
     if (!get(v, p, "type", &f)) {
         dpt_yjoin_names(dpt_layer_names(), list, sizeof list);
@@ -197,13 +223,56 @@ static int check_layer_names(const dpt_yctx *x, const dpt_ynode *layers, const d
     return 0;
 }
 
+/* One name of model.inputs: it names a dataset and is what layers' inputs refer to. */
+static int input_name(const dpt_yctx *x, const dpt_ynode *v, const char *path, dpt_config *c) {
+    char b[96];
+    if (v->kind != DPT_YSCALAR || dpt_yis_null(v) || !v->text[0] ||
+        strlen(v->text) >= DPT_NAME_MAX || strpbrk(v->text, "/,[] "))
+        return dpt_yfail(x, v->at, path,
+                         "expected a name (at most %d characters, no '/', ',', '[', ']' or "
+                         "spaces), got %s",
+                         DPT_NAME_MAX - 1, dpt_ygot(v, b, sizeof b));
+    for (int k = 0; k < c->ninputs; k++)
+        if (strcmp(c->inputs[k], v->text) == 0)
+            return dpt_yfail(x, v->at, path, "input '%s' is listed twice", v->text);
+    snprintf(c->inputs[c->ninputs++], DPT_NAME_MAX, "%s", v->text);
+    return 0;
+}
+
+static int read_inputs(const dpt_yctx *x, const dpt_ynode *m, dpt_config *c) {
+    char b[96], p[DPT_YPATH_LEN];
+    const dpt_yentry *e = dpt_yfind(m, "inputs");
+    if (!e) return 0;
+    const dpt_ynode *v = e->val;
+    if (v->kind == DPT_YSCALAR) return input_name(x, v, "model.inputs", c);
+    if (v->kind != DPT_YSEQ || v->n == 0 || v->n > DPT_MODEL_MAX_INPUTS)
+        return dpt_yfail(x, v->at, "model.inputs",
+                         "expected a list of 1 to %d input names (each a dataset of the data "
+                         "files), got %s",
+                         DPT_MODEL_MAX_INPUTS, dpt_ygot(v, b, sizeof b));
+    for (int i = 0; i < v->n; i++) {
+        dpt_yjoin_index(p, "model.inputs", i);
+        if (input_name(x, v->items[i], p, c)) return -1;
+    }
+    return 0;
+}
+
+void dpt_config_inputs_text(const dpt_config *c, char *buf, size_t n) {
+    size_t len = 0;
+    if (n) buf[0] = '\0';
+    for (int k = 0; k < c->ninputs && len < n; k++)
+        len += (size_t)snprintf(buf + len, n - len, "%s%s", k ? ", " : "[", c->inputs[k]);
+    if (c->ninputs && len < n) snprintf(buf + len, n - len, "]");
+}
+
 static int read_model(const dpt_yctx *x, const dpt_ynode *root, dpt_config *c) {
-    static const char *const keys[] = {"layers", NULL};
+    static const char *const keys[] = {"inputs", "layers", NULL};
     char b[96];
     const dpt_ynode *m;
     if (section(x, root, "model", keys, &m)) return -1;
     if (!m)
         return dpt_yfail(x, root->at, "model", "missing section; expected a mapping with 'layers'");
+    if (read_inputs(x, m, c)) return -1;
     const dpt_yentry *e = dpt_yfind(m, "layers");
     if (!e)
         return dpt_yfail(x, key_loc(root, "model"), "model.layers",

@@ -9,6 +9,7 @@
 
 #include "core/keys.h"
 #include "core/layer.h"
+#include "core/model.h" /* DPT_MODEL_MAX_INPUTS */
 #include "core/optim.h"
 #include "io/fs.h" /* DPT_PATH_MAX */
 
@@ -22,6 +23,9 @@ typedef struct dpt_config {
     char *overrides[DPT_MAX_OVERRIDES]; /* "key.path=value" as given (owned) */
 
     /* model: */
+    int ninputs; /* model.inputs: named inputs, each read from the dataset of its name; 0 = not
+                    given: one input, named "input", read from data.x */
+    char inputs[DPT_MODEL_MAX_INPUTS][DPT_NAME_MAX];
     int nlayers;
     dpt_layer_spec *layers; /* (nlayers) owned */
 
@@ -98,6 +102,8 @@ int dpt_config_load(dpt_config *c, const char *path, const char *const *override
 int dpt_config_load_text(dpt_config *c, const char *text, const char *name,
                          const char *const *overrides, int noverrides, char *err, size_t errlen);
 void dpt_config_free(dpt_config *c);
+/* model.inputs as "[a, b]" ("" when not given). */
+void dpt_config_inputs_text(const dpt_config *c, char *buf, size_t n);
 
 /* Compares the parts of two configs that a resume must keep: what defines the model (the layer
  * list with every key of each layer's type, the loss, the datasets data.x/y/lengths, input and

@@ -50,12 +50,21 @@ static void add_key(items *l, const dpt_config *c, const dpt_key *k) {
 static void layer_items(items *l, const dpt_layer_spec *s, int i) {
     const dpt_layer_type *t = dpt_layer_find(s->type);
     DPT_ASSERT(t);
-    char prefix[DPT_YPATH_LEN], path[DPT_YPATH_LEN], val[DPT_NAME_MAX + 32];
+    char prefix[DPT_YPATH_LEN], path[DPT_YPATH_LEN];
+    char val[DPT_LAYER_MAX_INPUTS * (DPT_NAME_MAX + 2) + 8];
     dpt_yjoin_index(prefix, "model.layers", i);
     for (int k = -2; k < t->nkeys; k++) {
         const char *key = k == -2 ? "type" : k == -1 ? "name" : t->keys[k].name;
         dpt_yjoin_path(path, prefix, key);
         dpt_layer_spec_get(s, key, val, sizeof val);
+        add(l, path, val);
+    }
+    /* the graph keys only when given: chains keep their text and hash */
+    static const char *const graph_keys[] = {"inputs", "initial_state", NULL};
+    for (const char *const *key = graph_keys; *key; key++) {
+        dpt_layer_spec_get(s, *key, val, sizeof val);
+        if (!val[0]) continue;
+        dpt_yjoin_path(path, prefix, *key);
         add(l, path, val);
     }
 }
@@ -84,6 +93,11 @@ static const char *const model_text_keys_if_set[] = {"data.target", NULL};
  * normalisation), the data order and dropout masks (seed, shuffle) or the optimizer state. */
 static void model_items(const dpt_config *c, items *l, bool for_text) {
     char n[16], val[64];
+    if (c->ninputs > 0) {
+        char names[DPT_MODEL_MAX_INPUTS * (DPT_NAME_MAX + 2) + 8];
+        dpt_config_inputs_text(c, names, sizeof names);
+        add(l, "model.inputs", names);
+    }
     snprintf(n, sizeof n, "%d", c->nlayers);
     add(l, "model.layers", n);
     for (int i = 0; i < c->nlayers; i++) layer_items(l, &c->layers[i], i);

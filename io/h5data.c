@@ -142,6 +142,8 @@ static bool is_u8(const dset *d) {
     return is_int(d) && d->tsize == 1 && d->unsig;
 }
 
+#define DPT_H5_LNAME 96 /* "<input name>_lengths" */
+
 /* What the caller asked for: names for opening datasets and for messages. */
 typedef struct req {
     const char *path, *xname, *yname;
@@ -150,6 +152,9 @@ typedef struct req {
     const char *ylname, *ylres; /* the same for y's lengths ("y_lengths") */
     int nclasses;
     bool y_is_x; /* data.target: input: no y dataset, the targets are X */
+    int nin;     /* several named inputs (>= 2), else 0 */
+    const char (*inames)[DPT_H5_NAME_MAX];
+    char lres1[DPT_H5_LNAME]; /* one named input: "<name>_lengths" */
     char *err;
     size_t errlen;
 } req;
@@ -157,16 +162,23 @@ typedef struct req {
 /* The datasets of one file; ndim and dims stay valid after close_all. */
 typedef struct dsets {
     dset x, y, l, yl;
+    dset xin[DPT_H5_MAX_INPUTS], lin[DPT_H5_MAX_INPUTS]; /* several inputs: each and its lengths */
 } dsets;
 
-#define DSETS_CLOSED                                                                               \
-    { .x.id = -1, .y.id = -1, .l.id = -1, .yl.id = -1 }
+static dsets dsets_closed(void) {
+    dsets ds;
+    memset(&ds, 0, sizeof ds);
+    ds.x.id = ds.y.id = ds.l.id = ds.yl.id = -1;
+    for (int k = 0; k < DPT_H5_MAX_INPUTS; k++) ds.xin[k].id = ds.lin[k].id = -1;
+    return ds;
+}
 
 static void close_all(dsets *ds) {
     close_dset(&ds->x);
     close_dset(&ds->y);
     close_dset(&ds->l);
     close_dset(&ds->yl);
+    for (int k = 0; k < DPT_H5_MAX_INPUTS; k++) close_dset(&ds->xin[k]), close_dset(&ds->lin[k]);
 }
 
 /* Rows of one chunk of a chunked dataset, else 0. */
@@ -384,12 +396,86 @@ static void target_input(dpt_h5info *info) {
     info->y_shape = info->x_shape;
 }
 
+/* Input k of several: its dataset checked like X, and its lengths dataset when present. */
+static int inspect_input(dpt_h5info *info, dsets *ds, hid_t file, const req *q, int k) {
+    req qk = *q;
+    dpt_h5info one;
+    char lname[DPT_H5_LNAME];
+    memset(&one, 0, sizeof one);
+    qk.xname = q->inames[k];
+    snprintf(lname, sizeof lname, "%s_lengths", q->inames[k]);
+    qk.lname = lname;
+    qk.lres = lname;
+    if (open_dset(&ds->xin[k], file, q->path, qk.xname, "model.inputs", q->err, q->errlen) ||
+        check_x(&ds->xin[k], &qk, &one))
+        return -1;
+    if (k > 0 && one.n != info->n)
+        return dpt_err(q->err, q->errlen, "%s: %s has %" PRId64 " rows but %s has %" PRId64,
+                       q->path, q->inames[0], info->n, qk.xname, one.n);
+    info->n = one.n;
+    info->in_shapes[k] = one.x_shape;
+    info->in_u8[k] = one.x_u8;
+    hid_t obj = x_timed(&ds->xin[k]) ? open_if_dataset(file, lname) : -1;
+    if (obj < 0) return 0;
+    H5Oclose(obj);
+    one.n = info->n;
+    if (open_dset(&ds->lin[k], file, q->path, lname, "model.inputs", q->err, q->errlen) ||
+        check_lengths(&ds->lin[k], &ds->xin[k], &qk, &one))
+        return -1;
+    info->in_lengths[k] = true;
+    info->has_lengths = true;
+    return 0;
+}
+
+/* Several named inputs: each checked, their rows packed into one X row (docs/data.md). */
+static int inspect_inputs(dpt_h5info *info, dsets *ds, hid_t file, const req *q) {
+    size_t width = 0;
+    bool ints = true;
+    info->ninputs = q->nin;
+    for (int k = 0; k < q->nin; k++) {
+        if (inspect_input(info, ds, file, q, k)) return -1;
+        width += dpt_shape_size(&info->in_shapes[k]);
+        ints = ints && info->in_shapes[k].dtype == DPT_I32;
+    }
+    if (width > INT_MAX)
+        return dpt_err(q->err, q->errlen,
+                       "%s: the model inputs hold %zu values per row together (expected at most "
+                       "%d)",
+                       q->path, width, INT_MAX);
+    info->x_shape = dpt_shape_1d((int)width);
+    info->x_shape.dtype = ints ? DPT_I32 : DPT_F32;
+    info->T = 1;
+    info->F = (int)width;
+    info->y_steps = 1;
+    info->x_chunk_rows = chunk_rows(ds->xin[0].id);
+    return 0;
+}
+
 /* Opens and validates X (and y, lengths): they stay open for reading; the caller closes them. */
 static int inspect_open(dpt_h5info *info, dsets *ds, hid_t file, const req *q) {
     memset(info, 0, sizeof *info);
-    if (open_dset(&ds->x, file, q->path, q->xname, "data.x", q->err, q->errlen) ||
-        check_x(&ds->x, q, info))
+    if (q->nin > 1) {
+        if (inspect_inputs(info, ds, file, q)) return -1;
+    } else if (open_dset(&ds->x, file, q->path, q->xname, q->inames ? "model.inputs" : "data.x",
+                         q->err, q->errlen) ||
+               check_x(&ds->x, q, info)) {
         return -1;
+    }
+    if (q->nin > 1) {
+        if (q->y_is_x)
+            return dpt_err(q->err, q->errlen,
+                           "%s: data.target: input needs one model input, the model has %d",
+                           q->path, q->nin);
+        return q->yname &&
+                       (open_dset(&ds->y, file, q->path, q->yname, "data.y", q->err, q->errlen) ||
+                        check_y(&ds->y, q, info) || open_y_lengths(&ds->yl, file, q, info))
+                   ? -1
+                   : 0;
+    }
+    if (q->inames) {
+        info->ninputs = 1;
+        info->in_shapes[0] = info->x_shape;
+    }
     if (q->yname && (open_dset(&ds->y, file, q->path, q->yname, "data.y", q->err, q->errlen) ||
                      check_y(&ds->y, q, info)))
         return -1;
@@ -407,20 +493,37 @@ static hid_t open_mpio(const char *path, MPI_Comm comm, char *err, size_t errlen
     return file;
 }
 
+/* q->lres points into q itself for one named input: fix it up after every copy of a req. */
+static void req_fix(req *q) {
+    if (q->nin == 0 && q->inames) q->lres = q->lres1;
+}
+
 static req make_req(const char *path, const dpt_h5names *n, int nclasses, char *err,
                     size_t errlen) {
     const char *l = n->lengths, *yl = n->y_lengths;
-    return (req){.path = path,
-                 .xname = n->x,
-                 .yname = n->y,
-                 .lname = l,
-                 .lres = l && *l ? l : "lengths",
-                 .ylname = yl,
-                 .ylres = yl && *yl ? yl : "y_lengths",
-                 .nclasses = nclasses,
-                 .y_is_x = n->y_is_x,
-                 .err = err,
-                 .errlen = errlen};
+    req q = {.path = path,
+             .xname = n->x,
+             .yname = n->y,
+             .lname = l,
+             .lres = l && *l ? l : "lengths",
+             .ylname = yl,
+             .ylres = yl && *yl ? yl : "y_lengths",
+             .nclasses = nclasses,
+             .y_is_x = n->y_is_x,
+             .err = err,
+             .errlen = errlen};
+    if (n->ninputs == 1) { /* one named input: X of that name, lengths "<name>_lengths" */
+        q.xname = n->inputs[0];
+        q.lname = NULL;
+        q.inames = n->inputs;
+        snprintf(q.lres1, sizeof q.lres1, "%s_lengths", n->inputs[0]);
+        req_fix(&q);
+    } else if (n->ninputs > 1) {
+        q.nin = n->ninputs;
+        q.inames = n->inputs;
+        q.xname = n->inputs[0]; /* rows are counted on the first input in messages */
+    }
+    return q;
 }
 
 int dpt_h5_inspect_ds(dpt_h5info *info, const char *path, const dpt_h5names *names, MPI_Comm comm,
@@ -429,7 +532,7 @@ int dpt_h5_inspect_ds(dpt_h5info *info, const char *path, const dpt_h5names *nam
     if (dpt_h5_check_file(path, err, errlen)) return -1;
     hid_t file = open_mpio(path, comm, err, errlen);
     if (file < 0) return -1;
-    dsets ds = DSETS_CLOSED;
+    dsets ds = dsets_closed();
     int rc = inspect_open(info, &ds, file, &q);
     close_all(&ds);
     H5Fclose(file);
@@ -438,7 +541,7 @@ int dpt_h5_inspect_ds(dpt_h5info *info, const char *path, const dpt_h5names *nam
 
 int dpt_h5_inspect_seq(dpt_h5info *info, const char *path, const char *xname, const char *yname,
                        const char *lname, MPI_Comm comm, char *err, size_t errlen) {
-    dpt_h5names n = {xname, yname, lname, NULL, false};
+    dpt_h5names n = {.x = xname, .y = yname, .lengths = lname};
     return dpt_h5_inspect_ds(info, path, &n, comm, err, errlen);
 }
 
@@ -594,14 +697,127 @@ static hid_t x_memtype(const dpt_h5info *in) {
     return dpt_h5info_x_ids(in) ? H5T_NATIVE_INT32 : H5T_NATIVE_FLOAT;
 }
 
+/* ---- several inputs: each dataset read into its columns of the packed rows ---- */
+
+/* Input k's steps along its first axis: what a row without a lengths dataset is valid for. */
+static int input_steps(const dpt_h5info *in, int k) {
+    const dpt_shape *sh = &in->in_shapes[k];
+    return sh->rank >= 2 || sh->dtype == DPT_I32 ? sh->dim[0] : 1;
+}
+
+static size_t input_offset(const dpt_h5info *in, int k) {
+    size_t off = 0;
+    for (int j = 0; j < k; j++) off += dpt_shape_size(&in->in_shapes[j]);
+    return off;
+}
+
+/* Rows [row0, row0 + nrows) of input k into columns [off, off + size) of buf (nrows, width). */
+static int read_input_rows(const dset *d, const dpt_h5info *in, int k, int64_t row0, int64_t nrows,
+                           void *buf, bool collective) {
+    size_t width = dpt_h5info_x_width(in), off = input_offset(in, k);
+    size_t size = dpt_shape_size(&in->in_shapes[k]);
+    hsize_t start[H5S_MAX_RANK] = {(hsize_t)row0}, count[H5S_MAX_RANK] = {(hsize_t)nrows};
+    for (int i = 1; i < d->ndim; i++) count[i] = d->dims[i];
+    hsize_t mdims[2] = {(hsize_t)(nrows > 0 ? nrows : 1), width};
+    hsize_t mstart[2] = {0, off}, mcount[2] = {(hsize_t)nrows, size};
+    hid_t fspace = H5Dget_space(d->id), mspace = H5Screate_simple(2, mdims, NULL);
+    int64_t dummy[2];
+    if (nrows > 0) {
+        H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL);
+        H5Sselect_hyperslab(mspace, H5S_SELECT_SET, mstart, NULL, mcount, NULL);
+    } else {
+        H5Sselect_none(fspace);
+        H5Sselect_none(mspace);
+        buf = dummy;
+    }
+    hid_t dxpl = H5Pcreate(H5P_DATASET_XFER);
+    if (collective) H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE);
+    hid_t memtype = in->in_shapes[k].dtype == DPT_I32 ? H5T_NATIVE_INT32 : H5T_NATIVE_FLOAT;
+    herr_t status = H5Dread(d->id, memtype, mspace, fspace, dxpl, buf);
+    H5Pclose(dxpl);
+    H5Sclose(mspace);
+    H5Sclose(fspace);
+    return status < 0 ? -1 : 0;
+}
+
+/* Every input's rows, and its lengths (read into raw, (nin, nrows) int64). */
+static int read_inputs(const dsets *ds, const dpt_h5info *in, int64_t row0, int64_t n, float *x,
+                       int64_t *raw, bool collective) {
+    int bad = 0;
+    for (int k = 0; k < in->ninputs; k++) {
+        bad |= read_input_rows(&ds->xin[k], in, k, row0, n, x, collective);
+        if (in->in_lengths[k])
+            bad |= read_rows_io(&ds->lin[k], H5T_NATIVE_INT64, row0, n, raw + (size_t)k * n,
+                                collective);
+    }
+    return bad;
+}
+
+/* uint8 inputs scaled, lengths narrowed into (nrows, ninputs). */
+static int finish_inputs(dpt_shard *s, const int64_t *raw, const req *q) {
+    const dpt_h5info *in = &s->info;
+    size_t width = dpt_h5info_x_width(in);
+    int nin = in->ninputs;
+    for (int k = 0; k < nin; k++) {
+        size_t off = input_offset(in, k), size = dpt_shape_size(&in->in_shapes[k]);
+        if (in->in_u8[k])
+            for (int64_t r = 0; r < s->nrows; r++)
+                for (size_t j = 0; j < size; j++)
+                    s->x[(size_t)r * width + off + j] = s->x[(size_t)r * width + off + j] / 255.0f;
+        int T = input_steps(in, k);
+        for (int64_t r = 0; r < s->nrows; r++) {
+            int64_t v = in->in_lengths[k] ? raw[(size_t)k * (size_t)s->nrows + (size_t)r] : T;
+            if (v < 1 || v > T)
+                return dpt_err(q->err, q->errlen,
+                               "%s: %s_lengths row %" PRId64 ": %" PRId64 " is outside [1, %d]",
+                               q->path, q->inames[k], s->row0 + r, v, T);
+            s->lengths[(size_t)r * (size_t)nin + (size_t)k] = (int32_t)v;
+        }
+    }
+    return 0;
+}
+
+/* Token ids >= 0 and floats finite, input by input. */
+static int check_inputs(const dpt_shard *s, const req *q) {
+    const dpt_h5info *in = &s->info;
+    size_t width = dpt_h5info_x_width(in);
+    for (int k = 0; k < in->ninputs; k++) {
+        size_t off = input_offset(in, k), size = dpt_shape_size(&in->in_shapes[k]);
+        bool ids = in->in_shapes[k].dtype == DPT_I32;
+        for (int64_t r = 0; r < s->nrows; r++) {
+            const float *row = s->x + (size_t)r * width + off; /* (size) */
+            for (size_t j = 0; j < size; j++) {
+                int32_t id;
+                memcpy(&id, row + j, sizeof id);
+                if (ids ? id >= 0 : isfinite(row[j])) continue;
+                if (ids)
+                    return dpt_err(q->err, q->errlen,
+                                   "%s: %s row %" PRId64 ", position %zu: token id %d is "
+                                   "negative, expected >= 0",
+                                   q->path, q->inames[k], s->row0 + r, j, id);
+                return dpt_err(q->err, q->errlen, "%s: %s row %" PRId64 ", value %zu: %s", q->path,
+                               q->inames[k], s->row0 + r, j, nonfinite_name(row[j]));
+            }
+        }
+    }
+    return 0;
+}
+
 /* Every collective read happens whatever failed before, so no rank is left waiting. */
 static int read_data(dpt_shard *s, const dsets *ds, const req *q) {
     const dpt_h5info *in = &s->info;
     int64_t n = s->nrows, ny = n * in->y_steps;
     s->x = dpt_alloc_floats((size_t)n * dpt_h5info_x_width(in)); /* int32 ids: same 4 bytes */
-    int bad = read_rows(&ds->x, x_memtype(in), s->row0, n, s->x);
     int64_t *raw = NULL; /* (nrows, y_steps) labels as read */
     raw_lengths rl = {NULL, NULL};
+    int multi = in->ninputs > 1, bad = 0;
+    if (multi) {
+        rl.x = dpt_calloc((size_t)(n * in->ninputs + 1), sizeof *rl.x);
+        s->lengths = dpt_calloc((size_t)(n * in->ninputs + 1), sizeof *s->lengths);
+        bad = read_inputs(ds, in, s->row0, n, s->x, rl.x, true);
+    } else {
+        bad = read_rows(&ds->x, x_memtype(in), s->row0, n, s->x);
+    }
     if (in->has_y && in->labels) {
         raw = dpt_calloc((size_t)ny, sizeof *raw);
         s->labels = dpt_calloc((size_t)ny, sizeof *s->labels);
@@ -610,7 +826,7 @@ static int read_data(dpt_shard *s, const dsets *ds, const req *q) {
         s->y = dpt_alloc_floats((size_t)(ny * in->K));
         bad |= read_rows(&ds->y, H5T_NATIVE_FLOAT, s->row0, n, s->y);
     }
-    if (in->has_lengths) {
+    if (in->has_lengths && !multi) {
         rl.x = dpt_calloc((size_t)n, sizeof *rl.x);
         s->lengths = dpt_calloc((size_t)n, sizeof *s->lengths);
         bad |= read_rows(&ds->l, H5T_NATIVE_INT64, s->row0, n, rl.x);
@@ -624,8 +840,9 @@ static int read_data(dpt_shard *s, const dsets *ds, const req *q) {
     if (bad)
         rc = dpt_err(q->err, q->errlen, "%s: reading rows [%" PRId64 ", %" PRId64 ") failed",
                      q->path, s->row0, s->row0 + n);
-    if (rc == 0) scale_u8(s->x, in, n);
-    if (rc == 0) rc = narrow_all_lengths(s, &rl, q);
+    if (rc == 0 && multi) rc = finish_inputs(s, rl.x, q);
+    if (rc == 0 && !multi) scale_u8(s->x, in, n);
+    if (rc == 0) rc = narrow_all_lengths(s, &(raw_lengths){multi ? NULL : rl.x, rl.y}, q);
     if (rc == 0 && raw) rc = narrow_labels(s, raw, ds->y.ndim == 2, q);
     free(raw);
     free(rl.x);
@@ -651,8 +868,12 @@ static int check_ids(const dpt_shard *s, const req *q) {
 static int check_values(const dpt_shard *s, const dsets *ds, const req *q) {
     const dpt_h5info *in = &s->info;
     grid gx = {s->nrows, in->T, in->F, ds->x.ndim == 3, "feature"};
-    if (dpt_h5info_x_ids(in) ? check_ids(s, q) : check_finite(s->x, &gx, s->row0, q->xname, q))
+    if (in->ninputs > 1) {
+        if (check_inputs(s, q)) return -1;
+    } else if (dpt_h5info_x_ids(in) ? check_ids(s, q)
+                                    : check_finite(s->x, &gx, s->row0, q->xname, q)) {
         return -1;
+    }
     if (!s->y) return 0;
     grid gy = {s->nrows, in->y_steps, in->K, ds->y.ndim == 3, "column"};
     return check_finite(s->y, &gy, s->row0, q->yname, q);
@@ -681,7 +902,7 @@ int dpt_h5_read_shard_ds(dpt_shard *s, const char *path, const dpt_h5names *name
     if (dpt_h5_check_file(path, err, errlen)) return -1;
     hid_t file = open_mpio(path, comm, err, errlen);
     if (file < 0) return -1;
-    dsets ds = DSETS_CLOSED;
+    dsets ds = dsets_closed();
     int rc = read_block(s, &ds, file, lo, hi, comm, &q);
     close_all(&ds);
     H5Fclose(file);
@@ -693,7 +914,7 @@ int dpt_h5_read_shard_ds(dpt_shard *s, const char *path, const dpt_h5names *name
 int dpt_h5_read_shard_seq(dpt_shard *s, const char *path, const char *xname, const char *yname,
                           const char *lname, int64_t lo, int64_t hi, int nclasses, MPI_Comm comm,
                           char *err, size_t errlen) {
-    dpt_h5names n = {xname, yname, lname, NULL, false};
+    dpt_h5names n = {.x = xname, .y = yname, .lengths = lname};
     return dpt_h5_read_shard_ds(s, path, &n, lo, hi, nclasses, comm, err, errlen);
 }
 
@@ -721,7 +942,8 @@ int dpt_h5rows_open_ds(dpt_h5rows **out, const char *path, const dpt_h5names *na
     if (dpt_h5_check_file(path, err, errlen)) return -1;
     dpt_h5rows *r = dpt_calloc(1, sizeof *r);
     r->q = make_req(path, names, nclasses, err, errlen);
-    r->ds = (dsets)DSETS_CLOSED;
+    req_fix(&r->q);
+    r->ds = dsets_closed();
     r->file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     int rc = r->file < 0
                  ? dpt_err(err, errlen, "%s: cannot open as HDF5 (damaged or truncated?)", path)
@@ -732,7 +954,7 @@ int dpt_h5rows_open_ds(dpt_h5rows **out, const char *path, const dpt_h5names *na
     }
     r->max_rows = max_rows;
     r->raw = dpt_calloc((size_t)(max_rows * r->info.y_steps), sizeof *r->raw);
-    r->rl.x = dpt_calloc((size_t)max_rows, sizeof *r->rl.x);
+    r->rl.x = dpt_calloc((size_t)(max_rows * dpt_h5info_len_width(&r->info)), sizeof *r->rl.x);
     r->rl.y = dpt_calloc((size_t)max_rows, sizeof *r->rl.y);
     *out = r;
     return 0;
@@ -740,7 +962,7 @@ int dpt_h5rows_open_ds(dpt_h5rows **out, const char *path, const dpt_h5names *na
 
 int dpt_h5rows_open(dpt_h5rows **out, const char *path, const char *xname, const char *yname,
                     const char *lname, int nclasses, int64_t max_rows, char *err, size_t errlen) {
-    dpt_h5names n = {xname, yname, lname, NULL, false};
+    dpt_h5names n = {.x = xname, .y = yname, .lengths = lname};
     return dpt_h5rows_open_ds(out, path, &n, nclasses, max_rows, err, errlen);
 }
 
@@ -752,25 +974,31 @@ int dpt_h5rows_read(dpt_h5rows *r, int64_t row0, int64_t n, dpt_shard *s, char *
                     size_t errlen) {
     DPT_ASSERT(n > 0 && n <= r->max_rows && row0 >= 0 && row0 + n <= r->info.n);
     req q = r->q;
+    req_fix(&q);
     q.err = err;
     q.errlen = errlen;
     const dpt_h5info *in = &r->info;
     s->info = *in;
     s->row0 = row0;
     s->nrows = n;
-    int bad = read_rows_io(&r->ds.x, x_memtype(in), row0, n, s->x, false);
+    bool multi = in->ninputs > 1;
+    int bad = multi ? read_inputs(&r->ds, in, row0, n, s->x, r->rl.x, false)
+                    : read_rows_io(&r->ds.x, x_memtype(in), row0, n, s->x, false);
     if (in->has_y && in->labels)
         bad |= read_rows_io(&r->ds.y, H5T_NATIVE_INT64, row0, n, r->raw, false);
     else if (in->has_y)
         bad |= read_rows_io(&r->ds.y, H5T_NATIVE_FLOAT, row0, n, s->y, false);
-    if (in->has_lengths) bad |= read_rows_io(&r->ds.l, H5T_NATIVE_INT64, row0, n, r->rl.x, false);
+    if (in->has_lengths && !multi)
+        bad |= read_rows_io(&r->ds.l, H5T_NATIVE_INT64, row0, n, r->rl.x, false);
     if (in->has_y_lengths)
         bad |= read_rows_io(&r->ds.yl, H5T_NATIVE_INT64, row0, n, r->rl.y, false);
     if (bad)
         return dpt_err(err, errlen, "%s: reading rows [%" PRId64 ", %" PRId64 ") failed", q.path,
                        row0, row0 + n);
-    scale_u8(s->x, in, n);
-    raw_lengths rl = {in->has_lengths ? r->rl.x : NULL, in->has_y_lengths ? r->rl.y : NULL};
+    if (multi && finish_inputs(s, r->rl.x, &q)) return -1;
+    if (!multi) scale_u8(s->x, in, n);
+    raw_lengths rl = {in->has_lengths && !multi ? r->rl.x : NULL,
+                      in->has_y_lengths ? r->rl.y : NULL};
     if (narrow_all_lengths(s, &rl, &q)) return -1;
     if (in->has_y && in->labels && narrow_labels(s, r->raw, r->ds.y.ndim == 2, &q)) return -1;
     return check_values(s, &r->ds, &q);

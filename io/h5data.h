@@ -15,6 +15,9 @@
 
 #include "core/shape.h"
 
+#define DPT_H5_MAX_INPUTS 8  /* = DPT_MODEL_MAX_INPUTS */
+#define DPT_H5_NAME_MAX   64 /* = DPT_NAME_MAX: an input's name */
+
 typedef struct dpt_h5info {
     int64_t n;         /* rows (samples) */
     dpt_shape x_shape; /* one row of X: (F), (T, F) or (H, W, C) float32; int32 X (N, T) is (T)
@@ -36,6 +39,15 @@ typedef struct dpt_h5info {
     bool x_u8;            /* X is stored as uint8 (pixels): read as float32 value / 255 */
     bool y_is_x;          /* data.target: input: the targets are X itself (no y dataset, has_y
                              false); y_shape = x_shape, y_steps = T, K = F */
+    /* Several named inputs (dpt_h5names.inputs): each its own dataset, read into one packed row
+     * (the model's layout, core/model.h dpt_model_input): x_shape is then (x_width) of 4-byte
+     * elements, int32 when every input is, else float32 with input k's own element type in its
+     * part; T = 1, F = the width; lengths are (N, ninputs), input k's in column k (its first
+     * dimension for an input without a lengths dataset).  0 = one input, X. */
+    int ninputs;
+    dpt_shape in_shapes[DPT_H5_MAX_INPUTS]; /* each input's per-sample shape and element type */
+    bool in_lengths[DPT_H5_MAX_INPUTS];     /* input k has a "<name>_lengths" dataset */
+    bool in_u8[DPT_H5_MAX_INPUTS];          /* input k is uint8 (read as value / 255) */
 } dpt_h5info;
 
 /* The datasets to read: X, y (NULL = none), X's lengths and y's lengths (NULL or "" = the
@@ -44,7 +56,16 @@ typedef struct dpt_h5info {
 typedef struct dpt_h5names {
     const char *x, *y, *lengths, *y_lengths;
     bool y_is_x; /* data.target: input (y should be NULL): info.y_is_x, targets read from X */
+    /* Several named inputs instead of x and lengths (model.inputs): the datasets of these names,
+     * each with its lengths in "<name>_lengths" when the file has that dataset.  0 = x. */
+    int ninputs;
+    const char (*inputs)[DPT_H5_NAME_MAX]; /* (ninputs) */
 } dpt_h5names;
+
+/* Lengths per row: ninputs with several inputs, else 1. */
+static inline int dpt_h5info_len_width(const dpt_h5info *in) {
+    return in->ninputs > 1 ? in->ninputs : 1;
+}
 
 /* Whether X holds int32 token ids (s->x then holds int32 values: dpt_shard_x_ids). */
 static inline bool dpt_h5info_x_ids(const dpt_h5info *in) {
@@ -59,7 +80,8 @@ typedef struct dpt_shard {
                            int32 token ids (read them through dpt_shard_x_ids) */
     float *y;           /* (nrows, y_steps, K) when !labels, else NULL */
     int32_t *labels;    /* (nrows, y_steps) when labels, else NULL; 0 at padded steps */
-    int32_t *lengths;   /* (nrows) valid steps of X's rows, in [1, T]; NULL without lengths */
+    int32_t *lengths;   /* (nrows) valid steps of X's rows, in [1, T]; NULL without lengths;
+                           (nrows, ninputs) with several inputs (dpt_h5info_len_width) */
     int32_t *y_lengths; /* (nrows) valid steps of y's rows, in [1, y_steps]; NULL without */
 } dpt_shard;
 

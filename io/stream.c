@@ -43,7 +43,8 @@ void dpt_data_alloc(dpt_data *d, const dpt_h5info *in, int64_t cap, bool ynorm) 
     if (in->has_y && in->labels) s->labels = dpt_calloc(ny, sizeof(int32_t));
     if (in->has_y && !in->labels) s->y = dpt_alloc_floats(ny * (size_t)in->K);
     if (in->has_y && !in->labels && ynorm) d->y_norm = dpt_alloc_floats(ny * (size_t)in->K);
-    if (in->has_lengths) s->lengths = dpt_calloc(n, sizeof(int32_t));
+    if (in->has_lengths)
+        s->lengths = dpt_calloc(n * (size_t)dpt_h5info_len_width(in), sizeof(int32_t));
     if (in->has_y_lengths) s->y_lengths = dpt_calloc(n, sizeof(int32_t));
 }
 
@@ -83,7 +84,9 @@ static void copy_row(dpt_shard *dst, int64_t j, const dpt_shard *src, int64_t i)
         size_t yw = ys * (size_t)in->K;
         memcpy(dst->y + (size_t)j * yw, src->y + (size_t)i * yw, yw * sizeof(float));
     }
-    if (src->lengths) dst->lengths[j] = src->lengths[i];
+    size_t lw = (size_t)dpt_h5info_len_width(in);
+    if (src->lengths)
+        memcpy(dst->lengths + (size_t)j * lw, src->lengths + (size_t)i * lw, lw * sizeof(int32_t));
     if (src->y_lengths) dst->y_lengths[j] = src->y_lengths[i];
 }
 
@@ -224,7 +227,7 @@ int dpt_stream_open(dpt_stream **out, const dpt_stream_opts *o, char *err, size_
     DPT_ASSERT(o->depth >= 1 && o->block_rows >= 1 && o->sampler);
     dpt_stream *st = dpt_calloc(1, sizeof *st);
     st->o = *o;
-    dpt_h5names names = {o->xname, o->yname, o->lname, o->ylname, o->y_is_x};
+    dpt_h5names names = {o->xname, o->yname, o->lname, o->ylname, o->y_is_x, o->ninputs, o->inputs};
     if (dpt_h5rows_open_ds(&st->rd, o->path, &names, o->nclasses, o->block_rows, err, errlen)) {
         free(st);
         return -1;
@@ -394,7 +397,7 @@ int dpt_stream_fit_norms(const dpt_stream_opts *o, int64_t lo, int64_t hi, dpt_n
     MPI_Comm_rank(comm, &r);
     int64_t a = lo + dpt_split_lo(hi - lo, P, r), b = lo + dpt_split_lo(hi - lo, P, r + 1);
     dpt_h5rows *rd;
-    dpt_h5names names = {o->xname, o->yname, o->lname, o->ylname, o->y_is_x};
+    dpt_h5names names = {o->xname, o->yname, o->lname, o->ylname, o->y_is_x, o->ninputs, o->inputs};
     if (dpt_h5rows_open_ds(&rd, o->path, &names, o->nclasses, o->block_rows, err, errlen))
         return -1;
     const dpt_h5info *in = dpt_h5rows_info(rd);

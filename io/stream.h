@@ -21,9 +21,11 @@ typedef struct dpt_stream_opts {
     const char *path, *xname, *yname, *lname; /* the training file and its datasets */
     const char *ylname;                       /* y's lengths (NULL or "" = automatic) */
     bool y_is_x;                              /* data.target: input (yname NULL) */
-    int nclasses;                             /* label range check (0: none) */
-    int64_t block_rows;                       /* rows read at once: the unit of shuffling */
-    int64_t buffer_rows;                      /* shuffle buffer rows */
+    int ninputs;                              /* model.inputs (dpt_h5names), 0 = xname */
+    const char (*inputs)[DPT_H5_NAME_MAX];
+    int nclasses;        /* label range check (0: none) */
+    int64_t block_rows;  /* rows read at once: the unit of shuffling */
+    int64_t buffer_rows; /* shuffle buffer rows */
     bool shuffle;
     uint64_t seed;
     const dpt_sampler *sampler;    /* borrowed: steps and this rank's rows per step */

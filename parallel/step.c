@@ -172,7 +172,7 @@ const float *dpt_step_compute_masked(dpt_step *s, const float *x, dpt_target y, 
                         .sample_ids = sample_ids,
                         .lengths = lengths,
                         .reduce = dpt_world.size > 1 ? reduce_f64 : NULL};
-    const float *out = dpt_model_forward(m, x, B, &ctx);
+    const float *out = dpt_model_forward_rows(m, x, B, &ctx); /* float32 or int32 rows */
     double loss = B > 0 ? dpt_loss_eval_steps(s->loss, out, y, B, m->out_steps, m->out_features,
                                               masked, s->dout)
                         : 0.0;

@@ -31,7 +31,8 @@ dpt_target dpt_data_target(const dpt_data *d, int64_t r, bool for_loss) {
 }
 
 const int32_t *dpt_data_lengths(const dpt_data *d, int64_t r) {
-    return d->shard.lengths ? d->shard.lengths + r : NULL;
+    int lw = dpt_h5info_len_width(&d->shard.info);
+    return d->shard.lengths ? d->shard.lengths + r * lw : NULL;
 }
 
 const float *dpt_data_x(const dpt_data *d, int64_t r) {
@@ -47,8 +48,9 @@ const int32_t *dpt_data_output_lengths(const dpt_model *m, const dpt_data *d, in
 
 dpt_h5names dpt_config_h5names(const dpt_config *c, bool with_y) {
     bool y = with_y && !c->target_input;
-    return (dpt_h5names){c->x_name, y ? c->y_name : NULL, c->lengths_name, c->y_lengths_name,
-                         with_y && c->target_input};
+    return (dpt_h5names){c->x_name,         y ? c->y_name : NULL,      c->lengths_name,
+                         c->y_lengths_name, with_y && c->target_input, c->ninputs,
+                         c->inputs};
 }
 
 void dpt_data_normalise(dpt_data *d, const dpt_norm *xnorm, const dpt_norm *ynorm) {
@@ -183,7 +185,7 @@ static void eval_chunk(dpt_model *m, const dpt_eval *e, const dpt_data *d, int64
                        float *pred, dpt_totals *out) {
     int K = m->out_features, T = m->out_steps;
     dpt_step_ctx ctx = {.training = false, .lengths = dpt_data_lengths(d, r)};
-    const float *o = dpt_model_forward(m, dpt_data_x(d, r), B, &ctx);
+    const float *o = dpt_model_forward_rows(m, dpt_data_x(d, r), B, &ctx);
     const int32_t *masked = dpt_data_output_lengths(m, d, r); /* padding of output steps */
     out->loss +=
         dpt_loss_eval_steps(e->loss, o, dpt_data_target(d, r, true), B, T, K, masked, NULL);
@@ -299,7 +301,7 @@ void dpt_infer_predict(dpt_infer *r, float *out) {
     for (int64_t i = 0; i < s->nrows; i += INFER_BATCH) {
         int B = (int)(s->nrows - i < INFER_BATCH ? s->nrows - i : INFER_BATCH);
         dpt_step_ctx ctx = {.training = false, .lengths = dpt_data_lengths(&r->data, i)};
-        const float *o = dpt_model_forward(&r->model, dpt_data_x(&r->data, i), B, &ctx);
+        const float *o = dpt_model_forward_rows(&r->model, dpt_data_x(&r->data, i), B, &ctx);
         float *p = out + (size_t)i * w; /* (B, T, K) */
         memcpy(p, o, sizeof(float) * (size_t)B * w);
         dpt_outputs_to_predictions(r->loss, &r->ynorm, p, (int64_t)B * T, K);
@@ -351,7 +353,7 @@ void dpt_infer_activations(dpt_infer *r, int layer, float *out) {
     for (int64_t i = 0; i < s->nrows; i += INFER_BATCH) {
         int B = (int)(s->nrows - i < INFER_BATCH ? s->nrows - i : INFER_BATCH);
         dpt_step_ctx ctx = {.training = false, .lengths = dpt_data_lengths(&r->data, i)};
-        dpt_model_forward(m, dpt_data_x(&r->data, i), B, &ctx);
+        dpt_model_forward_rows(m, dpt_data_x(&r->data, i), B, &ctx);
         memcpy(out + (size_t)i * w, m->acts[layer + 1], sizeof(float) * (size_t)B * w);
     }
 }

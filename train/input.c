@@ -66,7 +66,8 @@ static void alloc_epoch(dpt_input *in) {
     else if (cx->info->has_y) /* not with data.target: input: X is the target */
         in->ex_y = dpt_alloc_floats(rows * yw);
     if (cx->ynorm->enabled) in->ex_yn = dpt_alloc_floats(rows * yw);
-    if (cx->info->has_lengths) in->ex_lengths = dpt_calloc(rows, sizeof(int32_t));
+    if (cx->info->has_lengths)
+        in->ex_lengths = dpt_calloc(rows * (size_t)dpt_h5info_len_width(cx->info), sizeof(int32_t));
     if (cx->info->has_y_lengths) in->ex_y_lengths = dpt_calloc(rows, sizeof(int32_t));
     in->epoch.shard.info = in->train.shard.info;
     in->epoch.shard.nrows = cnt;
@@ -109,7 +110,9 @@ static void exchange_epoch(dpt_input *in, int epoch) {
         exchange(in, sh->labels, sizeof(int32_t) * ys, k, in->ex_labels);
     else if (sh->y)
         exchange(in, sh->y, sizeof(float) * yw, k, in->ex_y);
-    if (sh->lengths) exchange(in, sh->lengths, sizeof(int32_t), k, in->ex_lengths);
+    if (sh->lengths)
+        exchange(in, sh->lengths, sizeof(int32_t) * (size_t)dpt_h5info_len_width(&sh->info), k,
+                 in->ex_lengths);
     if (sh->y_lengths) exchange(in, sh->y_lengths, sizeof(int32_t), k, in->ex_y_lengths);
     dpt_data_normalise_y(&in->epoch, cx->ynorm); /* x was normalised in the shard */
 }
@@ -126,6 +129,8 @@ static void stream_opts(dpt_input *in) {
     o->y_is_x = c->target_input;
     o->lname = c->lengths_name;
     o->ylname = c->y_lengths_name;
+    o->ninputs = c->ninputs;
+    o->inputs = c->inputs;
     o->nclasses = cx->info->labels ? cx->model->out_features : 0;
     o->block_rows = dpt_stream_block_rows(cx->info, c->block_rows, cx->n_train);
     o->buffer_rows = c->shuffle_buffer > 0 ? c->shuffle_buffer : 4 * o->block_rows;

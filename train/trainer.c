@@ -51,10 +51,24 @@ static void plan_split(dpt_trainer *t) {
     dpt_sampler_init(&t->sampler, t->n_train, c->batch_size, dpt_world.rank, dpt_world.size);
 }
 
-void dpt_trainer_build_model(dpt_model *m, const dpt_config *c, const dpt_shape *in,
+int dpt_trainer_model_inputs(const dpt_config *c, const dpt_h5info *info, dpt_model_input *out) {
+    memset(out, 0, sizeof *out * DPT_MODEL_MAX_INPUTS);
+    if (info->ninputs <= 1) {
+        snprintf(out[0].name, sizeof out[0].name, "%s", c->ninputs == 1 ? c->inputs[0] : "input");
+        out[0].shape = info->x_shape;
+        return 1;
+    }
+    for (int k = 0; k < info->ninputs; k++) {
+        snprintf(out[k].name, sizeof out[k].name, "%s", c->inputs[k]);
+        out[k].shape = info->in_shapes[k];
+    }
+    return info->ninputs;
+}
+
+void dpt_trainer_build_model(dpt_model *m, const dpt_config *c, const dpt_model_input *in, int nin,
                              int max_batch) {
     char err[1024];
-    if (dpt_model_build(m, c->layers, c->nlayers, in, max_batch, err, sizeof err))
+    if (dpt_model_build_inputs(m, c->layers, c->nlayers, in, nin, max_batch, err, sizeof err))
         dpt_fatal("%s: model: %s", c->source, err);
     dpt_model_init_params(m, c->seed);
     dpt_dist_check_model(m);
@@ -70,6 +84,14 @@ void dpt_trainer_init_optimizer(dpt_optim *o, const dpt_config *c, size_t nparam
  * that takes them), named by file and dataset rather than as a build error of the config. */
 static void check_x_dtype(const dpt_trainer *t) {
     const dpt_config *c = &t->cfg;
+    if (t->info.ninputs > 1) { /* each input's type is checked by the layer that reads it */
+        if (c->normalize_x && t->info.x_shape.dtype == DPT_F32)
+            dpt_fatal("%s: data.normalize_x: normalising float inputs is not supported with "
+                      "several model inputs; set data.normalize_x: false (and normalise the "
+                      "float inputs when writing the file)",
+                      c->source);
+        return;
+    }
     const dpt_layer_type *first = c->nlayers > 0 ? dpt_layer_find(c->layers[0].type) : NULL;
     bool reads_ids = dpt_layer_type_has(first, DPT_LAYER_INT_INPUT);
     if (dpt_h5info_x_ids(&t->info) == reads_ids) return;
@@ -87,7 +109,9 @@ static void build_model(dpt_trainer *t) {
     int per_rank = (c->batch_size + dpt_world.size - 1) / dpt_world.size;
     int max_batch = per_rank > 256 ? per_rank : 256;
     check_x_dtype(t);
-    dpt_trainer_build_model(&t->model, c, &t->info.x_shape, max_batch);
+    dpt_model_input in[DPT_MODEL_MAX_INPUTS];
+    int nin = dpt_trainer_model_inputs(c, &t->info, in);
+    dpt_trainer_build_model(&t->model, c, in, nin, max_batch);
     dpt_check_x(&t->info, c->train_file, c->x_name, &t->model, NULL);
     dpt_check_input(&t->info, c->train_file, c->x_name, &t->model);
     dpt_check_targets(&t->info, c->train_file, c->x_name, c->y_name, t->loss, &t->model);

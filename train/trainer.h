@@ -130,7 +130,12 @@ void dpt_trainer_destroy(dpt_trainer *t);
  * per-sample shape in (a data file's x_shape: (F), (T, F), (H, W, C), float32 or int32) and
  * batches up to max_batch, parameters from training.seed, checked to be identical on every rank.
  * Fatal on error, naming c's file. */
-void dpt_trainer_build_model(dpt_model *m, const dpt_config *c, const dpt_shape *in, int max_batch);
+void dpt_trainer_build_model(dpt_model *m, const dpt_config *c, const dpt_model_input *in, int nin,
+                             int max_batch);
+/* The model's named inputs for the data the file holds (info): one ("input", or the one name of
+ * model.inputs) or model.inputs with each dataset's shape; returns how many (out has room for
+ * DPT_MODEL_MAX_INPUTS). */
+int dpt_trainer_model_inputs(const dpt_config *c, const dpt_h5info *info, dpt_model_input *out);
 /* c's optimizer for nparams parameters; fatal on error. */
 void dpt_trainer_init_optimizer(dpt_optim *o, const dpt_config *c, size_t nparams);
 

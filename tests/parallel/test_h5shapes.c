@@ -106,7 +106,7 @@ static dpt_shard read_ok(const dpt_h5names *n, int nclasses) {
 }
 
 static void images_arrive_as_rows_of_h_w_c(void) {
-    dpt_h5names n = {"img", NULL, NULL, NULL, false};
+    dpt_h5names n = {"img", NULL, NULL, NULL, false, 0, NULL};
     dpt_shard s = read_ok(&n, 0);
     const dpt_shape *xs = &s.info.x_shape;
     CHECK(xs->rank == 3 && xs->dim[0] == H && xs->dim[1] == W && xs->dim[2] == C);
@@ -120,7 +120,7 @@ static void images_arrive_as_rows_of_h_w_c(void) {
 }
 
 static void integer_x_is_read_as_int32_token_ids_with_lengths(void) {
-    dpt_h5names n = {"ids", NULL, NULL, NULL, false};
+    dpt_h5names n = {"ids", NULL, NULL, NULL, false, 0, NULL};
     dpt_shard s = read_ok(&n, 0);
     const dpt_shape *xs = &s.info.x_shape;
     CHECK(xs->rank == 1 && xs->dim[0] == T && xs->dtype == DPT_I32 && s.info.T == T &&
@@ -134,7 +134,7 @@ static void integer_x_is_read_as_int32_token_ids_with_lengths(void) {
     dpt_shard_free(&s);
     /* A negative id is an error on the rank holding row 4; the others read fine. */
     char err[512] = "";
-    dpt_h5names neg = {"negids", NULL, NULL, NULL, false};
+    dpt_h5names neg = {"negids", NULL, NULL, NULL, false, 0, NULL};
     int rc =
         dpt_h5_read_shard_ds(&s, path_of_file(), &neg, 0, N, 0, MPI_COMM_WORLD, err, sizeof err);
     bool owner = dpt_split_lo(N, dpt_world.size, dpt_world.rank) <= 4 &&
@@ -146,7 +146,8 @@ static void integer_x_is_read_as_int32_token_ids_with_lengths(void) {
 }
 
 static void targets_have_their_own_time_axis_and_lengths(void) {
-    dpt_h5names n = {"X", "y", NULL, NULL, false}; /* y_lengths found by its default name */
+    dpt_h5names n = {"X",   "y", NULL, NULL,
+                     false, 0,   NULL}; /* y_lengths found by its default name */
     dpt_shard s = read_ok(&n, 0);
     const dpt_h5info *in = &s.info;
     CHECK(in->T == T && in->y_steps == U && in->K == K && !in->labels);
@@ -160,7 +161,7 @@ static void targets_have_their_own_time_axis_and_lengths(void) {
     }
     dpt_shard_free(&s);
     /* Labels past a target length may hold anything (-1 here) and read as 0. */
-    dpt_h5names lab = {"X", "ylab", NULL, NULL, false};
+    dpt_h5names lab = {"X", "ylab", NULL, NULL, false, 0, NULL};
     s = read_ok(&lab, 3);
     CHECK(s.info.labels && s.info.y_steps == U && s.info.y_shape.dtype == DPT_I32);
     for (int64_t i = 0; i < s.nrows; i++)
@@ -169,7 +170,7 @@ static void targets_have_their_own_time_axis_and_lengths(void) {
                   (u < ylen_of(s.row0 + i) ? (int)((s.row0 + i + u) % 3) : 0));
     dpt_shard_free(&s);
     /* A named dataset replaces the default one. */
-    dpt_h5names alt = {"X", "y", NULL, "ylen_alt", false};
+    dpt_h5names alt = {"X", "y", NULL, "ylen_alt", false, 0, NULL};
     s = read_ok(&alt, 0);
     for (int64_t i = 0; i < s.nrows; i++) CHECK(s.y_lengths[i] == U);
     dpt_shard_free(&s);
@@ -177,7 +178,7 @@ static void targets_have_their_own_time_axis_and_lengths(void) {
 
 static void the_row_reader_moves_ids_and_target_lengths(void) {
     char err[512] = "";
-    dpt_h5names n = {"ids", "ylab", NULL, NULL, false};
+    dpt_h5names n = {"ids", "ylab", NULL, NULL, false, 0, NULL};
     dpt_h5rows *r;
     CHECK_MSG(dpt_h5rows_open_ds(&r, path_of_file(), &n, 3, 4, err, sizeof err) == 0, err);
     const dpt_h5info *in = dpt_h5rows_info(r);
@@ -201,7 +202,7 @@ static void the_row_reader_moves_ids_and_target_lengths(void) {
 static void expect_error(const char *x, const char *y, const char *yl, const char *want) {
     char err[512] = "";
     dpt_h5info info;
-    dpt_h5names n = {x, y, NULL, yl, false};
+    dpt_h5names n = {x, y, NULL, yl, false, 0, NULL};
     CHECK(dpt_h5_inspect_ds(&info, path_of_file(), &n, MPI_COMM_WORLD, err, sizeof err) == -1);
     CHECK_CONTAINS(err, path_of_file());
     CHECK_CONTAINS(err, want);
@@ -210,7 +211,7 @@ static void expect_error(const char *x, const char *y, const char *yl, const cha
 /* uint8 X is pixels: float32 value / 255 (the bits of np.float32(v) / np.float32(255)), through
  * the shards and the row reader; the other integer types stay token ids (ids above: int16). */
 static void uint8_x_is_read_as_float_pixels_divided_by_255(void) {
-    dpt_h5names n = {"img8", NULL, NULL, NULL, false};
+    dpt_h5names n = {"img8", NULL, NULL, NULL, false, 0, NULL};
     dpt_shard s = read_ok(&n, 0);
     const dpt_shape *xs = &s.info.x_shape;
     CHECK(xs->rank == 3 && xs->dtype == DPT_F32 && s.info.x_u8 && !dpt_h5info_x_ids(&s.info));
@@ -235,7 +236,7 @@ static void uint8_x_is_read_as_float_pixels_divided_by_255(void) {
 
 /* data.target: input: no y dataset, the targets are X: y_shape = x_shape, nothing read for y. */
 static void target_input_takes_the_targets_shape_from_x(void) {
-    dpt_h5names n = {"img8", NULL, NULL, NULL, true};
+    dpt_h5names n = {"img8", NULL, NULL, NULL, true, 0, NULL};
     dpt_shard s = read_ok(&n, 0);
     const dpt_h5info *in = &s.info;
     CHECK(in->y_is_x && !in->has_y && !in->labels && dpt_shape_equal(&in->y_shape, &in->x_shape));
@@ -245,7 +246,7 @@ static void target_input_takes_the_targets_shape_from_x(void) {
 
 /* 4-D float y: one K-vector per pixel, (H, W, K) per row. */
 static void image_targets_are_rows_of_h_w_k(void) {
-    dpt_h5names n = {"img", "yimg", NULL, NULL, false};
+    dpt_h5names n = {"img", "yimg", NULL, NULL, false, 0, NULL};
     dpt_shard s = read_ok(&n, 0);
     const dpt_h5info *in = &s.info;
     CHECK(in->y_shape.rank == 3 && in->y_shape.dim[0] == H && in->y_shape.dim[1] == W &&
@@ -269,7 +270,7 @@ static void bad_shapes_and_target_lengths_are_named(void) {
     /* Out-of-range target lengths: found by the rank holding row 3. */
     char err[512] = "";
     dpt_shard s;
-    dpt_h5names n = {"X", "y", NULL, "badlen", false};
+    dpt_h5names n = {"X", "y", NULL, "badlen", false, 0, NULL};
     int rc = dpt_h5_read_shard_ds(&s, path_of_file(), &n, 0, N, 0, MPI_COMM_WORLD, err, sizeof err);
     bool owner = dpt_split_lo(N, dpt_world.size, dpt_world.rank) <= 3 &&
                  3 < dpt_split_lo(N, dpt_world.size, dpt_world.rank + 1);

@@ -82,19 +82,38 @@ static const char *dims_text(const dpt_shape *s, char *buf, size_t n) {
     return buf;
 }
 
+/* " [a, b, state of c]" after a layer that does not simply read the one before it. */
+static void report_sources(const dpt_model *m, int i) {
+    const dpt_graph_node *nd = &m->nodes[i];
+    bool chain = nd->nsrc == 1 && !nd->src[0].state &&
+                 (i == 0 ? nd->src[0].layer < 0 && m->ninputs == 1 : nd->src[0].layer == i - 1);
+    if (chain) return;
+    for (int k = 0; k < nd->nsrc; k++) {
+        const dpt_graph_src *src = &nd->src[k];
+        const char *name = src->layer < 0 ? m->inputs[src->input].name : m->layers[src->layer].name;
+        dpt_log0("%s%s%s", k ? ", " : " [", src->state ? "state of " : "", name);
+    }
+    dpt_log0("]");
+}
+
 static void report_model(const dpt_trainer *t) {
     const dpt_model *m = &t->model;
     dpt_log0("dptrain %s: %d rank%s x %d thread%s, BLIS kernels '%s' (%s)\n", DPT_VERSION,
              dpt_world.size, dpt_world.size > 1 ? "s" : "", t->threads, t->threads > 1 ? "s" : "",
              dpt_blas_arch(), dpt_blas_arch_reason());
     char sh[96];
-    if (m->in_shape.rank <= 1)
+    if (m->ninputs > 1)
+        for (int k = 0; k < m->ninputs; k++)
+            dpt_log0("%s%s%s", k ? " + " : "model: ", m->inputs[k].name,
+                     dims_text(&m->inputs[k].shape, sh, sizeof sh));
+    else if (m->in_shape.rank <= 1)
         dpt_log0("model: %d inputs", m->in_features);
     else
         dpt_log0("model: %s inputs", dims_text(&m->in_shape, sh, sizeof sh));
     for (int i = 0; i < m->nlayers; i++) {
         const dpt_layer *l = &m->layers[i];
         dpt_log0(" -> %s%s", l->name, dims_text(&l->out_shape, sh, sizeof sh));
+        report_sources(m, i);
     }
     /* The arena holds every activation, layer cache and backward delta for max_batch rows:
      * what the model needs besides parameters, gradients and optimizer state. */
@@ -116,7 +135,8 @@ static bool steps_by_features(const dpt_h5info *in) {
 }
 
 /* Other data: the per-sample shapes. */
-static void report_shapes(const dpt_h5info *in, const char *path) {
+static void report_shapes(const dpt_h5info *in, const char *path,
+                          const char (*c_inputs)[DPT_NAME_MAX]) {
     char x[96], y[96];
     dpt_shape_str(&in->x_shape, x, sizeof x);
     if (in->labels && in->y_steps > 1)
@@ -125,6 +145,15 @@ static void report_shapes(const dpt_h5info *in, const char *path) {
         snprintf(y, sizeof y, "class labels");
     else
         dpt_shape_str(&in->y_shape, y, sizeof y);
+    if (in->ninputs > 1) {
+        dpt_log0("data: %s: %lld rows of", path, (long long)in->n);
+        for (int k = 0; k < in->ninputs; k++)
+            dpt_log0("%s %s %s%s", k ? "," : "", c_inputs[k],
+                     dpt_shape_str(&in->in_shapes[k], x, sizeof x),
+                     in->in_lengths[k] ? " (variable lengths)" : "");
+        dpt_log0(", y %s%s", y, in->has_y_lengths ? " (variable lengths)" : "");
+        return;
+    }
     dpt_log0("data: %s: %lld rows of X %s%s, y %s%s", path, (long long)in->n, x,
              in->has_lengths ? " (variable lengths)" : "", y,
              in->has_y_lengths ? " (variable lengths)" : "");
@@ -134,7 +163,7 @@ static void report_data(const dpt_trainer *t) {
     const dpt_config *c = &t->cfg;
     const dpt_h5info *in = &t->info;
     if (!steps_by_features(in))
-        report_shapes(in, c->train_file);
+        report_shapes(in, c->train_file, c->inputs);
     else if (in->T > 1)
         dpt_log0("data: %s: %lld sequences x %d steps x %d features%s, y %s%s", c->train_file,
                  (long long)in->n, in->T, in->F, in->has_lengths ? " (variable lengths)" : "",

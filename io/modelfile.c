@@ -41,6 +41,15 @@ static void put_header(dpt_h5w *w, const char *format, int version, const dpt_mo
     put_shape(w, "input_shape", &m->in_shape);
     dpt_h5w_string(w, w->file, "input_dtype", dpt_dtype_name(m->in_shape.dtype), 1);
     put_shape(w, "output_shape", &m->out_shape);
+    if (m->ninputs < 2) return;
+    dpt_h5w_attr(w, w->file, "ninputs", H5T_STD_I32LE, H5T_NATIVE_INT, &m->ninputs);
+    for (int k = 0; k < m->ninputs; k++) {
+        char name[32];
+        snprintf(name, sizeof name, "input_shape_%d", k);
+        put_shape(w, name, &m->inputs[k].shape);
+        snprintf(name, sizeof name, "input_dtype_%d", k);
+        dpt_h5w_string(w, w->file, name, dpt_dtype_name(m->inputs[k].shape.dtype), 1);
+    }
 }
 
 static void put_config(dpt_h5w *w, const dpt_config *c) {
@@ -140,23 +149,50 @@ static int get_shape(hid_t file, const char *path, const char *name, dpt_shape *
                    name, DPT_SHAPE_MAX_RANK);
 }
 
+/* An input shape and its element type: attributes `shape` and `dtype`. */
+static int read_input(hid_t file, const char *path, const char *shape, const char *dtype_name,
+                      dpt_shape *sh, char *err, size_t errlen) {
+    if (get_shape(file, path, shape, sh, err, errlen)) return -1;
+    char *dtype = dpt_h5r_string_attr(file, dtype_name);
+    int rc = 0;
+    if (dtype && strcmp(dtype, "int32") == 0)
+        sh->dtype = DPT_I32;
+    else if (!dtype || strcmp(dtype, "float32") != 0)
+        rc = dpt_err(err, errlen, "%s: attribute '%s' is '%s', expected 'float32' or 'int32'", path,
+                     dtype_name, dtype ? dtype : "(missing or not a string)");
+    free(dtype);
+    return rc;
+}
+
+/* A model of several inputs: ninputs, input_shape_<k>, input_dtype_<k>. */
+static int read_inputs(hid_t file, const char *path, dpt_modelfile_header *h, char *err,
+                       size_t errlen) {
+    h->ninputs = 1;
+    if (H5Aexists(file, "ninputs") <= 0) return 0;
+    if (dpt_h5r_num_attr(file, path, "ninputs", H5T_NATIVE_INT, &h->ninputs, err, errlen))
+        return -1;
+    if (h->ninputs < 2 || h->ninputs > DPT_MODEL_MAX_INPUTS)
+        return dpt_err(err, errlen, "%s: attribute 'ninputs' is %d, expected 2 to %d", path,
+                       h->ninputs, DPT_MODEL_MAX_INPUTS);
+    for (int k = 0; k < h->ninputs; k++) {
+        char shape[32], dtype[32];
+        snprintf(shape, sizeof shape, "input_shape_%d", k);
+        snprintf(dtype, sizeof dtype, "input_dtype_%d", k);
+        if (read_input(file, path, shape, dtype, &h->in_shapes[k], err, errlen)) return -1;
+    }
+    return 0;
+}
+
 /* input_shape, input_dtype, output_shape (version 2 files). */
 static int read_shapes(hid_t file, const char *path, dpt_modelfile_header *h, char *err,
                        size_t errlen) {
-    if (get_shape(file, path, "input_shape", &h->in_shape, err, errlen) ||
-        get_shape(file, path, "output_shape", &h->out_shape, err, errlen))
+    if (read_input(file, path, "input_shape", "input_dtype", &h->in_shape, err, errlen) ||
+        get_shape(file, path, "output_shape", &h->out_shape, err, errlen) ||
+        read_inputs(file, path, h, err, errlen))
         return -1;
-    char *dtype = dpt_h5r_string_attr(file, "input_dtype");
-    int rc = 0;
-    if (dtype && strcmp(dtype, "int32") == 0)
-        h->in_shape.dtype = DPT_I32;
-    else if (!dtype || strcmp(dtype, "float32") != 0)
-        rc = dpt_err(err, errlen,
-                     "%s: attribute 'input_dtype' is '%s', expected 'float32' or 'int32'", path,
-                     dtype ? dtype : "(missing or not a string)");
-    free(dtype);
-    h->has_shapes = rc == 0;
-    return rc;
+    h->in_shapes[0] = h->ninputs > 1 ? h->in_shapes[0] : h->in_shape;
+    h->has_shapes = true;
+    return 0;
 }
 
 int dpt_modelfile_read_header(hid_t file, const char *path, dpt_modelfile_header *h, char *err,
@@ -189,6 +225,8 @@ int dpt_modelfile_read_header(hid_t file, const char *path, dpt_modelfile_header
     /* Version 1: what the model was built from, float32 input (the only kind then). */
     h->in_shape =
         h->in_steps > 1 ? dpt_shape_2d(h->in_steps, h->in_features) : dpt_shape_1d(h->in_features);
+    h->ninputs = 1;
+    h->in_shapes[0] = h->in_shape;
     return 0;
 }
 

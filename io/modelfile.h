@@ -4,7 +4,9 @@
  *   /                     attrs: format, format_version, dptrain_version, nparams, checksum
  *                                (FNV-1a of the parameters), in_features, in_steps, out_features,
  *                                input_shape, output_shape (int32 (rank) per-sample dims),
- *                                input_dtype ("float32" / "int32")   [format_version 2 on]
+ *                                input_dtype ("float32" / "int32")   [format_version 2 on];
+ *                                a model of several inputs also: ninputs, input_shape_<k>,
+ *                                input_dtype_<k> (its inputs' names are model.inputs in /config)
  *   /config               string dataset: the YAML text;  /config_overrides: string dataset,
  *                         one "key=value" per line
  *   /params/<layer>/<tensor>   float32, e.g. /params/dense_0/W (out, in), /params/dense_0/b (out);
@@ -53,6 +55,9 @@ typedef struct dpt_modelfile_header {
     bool has_shapes;     /* the file records input_shape, input_dtype, output_shape (version 2) */
     dpt_shape in_shape;  /* recorded, or derived from in_steps x in_features (float32) */
     dpt_shape out_shape; /* recorded, or rank 0 (unknown until the model is built) */
+    int ninputs;         /* 1, or the model's named inputs (attribute ninputs) */
+    dpt_shape in_shapes[DPT_MODEL_MAX_INPUTS]; /* (ninputs): input_shape_<k>, input_dtype_<k>;
+                                                  in_shape for one input */
 } dpt_modelfile_header;
 
 /* Reads the header; in_features and in_steps must be >= 1, recorded shapes valid.  Returns 0 or

@@ -41,8 +41,21 @@ static int check_format(hid_t file, const char *path, char *err, size_t errlen) 
 static int build(dpt_model *m, const dpt_config *c, dpt_modelfile_header *h, int max_batch,
                  const char *path, char *err, size_t errlen) {
     char why[1024];
-    /* the recorded input shape (version 1 files: derived from in_steps x in_features) */
-    if (dpt_model_build(m, c->layers, c->nlayers, &h->in_shape, max_batch, why, sizeof why))
+    /* the recorded input shapes (version 1 files: derived from in_steps x in_features), named
+     * as the stored config names them */
+    dpt_model_input in[DPT_MODEL_MAX_INPUTS];
+    memset(in, 0, sizeof in);
+    if (h->ninputs > 1 && c->ninputs != h->ninputs)
+        return dpt_err(err, errlen,
+                       "%s: the file records %d inputs but its config's model.inputs names %d: "
+                       "the file is corrupt or was edited",
+                       path, h->ninputs, c->ninputs);
+    for (int k = 0; k < h->ninputs; k++) {
+        snprintf(in[k].name, sizeof in[k].name, "%s", c->ninputs > 0 ? c->inputs[k] : "input");
+        in[k].shape = h->in_shapes[k];
+    }
+    if (dpt_model_build_inputs(m, c->layers, c->nlayers, in, h->ninputs, max_batch, why,
+                               sizeof why))
         return dpt_err(err, errlen, "%s: the stored model cannot be built: %s", path, why);
     if ((uint64_t)m->nparams != h->nparams || m->out_features != h->out_features)
         dpt_err(err, errlen,

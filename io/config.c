@@ -117,9 +117,9 @@ static void layer_keys(const dpt_layer_type *t, const char *out[DPT_LAYER_KEYS_M
     int n = 0;
     out[n++] = "type";
     out[n++] = "name";
+    for (int i = 0; i < t->nkeys; i++) out[n++] = t->keys[i].name;
     out[n++] = "inputs";
     if (dpt_layer_type_has(t, DPT_LAYER_INITIAL_STATE)) out[n++] = "initial_state";
-    for (int i = 0; i < t->nkeys; i++) out[n++] = t->keys[i].name;
     out[n] = NULL;
 }
 
@@ -266,7 +266,7 @@ void dpt_config_inputs_text(const dpt_config *c, char *buf, size_t n) {
 }
 
 static int read_model(const dpt_yctx *x, const dpt_ynode *root, dpt_config *c) {
-    static const char *const keys[] = {"inputs", "layers", NULL};
+    static const char *const keys[] = {"layers", "inputs", NULL};
     char b[96];
     const dpt_ynode *m;
     if (section(x, root, "model", keys, &m)) return -1;

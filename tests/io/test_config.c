@@ -67,6 +67,61 @@ static void load_ok(dpt_config *c, const char *text, const char *const *ov, int 
         fail_msg("rejected a valid config: %s", err);
 }
 
+/* ---- models as graphs ---- */
+
+#define GRAPH_HEAD "data: {train: d.h5}\nmodel:\n"
+
+static void graph_keys_are_read_from_names_and_lists(void **state) {
+    (void)state;
+    dpt_config c;
+    load_ok(&c,
+            GRAPH_HEAD "  inputs: [source, target_in]\n"
+                       "  layers:\n"
+                       "    - {type: lstm, name: enc, units: 8, inputs: source}\n"
+                       "    - {type: lstm, name: dec, units: 8, inputs: target_in,\n"
+                       "       initial_state: enc, return_sequences: true}\n"
+                       "    - {type: dense, units: 4, inputs: [dec]}\n",
+            NULL, 0);
+    assert_int_equal(c.ninputs, 2);
+    assert_string_equal(c.inputs[1], "target_in");
+    assert_int_equal(c.layers[0].ninputs, 1);
+    assert_string_equal(c.layers[0].inputs[0], "source");
+    assert_string_equal(c.layers[1].initial_state, "enc");
+    assert_string_equal(lv(&c.layers[2], "inputs"), "dec");
+    char text[64];
+    dpt_config_inputs_text(&c, text, sizeof text);
+    assert_string_equal(text, "[source, target_in]");
+    /* the graph keys enter the model text (a resume must keep them) only when given */
+    char *mt = dpt_config_model_text(&c);
+    assert_non_null(strstr(mt, "model.inputs=[source, target_in]"));
+    assert_non_null(strstr(mt, "model.layers.1.initial_state=enc"));
+    free(mt);
+    dpt_config_free(&c);
+    load_ok(&c, GRAPH_HEAD "  layers:\n    - {type: dense, units: 4}\n", NULL, 0);
+    mt = dpt_config_model_text(&c);
+    assert_null(strstr(mt, "inputs"));
+    free(mt);
+    dpt_config_free(&c);
+}
+
+static void graph_keys_with_bad_values_are_rejected(void **state) {
+    (void)state;
+    assert_rejected(GRAPH_HEAD "  layers:\n    - {type: dense, units: 4, initial_state: a}\n", NULL,
+                    0, "t.yaml:4", "model.layers.0.initial_state", "unknown key for a dense layer",
+                    NULL);
+    assert_rejected(GRAPH_HEAD "  layers:\n    - {type: dense, units: 4, inputs: []}\n", NULL, 0,
+                    "t.yaml:4", "model.layers.0.inputs",
+                    "expected a layer or model input name, or a list of names", NULL);
+    assert_rejected(GRAPH_HEAD "  layers:\n    - {type: dense, units: 4, inputs: {a: 1}}\n", NULL,
+                    0, "model.layers.0.inputs", NULL);
+    assert_rejected(GRAPH_HEAD "  inputs: [a, a]\n  layers:\n    - {type: dense, units: 4}\n", NULL,
+                    0, "t.yaml:3", "model.inputs.1", "input 'a' is listed twice", NULL);
+    assert_rejected(GRAPH_HEAD "  inputs: [a/b]\n  layers:\n    - {type: dense, units: 4}\n", NULL,
+                    0, "model.inputs.0", "expected a name", NULL);
+    assert_rejected(GRAPH_HEAD "  inputs: []\n  layers:\n    - {type: dense, units: 4}\n", NULL, 0,
+                    "model.inputs", "expected a list of 1 to 8 input names", NULL);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 
 static void full_file_fills_every_field(void **state) {
@@ -1032,6 +1087,8 @@ int main(void) {
         cmocka_unit_test(optimizer_defaults_follow_the_chosen_optimizer),
         cmocka_unit_test(numbers_booleans_and_single_metric_forms_are_accepted),
         cmocka_unit_test(load_text_rebuilds_the_same_struct_as_the_file),
+        cmocka_unit_test(graph_keys_are_read_from_names_and_lists),
+        cmocka_unit_test(graph_keys_with_bad_values_are_rejected),
         cmocka_unit_test(override_replaces_an_existing_scalar),
         cmocka_unit_test(override_sets_a_field_of_a_list_item),
         cmocka_unit_test(override_creates_missing_keys_and_sections),

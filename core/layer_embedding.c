@@ -137,8 +137,8 @@ static void embedding_forward(dpt_layer *l, const float *x, float *y, int B,
 }
 
 /* dW[id] += dy[r] for the ids of rows [0, rows) that fall in [lo, hi), in row order. */
-static void scatter_rows(float *dW, const int32_t *ids, const float *dy, int64_t rows, int D,
-                         int lo, int hi, int padding_id) {
+static void scatter_rows(float *restrict dW, const int32_t *restrict ids, const float *restrict dy,
+                         int64_t rows, int D, int lo, int hi, int padding_id) {
     for (int64_t r = 0; r < rows; r++) {
         int32_t id = ids[r];
         if (id < lo || id >= hi || id == padding_id) continue;

@@ -157,6 +157,14 @@ const float *dpt_step_compute(dpt_step *s, const float *x, dpt_target y, int B,
                                    dpt_model_output_lengths(s->model, lengths, NULL));
 }
 
+/* x: float32 values, or int32 token ids in the same 4-byte slots for a model whose first layer
+ * reads them (dpt_model_forward_ids). */
+static const float *forward_x(dpt_model *m, const float *x, int B, const dpt_step_ctx *ctx) {
+    if (m->in_shape.dtype == DPT_I32)
+        return dpt_model_forward_ids(m, (const int32_t *)(const void *)x, B, ctx);
+    return dpt_model_forward(m, x, B, ctx);
+}
+
 const float *dpt_step_compute_masked(dpt_step *s, const float *x, dpt_target y, int B,
                                      const int64_t *sample_ids, const int32_t *lengths,
                                      const int32_t *masked) {
@@ -172,7 +180,7 @@ const float *dpt_step_compute_masked(dpt_step *s, const float *x, dpt_target y, 
                         .sample_ids = sample_ids,
                         .lengths = lengths,
                         .reduce = dpt_world.size > 1 ? reduce_f64 : NULL};
-    const float *out = dpt_model_forward(m, x, B, &ctx);
+    const float *out = forward_x(m, x, B, &ctx);
     double loss = B > 0 ? dpt_loss_eval_steps(s->loss, out, y, B, m->out_steps, m->out_features,
                                               masked, s->dout)
                         : 0.0;

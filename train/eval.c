@@ -178,12 +178,20 @@ void dpt_outputs_to_predictions(const dpt_loss *loss, const dpt_norm *ynorm, flo
     if (ynorm && ynorm->enabled) dpt_norm_invert(ynorm, pred, rows);
 }
 
+/* x: float32 values, or int32 token ids in the same 4-byte slots for a model whose first layer
+ * reads them (dpt_model_forward_ids). */
+static const float *forward_x(dpt_model *m, const float *x, int B, const dpt_step_ctx *ctx) {
+    if (m->in_shape.dtype == DPT_I32)
+        return dpt_model_forward_ids(m, (const int32_t *)(const void *)x, B, ctx);
+    return dpt_model_forward(m, x, B, ctx);
+}
+
 /* Loss and metric sums of B samples starting at row r, added into out. */
 static void eval_chunk(dpt_model *m, const dpt_eval *e, const dpt_data *d, int64_t r, int B,
                        float *pred, dpt_totals *out) {
     int K = m->out_features, T = m->out_steps;
     dpt_step_ctx ctx = {.training = false, .lengths = dpt_data_lengths(d, r)};
-    const float *o = dpt_model_forward(m, dpt_data_x(d, r), B, &ctx);
+    const float *o = forward_x(m, dpt_data_x(d, r), B, &ctx);
     const int32_t *masked = dpt_data_output_lengths(m, d, r); /* padding of output steps */
     out->loss +=
         dpt_loss_eval_steps(e->loss, o, dpt_data_target(d, r, true), B, T, K, masked, NULL);
@@ -299,7 +307,7 @@ void dpt_infer_predict(dpt_infer *r, float *out) {
     for (int64_t i = 0; i < s->nrows; i += INFER_BATCH) {
         int B = (int)(s->nrows - i < INFER_BATCH ? s->nrows - i : INFER_BATCH);
         dpt_step_ctx ctx = {.training = false, .lengths = dpt_data_lengths(&r->data, i)};
-        const float *o = dpt_model_forward(&r->model, dpt_data_x(&r->data, i), B, &ctx);
+        const float *o = forward_x(&r->model, dpt_data_x(&r->data, i), B, &ctx);
         float *p = out + (size_t)i * w; /* (B, T, K) */
         memcpy(p, o, sizeof(float) * (size_t)B * w);
         dpt_outputs_to_predictions(r->loss, &r->ynorm, p, (int64_t)B * T, K);
@@ -351,7 +359,7 @@ void dpt_infer_activations(dpt_infer *r, int layer, float *out) {
     for (int64_t i = 0; i < s->nrows; i += INFER_BATCH) {
         int B = (int)(s->nrows - i < INFER_BATCH ? s->nrows - i : INFER_BATCH);
         dpt_step_ctx ctx = {.training = false, .lengths = dpt_data_lengths(&r->data, i)};
-        dpt_model_forward(m, dpt_data_x(&r->data, i), B, &ctx);
+        forward_x(m, dpt_data_x(&r->data, i), B, &ctx);
         memcpy(out + (size_t)i * w, m->acts[layer + 1], sizeof(float) * (size_t)B * w);
     }
 }

@@ -81,20 +81,18 @@ static void load_ok(dpt_model *m, const char *vocab_h5, int64_t want_found) {
     assert_int_equal(found, want_found);
 }
 
-/* Loading with `weights: path` fails; the message holds every part. */
-static void load_bad(const char *path, const char *vocab_h5, ...) {
+/* Loading with `weights: path` fails; the message holds every part (NULL-terminated). */
+static void load_bad_parts(const char *path, const char *vocab_h5, const char *const *parts) {
     dpt_model m;
     char extra[600], err[1024] = "";
     snprintf(extra, sizeof extra, "weights=%s", path);
     model(&m, extra);
     assert_int_equal(dpt_embedding_load_weights(&m, vocab_h5, err, sizeof err), -1);
     if (getenv("DPT_TEST_VERBOSE")) printf("    %s\n", err);
-    va_list ap;
-    va_start(ap, vocab_h5);
-    for (const char *part; (part = va_arg(ap, const char *));) assert_contains(err, part);
-    va_end(ap);
+    for (; *parts; parts++) assert_contains(err, *parts);
     dpt_model_free(&m);
 }
+#define load_bad(path, vocab_h5, ...) load_bad_parts(path, vocab_h5, (const char *[]){__VA_ARGS__})
 
 static void test_npy_rows_are_token_ids_and_the_padding_row_stays_zero(void **state) {
     (void)state;

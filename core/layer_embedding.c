@@ -120,8 +120,8 @@ static void embedding_init(dpt_layer *l, dpt_rng *rng) {
     if (a->padding_id >= 0) memset(W + (size_t)a->padding_id * a->dim, 0, a->dim * sizeof *W);
 }
 
-/* Ids outside [0, V) are to be refused with the data (the reader refuses negative ones): one
- * here is a bug. */
+/* Ids outside [0, V) are refused with the data (io/h5data.c: < 0, train/eval.c dpt_check_ids:
+ * >= V): one here is a bug. */
 static void embedding_forward(dpt_layer *l, const float *x, float *y, int B,
                               const dpt_step_ctx *ctx) {
     (void)ctx;

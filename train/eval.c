@@ -4,6 +4,7 @@
  * shape and y_steps target steps (1, X's T, or T_out on a new time axis). */
 #include "train/eval.h"
 
+#include <inttypes.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,6 +94,23 @@ void dpt_check_x(const dpt_h5info *info, const char *path, const char *xname, co
     dpt_shape_str(x, have, sizeof have);
     dpt_fatal("%s expects X of %s per row; %s's %s has %s", model_path ? model_path : "the model",
               want, path, xname, have);
+}
+
+void dpt_check_ids(const dpt_shard *s, const int64_t *rows, const char *path, const char *xname,
+                   const dpt_model *m) {
+    const int32_t *ids = dpt_shard_x_ids(s);
+    const dpt_layer *l = m->nlayers > 0 ? &m->layers[0] : NULL;
+    if (!ids || !l || l->ntensors < 1 || l->tensors[0].ndim != 2) return;
+    int V = l->tensors[0].dim[0];
+    size_t w = dpt_h5info_x_width(&s->info);
+    for (size_t i = 0; i < (size_t)s->nrows * w; i++) {
+        if (ids[i] < V) continue;
+        int64_t r = (int64_t)(i / w);
+        dpt_fatal("%s: %s row %" PRId64 ", position %zu: token id %d, expected < %d (vocab_size "
+                  "of %s '%s')",
+                  path, xname, rows ? rows[r] : s->row0 + r, i % w, ids[i], V, l->type->name,
+                  l->name);
+    }
 }
 
 static void check_steps(const dpt_h5info *info, const char *path, const char *xname,
@@ -279,6 +297,7 @@ void dpt_infer_init(dpt_infer *r, const char *model_path, const char *data_path,
     if (dpt_h5_read_shard_ds(&r->data.shard, data_path, &names, 0, r->info.n, nclasses,
                              dpt_world.comm, err, sizeof err))
         dpt_fatal("%s", err);
+    dpt_check_ids(&r->data.shard, NULL, data_path, r->cfg.x_name, m);
     dpt_data_normalise(&r->data, &r->xnorm, &r->ynorm);
     r->pred = dpt_alloc_floats((size_t)INFER_BATCH * (size_t)m->out_steps * (size_t)K);
 }

@@ -3,7 +3,8 @@
 # GloVe-style vectors for part of it (the report line), an embedding -> gru -> dense classifier
 # that learns whether a sequence holds one token, the padding row still zero in the model file,
 # 2 ranks matching 1, a resumed run that does not load the vectors again and ends with the same
-# bits, and a vectors file with the wrong dimension refused with its file, line and layer.
+# bits, a vectors file with the wrong dimension refused with its file, line and layer, and an id
+# the table has no row for refused with its file, row and position.
 # Usage: embedding.sh DPTRAIN MKDATA H5CMP MPIEXEC SRCDIR WORKROOT
 . "$(dirname "$0")/lib.sh"
 e2e_init embedding
@@ -22,6 +23,10 @@ with open("glove.txt", "w") as g:
     for i in range(2, 14):
         g.write("w%d %s\n" % (i, " ".join("%.3f" % v for v in rng.normal(size=4))))
     g.write("zebra 1 2 3 4\n")
+X[17, 3] = V  # one id the table has no row for
+with h5py.File("bad_ids.h5", "w") as f:
+    f["X"] = X
+    f["y"] = (X == 5).any(axis=1).astype(np.int32)
 with open("glove_bad.txt", "w") as g:
     g.write("w2 1 2 3 4\nw3 1 2 3\n")
 PY
@@ -74,4 +79,14 @@ check "a vectors file with the wrong dimension is refused (exit 1)" test $? -eq 
 check "... naming the file, line and layer" \
     grep -q "glove_bad.txt:2: embedding 'emb': expected a token and dim = 4 numbers, found 4 fields" \
     bad.log
+# An id >= vocab_size is refused with the data, in memory and streamed, and by evaluate.
+want="bad_ids.h5: X row 17, position 3: token id 20, expected < 20 (vocab_size of embedding 'emb')"
+for mode in in_memory streaming; do
+    mpi 2 "$DPTRAIN" train cfg.yaml --set output.dir=bad_$mode --set data.train=bad_ids.h5 \
+        --set data.mode=$mode --set model.layers.0.weights= >bad_$mode.log 2>&1
+    check "an id outside the vocabulary is refused ($mode, exit 1)" test $? -eq 1
+    check "... naming the file, row, position and layer ($mode)" grep -qF "$want" bad_$mode.log
+done
+mpi 1 "$DPTRAIN" evaluate np1/model.h5 bad_ids.h5 >bad_eval.log 2>&1
+check "evaluate refuses it too" grep -qF "$want" bad_eval.log
 finish

@@ -24,7 +24,7 @@
  * decides); the flags say what callers outside the model ask about a type:
  * SEQUENCE_INPUT: reads (T, F) sequences (recurrent); the trainer names the data when it gets
  *   vectors.
- * INT_INPUT: reads int32 token ids instead of float32 (none yet: an embedding would); see
+ * INT_INPUT: reads int32 token ids instead of float32 (embedding); see
  *   dpt_layer_type.forward.
  * Whether a layer changes the time axis is not a flag: the model reads it off the shapes. */
 #define DPT_LAYER_SEQUENCE_INPUT 0x1u

@@ -52,8 +52,12 @@ dpt_shape dpt_shape_with_last(const dpt_shape *s, int n) {
 }
 
 bool dpt_shape_same_rows(const dpt_shape *a, const dpt_shape *b) {
-    if (a->rank != b->rank) return false;
-    for (int i = 0; i + 1 < a->rank; i++)
+    int lead = a->rank - 1; /* the leading axes that must agree */
+    if (a->dtype == DPT_I32 && b->rank == a->rank + 1)
+        lead = a->rank; /* (T) ids, one per step, to (T, D) vectors */
+    else if (a->rank != b->rank)
+        return false;
+    for (int i = 0; i < lead; i++)
         if (a->dim[i] != b->dim[i]) return false;
     return true;
 }

@@ -37,7 +37,8 @@ dpt_shape dpt_shape_from_steps(int T, int F);
 /* s with its last dimension set to n, float32: the output of a layer acting on the last axis. */
 dpt_shape dpt_shape_with_last(const dpt_shape *s, int n);
 /* Same rank and the same dimensions before the last: a layer from a to b keeps every leading
- * axis (the time axis of a sequence), row for row.  The dtype does not matter. */
+ * axis (the time axis of a sequence), row for row.  The dtype does not matter, except that int32
+ * token ids are one per step: (T) int32 ids to (T, D) keeps the time axis too (an embedding). */
 bool dpt_shape_same_rows(const dpt_shape *a, const dpt_shape *b);
 /* A sequence on a time axis: (T, F) with T > 1.  Sequence lengths describe its first axis. */
 bool dpt_shape_is_sequence(const dpt_shape *s);

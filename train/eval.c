@@ -4,6 +4,7 @@
  * shape and y_steps target steps (1, X's T, or T_out on a new time axis). */
 #include "train/eval.h"
 
+#include <inttypes.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,6 +96,39 @@ void dpt_check_x(const dpt_h5info *info, const char *path, const char *xname, co
     dpt_shape_str(x, have, sizeof have);
     dpt_fatal("%s expects X of %s per row; %s's %s has %s", model_path ? model_path : "the model",
               want, path, xname, have);
+}
+
+/* The ids of model input k against the vocabulary of layer l, which reads them. */
+static void check_input_ids(const dpt_shard *s, const int64_t *rows, const char *path,
+                            const char *name, const dpt_model *m, int k, const dpt_layer *l) {
+    const int32_t *ids = dpt_shard_x_ids(s);
+    if (!ids && s->info.ninputs > 1) ids = (const int32_t *)(const void *)s->x; /* mixed rows */
+    if (!ids || l->ntensors < 1 || l->tensors[0].ndim != 2) return;
+    int V = l->tensors[0].dim[0];
+    size_t w = dpt_h5info_x_width(&s->info), off = m->inputs[k].offset;
+    size_t n = dpt_shape_size(&m->inputs[k].shape);
+    for (int64_t r = 0; r < s->nrows; r++) {
+        const int32_t *row = ids + (size_t)r * w + off; /* (n) */
+        for (size_t i = 0; i < n; i++) {
+            if (row[i] < V) continue;
+            dpt_fatal("%s: %s row %" PRId64 ", position %zu: token id %d, expected < %d "
+                      "(vocab_size of %s '%s')",
+                      path, name, rows ? rows[r] : s->row0 + r, i, row[i], V, l->type->name,
+                      l->name);
+        }
+    }
+}
+
+void dpt_check_ids(const dpt_shard *s, const int64_t *rows, const char *path, const char *xname,
+                   const dpt_model *m) {
+    for (int i = 0; i < m->nlayers; i++) {
+        const dpt_layer *l = &m->layers[i];
+        const dpt_graph_src *src = &m->nodes[i].src[0];
+        if (!dpt_layer_type_has(l->type, DPT_LAYER_INT_INPUT) || src->layer >= 0) continue;
+        const char *in = m->inputs[src->input].name;
+        const char *name = m->ninputs > 1 || strcmp(in, "input") != 0 ? in : xname;
+        check_input_ids(s, rows, path, name, m, src->input, l);
+    }
 }
 
 static void check_steps(const dpt_h5info *info, const char *path, const char *xname,
@@ -273,6 +307,7 @@ void dpt_infer_init(dpt_infer *r, const char *model_path, const char *data_path,
     if (dpt_h5_read_shard_ds(&r->data.shard, data_path, &names, 0, r->info.n, nclasses,
                              dpt_world.comm, err, sizeof err))
         dpt_fatal("%s", err);
+    dpt_check_ids(&r->data.shard, NULL, data_path, r->cfg.x_name, m);
     dpt_data_normalise(&r->data, &r->xnorm, &r->ynorm);
     r->pred = dpt_alloc_floats((size_t)INFER_BATCH * (size_t)m->out_steps * (size_t)K);
 }

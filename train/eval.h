@@ -37,6 +37,12 @@ dpt_h5names dpt_config_h5names(const dpt_config *c, bool with_y);
  * from the config). */
 void dpt_check_x(const dpt_h5info *info, const char *path, const char *xname, const dpt_model *m,
                  const char *model_path);
+/* Fatal unless every token id of s (int32 X; float X: nothing to check) has a row in the table
+ * of m's first layer (an embedding's (V, D)): the reader checks ids >= 0, this the bound, before
+ * a layer gets them.  rows: each sample's row in the file (a streamed batch), NULL = s->row0
+ * onwards. */
+void dpt_check_ids(const dpt_shard *s, const int64_t *rows, const char *path, const char *xname,
+                   const dpt_model *m);
 
 /* Fatal unless X's shape suits the model: recurrent layers need (N, T, F) with T > 1. */
 void dpt_check_input(const dpt_h5info *info, const char *path, const char *xname,

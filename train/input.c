@@ -29,6 +29,7 @@ static void read_shard(dpt_data *d, const dpt_input_ctx *cx, const char *path, i
     if (dpt_h5_read_shard_ds(&d->shard, path, &names, lo, hi, nclasses, dpt_world.comm, err,
                              sizeof err))
         dpt_fatal("%s", err);
+    dpt_check_ids(&d->shard, NULL, path, c->x_name, cx->model);
 }
 
 /* Standardisation statistics per feature over the valid steps of every training sample
@@ -281,6 +282,7 @@ void dpt_input_batch_get(dpt_input *in, int64_t s, int64_t row, dpt_input_batch 
     dpt_trace_add(cx->trace, DPT_PH_DATA_WAIT, t0, dpt_now_s(), *cx->step, 0);
     if (!sb) dpt_fatal("%s", err);
     DPT_ASSERT(sb->step == s && sb->data.shard.nrows == b->B);
+    dpt_check_ids(&sb->data.shard, sb->ids, cx->cfg->train_file, cx->cfg->x_name, cx->model);
     b->data = &sb->data;
     b->row = 0;
     b->ids = sb->ids;
@@ -305,6 +307,7 @@ static void validate_streamed(dpt_input *in, const dpt_eval *e, dpt_totals *out)
         int rc = dpt_h5rows_read(in->val_rows, row, k, &in->val_chunk.shard, err, sizeof err);
         dpt_h5_unlock();
         if (rc) dpt_fatal("%s", err);
+        dpt_check_ids(&in->val_chunk.shard, NULL, cx->val_path, cx->cfg->x_name, cx->model);
         dpt_data *d = &in->val_chunk;
         dpt_norm_apply(cx->xnorm, d->shard.x, k * cx->info->T);
         dpt_data_normalise_y(d, cx->ynorm);

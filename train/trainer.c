@@ -10,6 +10,7 @@
 
 #include "core/blas.h"
 #include "core/util.h"
+#include "io/embed_weights.h"
 #include "io/fs.h"
 #include "io/modelio.h"
 #include "parallel/dist.h"
@@ -104,6 +105,16 @@ static void check_x_dtype(const dpt_trainer *t) {
                         : "store X as float, or start the model with a layer that reads token ids");
 }
 
+/* Pre-trained embedding vectors (the layer key `weights`) over the initialised parameters, on a
+ * fresh run only (a checkpoint holds the trained table); every rank reads them, and the ranks
+ * compare their models again. */
+static void load_embeddings(dpt_trainer *t) {
+    char err[1024];
+    int n = dpt_embedding_load_weights(&t->model, t->cfg.train_file, err, sizeof err);
+    if (n < 0) dpt_fatal("%s", err);
+    if (n > 0) dpt_dist_check_model(&t->model);
+}
+
 static void build_model(dpt_trainer *t) {
     const dpt_config *c = &t->cfg;
     int per_rank = (c->batch_size + dpt_world.size - 1) / dpt_world.size;
@@ -112,6 +123,7 @@ static void build_model(dpt_trainer *t) {
     dpt_model_input in[DPT_MODEL_MAX_INPUTS];
     int nin = dpt_trainer_model_inputs(c, &t->info, in);
     dpt_trainer_build_model(&t->model, c, in, nin, max_batch);
+    if (!t->resume) load_embeddings(t);
     dpt_check_x(&t->info, c->train_file, c->x_name, &t->model, NULL);
     dpt_check_input(&t->info, c->train_file, c->x_name, &t->model);
     dpt_check_targets(&t->info, c->train_file, c->x_name, c->y_name, t->loss, &t->model);

@@ -2,8 +2,9 @@
  * PyTorch (tests/torch/run.py): forward in training mode, backward from a random dy with the
  * input gradient of the first layer too, everything written to DIR as raw little-endian float32
  * files plus manifest.json (shapes, layers, tensors with their offsets in params.bin).
- *   dpt_layer_io DIR 'SPEC LINE' IN_SHAPE B SEED      e.g.  out 'conv2d filters=4 kernel_size=3'
- * 6,5,2 3 1 Files: x (B, in), params (nparams), state_before and state (nstate: the layers'
+ *   dpt_layer_io DIR 'SPEC LINE' IN_SHAPE B SEED [IDS]  e.g.  out 'conv2d filters=4 kernel_size=3'
+ * 6,5,2 3 1.  With IDS (an embedding), x is int32 token ids uniform in [0, IDS), written as
+ * int32.  Files: x (B, in), params (nparams), state_before and state (nstate: the layers'
  * state tensors before and after the training pass), y (B, out), dy (B, out), dx (B, in), grads
  * (nparams). */
 #include <stdio.h>
@@ -121,8 +122,8 @@ static void run(dpt_model *m, const float *x, float *y, const float *dy, float *
 }
 
 int main(int argc, char **argv) {
-    if (argc != 6) {
-        fprintf(stderr, "usage: dpt_layer_io DIR 'SPEC LINE' IN_SHAPE B SEED\n");
+    if (argc != 6 && argc != 7) {
+        fprintf(stderr, "usage: dpt_layer_io DIR 'SPEC LINE' IN_SHAPE B SEED [IDS]\n");
         return 2;
     }
     const char *dir = argv[1];
@@ -131,11 +132,13 @@ int main(int argc, char **argv) {
     char err[1024];
     int B = atoi(argv[4]);
     uint64_t seed = strtoull(argv[5], NULL, 10);
+    int ids = argc == 7 ? atoi(argv[6]) : 0; /* > 0: x holds int32 ids in [0, ids) */
     if (dpt_layer_spec_parse(&spec, argv[2], err, sizeof err) || parse_shape(argv[3], &in) ||
-        B < 1) {
+        B < 1 || (argc == 7 && ids < 1)) {
         fprintf(stderr, "dpt_layer_io: bad arguments: %s\n", err);
         return 2;
     }
+    if (ids) in.dtype = DPT_I32;
     dpt_model m;
     if (dpt_model_build(&m, &spec, 1, &in, B, err, sizeof err)) {
         fprintf(stderr, "dpt_layer_io: %s\n", err);
@@ -147,6 +150,8 @@ int main(int argc, char **argv) {
     dpt_rng rng;
     dpt_rng_seed(&rng, seed, 0);
     fill(x, nin, -2.0f, 2.0f, &rng);
+    int32_t *xi = (int32_t *)(void *)x; /* the same 4 bytes per value */
+    for (size_t i = 0; ids && i < nin; i++) xi[i] = (int32_t)dpt_rng_below(&rng, (uint64_t)ids);
     fill(dy, nout, -1.0f, 1.0f, &rng);
     fill(m.params, m.nparams, -0.5f, 0.5f, &rng);
     fill(m.state, m.nstate, 0.5f, 1.5f, &rng); /* moving statistics: a variance must be > 0 */

@@ -13,23 +13,32 @@
 #include "parallel/dist.h"
 #include "train/eval.h"
 
-/* Positional arguments into pos (npos of them), and the value of option `opt` (NULL: none
- * taken) into *optval.  0, 1 for --help, -1 on a usage error (printed by rank 0). */
-static int parse_opt(int argc, char **argv, int npos, const char **pos, const char *usage,
-                     const char *opt, const char **optval) {
+/* An option that takes a value, and where it goes (NULL: not given). */
+typedef struct opt {
+    const char *name;
+    const char **val;
+} opt;
+
+/* Positional arguments into pos (npos of them), option values into opts (nopts).  0, 1 for
+ * --help, -1 on a usage error (printed by rank 0). */
+static int parse_opts(int argc, char **argv, int npos, const char **pos, const char *usage,
+                      const opt *opts, int nopts) {
     int n = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             if (dpt_world.rank == 0) printf("usage: %s\n", usage);
             return 1;
         }
-        if (opt && !strcmp(argv[i], opt)) {
+        const opt *o = NULL;
+        for (int j = 0; j < nopts && !o; j++)
+            if (!strcmp(argv[i], opts[j].name)) o = &opts[j];
+        if (o) {
             if (i + 1 == argc) {
                 if (dpt_world.rank == 0)
-                    fprintf(stderr, "dptrain: %s needs a value\nusage: %s\n", opt, usage);
+                    fprintf(stderr, "dptrain: %s needs a value\nusage: %s\n", o->name, usage);
                 return -1;
             }
-            *optval = argv[++i];
+            *o->val = argv[++i];
             continue;
         }
         if (argv[i][0] == '-' || n == npos) {
@@ -44,22 +53,70 @@ static int parse_opt(int argc, char **argv, int npos, const char **pos, const ch
     return -1;
 }
 
-static int parse(int argc, char **argv, int npos, const char **pos, const char *usage) {
-    return parse_opt(argc, argv, npos, pos, usage, NULL, NULL);
+/* --decode greedy | beam:K (K in 2..64) into o; end_id from the model's vocabulary. */
+static int decode_opts(const char *text, const dpt_infer *r, dpt_decode_opts *o,
+                       const char *usage) {
+    memset(o, 0, sizeof *o);
+    o->beam = 1;
+    o->end_id = r->end_id;
+    char *end = NULL;
+    if (strcmp(text, "greedy") == 0) return 0;
+    if (strncmp(text, "beam:", 5) == 0) {
+        long k = strtol(text + 5, &end, 10);
+        if (end != text + 5 && *end == '\0' && k >= 2 && k <= 64) {
+            o->beam = (int)k;
+            return 0;
+        }
+    }
+    if (dpt_world.rank == 0)
+        fprintf(stderr,
+                "dptrain: --decode: expected 'greedy' or 'beam:K' with K in 2..64, got '%s'\n"
+                "usage: %s\n",
+                text, usage);
+    return -1;
+}
+
+/* Decodes every rank's rows and prints the share that matches the targets exactly. */
+static void evaluate_decoded(dpt_infer *r, const dpt_decode_opts *o) {
+    int64_t rows = r->data.shard.nrows, n = 0;
+    int T = r->model.out_steps;
+    int32_t *tokens = dpt_calloc((size_t)(rows * T + 1), sizeof *tokens);
+    int32_t *lens = dpt_calloc((size_t)rows + 1, sizeof *lens);
+    dpt_infer_decode(r, o, tokens, lens);
+    int64_t exact = dpt_infer_exact(r, tokens, lens, &n);
+    if (dpt_world.rank == 0)
+        printf(" exact_match=%.6f (%lld of %lld, %s)", n ? (double)exact / (double)n : 0.0,
+               (long long)exact, (long long)n,
+               dpt_decode_input(&r->model) < 0 ? "per-step argmax"
+               : o->beam > 1                   ? "beam search"
+                                               : "greedy");
+    free(tokens);
+    free(lens);
 }
 
 int dpt_cmd_evaluate(int argc, char **argv) {
-    const char *pos[2];
-    int rc = parse(argc, argv, 2, pos, "dptrain evaluate MODEL DATA");
+    static const char usage[] = "dptrain evaluate MODEL DATA [--decode greedy|beam:K]";
+    const char *pos[2], *decode = NULL;
+    opt opts[] = {{"--decode", &decode}};
+    int rc = parse_opts(argc, argv, 2, pos, usage, opts, 1);
     if (rc) return rc > 0 ? DPT_EXIT_OK : DPT_EXIT_USAGE;
     dpt_infer *r = dpt_calloc(1, sizeof *r);
     dpt_infer_init(r, pos[0], pos[1], true);
+    dpt_decode_opts dopt;
+    if (decode && decode_opts(decode, r, &dopt, usage)) {
+        dpt_infer_free(r);
+        free(r);
+        return DPT_EXIT_USAGE;
+    }
     dpt_totals t;
     dpt_infer_totals(r, &t);
     if (dpt_world.rank == 0) {
         printf("n=%lld loss=%.6f", (long long)t.samples, dpt_totals_loss(&t));
         for (int i = 0; i < r->nmetrics; i++)
             printf(" %s=%.6f", r->metrics[i]->name, dpt_totals_metric(&t, i));
+    }
+    if (decode) evaluate_decoded(r, &dopt);
+    if (dpt_world.rank == 0) {
         printf("\n");
         fflush(stdout);
     }
@@ -99,9 +156,9 @@ static float *gather_rows(const float *local, int64_t nrows, size_t w, int64_t n
 
 int dpt_cmd_predict(int argc, char **argv) {
     const char *pos[3], *layer_name = NULL;
-    int rc =
-        parse_opt(argc, argv, 3, pos, "dptrain predict MODEL DATA OUT.h5 [--output-layer NAME]",
-                  "--output-layer", &layer_name);
+    opt opts[] = {{"--output-layer", &layer_name}};
+    int rc = parse_opts(argc, argv, 3, pos,
+                        "dptrain predict MODEL DATA OUT.h5 [--output-layer NAME]", opts, 1);
     if (rc) return rc > 0 ? DPT_EXIT_OK : DPT_EXIT_USAGE;
     dpt_infer *r = dpt_calloc(1, sizeof *r);
     dpt_infer_init(r, pos[0], pos[1], false);

@@ -310,6 +310,7 @@ void dpt_infer_init(dpt_infer *r, const char *model_path, const char *data_path,
     dpt_check_ids(&r->data.shard, NULL, data_path, r->cfg.x_name, m);
     dpt_data_normalise(&r->data, &r->xnorm, &r->ynorm);
     r->pred = dpt_alloc_floats((size_t)INFER_BATCH * (size_t)m->out_steps * (size_t)K);
+    r->end_id = -1;
 }
 
 void dpt_infer_free(dpt_infer *r) {
@@ -349,26 +350,16 @@ void dpt_infer_predict(dpt_infer *r, float *out) {
     }
 }
 
-/* The last model layer config layer `ui` expands into (a dense layer with a fused activation is
- * two: its output is the activation's), -1 past the end. */
-static int last_part(const dpt_config *c, int ui) {
-    int li = -1;
-    for (int k = 0; k <= ui && k < c->nlayers; k++) {
-        const dpt_layer_type *t = dpt_layer_find(c->layers[k].type);
-        dpt_layer_spec parts[2];
-        li += t && t->split ? t->split(&c->layers[k], parts) : 1;
-    }
-    return li;
-}
-
 int dpt_infer_layer(const dpt_infer *r, const char *name, const char *model_path) {
     const dpt_model *m = &r->model;
-    /* A config layer's name: its output as Keras gives it, after the fused activation. */
-    for (int k = 0, first = 0; k < r->cfg.nlayers; k++) {
-        int last = last_part(&r->cfg, k);
-        if (first < m->nlayers && !strcmp(m->layers[first].name, name) && last < m->nlayers)
-            return last;
-        first = last + 1;
+    /* A config layer's name: its output as Keras gives it, after the fused activation (the
+     * last layer its spec expands into, wherever the graph's order puts it). */
+    for (int i = 0; i < m->nlayers; i++) {
+        if (strcmp(m->layers[i].name, name) != 0 || !m->layers[i].spec.name[0]) continue;
+        int last = i;
+        for (int j = 0; j < m->nlayers; j++)
+            if (m->nodes[j].user == m->nodes[i].user) last = j;
+        return last;
     }
     char names[1024] = "";
     size_t used = 0;
@@ -391,4 +382,66 @@ void dpt_infer_activations(dpt_infer *r, int layer, float *out) {
         dpt_model_forward_rows(m, dpt_data_x(&r->data, i), B, &ctx);
         memcpy(out + (size_t)i * w, m->acts[layer + 1], sizeof(float) * (size_t)B * w);
     }
+}
+
+/* Argmax per output step (a model that makes its output sequence itself), stopping at end_id. */
+static void argmax_rows(const float *o, int B, int T, int V, int end_id, int32_t *tokens,
+                        int32_t *lens) {
+    dpt_decode_opts greedy = {.temperature = 0.0f};
+    for (int b = 0; b < B; b++) {
+        lens[b] = T;
+        bool ended = false;
+        for (int t = 0; t < T; t++) {
+            int32_t tok =
+                ended ? 0 : dpt_decode_pick(o + ((size_t)b * T + t) * V, V, &greedy, NULL);
+            tokens[(size_t)b * T + t] = tok;
+            if (!ended && tok == end_id) ended = true, lens[b] = t + 1;
+        }
+    }
+}
+
+void dpt_infer_decode(dpt_infer *r, const dpt_decode_opts *o, int32_t *tokens, int32_t *lens) {
+    const dpt_shard *s = &r->data.shard;
+    dpt_model *m = &r->model;
+    int T = m->out_steps, V = m->out_features, nin = m->ninputs, k = dpt_decode_input(m);
+    size_t W = m->in_width;
+    int32_t *x = dpt_calloc((size_t)INFER_BATCH * W, sizeof *x); /* rows the decoder rewrites */
+    int32_t *len = dpt_calloc((size_t)INFER_BATCH * (size_t)nin, sizeof *len);
+    for (int64_t i = 0; i < s->nrows; i += INFER_BATCH) {
+        int B = (int)(s->nrows - i < INFER_BATCH ? s->nrows - i : INFER_BATCH);
+        const int32_t *dl = dpt_data_lengths(&r->data, i);
+        memcpy(x, dpt_data_x(&r->data, i), (size_t)B * W * sizeof *x);
+        if (dl) memcpy(len, dl, (size_t)B * (size_t)nin * sizeof *len);
+        int32_t *tk = tokens + (size_t)i * T, *ln = lens + i;
+        if (k < 0) {
+            dpt_step_ctx ctx = {.training = false, .lengths = dl};
+            argmax_rows(dpt_model_forward_rows(m, x, B, &ctx), B, T, V, o->end_id, tk, ln);
+        } else if (o->beam > 1) {
+            for (int b = 0; b < B; b++)
+                ln[b] = dpt_decode_beam(m, x + (size_t)b * W, dl ? len + (size_t)b * nin : NULL, o,
+                                        tk + (size_t)b * T);
+        } else {
+            dpt_decode_rows(m, x, dl ? len : NULL, B, o, NULL, tk, ln);
+        }
+    }
+    free(x);
+    free(len);
+}
+
+int64_t dpt_infer_exact(dpt_infer *r, const int32_t *tokens, const int32_t *lens, int64_t *n) {
+    const dpt_shard *s = &r->data.shard;
+    int T = r->model.out_steps, S = s->info.y_steps;
+    if (!s->labels || S != T)
+        dpt_fatal("--decode: exact match needs integer targets y with one label per output step "
+                  "(%d), the data has %s",
+                  T, s->labels ? "another number of steps" : "float targets");
+    int64_t counts[2] = {0, s->nrows};
+    for (int64_t i = 0; i < s->nrows; i++) {
+        int yl = s->y_lengths ? s->y_lengths[i] : S;
+        counts[0] +=
+            dpt_decode_exact(tokens + (size_t)i * T, lens[i], s->labels + (size_t)i * S, yl);
+    }
+    MPI_Allreduce(MPI_IN_PLACE, counts, 2, MPI_INT64_T, MPI_SUM, dpt_world.comm);
+    *n = counts[1];
+    return counts[0];
 }

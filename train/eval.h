@@ -14,6 +14,7 @@
 #include "core/norm.h"
 #include "io/config.h"
 #include "io/h5data.h"
+#include "train/decode.h"
 
 /* Standardises d's inputs in place with xnorm and, when ynorm is enabled and d has float
  * targets, fills d->y_norm with the standardised copy the loss sees. */
@@ -103,6 +104,7 @@ typedef struct dpt_infer {
     dpt_h5info info; /* of the data file */
     dpt_data data;   /* this rank's rows */
     float *pred;     /* (max_batch, out_steps, K) scratch */
+    int end_id;      /* the vocabulary's end token (decoding stops there), -1 if none */
 } dpt_infer;
 
 /* Collective.  Picks the threads, loads the model, checks the data against it (targets only
@@ -122,5 +124,13 @@ int dpt_infer_layer(const dpt_infer *r, const char *name, const char *model_path
 /* The raw activations (outputs) of layer `layer` for this rank's rows into out (nrows, the
  * layer's out_shape): bottleneck codes of an autoencoder.  Not collective. */
 void dpt_infer_activations(dpt_infer *r, int layer, float *out);
+/* Decodes this rank's rows (train/decode.h): autoregressively when the model feeds its output
+ * back into an input (greedy, or beam search with o->beam > 1), else the per-step argmax of
+ * the output.  tokens (nrows, out_steps), 0 after a row's end; lens (nrows) tokens emitted
+ * (end_id included).  Not collective. */
+void dpt_infer_decode(dpt_infer *r, const dpt_decode_opts *o, int32_t *tokens, int32_t *lens);
+/* Collective: how many rows of every rank decode to exactly their targets y (labels, compared
+ * over y's valid steps: y_lengths, else all), and the total row count in *n. */
+int64_t dpt_infer_exact(dpt_infer *r, const int32_t *tokens, const int32_t *lens, int64_t *n);
 
 #endif

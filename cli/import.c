@@ -1,7 +1,7 @@
-/* `dptrain import csv|idx|npy|images INPUT... OUT.h5`: converts users' data files (and folders
- * of images) to the HDF5 layout dptrain trains on (io/import/, docs/data.md "Importing data"). Rank
- * 0 does the work; under mpirun the other ranks wait for it without spinning, and a failure ends
- * them all. */
+/* `dptrain import csv|idx|npy|images|text INPUT... OUT.h5`: converts users' data files (folders
+ * of images, UTF-8 text) to the HDF5 layout dptrain trains on (io/import/, docs/data.md "Importing
+ * data"). Rank 0 does the work; under mpirun the other ranks wait for it without spinning, and a
+ * failure ends them all. */
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -19,6 +19,7 @@
 #include "io/import/idx.h"
 #include "io/import/images.h"
 #include "io/import/npy.h"
+#include "io/import/text.h"
 #include "parallel/dist.h"
 
 static const char usage_text[] =
@@ -30,6 +31,10 @@ static const char usage_text[] =
     "                          [--dtype float32|uint8]\n"
     "       dptrain import images DIR OUT.h5 [--channels 1|3|4] [--size HxW]\n"
     "                          [--shuffle SEED] [--dtype uint8|float32]\n"
+    "       dptrain import text FILE... OUT.h5 [--level char|word] [--lowercase] [--seq-len T]\n"
+    "                          [--stride S] [--documents file|line|percent|blank]\n"
+    "                          [--holdout F --holdout-out TEST.h5 [--seed S]] [--labels]\n"
+    "                          [--vocab FROM.h5] [--max-vocab N]\n"
     "options for all formats: [--x NAME] [--y NAME] [--compress 0-9] [--force]\n"
     "\n"
     "Writes X float32 (N, F), (N, T, F) or (N, H, W, C), y float32 (N, K) or int32 class labels\n"
@@ -58,25 +63,45 @@ static const char usage_text[] =
     "      stored in the string dataset class_names); X (N, H, W, C) uint8 by default\n"
     "      --channels C     1 grey, 3 RGB, 4 RGBA (default: 1 or 3 from the first image)\n"
     "      --size HxW       resize every image to H x W (default: all must have one size)\n"
-    "      --shuffle SEED   rows in an order drawn from SEED (default: class by class)\n"
+    "      --shuffle SEED   rows in an order drawn from SEED (default: class by class)\n";
+/* Split in two: ISO C limits a string literal to 4095 characters. */
+static const char usage_text2[] =
+    "text: UTF-8 files to int32 token ids X (N, T) with the vocabulary (datasets vocab,\n"
+    "      vocab_counts); default: language-model windows, y (N, T) = X shifted by one token\n"
+    "      --level char     one Unicode character per token (default); word: runs of letters\n"
+    "                       and digits, each punctuation character a token\n"
+    "      --lowercase      ASCII letters lowercased first\n"
+    "      --seq-len T      window length (default 100; with --labels: cap on the text length)\n"
+    "      --stride S       a window every S tokens (default T: not overlapping)\n"
+    "      --documents M    the documents: file (default), line, percent (fortune files:\n"
+    "                       separated by lines holding only '%'), blank (by blank lines)\n"
+    "      --holdout F      the fraction F of the documents, drawn by --seed S (default 0),\n"
+    "                       goes to --holdout-out TEST.h5; the vocabulary is built without it\n"
+    "      --labels         lines LABEL<TAB>TEXT: X padded with 0 (<pad>), lengths (N),\n"
+    "                       y (N) int32 labels, class_names\n"
+    "      --vocab FROM.h5  use FROM.h5's vocabulary (and class_names) instead of building one\n"
+    "      --max-vocab N    keep the N most frequent tokens (specials included); others: <unk>\n"
     "\n"
     "Exit status: 0 done, 1 bad input (the message names the file and line or element), 2 usage.\n";
 
+#define DPT_IMPORT_MAXPOS 4096 /* file arguments (text takes many files) */
+
 typedef struct imp_args {
     const char *fmt;
-    const char *pos[4];
+    const char *pos[DPT_IMPORT_MAXPOS];
     int npos;
     dpt_csv_opts csv;
     dpt_idx_opts idx;
     dpt_npy_opts npy;
     dpt_images_opts img;
+    dpt_text_opts text;
     dpt_import_opts io;
 } imp_args;
 
 static int usage_error(const char *fmt, const char *what, const char *arg) {
     if (dpt_world.rank == 0)
-        fprintf(stderr, "dptrain import%s%s: %s%s%s%s\n%s", fmt ? " " : "", fmt ? fmt : "", what,
-                arg ? " '" : "", arg ? arg : "", arg ? "'" : "", usage_text);
+        fprintf(stderr, "dptrain import%s%s: %s%s%s%s\n%s%s", fmt ? " " : "", fmt ? fmt : "", what,
+                arg ? " '" : "", arg ? arg : "", arg ? "'" : "", usage_text, usage_text2);
     return -1;
 }
 
@@ -145,6 +170,36 @@ static int parse_seed(const char *s, dpt_images_opts *out) {
     return 0;
 }
 
+/* An integer in [1, 2^30]. */
+static int parse_count(const char *s, int *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || errno || v < 1 || v > (1L << 30)) return -1;
+    *out = (int)v;
+    return 0;
+}
+
+/* A fraction in (0, 1). */
+static int parse_fraction(const char *s, double *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (!*s || *end || errno || !(v > 0 && v < 1)) return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_documents(const char *s, dpt_text_docs *out) {
+    static const char *const names[] = {"file", "line", "percent", "blank"};
+    for (int i = 0; i < 4; i++)
+        if (!strcmp(s, names[i])) {
+            *out = (dpt_text_docs)i; /* DPT_TEXT_DOC_FILE, _LINE, _PERCENT, _BLANK */
+            return 0;
+        }
+    return -1;
+}
+
 /* fmt is one of the words of list. */
 static bool fmt_in(const char *list, const char *fmt) {
     size_t n = strlen(fmt);
@@ -165,7 +220,12 @@ typedef enum {
     OPT_DTYPE,
     OPT_CHANNELS,
     OPT_SIZE,
-    OPT_SEED
+    OPT_SEED,
+    OPT_COUNT,
+    OPT_FRACTION,
+    OPT_LEVEL,
+    OPT_DOCS,
+    OPT_U64
 } opt_kind;
 
 typedef struct opt_def {
@@ -194,12 +254,28 @@ static const opt_def options[] = {
     {"--scale", "idx", OPT_SCALE, offsetof(imp_args, idx.scale)},
     {"--lengths", "npy", OPT_STRING, offsetof(imp_args, npy.lengths)},
     {"--float-targets", "npy", OPT_FLAG, offsetof(imp_args, npy.float_targets)},
+    {"--level", "text", OPT_LEVEL, offsetof(imp_args, text)},
+    {"--lowercase", "text", OPT_FLAG, offsetof(imp_args, text.lowercase)},
+    {"--seq-len", "text", OPT_COUNT, offsetof(imp_args, text.seq_len)},
+    {"--stride", "text", OPT_COUNT, offsetof(imp_args, text.stride)},
+    {"--documents", "text", OPT_DOCS, offsetof(imp_args, text.documents)},
+    {"--holdout", "text", OPT_FRACTION, offsetof(imp_args, text.holdout)},
+    {"--holdout-out", "text", OPT_STRING, offsetof(imp_args, text.holdout_out)},
+    {"--seed", "text", OPT_U64, offsetof(imp_args, text.seed)},
+    {"--labels", "text", OPT_FLAG, offsetof(imp_args, text.labels)},
+    {"--vocab", "text", OPT_STRING, offsetof(imp_args, text.vocab_from)},
+    {"--max-vocab", "text", OPT_COUNT, offsetof(imp_args, text.max_vocab)},
 };
 
-static const opt_def *find_option(const char *name) {
-    for (size_t i = 0; i < sizeof options / sizeof options[0]; i++)
-        if (!strcmp(name, options[i].name)) return &options[i];
-    return NULL;
+/* The row of name for format fmt; else its first row (for "option for another format"). */
+static const opt_def *find_option(const char *name, const char *fmt) {
+    const opt_def *first = NULL;
+    for (size_t i = 0; i < sizeof options / sizeof options[0]; i++) {
+        if (strcmp(name, options[i].name)) continue;
+        if (!options[i].fmt || fmt_in(options[i].fmt, fmt)) return &options[i];
+        if (!first) first = &options[i];
+    }
+    return first;
 }
 
 /* Stores v (NULL for a flag) in o's field; 0, or -1 for a bad value. */
@@ -236,6 +312,21 @@ static int set_option(imp_args *a, const opt_def *o, const char *v) {
         return parse_size(v, field);
     case OPT_SEED:
         return parse_seed(v, field);
+    case OPT_COUNT:
+        return parse_count(v, field);
+    case OPT_FRACTION:
+        return parse_fraction(v, field);
+    case OPT_LEVEL:
+        ((dpt_text_opts *)field)->level_set = true;
+        return dpt_vocab_parse_level(v, &((dpt_text_opts *)field)->level);
+    case OPT_DOCS:
+        return parse_documents(v, field);
+    case OPT_U64: {
+        dpt_images_opts tmp;
+        if (parse_seed(v, &tmp)) return -1;
+        *(uint64_t *)field = tmp.seed;
+        return 0;
+    }
     }
     return -1;
 }
@@ -246,14 +337,15 @@ static int parse_one(imp_args *a, int argc, char **argv, int *i) {
     const char *arg = argv[*i];
     if (!strcmp(arg, "-h") || !strcmp(arg, "--help")) return 1;
     if (strncmp(arg, "--", 2) != 0) {
-        if (a->npos == 4) return usage_error(a->fmt, "too many file arguments at", arg);
+        if (a->npos == DPT_IMPORT_MAXPOS)
+            return usage_error(a->fmt, "too many file arguments at", arg);
         a->pos[a->npos++] = arg;
         return 0;
     }
     char name[64];
     const char *eq = strchr(arg, '='), *val = eq ? eq + 1 : NULL;
     snprintf(name, sizeof name, "%.*s", eq ? (int)(eq - arg) : (int)strlen(arg), arg);
-    const opt_def *o = find_option(name);
+    const opt_def *o = find_option(name, a->fmt);
     if (!o || (o->kind == OPT_FLAG && val)) return usage_error(a->fmt, "unknown option", arg);
     if (o->fmt && !fmt_in(o->fmt, a->fmt))
         return usage_error(a->fmt, "option for another format:", name);
@@ -265,27 +357,51 @@ static int parse_one(imp_args *a, int argc, char **argv, int *i) {
     return 0;
 }
 
+static int check_text_args(const imp_args *a) {
+    const dpt_text_opts *t = &a->text;
+    if ((t->holdout > 0) != (t->holdout_out != NULL))
+        return usage_error(a->fmt, "--holdout F and --holdout-out FILE go together", NULL);
+    if (t->holdout_out && !strcmp(t->holdout_out, a->pos[a->npos - 1]))
+        return usage_error(a->fmt, "--holdout-out names the output file", t->holdout_out);
+    if (t->labels && (t->documents != DPT_TEXT_DOC_FILE || t->stride))
+        return usage_error(a->fmt, "--documents and --stride do not apply to --labels", NULL);
+    if (t->vocab_from && t->max_vocab)
+        return usage_error(a->fmt,
+                           "--max-vocab does not apply to --vocab (the vocabulary is "
+                           "read, not built)",
+                           NULL);
+    if (t->vocab_from && t->lowercase)
+        return usage_error(a->fmt,
+                           "--lowercase does not apply to --vocab (the vocabulary "
+                           "records it)",
+                           NULL);
+    return 0;
+}
+
 static int parse_args(imp_args *a, int argc, char **argv) {
     *a = (imp_args){.io = {.label_max = -1, .attr_name = "dptrain_import"}};
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
         if (argc >= 2) return 1;
-        return usage_error(NULL, "missing format (csv, idx, npy or images)", NULL);
+        return usage_error(NULL, "missing format (csv, idx, npy, images or text)", NULL);
     }
     a->fmt = argv[1];
-    if (!fmt_in("csv idx npy images", a->fmt))
-        return usage_error(NULL, "unknown format (expected csv, idx, npy or images)", a->fmt);
+    if (!fmt_in("csv idx npy images text", a->fmt))
+        return usage_error(NULL, "unknown format (expected csv, idx, npy, images or text)", a->fmt);
     for (int i = 2; i < argc; i++) {
         int rc = parse_one(a, argc, argv, &i);
         if (rc) return rc;
     }
     bool csv = !strcmp(a->fmt, "csv"), images = !strcmp(a->fmt, "images");
-    int lo = 2, hi = csv || images ? 2 : 3;
+    bool text = !strcmp(a->fmt, "text");
+    int lo = 2, hi = text ? DPT_IMPORT_MAXPOS : csv || images ? 2 : 3;
     if (a->npos < lo || a->npos > hi)
         return usage_error(a->fmt,
                            csv      ? "expected IN.csv OUT.h5"
                            : images ? "expected DIR OUT.h5"
+                           : text   ? "expected FILE... OUT.h5"
                                     : "expected 2 or 3 files",
                            NULL);
+    if (text) return check_text_args(a);
     if (a->csv.target && a->csv.no_target)
         return usage_error(a->fmt, "--target and --no-target exclude each other", NULL);
     if (a->io.x_type == DPT_IMPORT_X_U8 && a->idx.scale > 0)
@@ -295,8 +411,11 @@ static int parse_args(imp_args *a, int argc, char **argv) {
 
 /* ---- running ---- */
 
-static int run_import(const imp_args *a, dpt_import_summary *s, char *err, size_t errlen) {
+static int run_import(const imp_args *a, dpt_import_summary *s, dpt_import_summary *s2, char *err,
+                      size_t errlen) {
     const char *out = a->pos[a->npos - 1];
+    if (!strcmp(a->fmt, "text"))
+        return dpt_import_text(a->pos, a->npos - 1, out, &a->text, &a->io, s, s2, err, errlen);
     /* NOLINTNEXTLINE(clang-analyzer-core.NonNullParamChecker): parse_args set fmt */
     if (!strcmp(a->fmt, "csv"))
         return dpt_import_csv(a->pos[0], out, &a->csv, &a->io, s, err, errlen);
@@ -350,7 +469,7 @@ int dpt_cmd_import(int argc, char **argv) {
     imp_args a;
     int rc = parse_args(&a, argc, argv);
     if (rc) {
-        if (rc > 0 && dpt_world.rank == 0) fputs(usage_text, stdout);
+        if (rc > 0 && dpt_world.rank == 0) printf("%s%s", usage_text, usage_text2);
         return rc > 0 ? DPT_EXIT_OK : DPT_EXIT_USAGE;
     }
     if (dpt_world.rank != 0) {
@@ -361,10 +480,11 @@ int dpt_cmd_import(int argc, char **argv) {
     describe(desc, sizeof desc, argc, argv);
     a.io.attr_value = desc;
     omp_set_num_threads(dpt_dist_pick_threads(0)); /* compression runs on these threads */
-    dpt_import_summary s;
+    dpt_import_summary s, s2;
     double t0 = dpt_now_s();
-    if (run_import(&a, &s, err, sizeof err)) dpt_fatal("%s", err);
+    if (run_import(&a, &s, &s2, err, sizeof err)) dpt_fatal("%s", err);
     print_summary(a.pos[a.npos - 1], &s, dpt_now_s() - t0);
+    if (a.text.holdout_out) print_summary(a.text.holdout_out, &s2, dpt_now_s() - t0);
     if (dpt_world.size > 1) wait_for_rank0();
     return DPT_EXIT_OK;
 }

@@ -8,5 +8,6 @@ int dpt_cmd_train(int argc, char **argv);
 int dpt_cmd_evaluate(int argc, char **argv);
 int dpt_cmd_predict(int argc, char **argv);
 int dpt_cmd_import(int argc, char **argv);
+int dpt_cmd_generate(int argc, char **argv);
 
 #endif

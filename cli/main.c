@@ -12,11 +12,17 @@ static void usage(FILE *f) {
             "\n"
             "commands:\n"
             "  train CONFIG [--set key.path=value]...   train a model described by a YAML file\n"
-            "  evaluate MODEL DATA                      loss and metrics of a model on HDF5 data\n"
+            "  evaluate MODEL DATA [--decode greedy|beam:K]\n"
+            "                                           loss and metrics of a model on HDF5 data\n"
+            "                                           (and exact matches of decoded sequences)\n"
             "  predict MODEL DATA OUT.h5 [--output-layer NAME]\n"
             "                                           write the model's predictions (or the\n"
             "                                           outputs of the named layer)\n"
-            "  import csv|idx|npy INPUT... OUT.h5       convert CSV/IDX/.npy files to HDF5 data\n"
+            "  import csv|idx|npy|images|text INPUT... OUT.h5\n"
+            "                                           convert data files to HDF5 data\n"
+            "  generate MODEL --prompt TEXT [--length N] [--temperature T] [--seed S] [--beam K]\n"
+            "                                           text from a language model, or the answer\n"
+            "                                           of an encoder-decoder\n"
             "\n"
             "options:\n"
             "  -h, --help       this help\n"
@@ -46,6 +52,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "evaluate")) run = dpt_cmd_evaluate;
     if (!strcmp(cmd, "predict")) run = dpt_cmd_predict;
     if (!strcmp(cmd, "import")) run = dpt_cmd_import;
+    if (!strcmp(cmd, "generate")) run = dpt_cmd_generate;
     if (!run) {
         fprintf(stderr, "dptrain: unknown command '%s'\n\n", cmd);
         usage(stderr);

@@ -12,6 +12,7 @@
 #include "core/keys.h"
 #include "core/loss.h"
 #include "core/util.h"
+#include "io/vocab.h"
 #include "io/yaml_tree.h"
 
 #define MAX_SECTION_KEYS 24
@@ -696,5 +697,7 @@ void dpt_config_free(dpt_config *c) {
     free(c->text);
     for (int i = 0; i < c->noverrides; i++) free(c->overrides[i]);
     free(c->layers);
+    dpt_vocab_free(c->vocab);
+    free(c->vocab);
     memset(c, 0, sizeof *c);
 }

@@ -16,6 +16,8 @@
 #define DPT_MAX_METRICS   8
 #define DPT_MAX_OVERRIDES 64
 
+struct dpt_vocab; /* io/vocab.h */
+
 typedef struct dpt_config {
     char source[DPT_PATH_MAX]; /* file name used in messages */
     char *text;                /* the YAML text as read (owned) */
@@ -90,6 +92,12 @@ typedef struct dpt_config {
     int ckpt_every_epochs;       /* checkpoint.every_epochs, >= 0, 0 = off, default 1 */
     double ckpt_every_seconds;   /* checkpoint.every_seconds, >= 0, 0 = off (default) */
     int ckpt_keep;               /* checkpoint.keep, >= 1, default 3 */
+
+    /* Not from the YAML: the training data's token vocabulary (docs/text.md), set by the
+     * trainer from data.train and kept in model files and checkpoints (and read back with
+     * their config), so that generation and decoding can turn ids into text.  NULL = none;
+     * owned (dpt_config_free frees it). */
+    struct dpt_vocab *vocab;
 } dpt_config;
 
 /* Reads and validates path, applying overrides ("a.b.c=value", list items by index:

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/util.h"
+#include "io/vocab.h"
 
 /* ---- writing ---- */
 
@@ -107,6 +108,9 @@ void dpt_modelfile_write(dpt_h5w *w, const char *format, int version, const dpt_
     put_header(w, format, version, m);
     put_config(w, c);
     put_tensors(w, w->file, "params", m, m->params, m->state);
+    char why[512];
+    if (c->vocab && !w->failed && dpt_vocab_write(c->vocab, w->file, why, sizeof why))
+        dpt_h5w_fail(w, "vocab");
     int xon = xnorm && xnorm->enabled, yon = ynorm && ynorm->enabled;
     if (!xon && !yon) return;
     hid_t g = dpt_h5w_group(w, w->file, "norm");
@@ -298,7 +302,12 @@ int dpt_modelfile_read_config(hid_t file, const char *path, dpt_config *c, char 
     int rc = dpt_config_load_text(c, text, name, ov, nov, err, errlen);
     free(text);
     free(joined);
-    return rc;
+    if (rc || !dpt_vocab_has(file)) return rc;
+    c->vocab = dpt_calloc(1, sizeof *c->vocab);
+    char why[768];
+    if (dpt_vocab_read(c->vocab, file, why, sizeof why) == 0) return 0;
+    dpt_config_free(c);
+    return dpt_err(err, errlen, "%s: %s", path, why);
 }
 
 /* Fills n from /norm/<mean>, /norm/<std> when present (F values each); disabled otherwise. */

@@ -14,6 +14,7 @@
 #include "core/util.h"
 #include "io/modelio.h"
 #include "io/stream.h"
+#include "io/vocab.h"
 #include "parallel/dist.h"
 
 dpt_target dpt_data_target(const dpt_data *d, int64_t r, bool for_loss) {
@@ -310,7 +311,7 @@ void dpt_infer_init(dpt_infer *r, const char *model_path, const char *data_path,
     dpt_check_ids(&r->data.shard, NULL, data_path, r->cfg.x_name, m);
     dpt_data_normalise(&r->data, &r->xnorm, &r->ynorm);
     r->pred = dpt_alloc_floats((size_t)INFER_BATCH * (size_t)m->out_steps * (size_t)K);
-    r->end_id = -1;
+    r->end_id = r->cfg.vocab ? r->cfg.vocab->end_id : -1;
 }
 
 void dpt_infer_free(dpt_infer *r) {

@@ -12,7 +12,9 @@
 #include "core/util.h"
 #include "io/embed_weights.h"
 #include "io/fs.h"
+#include "io/h5file.h"
 #include "io/modelio.h"
+#include "io/vocab.h"
 #include "parallel/dist.h"
 #include "train/internal.h"
 
@@ -115,6 +117,41 @@ static void load_embeddings(dpt_trainer *t) {
     if (n > 0) dpt_dist_check_model(&t->model);
 }
 
+/* The training data's vocabulary (text data, docs/text.md) into the config, which model files
+ * and checkpoints keep; every rank reads it. */
+static void load_vocab(dpt_trainer *t) {
+    dpt_config *c = &t->cfg;
+    char err[1024];
+    hid_t file = dpt_h5r_open(c->train_file, err, sizeof err);
+    if (file < 0) dpt_fatal("%s", err);
+    if (dpt_vocab_has(file) && !c->vocab) {
+        c->vocab = dpt_calloc(1, sizeof *c->vocab);
+        if (dpt_vocab_read(c->vocab, file, err, sizeof err)) {
+            H5Fclose(file);
+            dpt_fatal("%s: %s", c->train_file, err);
+        }
+    }
+    H5Fclose(file);
+}
+
+/* Token ids come from the vocabulary: an embedding that reads a model input must have room for
+ * all of them. */
+static void check_vocab(const dpt_trainer *t) {
+    const dpt_config *c = &t->cfg;
+    const dpt_model *m = &t->model;
+    if (!c->vocab) return;
+    for (int i = 0; i < m->nlayers; i++) {
+        const dpt_layer *l = &m->layers[i];
+        if (!dpt_layer_type_has(l->type, DPT_LAYER_INT_INPUT) || m->nodes[i].src[0].layer >= 0 ||
+            l->ntensors < 1 || l->tensors[0].dim[0] >= c->vocab->V)
+            continue;
+        dpt_fatal("%s: model.layers: %s '%s' (line %d) has vocab_size %d, but the vocabulary of "
+                  "%s has %d tokens: set vocab_size: %d",
+                  c->source, l->type->name, l->name, l->spec.line, l->tensors[0].dim[0],
+                  c->train_file, c->vocab->V, c->vocab->V);
+    }
+}
+
 static void build_model(dpt_trainer *t) {
     const dpt_config *c = &t->cfg;
     int per_rank = (c->batch_size + dpt_world.size - 1) / dpt_world.size;
@@ -124,6 +161,8 @@ static void build_model(dpt_trainer *t) {
     int nin = dpt_trainer_model_inputs(c, &t->info, in);
     dpt_trainer_build_model(&t->model, c, in, nin, max_batch);
     if (!t->resume) load_embeddings(t);
+    load_vocab(t);
+    check_vocab(t);
     dpt_check_x(&t->info, c->train_file, c->x_name, &t->model, NULL);
     dpt_check_input(&t->info, c->train_file, c->x_name, &t->model);
     dpt_check_targets(&t->info, c->train_file, c->x_name, c->y_name, t->loss, &t->model);

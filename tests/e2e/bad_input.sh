@@ -141,6 +141,34 @@ conv_on_flat_x | kernel_too_large | pool_leaves_nothing | reshape_mismatch)
     CFG_ARG=$WORK/img.yaml
     printf 'model:\n  layers:\n    - %s\n    - {type: flatten}\n    - {type: dense, units: 3}\nloss: softmax_ce\ndata: {train: %s}\noutput: {dir: %s}\n' \
         "$L" "$IMG" "$WORK/out" >"$CFG_ARG" ;;
+graph_cycle | unknown_input_name | state_wrong_size | missing_input_dataset)
+    # graphs that cannot be built or fed: refused before training, naming the layer, its
+    # config line (or the dataset) and what was expected
+    "$MKDATA" seqclass "$WORK/seq.h5" --n 16 --features 2 --classes 2 >/dev/null ||
+        die "dpt_mkdata seqclass failed"
+    INPUTS=
+    case $CASE in
+    graph_cycle)
+        L=$'    - {type: dense, units: 4, name: a, inputs: b}\n    - {type: dense, units: 4, name: b, inputs: a}\n    - {type: dense, units: 2, inputs: b}'
+        G=$WORK/good.h5
+        EXPECT=("layer 0 (dense, line 3)" "the layers' inputs form a cycle: a <- b <- a") ;;
+    unknown_input_name)
+        L=$'    - {type: dense, units: 4, name: a}\n    - {type: dense, units: 2, inputs: [a, nope]}'
+        G=$WORK/good.h5
+        EXPECT=("layer 1 (dense, line 4)" "no layer or model input is named 'nope'") ;;
+    state_wrong_size)
+        L=$'    - {type: lstm, units: 4, name: enc}\n    - {type: gru, units: 4, inputs: input, initial_state: enc}\n    - {type: dense, units: 2}'
+        G=$WORK/seq.h5
+        EXPECT=("layer 1 (gru, line 4)" "'enc' gives a state of 8 values per sample, this gru needs 4") ;;
+    missing_input_dataset)
+        INPUTS=$'  inputs: [source, target_in]\n'
+        L=$'    - {type: lstm, units: 4, inputs: source}\n    - {type: dense, units: 2, inputs: [lstm_0, target_in]}'
+        G=$WORK/seq.h5
+        EXPECT=(seq.h5 "no dataset 'source' (model.inputs)") ;;
+    esac
+    CFG_ARG=$WORK/graph.yaml
+    printf 'model:\n%s  layers:\n%s\nloss: softmax_ce\ndata: {train: %s, normalize_x: false}\noutput: {dir: %s}\n' \
+        "$INPUTS" "$L" "$G" "$WORK/out" >"$CFG_ARG" ;;
 value_metric_on_labels) # mse of class labels: was an assertion failure, must be a clean error
     SETS=(--set 'metrics=[accuracy,mse]')
     EXPECT=(good.h5 "metric 'mse' needs float targets") ;;

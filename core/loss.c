@@ -3,6 +3,7 @@
  * over large batches would lose digits. */
 #include "core/loss.h"
 
+#include <float.h>
 #include <math.h>
 #include <stddef.h>
 #include <string.h>
@@ -192,11 +193,27 @@ static double metric_accuracy(const float *pred, dpt_target t, int B, int K) {
     return hits;
 }
 
+/* A language model's bits per token (per character at char level): -log2 of the probability
+ * the prediction gives the label (one output: P(class 1)), from probabilities at least FLT_MIN (a
+ * probability that underflowed counts as 126 bits, not infinity). */
+static double metric_bits(const float *pred, dpt_target t, int B, int K) {
+    DPT_ASSERT(t.labels);
+    double bits = 0.0;
+    for (int b = 0; b < B; b++) {
+        DPT_ASSERT(t.labels[b] >= 0 && (t.labels[b] < K || K == 1));
+        double p = (double)pred[(size_t)b * K + (size_t)(K > 1 ? t.labels[b] : 0)];
+        if (K == 1 && t.labels[b] == 0) p = 1.0 - p; /* one output: P(class 1) */
+        bits -= log2(p > (double)FLT_MIN ? p : (double)FLT_MIN);
+    }
+    return bits;
+}
+
 /*   name, sum */
 #define METRICS(X)                                                                                 \
     X("mse", false, metric_mse)                                                                    \
     X("mae", false, metric_mae)                                                                    \
-    X("accuracy", true, metric_accuracy)
+    X("accuracy", true, metric_accuracy)                                                           \
+    X("bits_per_token", true, metric_bits)
 #define METRIC_ROW(name, labels, sum) {name, labels, sum},
 
 static const dpt_metric metrics[] = {METRICS(METRIC_ROW)};

@@ -129,6 +129,20 @@ static void test_accuracy_counts_argmax_hits_and_thresholds_single_outputs(void 
     assert_near(metric("accuracy", p1, t1, NULL, 4, 1), 2.0, 0.0);
 }
 
+static void test_bits_per_token_sums_minus_log2_of_the_labels_probability(void **state) {
+    (void)state;
+    const float p[6] = {0.25f, 0.5f, 0.25f, 0.125f, 0.125f, 0.75f}; /* (2, 3) */
+    const int32_t lab[2] = {1, 0};
+    /* -log2(0.5) - log2(0.125) = 1 + 3: powers of two are exact */
+    assert_near(metric("bits_per_token", p, NULL, lab, 2, 3), 4.0, 0.0);
+    const float zero[2] = {0.0f, 1.0f};
+    const int32_t first[1] = {0};
+    assert_near(metric("bits_per_token", zero, NULL, first, 1, 2), 126.0, 0.0); /* FLT_MIN */
+    const float p1[2] = {0.25f, 0.5f}; /* (2, 1): P(class 1) */
+    const int32_t l1[2] = {1, 0};
+    assert_near(metric("bits_per_token", p1, NULL, l1, 2, 1), 3.0, 0.0);
+}
+
 static void test_mse_and_mae_metrics_are_per_sample_means_summed(void **state) {
     (void)state;
     const float p[4] = {1, 2, 3, 3}, t[4] = {0, 4, 3, 1}; /* (2, 2) */
@@ -137,7 +151,7 @@ static void test_mse_and_mae_metrics_are_per_sample_means_summed(void **state) {
     assert_null(dpt_metric_find("rmse"));
     int n = 0;
     for (const char *const *m = dpt_metric_names(); *m; m++) n++;
-    assert_int_equal(n, 3);
+    assert_int_equal(n, 4);
 }
 
 int main(void) {
@@ -148,6 +162,7 @@ int main(void) {
         cmocka_unit_test(test_output_maps_logits_to_probabilities),
         cmocka_unit_test(test_loss_table_flags_and_names),
         cmocka_unit_test(test_accuracy_counts_argmax_hits_and_thresholds_single_outputs),
+        cmocka_unit_test(test_bits_per_token_sums_minus_log2_of_the_labels_probability),
         cmocka_unit_test(test_mse_and_mae_metrics_are_per_sample_means_summed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -197,6 +197,13 @@ static size_t max_width(const dpt_model *m) {
     return w;
 }
 
+/* Whether a layer's output is read by nobody but its state is: its dy is zeros. */
+static int needs_zeros(const dpt_model *m) {
+    for (int i = 0; i < m->nlayers; i++)
+        if (m->gplan[i].dy_slot == DPT_GRAPH_ZERO) return 1;
+    return 0;
+}
+
 /* Floats the arena needs: activations, caches, read states, gradient buffers, and with several
  * inputs their unpacked copies and lengths; each piece 64-byte aligned. */
 static double arena_floats(const dpt_model *m) {
@@ -207,7 +214,7 @@ static double arena_floats(const dpt_model *m) {
         total += round_up(B * w) + round_up(l->cache_fixed + B * l->cache_per_sample);
         if (state_read(m, i)) total += round_up(B * (size_t)l->state_size);
     }
-    total += (size_t)(m->nslots + m->nscratch + 1) * round_up(B * maxw); /* + zeros */
+    total += (size_t)(m->nslots + m->nscratch + needs_zeros(m)) * round_up(B * maxw);
     if (m->ninputs > 1)
         for (int k = 0; k < m->ninputs; k++)
             total += round_up(B * dpt_shape_size(&m->inputs[k].shape)) + round_up(B);
@@ -249,8 +256,10 @@ static int layout_arena(dpt_model *m, char *err, size_t errlen) {
     size_t maxw = max_width(m);
     m->slots = carve(&p, m->nslots, B * maxw);
     m->scratch = carve(&p, m->nscratch, B * maxw);
-    m->zeros = p; /* the arena starts zeroed; nothing writes here */
-    p += round_up(B * maxw);
+    if (needs_zeros(m)) {
+        m->zeros = p; /* the arena starts zeroed; nothing writes here */
+        p += round_up(B * maxw);
+    }
     m->in_x = dpt_calloc((size_t)m->ninputs, sizeof *m->in_x);
     m->in_len = dpt_calloc((size_t)m->ninputs, sizeof *m->in_len);
     m->vlen = dpt_calloc((size_t)m->nlayers, sizeof *m->vlen);

@@ -10,6 +10,7 @@
 #include "core/util.h"
 #include "io/modelio.h"
 #include "io/predictions.h"
+#include "io/vocab.h"
 #include "parallel/dist.h"
 #include "train/eval.h"
 
@@ -154,14 +155,67 @@ static float *gather_rows(const float *local, int64_t nrows, size_t w, int64_t n
     return all;
 }
 
+/* Gathers every rank's (nrows, w) int32 block to rank 0 in row order. */
+static int32_t *gather_ids(const int32_t *local, int64_t nrows, size_t w, int64_t ntotal) {
+    float *all = gather_rows((const float *)(const void *)local, nrows, w, ntotal); /* 4 bytes */
+    return (int32_t *)(void *)all;
+}
+
+/* predict --decode: the decoded sequences (and their text, with a vocabulary) to out. */
+static void predict_decoded(dpt_infer *r, const dpt_decode_opts *o, const char *out) {
+    int64_t rows = r->data.shard.nrows, n = r->info.n;
+    int T = r->model.out_steps;
+    int32_t *tokens = dpt_calloc((size_t)(rows * T + 1), sizeof *tokens);
+    int32_t *lens = dpt_calloc((size_t)rows + 1, sizeof *lens);
+    dpt_infer_decode(r, o, tokens, lens);
+    int32_t *all = gather_ids(tokens, rows, (size_t)T, n), *all_len = gather_ids(lens, rows, 1, n);
+    if (dpt_world.rank == 0) {
+        char **texts = r->cfg.vocab ? dpt_calloc((size_t)n + 1, sizeof *texts) : NULL;
+        for (int64_t i = 0; texts && i < n; i++) {
+            const int32_t *ids = all + (size_t)i * T;
+            size_t need = dpt_vocab_decode(r->cfg.vocab, ids, all_len[i], NULL, 0);
+            texts[i] = dpt_calloc(need + 1, 1);
+            dpt_vocab_decode(r->cfg.vocab, ids, all_len[i], texts[i], need + 1);
+        }
+        char err[1024];
+        if (dpt_h5_write_decoded(out, all, all_len, n, T, (const char *const *)texts, err,
+                                 sizeof err))
+            dpt_fatal("%s", err);
+        printf("decoded sequences of %lld rows written to %s\n", (long long)n, out);
+        fflush(stdout);
+        for (int64_t i = 0; texts && i < n; i++) free(texts[i]);
+        free(texts);
+    }
+    MPI_Barrier(dpt_world.comm);
+    free(all);
+    free(all_len);
+    free(tokens);
+    free(lens);
+}
+
 int dpt_cmd_predict(int argc, char **argv) {
-    const char *pos[3], *layer_name = NULL;
-    opt opts[] = {{"--output-layer", &layer_name}};
-    int rc = parse_opts(argc, argv, 3, pos,
-                        "dptrain predict MODEL DATA OUT.h5 [--output-layer NAME]", opts, 1);
+    static const char usage[] =
+        "dptrain predict MODEL DATA OUT.h5 [--output-layer NAME | --decode greedy|beam:K]";
+    const char *pos[3], *layer_name = NULL, *decode = NULL;
+    opt opts[] = {{"--output-layer", &layer_name}, {"--decode", &decode}};
+    int rc = parse_opts(argc, argv, 3, pos, usage, opts, 2);
     if (rc) return rc > 0 ? DPT_EXIT_OK : DPT_EXIT_USAGE;
+    if (layer_name && decode) {
+        if (dpt_world.rank == 0)
+            fprintf(stderr, "dptrain: --output-layer and --decode exclude each other\nusage: %s\n",
+                    usage);
+        return DPT_EXIT_USAGE;
+    }
     dpt_infer *r = dpt_calloc(1, sizeof *r);
     dpt_infer_init(r, pos[0], pos[1], false);
+    dpt_decode_opts dopt;
+    if (decode) {
+        rc = decode_opts(decode, r, &dopt, usage);
+        if (rc == 0) predict_decoded(r, &dopt, pos[2]);
+        dpt_infer_free(r);
+        free(r);
+        return rc ? DPT_EXIT_USAGE : DPT_EXIT_OK;
+    }
     int layer = layer_name ? dpt_infer_layer(r, layer_name, pos[0]) : -1;
     /* What a row of the file holds: the model's output, or the named layer's raw outputs. */
     dpt_shape shape = layer >= 0 ? r->model.layers[layer].out_shape : r->model.out_shape;

@@ -43,3 +43,29 @@ int dpt_h5_write_predictions_shape(const char *path, const float *pred, int64_t 
                       labels);
     return dpt_h5w_finish(&w);
 }
+
+/* texts (n) as a 1-D dataset of variable-length UTF-8 strings. */
+static void put_texts(dpt_h5w *w, const char *name, const char *const *texts, int64_t n) {
+    if (w->failed) return;
+    hsize_t dims[1] = {(hsize_t)n};
+    hid_t type = H5Tcopy(H5T_C_S1), space = H5Screate_simple(1, dims, NULL);
+    H5Tset_size(type, H5T_VARIABLE);
+    H5Tset_cset(type, H5T_CSET_UTF8);
+    hid_t d = H5Dcreate2(w->file, name, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (d < 0 || (n > 0 && H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, texts) < 0))
+        dpt_h5w_fail(w, name);
+    if (d >= 0) H5Dclose(d);
+    H5Sclose(space);
+    H5Tclose(type);
+}
+
+int dpt_h5_write_decoded(const char *path, const int32_t *tokens, const int32_t *lens, int64_t n,
+                         int T, const char *const *texts, char *err, size_t errlen) {
+    dpt_h5w w;
+    if (dpt_h5w_begin(&w, path, err, errlen)) return -1;
+    hsize_t dims[2] = {(hsize_t)n, (hsize_t)T};
+    dpt_h5w_array(&w, w.file, "tokens", H5T_STD_I32LE, H5T_NATIVE_INT32, 2, dims, tokens);
+    dpt_h5w_array(&w, w.file, "lengths", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, dims, lens);
+    if (texts) put_texts(&w, "text", texts, n);
+    return dpt_h5w_finish(&w);
+}

@@ -19,6 +19,7 @@
 #include "io/fs.h"
 #include "io/import/idx.h"
 #include "parallel/dist.h"
+#include "tools/mkdata_seq2seq.h"
 
 #define ERRLEN     1024
 #define FMNIST_DIR "/usr/share/datasets/fashion-mnist"
@@ -36,7 +37,8 @@ static const char usage_text[] =
     "                                  [--seed 1] [--variable-lengths] [--pad 0]\n"
     "       dpt_mkdata shapes OUT.h5 [--n 600] [--size 12] [--channels 1] [--noise 0.1] "
     "[--seed 1]\n"
-    "       dpt_mkdata fashion-mnist [--dir " FMNIST_DIR "] [--rows|--images] TRAIN.h5 TEST.h5\n"
+    "       dpt_mkdata fashion-mnist [--dir " FMNIST_DIR
+    "] [--rows|--images] TRAIN.h5 TEST.h5\n" DPT_MKDATA_SEQ2SEQ_USAGE
     "       dpt_mkdata bad KIND OUT.h5      KIND: nan-x inf-x huge-x rows-mismatch x-4d x-int "
     "label-range\n"
     "                                            lengths-range y-steps; valid: x-3d (X (10, 2, "
@@ -51,7 +53,9 @@ static const char usage_text[] =
     "square (2) at a random place and brightness per channel, plus noise; y (N) int32.\n"
     "resample: sequence to sequence, X (N, T, 1) a noisy sine wave, y (N, T_out, 1) the clean\n"
     "wave at T_out evenly spaced times; with --variable-lengths also y_lengths (N) int32, and\n"
-    "--pad V puts V (instead of 0) in y past each y length (it must not matter).\n";
+    "--pad V puts V (instead of 0) in y past each y length (it must not matter).\n"
+    "addition, reverse: sequence to sequence as token ids with a character vocabulary:\n"
+    "source, target_in, y (and addition's answer) int32 with their *_lengths (docs/data.md).\n";
 
 /* Command-line options; -1 / NAN / NULL mean "not given". */
 typedef struct opts {
@@ -817,6 +821,7 @@ static int run(int argc, char **argv) {
         fputs(usage_text, stdout);
         return DPT_EXIT_OK;
     }
+    if (dpt_mkdata_is_seq2seq(argv[1])) return dpt_mkdata_seq2seq(argc, argv);
     opts o;
     if (parse_args(&o, argc, argv)) return usage_error("bad arguments");
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)

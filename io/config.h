@@ -54,7 +54,7 @@ typedef struct dpt_config {
                                       the dataset "lengths" when the file has one */
     bool lengths_explicit;         /* data.lengths was given: the dataset must exist */
     char y_lengths_name[64];       /* data.y_lengths: dataset of target lengths (N) for per-step
-                                      y; "" = auto: the dataset "y_lengths" when the file has
+                                      y; "" = auto: the dataset "<y>_lengths" when the file has
                                       one and y is per step */
     float val_split;               /* data.validation_split in [0, 1), default 0 */
     bool normalize_x;              /* data.normalize_x, default true */

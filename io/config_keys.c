@@ -134,7 +134,7 @@ static const dpt_key keys[] = {
     /* Not KEEP: it only says which target steps count, and the model text (hashed into
      * checkpoints) stays as it was before the key existed. */
     {.name = "data.y_lengths", .kind = DPT_KEY_STRING, C(y_lengths_name), .what = "a dataset name",
-     .help = "target lengths dataset (\"\" = 'y_lengths' if present)"},
+     .help = "target lengths dataset (\"\" = '<y>_lengths' if present)"},
     {.name = "data.target", .kind = DPT_KEY_CHOICE, C(target_input), .names = data_targets,
      .def = "y", .flags = KEEP,
      .help = "targets: y (the dataset data.y) or input (y = X: autoencoder)"},

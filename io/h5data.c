@@ -149,7 +149,8 @@ typedef struct req {
     const char *path, *xname, *yname;
     const char *lname;          /* as given: NULL or "" = the dataset "lengths" when there is one */
     const char *lres;           /* the lengths dataset name actually looked for */
-    const char *ylname, *ylres; /* the same for y's lengths ("y_lengths") */
+    const char *ylname, *ylres; /* the same for y's lengths ("<y>_lengths": "y_lengths") */
+    char ylres_auto[DPT_H5_LNAME];
     int nclasses;
     bool y_is_x; /* data.target: input: no y dataset, the targets are X */
     int nin;     /* several named inputs (>= 2), else 0 */
@@ -376,7 +377,8 @@ static int open_lengths(dset *l, const dset *x, hid_t file, const req *q, dpt_h5
     return check_lengths(l, x, q, info);
 }
 
-/* The same for y's lengths: the default "y_lengths" when present and y is per step. */
+/* The same for y's lengths: the default "<y>_lengths" ("y_lengths" for y) when present and y is
+ * per step. */
 static int open_y_lengths(dset *l, hid_t file, const req *q, dpt_h5info *info) {
     if (!q->ylname || !*q->ylname) {
         if (info->y_shape.rank != 2) return 0;
@@ -493,9 +495,11 @@ static hid_t open_mpio(const char *path, MPI_Comm comm, char *err, size_t errlen
     return file;
 }
 
-/* q->lres points into q itself for one named input: fix it up after every copy of a req. */
+/* q->lres (one named input) and q->ylres (automatic) point into q itself: fix them up after
+ * every copy of a req. */
 static void req_fix(req *q) {
     if (q->nin == 0 && q->inames) q->lres = q->lres1;
+    if (!q->ylname || !*q->ylname) q->ylres = q->ylres_auto;
 }
 
 static req make_req(const char *path, const dpt_h5names *n, int nclasses, char *err,
@@ -507,11 +511,13 @@ static req make_req(const char *path, const dpt_h5names *n, int nclasses, char *
              .lname = l,
              .lres = l && *l ? l : "lengths",
              .ylname = yl,
-             .ylres = yl && *yl ? yl : "y_lengths",
+             .ylres = yl,
              .nclasses = nclasses,
              .y_is_x = n->y_is_x,
              .err = err,
              .errlen = errlen};
+    snprintf(q.ylres_auto, sizeof q.ylres_auto, "%s_lengths", n->y ? n->y : "y");
+    req_fix(&q);
     if (n->ninputs == 1) { /* one named input: X of that name, lengths "<name>_lengths" */
         q.xname = n->inputs[0];
         q.lname = NULL;
@@ -529,6 +535,7 @@ static req make_req(const char *path, const dpt_h5names *n, int nclasses, char *
 int dpt_h5_inspect_ds(dpt_h5info *info, const char *path, const dpt_h5names *names, MPI_Comm comm,
                       char *err, size_t errlen) {
     req q = make_req(path, names, 0, err, errlen);
+    req_fix(&q); /* q's own buffers, after the copy */
     if (dpt_h5_check_file(path, err, errlen)) return -1;
     hid_t file = open_mpio(path, comm, err, errlen);
     if (file < 0) return -1;
@@ -898,6 +905,7 @@ static int read_block(dpt_shard *s, dsets *ds, hid_t file, int64_t lo, int64_t h
 int dpt_h5_read_shard_ds(dpt_shard *s, const char *path, const dpt_h5names *names, int64_t lo,
                          int64_t hi, int nclasses, MPI_Comm comm, char *err, size_t errlen) {
     req q = make_req(path, names, nclasses, err, errlen);
+    req_fix(&q); /* q's own buffers, after the copy */
     memset(s, 0, sizeof *s);
     if (dpt_h5_check_file(path, err, errlen)) return -1;
     hid_t file = open_mpio(path, comm, err, errlen);

@@ -120,8 +120,13 @@ typedef struct cand {
 } cand;
 
 static void keep_best(cand *best, int *nbest, int width, cand c) {
-    int i = *nbest < width ? (*nbest)++ : width - 1;
-    if (i == width - 1 && *nbest == width && best[i].score >= c.score) return;
+    int i;
+    if (*nbest < width) {
+        i = (*nbest)++;
+    } else {
+        if (best[width - 1].score >= c.score) return; /* not among the best */
+        i = width - 1;
+    }
     best[i] = c;
     for (; i > 0 && best[i - 1].score < best[i].score; i--) {
         cand tmp = best[i - 1];

@@ -15,7 +15,7 @@ PACKAGES=(build-essential cmake pkg-config libopenmpi-dev openmpi-bin libhdf5-op
 # Only for the tests: a single-node Slurm the job scripts in jobs/ are tested against
 # (tests/slurm; libpmix-dev holds the libpmix.so that srun --mpi=pmix loads), h5py for the
 # docs' Python snippets (tests/docs), and PyTorch, which every layer is compared with (tests/torch).
-TEST_PACKAGES=(slurmctld slurmd slurm-client munge libpmix-dev python3-h5py python3-torch)
+TEST_PACKAGES=(slurmctld slurmd slurm-client munge libpmix-dev python3-h5py python3-torch fortunes)
 JOBS=$(nproc 2>/dev/null || echo 2)
 
 say() { printf '== %s\n' "$*"; }

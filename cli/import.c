@@ -414,9 +414,9 @@ static int parse_args(imp_args *a, int argc, char **argv) {
 static int run_import(const imp_args *a, dpt_import_summary *s, dpt_import_summary *s2, char *err,
                       size_t errlen) {
     const char *out = a->pos[a->npos - 1];
+    /* NOLINTNEXTLINE(clang-analyzer-core.NonNullParamChecker): parse_args set fmt */
     if (!strcmp(a->fmt, "text"))
         return dpt_import_text(a->pos, a->npos - 1, out, &a->text, &a->io, s, s2, err, errlen);
-    /* NOLINTNEXTLINE(clang-analyzer-core.NonNullParamChecker): parse_args set fmt */
     if (!strcmp(a->fmt, "csv"))
         return dpt_import_csv(a->pos[0], out, &a->csv, &a->io, s, err, errlen);
     if (!strcmp(a->fmt, "images"))

@@ -43,32 +43,59 @@ dpt_dtype dpt_layer_input_dtype(const dpt_layer_type *t) {
     return dpt_layer_type_has(t, DPT_LAYER_INT_INPUT) ? DPT_I32 : DPT_F32;
 }
 
-static int check_dtype(const dpt_layer *l, const dpt_shape *in, char *err, size_t errlen) {
-    dpt_dtype want = dpt_layer_input_dtype(l->type);
+int dpt_layer_min_inputs(const dpt_layer_type *t) {
+    return t->min_inputs > 0 ? t->min_inputs : 1;
+}
+
+int dpt_layer_max_inputs(const dpt_layer_type *t) {
+    return t->max_inputs > 0 ? t->max_inputs : 1;
+}
+
+/* Input 0 is of the type's element type; every other input is float32. */
+static int check_dtype(const dpt_layer *l, const dpt_shape *in, int k, char *err, size_t errlen) {
+    dpt_dtype want = k == 0 ? dpt_layer_input_dtype(l->type) : DPT_F32;
     char buf[64];
     if (in->dtype == want) return 0;
     if (want == DPT_F32)
         return dpt_err(err, errlen,
-                       "%s reads float32 input; X holds int32 token ids: start the model with an "
-                       "embedding layer",
-                       l->type->name);
+                       "%s reads float32 input; %s holds int32 token ids: put an embedding layer "
+                       "in between",
+                       l->type->name, k == 0 ? "its input" : "another input");
     return dpt_err(err, errlen, "%s reads int32 token ids, got %s input", l->type->name,
                    dpt_shape_str(in, buf, sizeof buf));
 }
 
-int dpt_layer_build(dpt_layer *l, const dpt_shape *in, char *err, size_t errlen) {
-    DPT_ASSERT(l->type && in->rank >= 1 && in->rank <= DPT_SHAPE_MAX_RANK);
-    if (check_dtype(l, in, err, errlen)) return -1;
-    l->in_shape = *in;
-    l->in = dpt_shape_last(in);
-    l->steps_in = (int)dpt_shape_outer(in);
+int dpt_layer_build_n(dpt_layer *l, const dpt_shape *in, int n, char *err, size_t errlen) {
+    DPT_ASSERT(l->type && n >= 1 && n <= DPT_LAYER_MAX_INPUTS);
+    int lo = dpt_layer_min_inputs(l->type), hi = dpt_layer_max_inputs(l->type);
+    if (n < lo || n > hi) {
+        if (lo == hi)
+            return dpt_err(err, errlen, "%s takes %d input%s, got %d", l->type->name, lo,
+                           lo == 1 ? "" : "s", n);
+        return dpt_err(err, errlen, "%s takes %d to %d inputs, got %d", l->type->name, lo, hi, n);
+    }
+    for (int k = 0; k < n; k++) {
+        DPT_ASSERT(in[k].rank >= 1 && in[k].rank <= DPT_SHAPE_MAX_RANK);
+        if (check_dtype(l, &in[k], k, err, errlen)) return -1;
+        l->in_shapes[k] = in[k];
+    }
+    l->ninputs = n;
+    l->in_shape = in[0];
+    l->in = dpt_shape_last(&in[0]);
+    l->steps_in = (int)dpt_shape_outer(&in[0]);
+    l->state_size = 0;
     memset(&l->out_shape, 0, sizeof l->out_shape);
     if (l->type->build(l, err, errlen)) return -1;
     const dpt_shape *out = &l->out_shape;
     DPT_ASSERT(dpt_shape_check(out, NULL, 0) == 0 && out->dtype == DPT_F32);
+    DPT_ASSERT(l->state_size >= 0);
     l->out = dpt_shape_last(out);
     l->steps_out = (int)dpt_shape_outer(out);
     return 0;
+}
+
+int dpt_layer_build(dpt_layer *l, const dpt_shape *in, char *err, size_t errlen) {
+    return dpt_layer_build_n(l, in, 1, err, errlen);
 }
 
 size_t dpt_layer_piece_start(const dpt_layer *l, int p) {
@@ -100,10 +127,57 @@ static const dpt_key name_key = {.name = "name",
                                  .what = "a layer name",
                                  .help = "unique name in model files (default <type>_<i>)"};
 
+/* One name of `inputs` or `initial_state`: [start, end) of text, trimmed, into out. */
+static int graph_name(const char *key, const char *start, const char *end, char *out, char *err,
+                      size_t errlen) {
+    while (start < end && (*start == ' ' || *start == '\t')) start++;
+    while (end > start && (end[-1] == ' ' || end[-1] == '\t')) end--;
+    size_t n = (size_t)(end - start);
+    if (n == 0) return dpt_err(err, errlen, "%s: expected a layer or model input name, got ''", key);
+    if (n >= DPT_NAME_MAX)
+        return dpt_err(err, errlen, "%s: a name of %zu characters (expected at most %d)", key, n,
+                       DPT_NAME_MAX - 1);
+    memcpy(out, start, n);
+    out[n] = '\0';
+    return 0;
+}
+
+/* inputs: "a" or "[a, b, ...]" (the config reader renders a YAML list that way). */
+static int set_inputs(dpt_layer_spec *s, const char *text, char *err, size_t errlen) {
+    const char *p = text, *end = text + strlen(text);
+    if (*p == '[') {
+        if (end == p + 1 || end[-1] != ']')
+            return dpt_err(err, errlen, "inputs: expected a name or a list of names, got '%s'",
+                           text);
+        p++, end--;
+    }
+    s->ninputs = 0;
+    memset(s->inputs, 0, sizeof s->inputs);
+    while (p <= end) {
+        const char *comma = memchr(p, ',', (size_t)(end - p));
+        const char *stop = comma ? comma : end;
+        if (s->ninputs == DPT_LAYER_MAX_INPUTS)
+            return dpt_err(err, errlen, "inputs: more than %d names", DPT_LAYER_MAX_INPUTS);
+        if (graph_name("inputs", p, stop, s->inputs[s->ninputs], err, errlen)) return -1;
+        s->ninputs++;
+        p = stop + 1;
+    }
+    return 0;
+}
+
 int dpt_layer_spec_set(dpt_layer_spec *s, const char *key, const char *text, char *err,
                        size_t errlen) {
     char msg[768];
     const dpt_layer_type *t = dpt_layer_find(s->type);
+    if (strcmp(key, "inputs") == 0) return set_inputs(s, text ? text : "", err, errlen);
+    if (strcmp(key, "initial_state") == 0) {
+        if (!dpt_layer_type_has(t, DPT_LAYER_INITIAL_STATE))
+            return dpt_err(err, errlen, "initial_state: unknown key for a %s layer", s->type);
+        memset(s->initial_state, 0, sizeof s->initial_state);
+        if (!text || !text[0]) return 0;
+        return graph_name("initial_state", text, text + strlen(text), s->initial_state, err,
+                          errlen);
+    }
     if (strcmp(key, "name") == 0) {
         if (dpt_key_parse(&name_key, s, text, NULL, msg, sizeof msg))
             return dpt_err(err, errlen, "name: %s", msg);
@@ -131,6 +205,19 @@ int dpt_layer_spec_parse(dpt_layer_spec *s, const char *line, char *err, size_t 
     return 0;
 }
 
+/* "" (none), "a", or "[a, b]". */
+static void inputs_text(const dpt_layer_spec *s, char *buf, size_t n) {
+    size_t len = 0;
+    if (n) buf[0] = '\0';
+    if (s->ninputs == 1) {
+        snprintf(buf, n, "%s", s->inputs[0]);
+        return;
+    }
+    for (int k = 0; k < s->ninputs && len < n; k++)
+        len += (size_t)snprintf(buf + len, n - len, "%s%s", k ? ", " : "[", s->inputs[k]);
+    if (s->ninputs > 1 && len < n) snprintf(buf + len, n - len, "]");
+}
+
 void dpt_layer_spec_get(const dpt_layer_spec *s, const char *key, char *buf, size_t n) {
     const dpt_layer_type *t = dpt_layer_find(s->type);
     const dpt_key *k = t ? dpt_key_find(t->keys, t->nkeys, key) : NULL;
@@ -138,6 +225,10 @@ void dpt_layer_spec_get(const dpt_layer_spec *s, const char *key, char *buf, siz
         snprintf(buf, n, "%s", s->type);
     else if (strcmp(key, "name") == 0)
         snprintf(buf, n, "%s", s->name);
+    else if (strcmp(key, "initial_state") == 0)
+        snprintf(buf, n, "%s", s->initial_state);
+    else if (strcmp(key, "inputs") == 0)
+        inputs_text(s, buf, n);
     else if (k)
         dpt_key_format(k, s->args.bytes, buf, n);
     else if (n)

@@ -18,6 +18,7 @@
 #define DPT_MAX_STATES     2   /* batch_norm: moving_mean, moving_variance */
 #define DPT_LAYER_ARGS_MAX 192 /* bytes of a type's private arguments (checked by each type) */
 #define DPT_LAYER_KEYS_MAX 16  /* keys of one type, besides type and name */
+#define DPT_LAYER_MAX_INPUTS 8 /* inputs of one layer (a merge of up to 8 branches) */
 
 /* Layer type flags.  What a layer reads and writes is its in_shape / out_shape (its build
  * decides); the flags say what callers outside the model ask about a type:
@@ -33,6 +34,12 @@
  *   training step keeps the gradient allreduce off the communication thread
  *   (dpt_step_set_overlap), which would own MPI while backward reduces. */
 #define DPT_LAYER_CROSS_RANK 0x8u
+/* INITIAL_STATE: takes the config key initial_state (a recurrent layer): the model then gives it
+ *   one more input, after its `inputs`: the final state (dpt_layer.state_size floats per
+ *   sample) of the layer named there, which must have the same state_size.  Every layer whose
+ *   build sets state_size > 0 can be named there; the model asks for its state output only then
+ *   (dpt_layer_io.state). */
+#define DPT_LAYER_INITIAL_STATE 0x10u
 
 /* What the config says about one layer: the common fields, then the type's own arguments
  * (declared in its layer_<type>.c with their keys), stored inline so that specs copy with `=`.
@@ -42,6 +49,13 @@ typedef struct dpt_layer_spec {
     char type[32];           /* registry name: "dense", "activation", "dropout" */
     char name[DPT_NAME_MAX]; /* unique name in model files; "" = automatic "<type>_<i>" */
     int line;                /* line in the config file, 0 if unknown (for messages) */
+    /* The graph (docs/config.md "Models as graphs"): the layers or model inputs this layer
+     * reads, by name; ninputs 0 = the layer before it in the list (the first layer: the model's
+     * one input).  initial_state: the layer whose final state starts this one ("" = zeros;
+     * only types with DPT_LAYER_INITIAL_STATE). */
+    int ninputs;
+    char inputs[DPT_LAYER_MAX_INPUTS][DPT_NAME_MAX];
+    char initial_state[DPT_NAME_MAX];
     union {
         max_align_t align;
         unsigned char bytes[DPT_LAYER_ARGS_MAX];
@@ -100,12 +114,34 @@ typedef struct dpt_gemm_shape {
 typedef struct dpt_layer dpt_layer;
 typedef struct dpt_layer_type dpt_layer_type;
 
+/* What a layer with forward_n / backward_n reads and writes besides y and dy: its inputs
+ * (several for a merge, attention, or a recurrent layer with an initial state: that one comes
+ * last), their gradients and its final state.  Set up by the model for each call. */
+typedef struct dpt_layer_io {
+    int n;                                        /* inputs: l->ninputs */
+    const float *x[DPT_LAYER_MAX_INPUTS];         /* (B, in_shapes[k]); int32 ids read as
+                                                     (const int32_t *)(const void *)x[k] */
+    const int32_t *lengths[DPT_LAYER_MAX_INPUTS]; /* (B) valid steps on the first axis of input
+                                                     k, in [1, dim[0]]; NULL = all steps */
+    float *dx[DPT_LAYER_MAX_INPUTS]; /* backward: (B, in_shapes[k]) d loss / d x[k], written
+                                        (overwritten); NULL = not wanted (a model input) */
+    float *state;        /* forward: (B, state_size) the final state, NULL = nobody reads it */
+    const float *dstate; /* backward: (B, state_size) d loss / d final state; NULL = zero */
+} dpt_layer_io;
+
 struct dpt_layer {
     const dpt_layer_type *type;
     dpt_layer_spec spec;
     char name[DPT_NAME_MAX];
     int index;           /* position in the model */
-    dpt_shape in_shape;  /* per-sample input, e.g. (F), (T, F), (H, W, C); set by the model */
+    dpt_shape in_shape;  /* per-sample input, e.g. (F), (T, F), (H, W, C); set by the model;
+                            with several inputs the first (in_shapes[0]) */
+    int ninputs;         /* 1, or more for a type with forward_n; set by the model */
+    dpt_shape in_shapes[DPT_LAYER_MAX_INPUTS]; /* (ninputs) every input's shape */
+    int state_size;      /* floats per sample of the final state this layer can hand to
+                            another's initial_state (recurrent: H (rnn, gru) or 2H (lstm: h then
+                            c), times 2 when bidirectional, forward direction first); 0 = none;
+                            set by build */
     dpt_shape out_shape; /* per-sample output, float32; set by the type's build */
     /* Derived from the shapes (dpt_layer_build), for the kernels, which see a buffer as rows of
      * the last axis: in/out = the last dimension, steps_in/steps_out = the product of the others
@@ -160,6 +196,16 @@ struct dpt_layer_type {
      * forward saw. */
     void (*backward)(dpt_layer *l, const float *x, const float *y, const float *dy, float *dx,
                      int B, const dpt_step_ctx *ctx);
+    /* Types that take several inputs, or give a state: min..max inputs (0 = 1), and forward_n /
+     * backward_n, which the model calls instead of forward / backward (also with one input).
+     * ctx->lengths is io->lengths[0].  backward_n writes every io->dx[k] that is not NULL and
+     * adds parameter gradients like backward; with io->dstate it adds that gradient of the
+     * final state. */
+    int min_inputs, max_inputs;
+    void (*forward_n)(dpt_layer *l, const dpt_layer_io *io, float *y, int B,
+                      const dpt_step_ctx *ctx);
+    void (*backward_n)(dpt_layer *l, const dpt_layer_io *io, const float *y, const float *dy,
+                       int B, const dpt_step_ctx *ctx);
     /* Optional: the matrix products forward and backward of B samples run (the input gradient
      * only when l->index > 0: the first layer's is not computed), into g (DPT_LAYER_GEMMS_MAX);
      * returns how many.  NULL = none (elementwise layers). */
@@ -177,6 +223,11 @@ dpt_dtype dpt_layer_input_dtype(const dpt_layer_type *t);
  * sets in_shape and the derived in/steps_in, runs the type's build, checks its out_shape and
  * derives out/steps_out.  Returns 0, or -1 with the type's message (or the element type's). */
 int dpt_layer_build(dpt_layer *l, const dpt_shape *in, char *err, size_t errlen);
+/* The same for n inputs (in_shapes[0..n)); the count must be in the type's min..max. */
+int dpt_layer_build_n(dpt_layer *l, const dpt_shape *in, int n, char *err, size_t errlen);
+/* The type's input count range (min_inputs / max_inputs, 0 meaning 1). */
+int dpt_layer_min_inputs(const dpt_layer_type *t);
+int dpt_layer_max_inputs(const dpt_layer_type *t);
 
 /* Where piece p of a layer's grad_pieces pieces starts, in floats from its first gradient:
  * pieces are rows of its first tensor, the last piece also holds the tensors after it; p ==

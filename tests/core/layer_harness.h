@@ -4,6 +4,7 @@
 #define DPT_TESTS_LAYER_HARNESS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/layer.h"
 
@@ -36,6 +37,25 @@ void harness_make_shape(dpt_layer *l, const dpt_layer_spec *s, const dpt_shape *
  * For layers whose parameters, if any, are not what is checked; x is restored. */
 void harness_check_dx(dpt_layer *l, float *x, const float *r, int B, const dpt_step_ctx *ctx,
                       float h, double rtol, double atol);
+
+/* Several inputs (types with forward_n): build with dpt_layer_build_n for in (n). */
+int harness_build_n(dpt_layer *l, const dpt_layer_spec *s, const dpt_shape *in, int n, int index,
+                    char *err, size_t errlen);
+/* harness_build_n that must succeed, then buffers for B samples as harness_make. */
+void harness_make_n(dpt_layer *l, const dpt_layer_spec *s, const dpt_shape *in, int n, int index,
+                    int B);
+/* The io forward_n reads: x[k] (B, in_shapes[k]) for k < l->ninputs, lengths[k] (B) or NULL
+ * (lengths NULL: none at all), dx NULL (borrowed pointers). */
+dpt_layer_io harness_io(const dpt_layer *l, float *const *x, const int32_t *const *lengths);
+/* harness_check_dx for every input: central differences of sum(r * y) in each value of each
+ * x[k] against backward_n's dx[k] (every input's wanted), in a step whose ctx->lengths is
+ * lengths[0] as the model sets it.  x is restored. */
+void harness_check_dx_n(dpt_layer *l, float *const *x, const int32_t *const *lengths,
+                        const float *r, int B, float h, double rtol, double atol);
+/* The same for every parameter against what backward_n adds to l->grads (zeroed first);
+ * l->params is restored. */
+void harness_check_dparams_n(dpt_layer *l, float *const *x, const int32_t *const *lengths,
+                             const float *r, int B, float h, double rtol, double atol);
 /* Frees what harness_make allocated. */
 void harness_free(dpt_layer *l);
 

@@ -6,7 +6,9 @@
 # id), not drawn per rank, so the equality must hold with dropout on too.
 # MODE batchnorm adds a batch_norm layer: its statistics are the global batch's (reduced across
 # ranks), and its moving averages (compared with the parameters: they sit in /params) too.
-# Usage: equivalence.sh DPTRAIN MKDATA H5CMP MPIEXEC SRCDIR WORKROOT [plain|dropout|batchnorm]
+# MODE graph trains an encoder-decoder graph (token inputs with lengths, embeddings, a final
+# state passed on, attention, concatenate) instead.
+# Usage: equivalence.sh DPTRAIN MKDATA H5CMP MPIEXEC SRCDIR WORKROOT [plain|dropout|batchnorm|graph]
 . "$(dirname "$0")/lib.sh"
 MODE=${1:-plain}
 e2e_init "equivalence_$MODE"
@@ -14,6 +16,36 @@ DROPOUT=
 [ "$MODE" = dropout ] && DROPOUT="    - {type: dropout, rate: 0.3}"
 [ "$MODE" = batchnorm ] && DROPOUT="    - {type: batch_norm, momentum: 0.9}"
 
+if [ "$MODE" = graph ]; then
+    # A graph with two token inputs and their lengths, embeddings, state passing, attention
+    # over the encoder's padded steps and a concatenation (fan-out: the decoder's states feed
+    # both the attention and the concatenation; the encoder's, the attention and the state).
+    "$MKDATA" reverse "$WORK/data.h5" "$WORK/unused.h5" --n 203 --test-n 10 --min-len 3 \
+        --max-len 8 --tokens 6 --seed 5 >/dev/null || die "dpt_mkdata reverse failed"
+    cat >cfg.yaml <<CFG
+model:
+  inputs: [source, target_in]
+  layers:
+    - {type: embedding, name: src_emb, inputs: source, vocab_size: 10, dim: 6, padding_id: 0}
+    - {type: gru, name: encoder, units: 8, return_sequences: true}
+    - {type: embedding, name: tgt_emb, inputs: target_in, vocab_size: 10, dim: 6, padding_id: 0}
+    - {type: gru, name: decoder, units: 8, return_sequences: true, initial_state: encoder}
+    - {type: attention, name: attn, inputs: [decoder, encoder], score: general}
+    - {type: concatenate, inputs: [attn, decoder]}
+    - {type: dense, units: 10}
+loss: softmax_ce
+metrics: [accuracy]
+optimizer: {name: sgd, lr: 0.05}
+data:
+  train: $WORK/data.h5
+  normalize_x: false
+training:
+  epochs: 3
+  batch_size: 32
+  seed: 11
+  shuffle: true
+CFG
+else
 "$MKDATA" friedman1 "$WORK/data.h5" --n 203 --features 7 --seed 5 >/dev/null ||
     die "dpt_mkdata friedman1 failed"
 cat >cfg.yaml <<CFG
@@ -36,6 +68,7 @@ training:
   seed: 11
   shuffle: true
 CFG
+fi
 for np in 1 2 3 4; do
     run_logged "train$np.log" mpi "$np" "$DPTRAIN" train "$WORK/cfg.yaml" \
         --set "output.dir=$WORK/np$np" || die "training on $np ranks failed"

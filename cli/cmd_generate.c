@@ -51,7 +51,7 @@ static int number(const char *opt, const char *text, double lo, double hi, doubl
 /* 0, 1 for --help, -1 on a usage error. */
 static int parse(int argc, char **argv, gen_args *a) {
     *a = (gen_args){.length = 200, .beam = 1, .temperature = 1.0, .seed = 1};
-    double v;
+    double v = 0.0;
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
         if (!strcmp(o, "-h") || !strcmp(o, "--help")) {
@@ -92,6 +92,7 @@ static int parse(int argc, char **argv, gen_args *a) {
 
 /* The prompt as ids, fatal on invalid UTF-8; *n ids (malloc'd). */
 static int32_t *encode_prompt(const dpt_vocab *v, const char *prompt, int64_t *n) {
+    if (!prompt) dpt_fatal("--prompt: missing");
     size_t len = strlen(prompt), bad = 0;
     int64_t count = dpt_vocab_encode(v, prompt, len, NULL, 0, &bad);
     if (count < 0) dpt_fatal("--prompt: invalid UTF-8 at byte %zu; expected UTF-8 text", bad);
@@ -149,7 +150,7 @@ static void translate(dpt_model *m, const dpt_vocab *v, int k, const gen_args *a
     if (n < 1 || n > Tj)
         dpt_fatal("--prompt: %lld tokens; the model's input '%s' takes 1 to %d", (long long)n,
                   m->inputs[j].name, Tj);
-    int32_t *x = dpt_calloc(m->in_width * (size_t)(a->beam > 1 ? 1 : 1), sizeof *x);
+    int32_t *x = dpt_calloc(m->in_width, sizeof *x); /* (in_width): one packed row */
     memcpy(x + m->inputs[j].offset, src, (size_t)n * sizeof *x);
     x[m->inputs[k].offset] = v->start_id;
     int32_t lens[2];

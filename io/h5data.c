@@ -13,134 +13,10 @@
 #include <string.h>
 
 #include "core/util.h"
+#include "io/h5dset.h"
 #include "io/h5file.h"
+#include "io/h5inputs.h"
 #include "parallel/sampler.h"
-
-/* An open dataset and what inspection learnt about it. */
-typedef struct dset {
-    hid_t id; /* -1 when not open */
-    int ndim;
-    hsize_t dims[H5S_MAX_RANK]; /* (ndim) */
-    H5T_class_t cls;
-    size_t tsize;   /* bytes per element in the file */
-    bool unsig;     /* an unsigned integer type */
-    char type[32];  /* e.g. "float64", "int32", for messages */
-    char shape[96]; /* e.g. "3-D (10, 4, 2)", for messages */
-} dset;
-
-/* Comma-separated dataset names of the file, for "no such dataset" messages. */
-typedef struct listing {
-    char text[512];
-    size_t used;
-} listing;
-
-static herr_t list_one(hid_t group, const char *name, const H5L_info_t *info, void *data) {
-    listing *l = data;
-    if (info->type != H5L_TYPE_HARD) return 0;
-    hid_t obj = H5Oopen(group, name, H5P_DEFAULT);
-    if (obj < 0) return 0;
-    int is_dataset = H5Iget_type(obj) == H5I_DATASET;
-    H5Oclose(obj);
-    if (!is_dataset) return 0;
-    size_t room = sizeof l->text - l->used;
-    int n = snprintf(l->text + l->used, room, "%s%s", l->used ? ", " : "", name);
-    if (n < 0 || (size_t)n >= room) {
-        strcpy(l->text + sizeof l->text - 5, " ...");
-        return 1; /* stop: the list is long enough to be useful */
-    }
-    l->used += (size_t)n;
-    return 0;
-}
-
-static void list_datasets(hid_t file, listing *l) {
-    l->used = 0;
-    strcpy(l->text, "none");
-    H5Lvisit(file, H5_INDEX_NAME, H5_ITER_INC, list_one, l);
-}
-
-static void describe_type(hid_t type, char *buf, size_t len) {
-    size_t bits = H5Tget_size(type) * 8;
-    switch (H5Tget_class(type)) {
-    case H5T_INTEGER:
-        snprintf(buf, len, "%s%zu", H5Tget_sign(type) == H5T_SGN_NONE ? "uint" : "int", bits);
-        break;
-    case H5T_FLOAT:
-        snprintf(buf, len, "float%zu", bits);
-        break;
-    case H5T_STRING:
-        snprintf(buf, len, "strings");
-        break;
-    case H5T_COMPOUND:
-        snprintf(buf, len, "compound records");
-        break;
-    case H5T_ENUM:
-        snprintf(buf, len, "enum values");
-        break;
-    default:
-        snprintf(buf, len, "HDF5 type class %d", (int)H5Tget_class(type));
-        break;
-    }
-}
-
-static void describe_shape(dset *d) {
-    int n = snprintf(d->shape, sizeof d->shape, "%d-D (", d->ndim);
-    for (int i = 0; i < d->ndim && n > 0 && (size_t)n < sizeof d->shape; i++)
-        n += snprintf(d->shape + n, sizeof d->shape - (size_t)n, "%s%llu", i ? ", " : "",
-                      (unsigned long long)d->dims[i]);
-    if (n > 0 && (size_t)n < sizeof d->shape)
-        snprintf(d->shape + n, sizeof d->shape - (size_t)n, d->ndim ? ")" : "scalar)");
-}
-
-static void close_dset(dset *d) {
-    if (d->id >= 0) H5Dclose(d->id);
-    d->id = -1;
-}
-
-/* The object `name` of file opened when it is a dataset, else -1. */
-static hid_t open_if_dataset(hid_t file, const char *name) {
-    hid_t obj = H5Lexists(file, name, H5P_DEFAULT) > 0 ? H5Oopen(file, name, H5P_DEFAULT) : -1;
-    if (obj >= 0 && H5Iget_type(obj) != H5I_DATASET) {
-        H5Oclose(obj);
-        obj = -1;
-    }
-    return obj;
-}
-
-/* Opens dataset `name` (configured by `key`) and records its shape and type. */
-static int open_dset(dset *d, hid_t file, const char *path, const char *name, const char *key,
-                     char *err, size_t errlen) {
-    hid_t obj = open_if_dataset(file, name);
-    if (obj < 0) {
-        listing l;
-        list_datasets(file, &l);
-        return dpt_err(err, errlen, "%s: no dataset '%s' (%s); datasets in the file: %s", path,
-                       name, key, l.text);
-    }
-    d->id = obj;
-    hid_t space = H5Dget_space(obj), type = H5Dget_type(obj);
-    d->ndim = H5Sget_simple_extent_dims(space, d->dims, NULL);
-    d->cls = H5Tget_class(type);
-    d->tsize = H5Tget_size(type);
-    d->unsig = d->cls == H5T_INTEGER && H5Tget_sign(type) == H5T_SGN_NONE;
-    describe_type(type, d->type, sizeof d->type);
-    describe_shape(d);
-    H5Tclose(type);
-    H5Sclose(space);
-    return 0;
-}
-
-static bool is_float(const dset *d) {
-    return d->cls == H5T_FLOAT && (d->tsize == 4 || d->tsize == 8);
-}
-
-static bool is_int(const dset *d) {
-    return d->cls == H5T_INTEGER;
-}
-
-/* 8-bit unsigned X holds pixels (docs/data.md): other integer X holds token ids. */
-static bool is_u8(const dset *d) {
-    return is_int(d) && d->tsize == 1 && d->unsig;
-}
 
 #define DPT_H5_LNAME 96 /* "<input name>_lengths" */
 
@@ -162,8 +38,9 @@ typedef struct req {
 
 /* The datasets of one file; ndim and dims stay valid after close_all. */
 typedef struct dsets {
-    dset x, y, l, yl;
-    dset xin[DPT_H5_MAX_INPUTS], lin[DPT_H5_MAX_INPUTS]; /* several inputs: each and its lengths */
+    dpt_h5dset x, y, l, yl;
+    dpt_h5dset xin[DPT_H5_MAX_INPUTS],
+        lin[DPT_H5_MAX_INPUTS]; /* several inputs: each and its lengths */
 } dsets;
 
 static dsets dsets_closed(void) {
@@ -175,34 +52,23 @@ static dsets dsets_closed(void) {
 }
 
 static void close_all(dsets *ds) {
-    close_dset(&ds->x);
-    close_dset(&ds->y);
-    close_dset(&ds->l);
-    close_dset(&ds->yl);
-    for (int k = 0; k < DPT_H5_MAX_INPUTS; k++) close_dset(&ds->xin[k]), close_dset(&ds->lin[k]);
-}
-
-/* Rows of one chunk of a chunked dataset, else 0. */
-static int64_t chunk_rows(hid_t dataset) {
-    hid_t dcpl = H5Dget_create_plist(dataset);
-    hsize_t dims[H5S_MAX_RANK];
-    int64_t rows = 0;
-    if (dcpl >= 0 && H5Pget_layout(dcpl) == H5D_CHUNKED &&
-        H5Pget_chunk(dcpl, H5S_MAX_RANK, dims) > 0)
-        rows = (int64_t)dims[0];
-    if (dcpl >= 0) H5Pclose(dcpl);
-    return rows;
+    dpt_h5dset_close(&ds->x);
+    dpt_h5dset_close(&ds->y);
+    dpt_h5dset_close(&ds->l);
+    dpt_h5dset_close(&ds->yl);
+    for (int k = 0; k < DPT_H5_MAX_INPUTS; k++)
+        dpt_h5dset_close(&ds->xin[k]), dpt_h5dset_close(&ds->lin[k]);
 }
 
 /* Whether X has a time axis that lengths can describe: float (N, T, F), integer (N, T) or
  * (N, T, F). */
-static bool x_timed(const dset *x) {
-    return x->ndim == 3 || (is_int(x) && !is_u8(x) && x->ndim == 2);
+static bool x_timed(const dpt_h5dset *x) {
+    return x->ndim == 3 || (dpt_h5dset_is_int(x) && !dpt_h5dset_is_u8(x) && x->ndim == 2);
 }
 
 /* X's per-sample dimensions: each in [1, INT_MAX], at most INT_MAX values per row (layers index
  * a row with int). */
-static int check_x_dims(const dset *d, const req *q) {
+static int check_x_dims(const dpt_h5dset *d, const req *q) {
     const char *path = q->path, *name = q->xname;
     unsigned long long size = 1;
     for (int i = 1; i < d->ndim; i++) {
@@ -233,14 +99,14 @@ static int check_x_dims(const dset *d, const req *q) {
 }
 
 /* X: (N, F), (N, T, F) or (N, H, W, C) floats, or integer token ids of rank 2-4. */
-static int check_x(const dset *d, const req *q, dpt_h5info *info) {
+static int check_x(const dpt_h5dset *d, const req *q, dpt_h5info *info) {
     const char *path = q->path, *name = q->xname;
     if (d->ndim < 2 || d->ndim > 4)
         return dpt_err(q->err, q->errlen,
                        "%s: dataset '%s': expected a 2-D dataset (N, F), a 3-D dataset (N, T, F) "
                        "or a 4-D dataset (N, H, W, C), found %s",
                        path, name, d->shape);
-    if (!is_float(d) && !is_int(d))
+    if (!dpt_h5dset_is_float(d) && !dpt_h5dset_is_int(d))
         return dpt_err(q->err, q->errlen,
                        "%s: dataset '%s': expected float32 or float64 values (or integer token "
                        "ids), found %s",
@@ -249,10 +115,10 @@ static int check_x(const dset *d, const req *q, dpt_h5info *info) {
     dpt_shape *xs = &info->x_shape;
     xs->rank = d->ndim - 1;
     for (int i = 0; i < xs->rank; i++) xs->dim[i] = (int)d->dims[i + 1];
-    info->x_u8 = is_u8(d); /* pixels: read as float32 value / 255 */
-    xs->dtype = is_int(d) && !info->x_u8 ? DPT_I32 : DPT_F32;
+    info->x_u8 = dpt_h5dset_is_u8(d); /* pixels: read as float32 value / 255 */
+    xs->dtype = dpt_h5dset_is_int(d) && !info->x_u8 ? DPT_I32 : DPT_F32;
     info->n = (int64_t)d->dims[0];
-    info->x_chunk_rows = chunk_rows(d->id);
+    info->x_chunk_rows = dpt_h5dset_chunk_rows(d->id);
     bool ids = xs->dtype == DPT_I32 && xs->rank == 1; /* (T) token ids, one per step */
     info->T = ids ? xs->dim[0] : (int)dpt_shape_outer(xs);
     info->F = ids ? 1 : dpt_shape_last(xs);
@@ -263,7 +129,7 @@ static int check_x(const dset *d, const req *q, dpt_h5info *info) {
 /* y with a time axis: (N, T_out) labels or (N, T_out, K) floats.  T_out is the model's output
  * length: X's T for many-to-many on X's time axis, anything for a new time axis (one-to-many,
  * sequence to sequence); the model check compares it (train/eval.h). */
-static int check_y_steps(const dset *d, const req *q, dpt_h5info *info) {
+static int check_y_steps(const dpt_h5dset *d, const req *q, dpt_h5info *info) {
     if (d->dims[1] < 1 || d->dims[1] > INT_MAX)
         return dpt_err(q->err, q->errlen,
                        "%s: dataset '%s': expected 1 to %d time steps, "
@@ -275,7 +141,7 @@ static int check_y_steps(const dset *d, const req *q, dpt_h5info *info) {
 
 /* Image targets (N, H, W, K) float: one per pixel (a reconstruction, a segmentation map); rows
  * of H x W steps of K values. */
-static int check_y_image(const dset *d, const req *q, dpt_h5info *info) {
+static int check_y_image(const dpt_h5dset *d, const req *q, dpt_h5info *info) {
     if ((int64_t)d->dims[0] != info->n)
         return dpt_err(q->err, q->errlen, "%s: %s has %" PRId64 " rows but %s has %llu", q->path,
                        q->xname, info->n, q->yname, (unsigned long long)d->dims[0]);
@@ -298,10 +164,10 @@ static int check_y_image(const dset *d, const req *q, dpt_h5info *info) {
     return 0;
 }
 
-static int check_y(const dset *d, const req *q, dpt_h5info *info) {
+static int check_y(const dpt_h5dset *d, const req *q, dpt_h5info *info) {
     info->has_y = true;
-    info->labels = is_int(d) && (d->ndim == 1 || d->ndim == 2);
-    bool floats = is_float(d) && d->ndim >= 1 && d->ndim <= 4;
+    info->labels = dpt_h5dset_is_int(d) && (d->ndim == 1 || d->ndim == 2);
+    bool floats = dpt_h5dset_is_float(d) && d->ndim >= 1 && d->ndim <= 4;
     if (!info->labels && !floats)
         return dpt_err(q->err, q->errlen,
                        "%s: dataset '%s': expected (N) or (N, T) integer labels, or (N, K), "
@@ -329,13 +195,13 @@ static int check_y(const dset *d, const req *q, dpt_h5info *info) {
     return 0;
 }
 
-static int check_lengths(const dset *d, const dset *x, const req *q, dpt_h5info *info) {
+static int check_lengths(const dpt_h5dset *d, const dpt_h5dset *x, const req *q, dpt_h5info *info) {
     if (!x_timed(x))
         return dpt_err(q->err, q->errlen,
                        "%s: dataset '%s' (data.lengths): sequence lengths need a 3-D %s "
                        "(N, T, F), but %s is %s",
                        q->path, q->lres, q->xname, q->xname, x->shape);
-    if (d->ndim != 1 || !is_int(d))
+    if (d->ndim != 1 || !dpt_h5dset_is_int(d))
         return dpt_err(q->err, q->errlen,
                        "%s: dataset '%s': expected (N) integer sequence lengths, found %s %s",
                        q->path, q->lres, d->shape, d->type);
@@ -347,13 +213,13 @@ static int check_lengths(const dset *d, const dset *x, const req *q, dpt_h5info 
 }
 
 /* y's lengths: (N) integer, for per-step y. */
-static int check_y_lengths(const dset *d, const req *q, dpt_h5info *info) {
+static int check_y_lengths(const dpt_h5dset *d, const req *q, dpt_h5info *info) {
     if (info->y_shape.rank != 2)
         return dpt_err(q->err, q->errlen,
                        "%s: dataset '%s' (data.y_lengths): target lengths need per-step targets "
                        "%s (N, T_out, K) or (N, T_out), but %s is one target per sample",
                        q->path, q->ylres, q->yname, q->yname);
-    if (d->ndim != 1 || !is_int(d))
+    if (d->ndim != 1 || !dpt_h5dset_is_int(d))
         return dpt_err(q->err, q->errlen,
                        "%s: dataset '%s': expected (N) integer target lengths, found %s %s",
                        q->path, q->ylres, d->shape, d->type);
@@ -366,27 +232,28 @@ static int check_y_lengths(const dset *d, const req *q, dpt_h5info *info) {
 
 /* A named lengths dataset must exist; the default one is used when present and X has steps
  * (for plain vectors a dataset called "lengths" is just another column of the user's). */
-static int open_lengths(dset *l, const dset *x, hid_t file, const req *q, dpt_h5info *info) {
+static int open_lengths(dpt_h5dset *l, const dpt_h5dset *x, hid_t file, const req *q,
+                        dpt_h5info *info) {
     if (!q->lname || !*q->lname) {
         if (!x_timed(x)) return 0;
-        hid_t obj = open_if_dataset(file, q->lres);
+        hid_t obj = dpt_h5_open_if_dataset(file, q->lres);
         if (obj < 0) return 0;
         H5Oclose(obj);
     }
-    if (open_dset(l, file, q->path, q->lres, "data.lengths", q->err, q->errlen)) return -1;
+    if (dpt_h5dset_open(l, file, q->path, q->lres, "data.lengths", q->err, q->errlen)) return -1;
     return check_lengths(l, x, q, info);
 }
 
 /* The same for y's lengths: the default "<y>_lengths" ("y_lengths" for y) when present and y is
  * per step. */
-static int open_y_lengths(dset *l, hid_t file, const req *q, dpt_h5info *info) {
+static int open_y_lengths(dpt_h5dset *l, hid_t file, const req *q, dpt_h5info *info) {
     if (!q->ylname || !*q->ylname) {
         if (info->y_shape.rank != 2) return 0;
-        hid_t obj = open_if_dataset(file, q->ylres);
+        hid_t obj = dpt_h5_open_if_dataset(file, q->ylres);
         if (obj < 0) return 0;
         H5Oclose(obj);
     }
-    if (open_dset(l, file, q->path, q->ylres, "data.y_lengths", q->err, q->errlen)) return -1;
+    if (dpt_h5dset_open(l, file, q->path, q->ylres, "data.y_lengths", q->err, q->errlen)) return -1;
     return check_y_lengths(l, q, info);
 }
 
@@ -408,7 +275,7 @@ static int inspect_input(dpt_h5info *info, dsets *ds, hid_t file, const req *q, 
     snprintf(lname, sizeof lname, "%s_lengths", q->inames[k]);
     qk.lname = lname;
     qk.lres = lname;
-    if (open_dset(&ds->xin[k], file, q->path, qk.xname, "model.inputs", q->err, q->errlen) ||
+    if (dpt_h5dset_open(&ds->xin[k], file, q->path, qk.xname, "model.inputs", q->err, q->errlen) ||
         check_x(&ds->xin[k], &qk, &one))
         return -1;
     if (k > 0 && one.n != info->n)
@@ -417,11 +284,11 @@ static int inspect_input(dpt_h5info *info, dsets *ds, hid_t file, const req *q, 
     info->n = one.n;
     info->in_shapes[k] = one.x_shape;
     info->in_u8[k] = one.x_u8;
-    hid_t obj = x_timed(&ds->xin[k]) ? open_if_dataset(file, lname) : -1;
+    hid_t obj = x_timed(&ds->xin[k]) ? dpt_h5_open_if_dataset(file, lname) : -1;
     if (obj < 0) return 0;
     H5Oclose(obj);
     one.n = info->n;
-    if (open_dset(&ds->lin[k], file, q->path, lname, "model.inputs", q->err, q->errlen) ||
+    if (dpt_h5dset_open(&ds->lin[k], file, q->path, lname, "model.inputs", q->err, q->errlen) ||
         check_lengths(&ds->lin[k], &ds->xin[k], &qk, &one))
         return -1;
     info->in_lengths[k] = true;
@@ -449,7 +316,7 @@ static int inspect_inputs(dpt_h5info *info, dsets *ds, hid_t file, const req *q)
     info->T = 1;
     info->F = (int)width;
     info->y_steps = 1;
-    info->x_chunk_rows = chunk_rows(ds->xin[0].id);
+    info->x_chunk_rows = dpt_h5dset_chunk_rows(ds->xin[0].id);
     return 0;
 }
 
@@ -458,8 +325,8 @@ static int inspect_open(dpt_h5info *info, dsets *ds, hid_t file, const req *q) {
     memset(info, 0, sizeof *info);
     if (q->nin > 1) {
         if (inspect_inputs(info, ds, file, q)) return -1;
-    } else if (open_dset(&ds->x, file, q->path, q->xname, q->inames ? "model.inputs" : "data.x",
-                         q->err, q->errlen) ||
+    } else if (dpt_h5dset_open(&ds->x, file, q->path, q->xname,
+                               q->inames ? "model.inputs" : "data.x", q->err, q->errlen) ||
                check_x(&ds->x, q, info)) {
         return -1;
     }
@@ -468,9 +335,9 @@ static int inspect_open(dpt_h5info *info, dsets *ds, hid_t file, const req *q) {
             return dpt_err(q->err, q->errlen,
                            "%s: data.target: input needs one model input, the model has %d",
                            q->path, q->nin);
-        return q->yname &&
-                       (open_dset(&ds->y, file, q->path, q->yname, "data.y", q->err, q->errlen) ||
-                        check_y(&ds->y, q, info) || open_y_lengths(&ds->yl, file, q, info))
+        return q->yname && (dpt_h5dset_open(&ds->y, file, q->path, q->yname, "data.y", q->err,
+                                            q->errlen) ||
+                            check_y(&ds->y, q, info) || open_y_lengths(&ds->yl, file, q, info))
                    ? -1
                    : 0;
     }
@@ -478,8 +345,9 @@ static int inspect_open(dpt_h5info *info, dsets *ds, hid_t file, const req *q) {
         info->ninputs = 1;
         info->in_shapes[0] = info->x_shape;
     }
-    if (q->yname && (open_dset(&ds->y, file, q->path, q->yname, "data.y", q->err, q->errlen) ||
-                     check_y(&ds->y, q, info)))
+    if (q->yname &&
+        (dpt_h5dset_open(&ds->y, file, q->path, q->yname, "data.y", q->err, q->errlen) ||
+         check_y(&ds->y, q, info)))
         return -1;
     if (q->y_is_x) target_input(info);
     if (open_lengths(&ds->l, &ds->x, file, q, info)) return -1;
@@ -557,40 +425,8 @@ int dpt_h5_inspect(dpt_h5info *info, const char *path, const char *xname, const 
     return dpt_h5_inspect_seq(info, path, xname, yname, NULL, comm, err, errlen);
 }
 
-/* Rows [row0, row0 + nrows) of d (all of each row's other dimensions) into buf as memtype.
- * Collective through MPI-IO when `collective`: a rank with no rows still takes part, with empty
- * selections. */
-static int read_rows_io(const dset *d, hid_t memtype, int64_t row0, int64_t nrows, void *buf,
-                        bool collective) {
-    hsize_t start[H5S_MAX_RANK] = {(hsize_t)row0}, count[H5S_MAX_RANK] = {(hsize_t)nrows};
-    for (int i = 1; i < d->ndim; i++) count[i] = d->dims[i];
-    hid_t fspace = H5Dget_space(d->id), mspace;
-    int64_t dummy; /* HDF5 wants a buffer even for an empty selection */
-    if (nrows > 0) {
-        H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL);
-        mspace = H5Screate_simple(d->ndim, count, NULL);
-    } else {
-        H5Sselect_none(fspace);
-        mspace = H5Scopy(fspace);
-        buf = &dummy;
-    }
-    hid_t dxpl = H5Pcreate(H5P_DATASET_XFER);
-    if (collective) H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE);
-    herr_t status = H5Dread(d->id, memtype, mspace, fspace, dxpl, buf);
-    H5Pclose(dxpl);
-    H5Sclose(mspace);
-    H5Sclose(fspace);
-    return status < 0 ? -1 : 0;
-}
-
-static int read_rows(const dset *d, hid_t memtype, int64_t row0, int64_t nrows, void *buf) {
-    return read_rows_io(d, memtype, row0, nrows, buf, true);
-}
-
-/* float64 values beyond the float32 range arrive here as Inf too, hence the hint. */
-static const char *nonfinite_name(float a) {
-    if (isnan(a)) return "NaN";
-    return a > 0 ? "Inf (or beyond the float32 range)" : "-Inf (or beyond the float32 range)";
+static int read_rows(const dpt_h5dset *d, hid_t memtype, int64_t row0, int64_t nrows, void *buf) {
+    return dpt_h5dset_read_rows(d, memtype, row0, nrows, buf, true);
 }
 
 /* A buffer (rows, steps, cols) as read from a dataset; timed when the dataset has a time axis,
@@ -602,32 +438,19 @@ typedef struct grid {
     const char *col;
 } grid;
 
-/* Whether n floats are all finite: an exponent of all ones is Inf or NaN.  A branch-free
- * reduction the compiler vectorises; the slow search below runs only when it fails. */
-static bool all_finite(const float *v, int64_t n) {
-    uint32_t bad = 0;
-#pragma omp simd reduction(| : bad)
-    for (int64_t i = 0; i < n; i++) {
-        uint32_t u;
-        memcpy(&u, v + i, sizeof u); /* the float's bits */
-        bad |= (u & 0x7f800000u) == 0x7f800000u;
-    }
-    return bad == 0;
-}
-
 static int check_finite(const float *v, const grid *g, int64_t row0, const char *name,
                         const req *q) {
     int64_t per_row = (int64_t)g->steps * g->cols;
-    if (all_finite(v, g->rows * per_row)) return 0;
+    if (dpt_h5_all_finite(v, g->rows * per_row)) return 0;
     for (int64_t i = 0; i < g->rows * per_row; i++) {
         if (isfinite(v[i])) continue;
         int64_t r = row0 + i / per_row;
         int t = (int)(i % per_row / g->cols), j = (int)(i % g->cols);
         if (g->timed)
             return dpt_err(q->err, q->errlen, "%s: %s row %" PRId64 ", step %d, %s %d: %s", q->path,
-                           name, r, t, g->col, j, nonfinite_name(v[i]));
+                           name, r, t, g->col, j, dpt_h5_nonfinite_name(v[i]));
         return dpt_err(q->err, q->errlen, "%s: %s row %" PRId64 ", column %d: %s", q->path, name, r,
-                       j, nonfinite_name(v[i]));
+                       j, dpt_h5_nonfinite_name(v[i]));
     }
     return 0;
 }
@@ -704,112 +527,6 @@ static hid_t x_memtype(const dpt_h5info *in) {
     return dpt_h5info_x_ids(in) ? H5T_NATIVE_INT32 : H5T_NATIVE_FLOAT;
 }
 
-/* ---- several inputs: each dataset read into its columns of the packed rows ---- */
-
-/* Input k's steps along its first axis: what a row without a lengths dataset is valid for. */
-static int input_steps(const dpt_h5info *in, int k) {
-    const dpt_shape *sh = &in->in_shapes[k];
-    return sh->rank >= 2 || sh->dtype == DPT_I32 ? sh->dim[0] : 1;
-}
-
-static size_t input_offset(const dpt_h5info *in, int k) {
-    size_t off = 0;
-    for (int j = 0; j < k; j++) off += dpt_shape_size(&in->in_shapes[j]);
-    return off;
-}
-
-/* Rows [row0, row0 + nrows) of input k into columns [off, off + size) of buf (nrows, width). */
-static int read_input_rows(const dset *d, const dpt_h5info *in, int k, int64_t row0, int64_t nrows,
-                           void *buf, bool collective) {
-    size_t width = dpt_h5info_x_width(in), off = input_offset(in, k);
-    size_t size = dpt_shape_size(&in->in_shapes[k]);
-    hsize_t start[H5S_MAX_RANK] = {(hsize_t)row0}, count[H5S_MAX_RANK] = {(hsize_t)nrows};
-    for (int i = 1; i < d->ndim; i++) count[i] = d->dims[i];
-    hsize_t mdims[2] = {(hsize_t)(nrows > 0 ? nrows : 1), width};
-    hsize_t mstart[2] = {0, off}, mcount[2] = {(hsize_t)nrows, size};
-    hid_t fspace = H5Dget_space(d->id), mspace = H5Screate_simple(2, mdims, NULL);
-    int64_t dummy[2];
-    if (nrows > 0) {
-        H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL);
-        H5Sselect_hyperslab(mspace, H5S_SELECT_SET, mstart, NULL, mcount, NULL);
-    } else {
-        H5Sselect_none(fspace);
-        H5Sselect_none(mspace);
-        buf = dummy;
-    }
-    hid_t dxpl = H5Pcreate(H5P_DATASET_XFER);
-    if (collective) H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE);
-    hid_t memtype = in->in_shapes[k].dtype == DPT_I32 ? H5T_NATIVE_INT32 : H5T_NATIVE_FLOAT;
-    herr_t status = H5Dread(d->id, memtype, mspace, fspace, dxpl, buf);
-    H5Pclose(dxpl);
-    H5Sclose(mspace);
-    H5Sclose(fspace);
-    return status < 0 ? -1 : 0;
-}
-
-/* Every input's rows, and its lengths (read into raw, (nin, nrows) int64). */
-static int read_inputs(const dsets *ds, const dpt_h5info *in, int64_t row0, int64_t n, float *x,
-                       int64_t *raw, bool collective) {
-    int bad = 0;
-    for (int k = 0; k < in->ninputs; k++) {
-        bad |= read_input_rows(&ds->xin[k], in, k, row0, n, x, collective);
-        if (in->in_lengths[k])
-            bad |= read_rows_io(&ds->lin[k], H5T_NATIVE_INT64, row0, n, raw + (size_t)k * n,
-                                collective);
-    }
-    return bad;
-}
-
-/* uint8 inputs scaled, lengths narrowed into (nrows, ninputs). */
-static int finish_inputs(dpt_shard *s, const int64_t *raw, const req *q) {
-    const dpt_h5info *in = &s->info;
-    size_t width = dpt_h5info_x_width(in);
-    int nin = in->ninputs;
-    for (int k = 0; k < nin; k++) {
-        size_t off = input_offset(in, k), size = dpt_shape_size(&in->in_shapes[k]);
-        if (in->in_u8[k])
-            for (int64_t r = 0; r < s->nrows; r++)
-                for (size_t j = 0; j < size; j++)
-                    s->x[(size_t)r * width + off + j] = s->x[(size_t)r * width + off + j] / 255.0f;
-        int T = input_steps(in, k);
-        for (int64_t r = 0; r < s->nrows; r++) {
-            int64_t v = in->in_lengths[k] ? raw[(size_t)k * (size_t)s->nrows + (size_t)r] : T;
-            if (v < 1 || v > T)
-                return dpt_err(q->err, q->errlen,
-                               "%s: %s_lengths row %" PRId64 ": %" PRId64 " is outside [1, %d]",
-                               q->path, q->inames[k], s->row0 + r, v, T);
-            s->lengths[(size_t)r * (size_t)nin + (size_t)k] = (int32_t)v;
-        }
-    }
-    return 0;
-}
-
-/* Token ids >= 0 and floats finite, input by input. */
-static int check_inputs(const dpt_shard *s, const req *q) {
-    const dpt_h5info *in = &s->info;
-    size_t width = dpt_h5info_x_width(in);
-    for (int k = 0; k < in->ninputs; k++) {
-        size_t off = input_offset(in, k), size = dpt_shape_size(&in->in_shapes[k]);
-        bool ids = in->in_shapes[k].dtype == DPT_I32;
-        for (int64_t r = 0; r < s->nrows; r++) {
-            const float *row = s->x + (size_t)r * width + off; /* (size) */
-            for (size_t j = 0; j < size; j++) {
-                int32_t id;
-                memcpy(&id, row + j, sizeof id);
-                if (ids ? id >= 0 : isfinite(row[j])) continue;
-                if (ids)
-                    return dpt_err(q->err, q->errlen,
-                                   "%s: %s row %" PRId64 ", position %zu: token id %d is "
-                                   "negative, expected >= 0",
-                                   q->path, q->inames[k], s->row0 + r, j, id);
-                return dpt_err(q->err, q->errlen, "%s: %s row %" PRId64 ", value %zu: %s", q->path,
-                               q->inames[k], s->row0 + r, j, nonfinite_name(row[j]));
-            }
-        }
-    }
-    return 0;
-}
-
 /* Every collective read happens whatever failed before, so no rank is left waiting. */
 static int read_data(dpt_shard *s, const dsets *ds, const req *q) {
     const dpt_h5info *in = &s->info;
@@ -821,7 +538,7 @@ static int read_data(dpt_shard *s, const dsets *ds, const req *q) {
     if (multi) {
         rl.x = dpt_calloc((size_t)(n * in->ninputs + 1), sizeof *rl.x);
         s->lengths = dpt_calloc((size_t)(n * in->ninputs + 1), sizeof *s->lengths);
-        bad = read_inputs(ds, in, s->row0, n, s->x, rl.x, true);
+        bad = dpt_h5in_read(ds->xin, ds->lin, in, s->row0, n, s->x, rl.x, true);
     } else {
         bad = read_rows(&ds->x, x_memtype(in), s->row0, n, s->x);
     }
@@ -847,7 +564,7 @@ static int read_data(dpt_shard *s, const dsets *ds, const req *q) {
     if (bad)
         rc = dpt_err(q->err, q->errlen, "%s: reading rows [%" PRId64 ", %" PRId64 ") failed",
                      q->path, s->row0, s->row0 + n);
-    if (rc == 0 && multi) rc = finish_inputs(s, rl.x, q);
+    if (rc == 0 && multi) rc = dpt_h5in_finish(s, rl.x, q->path, q->inames, q->err, q->errlen);
     if (rc == 0 && !multi) scale_u8(s->x, in, n);
     if (rc == 0) rc = narrow_all_lengths(s, &(raw_lengths){multi ? NULL : rl.x, rl.y}, q);
     if (rc == 0 && raw) rc = narrow_labels(s, raw, ds->y.ndim == 2, q);
@@ -876,7 +593,7 @@ static int check_values(const dpt_shard *s, const dsets *ds, const req *q) {
     const dpt_h5info *in = &s->info;
     grid gx = {s->nrows, in->T, in->F, ds->x.ndim == 3, "feature"};
     if (in->ninputs > 1) {
-        if (check_inputs(s, q)) return -1;
+        if (dpt_h5in_check(s, q->path, q->inames, q->err, q->errlen)) return -1;
     } else if (dpt_h5info_x_ids(in) ? check_ids(s, q)
                                     : check_finite(s->x, &gx, s->row0, q->xname, q)) {
         return -1;
@@ -990,20 +707,20 @@ int dpt_h5rows_read(dpt_h5rows *r, int64_t row0, int64_t n, dpt_shard *s, char *
     s->row0 = row0;
     s->nrows = n;
     bool multi = in->ninputs > 1;
-    int bad = multi ? read_inputs(&r->ds, in, row0, n, s->x, r->rl.x, false)
-                    : read_rows_io(&r->ds.x, x_memtype(in), row0, n, s->x, false);
+    int bad = multi ? dpt_h5in_read(r->ds.xin, r->ds.lin, in, row0, n, s->x, r->rl.x, false)
+                    : dpt_h5dset_read_rows(&r->ds.x, x_memtype(in), row0, n, s->x, false);
     if (in->has_y && in->labels)
-        bad |= read_rows_io(&r->ds.y, H5T_NATIVE_INT64, row0, n, r->raw, false);
+        bad |= dpt_h5dset_read_rows(&r->ds.y, H5T_NATIVE_INT64, row0, n, r->raw, false);
     else if (in->has_y)
-        bad |= read_rows_io(&r->ds.y, H5T_NATIVE_FLOAT, row0, n, s->y, false);
+        bad |= dpt_h5dset_read_rows(&r->ds.y, H5T_NATIVE_FLOAT, row0, n, s->y, false);
     if (in->has_lengths && !multi)
-        bad |= read_rows_io(&r->ds.l, H5T_NATIVE_INT64, row0, n, r->rl.x, false);
+        bad |= dpt_h5dset_read_rows(&r->ds.l, H5T_NATIVE_INT64, row0, n, r->rl.x, false);
     if (in->has_y_lengths)
-        bad |= read_rows_io(&r->ds.yl, H5T_NATIVE_INT64, row0, n, r->rl.y, false);
+        bad |= dpt_h5dset_read_rows(&r->ds.yl, H5T_NATIVE_INT64, row0, n, r->rl.y, false);
     if (bad)
         return dpt_err(err, errlen, "%s: reading rows [%" PRId64 ", %" PRId64 ") failed", q.path,
                        row0, row0 + n);
-    if (multi && finish_inputs(s, r->rl.x, &q)) return -1;
+    if (multi && dpt_h5in_finish(s, r->rl.x, q.path, q.inames, err, errlen)) return -1;
     if (!multi) scale_u8(s->x, in, n);
     raw_lengths rl = {in->has_lengths && !multi ? r->rl.x : NULL,
                       in->has_y_lengths ? r->rl.y : NULL};

@@ -102,7 +102,8 @@ static void report_model(const dpt_trainer *t) {
              dpt_world.size, dpt_world.size > 1 ? "s" : "", t->threads, t->threads > 1 ? "s" : "",
              dpt_blas_arch(), dpt_blas_arch_reason());
     char sh[96];
-    if (m->ninputs > 1)
+    bool named = m->ninputs > 1 || strcmp(m->inputs[0].name, "input") != 0;
+    if (named)
         for (int k = 0; k < m->ninputs; k++)
             dpt_log0("%s%s%s", k ? " + " : "model: ", m->inputs[k].name,
                      dims_text(&m->inputs[k].shape, sh, sizeof sh));
@@ -154,9 +155,9 @@ static void report_shapes(const dpt_h5info *in, const char *path,
         dpt_log0(", y %s%s", y, in->has_y_lengths ? " (variable lengths)" : "");
         return;
     }
-    dpt_log0("data: %s: %lld rows of X %s%s, y %s%s", path, (long long)in->n, x,
-             in->has_lengths ? " (variable lengths)" : "", y,
-             in->has_y_lengths ? " (variable lengths)" : "");
+    dpt_log0("data: %s: %lld rows of %s %s%s, y %s%s", path, (long long)in->n,
+             in->ninputs == 1 ? c_inputs[0] : "X", x, in->has_lengths ? " (variable lengths)" : "",
+             y, in->has_y_lengths ? " (variable lengths)" : "");
 }
 
 static void report_data(const dpt_trainer *t) {

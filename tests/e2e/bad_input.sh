@@ -141,7 +141,8 @@ conv_on_flat_x | kernel_too_large | pool_leaves_nothing | reshape_mismatch)
     CFG_ARG=$WORK/img.yaml
     printf 'model:\n  layers:\n    - %s\n    - {type: flatten}\n    - {type: dense, units: 3}\nloss: softmax_ce\ndata: {train: %s}\noutput: {dir: %s}\n' \
         "$L" "$IMG" "$WORK/out" >"$CFG_ARG" ;;
-graph_cycle | unknown_input_name | state_wrong_size | missing_input_dataset)
+graph_cycle | unknown_input_name | state_wrong_size | missing_input_dataset | \
+    merge_shape_mismatch | vocab_larger_than_embedding)
     # graphs that cannot be built or fed: refused before training, naming the layer, its
     # config line (or the dataset) and what was expected
     "$MKDATA" seqclass "$WORK/seq.h5" --n 16 --features 2 --classes 2 >/dev/null ||
@@ -160,6 +161,17 @@ graph_cycle | unknown_input_name | state_wrong_size | missing_input_dataset)
         L=$'    - {type: lstm, units: 4, name: enc}\n    - {type: gru, units: 4, inputs: input, initial_state: enc}\n    - {type: dense, units: 2}'
         G=$WORK/seq.h5
         EXPECT=("layer 1 (gru, line 4)" "'enc' gives a state of 8 values per sample, this gru needs 4") ;;
+    merge_shape_mismatch)
+        L=$'    - {type: dense, units: 4, name: a}\n    - {type: dense, units: 3, name: b, inputs: input}\n    - {type: add, inputs: [a, b]}\n    - {type: dense, units: 2}'
+        G=$WORK/good.h5
+        EXPECT=("layer 2 (add, line 5)" "add needs inputs of one shape, got (4) and (3)") ;;
+    vocab_larger_than_embedding)
+        "$MKDATA" addition "$WORK/add.h5" "$WORK/add-test.h5" --n 40 --test-n 10 >/dev/null ||
+            die "dpt_mkdata addition failed"
+        INPUTS=$'  inputs: [source]\n'
+        L=$'    - {type: embedding, vocab_size: 10, dim: 4}\n    - {type: lstm, units: 4}\n    - {type: dense, units: 16}'
+        G=$WORK/add.h5
+        EXPECT=("embedding 'embedding_0' (line 4) has vocab_size 10" "add.h5 has 16 tokens" "set vocab_size: 16") ;;
     missing_input_dataset)
         INPUTS=$'  inputs: [source, target_in]\n'
         L=$'    - {type: lstm, units: 4, inputs: source}\n    - {type: dense, units: 2, inputs: [lstm_0, target_in]}'

@@ -230,6 +230,31 @@ static void test_an_output_read_twice_gets_the_sum_of_both_gradients(void **stat
     dpt_model_free(&m);
 }
 
+/* A residual block: `add` reads the block's input (a) and its end (c); a's gradient is the sum
+ * of the skip path's and the block's.  With a concatenate of the two paths on top. */
+static void test_residual_and_concatenate_gradients_match_finite_differences(void **state) {
+    (void)state;
+    dpt_layer_spec s[6] = {harness_spec("dense units=4 name=a activation=tanh"),
+                           harness_spec("dense units=4 name=b activation=tanh"),
+                           harness_spec("dense units=4 name=c"),
+                           harness_spec("add name=sum inputs=[a,c]"),
+                           harness_spec("concatenate name=cat inputs=[sum,b]"),
+                           harness_spec("dense units=3")};
+    enum { B = 3, F = 5 };
+    dpt_shape in = dpt_shape_1d(F);
+    dpt_model m;
+    char err[512];
+    assert_int_equal(dpt_model_build(&m, s, 6, &in, 4, err, sizeof err), 0);
+    assert_int_equal(m.layers[m.nlayers - 1].in, 8); /* concatenate: 4 + 4 */
+    assert_true(m.nscratch >= 1);                    /* a and b are read twice */
+    dpt_model_init_params(&m, 21);
+    float x[B * F];
+    fill_uniform(x, sizeof x / sizeof x[0], -1.0f, 1.0f, 3);
+    int32_t lab[B] = {2, 0, 1};
+    check_model(&m, x, lab, B, NULL);
+    dpt_model_free(&m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_chain_plans_two_gradient_buffers_and_keeps_list_order),
@@ -239,6 +264,7 @@ int main(void) {
         cmocka_unit_test(test_gru_state_passing_from_a_bidirectional_encoder_matches),
         cmocka_unit_test(test_rnn_state_passing_gradients_match_finite_differences),
         cmocka_unit_test(test_an_output_read_twice_gets_the_sum_of_both_gradients),
+        cmocka_unit_test(test_residual_and_concatenate_gradients_match_finite_differences),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -105,6 +105,7 @@ static const char *dims_text(const dpt_shape *s, char *buf, size_t n) {
 static int attention_build(dpt_layer *l, char *err, size_t errlen) {
     static const char *const role[] = {"query", "value", "key"};
     char a[64], b[64];
+    DPT_ASSERT(l->ninputs >= 2 && l->ninputs <= 3); /* dpt_layer_build_n checked the count */
     for (int k = 0; k < l->ninputs; k++)
         if (l->in_shapes[k].rank > 2)
             return dpt_err(err, errlen, "attention needs (T, F) inputs, got %s for the %s",

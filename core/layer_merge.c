@@ -174,8 +174,8 @@ static void concat_backward(dpt_layer *l, const dpt_layer_io *io, const float *y
         .name = #id,                                                                               \
         .data = &merge_ops[op],                                                                    \
         .build = elementwise_build,                                                                \
-        .min_inputs = lo,                                                                          \
-        .max_inputs = hi,                                                                          \
+        .min_inputs = (lo),                                                                        \
+        .max_inputs = (hi),                                                                        \
         .forward_n = elementwise_forward,                                                          \
         .backward_n = elementwise_backward,                                                        \
     }

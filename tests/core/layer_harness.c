@@ -185,22 +185,24 @@ void harness_check_dx_n(dpt_layer *l, float *const *x, const int32_t *const *len
     dpt_layer_io io = harness_io(l, x, lengths);
     dpt_step_ctx ctx = {.lengths = io.lengths[0]};
     float *y = dpt_alloc_floats(dpt_shape_size(&l->out_shape) * (size_t)B); /* (B, out_shape) */
-    float *dx[DPT_LAYER_MAX_INPUTS];
-    for (int k = 0; k < io.n; k++) {
-        size_t n = dpt_shape_size(&l->in_shapes[k]) * (size_t)B;
-        io.dx[k] = dx[k] = dpt_alloc_floats(n); /* (B, in_shapes[k]) */
-        for (size_t i = 0; i < n; i++) dx[k][i] = NAN;
+    const int n = l->ninputs;
+    assert_true(n >= 1 && n <= DPT_LAYER_MAX_INPUTS);
+    float *dx[DPT_LAYER_MAX_INPUTS] = {NULL};
+    for (int k = 0; k < n; k++) {
+        size_t m = dpt_shape_size(&l->in_shapes[k]) * (size_t)B;
+        io.dx[k] = dx[k] = dpt_alloc_floats(m); /* (B, in_shapes[k]) */
+        for (size_t i = 0; i < m; i++) dx[k][i] = NAN;
     }
     l->type->forward_n(l, &io, y, B, &ctx);
     l->type->backward_n(l, &io, y, r, B, &ctx);
-    for (int k = 0; k < io.n; k++) io.dx[k] = NULL;
-    for (int k = 0; k < io.n; k++) {
+    for (int k = 0; k < n; k++) io.dx[k] = NULL;
+    for (int k = 0; k < n; k++) {
         char what[16];
         snprintf(what, sizeof what, "dx%d", k);
         for (size_t i = 0; i < dpt_shape_size(&l->in_shapes[k]) * (size_t)B; i++)
             check_one_n(l, &io, y, r, B, &ctx, &x[k][i], dx[k][i], h, rtol, atol, what, i);
     }
-    for (int k = 0; k < io.n; k++) free(dx[k]);
+    for (int k = 0; k < n; k++) free(dx[k]);
     free(y);
 }
 

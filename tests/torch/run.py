@@ -13,6 +13,13 @@ runs build/tests/torch/dpt_layer_io, which writes x, the parameters, dy and dptr
 parameter gradients, then recomputes y, dx and the gradients in float64 with torch.autograd and
 compares.
 
+A case of a layer with several inputs (a merge, attention) gives shapes — a list of per-sample
+input shapes ["5,8", "7,8"] — instead of shape, optional lengths — one entry per input, None
+(all steps) or B valid steps of its first axis —, and torch (xs, p, lengths) -> y with xs the
+inputs (B, *shape k) and lengths the list with LongTensors (B) or None.  dpt_layer_io then
+builds that one layer with dpt_layer_build_n (no model) and writes x0, x1, ... and dx0, dx1,
+..., compared as dx above, input by input.
+
 Tolerance: max|dptrain - torch| <= rtol * max|torch| per tensor, rtol 2e-5 unless the case says.
 dptrain computes in float32 (unit roundoff u = 6e-8); each compared value is a sum of at most a
 few thousand products of O(1) numbers, whose float32 rounding error grows like sqrt(n) u
@@ -133,6 +140,38 @@ def run_case(tool, c):
     return all(ok for ok, _ in checks), [m for _, m in checks]
 
 
+def run_case_n(tool, c):
+    shapes = [[int(v) for v in s.split(",")] for s in c["shapes"]]
+    B = c["B"]
+    lengths = c.get("lengths") or [None] * len(shapes)
+    assert len(lengths) == len(shapes), "one lengths entry per input"
+    with tempfile.TemporaryDirectory() as d:
+        args = [tool, d, c["spec"], ";".join(c["shapes"]), str(B), str(c.get("seed", 1))]
+        if any(n is not None for n in lengths):
+            args.append(";".join("-" if n is None else ",".join(map(str, n)) for n in lengths))
+        r = subprocess.run(args, capture_output=True, text=True)
+        if r.returncode != 0:
+            return False, ["dpt_layer_io failed: " + r.stderr.strip()]
+        with open(os.path.join(d, "manifest.json")) as f:
+            man = json.load(f)
+        out = [B] + man["out_shape"]
+        xs = [read(d, "x%d" % k, [B] + s).requires_grad_(True) for k, s in enumerate(shapes)]
+        p, g = params_of(d, man, True)
+        lens = [None if n is None else torch.tensor(n, dtype=torch.long) for n in lengths]
+        y_ref = c["torch"](xs, p, lens)
+        rtol = c.get("rtol", DEFAULT_RTOL)
+        checks = [compare("y", read(d, "y", out), y_ref.detach().reshape(out), rtol)]
+        y_ref.backward(read(d, "dy", out).reshape(y_ref.shape))
+        for k, s in enumerate(shapes):
+            ref = xs[k].grad if xs[k].grad is not None else torch.zeros_like(xs[k])
+            checks.append(compare("dx%d" % k, read(d, "dx%d" % k, [B] + s), ref, rtol))
+        for t in man["layers"][0]["tensors"]:
+            key = man["layers"][0]["name"] + "/" + t["name"]
+            ref = p[key].grad if p[key].grad is not None else torch.zeros_like(p[key])
+            checks.append(compare("d" + key, g[key], ref, rtol))
+    return all(ok for ok, _ in checks), [m for _, m in checks]
+
+
 def main():
     if len(sys.argv) < 2:
         sys.exit(__doc__)
@@ -148,7 +187,7 @@ def main():
         sys.exit("no cases matched")
     failed = 0
     for mod, c in cases:
-        ok, msgs = run_case(tool, c)
+        ok, msgs = (run_case_n if "shapes" in c else run_case)(tool, c)
         failed += not ok
         print("%s %s/%s: %s" % ("ok  " if ok else "FAIL", mod, c["name"], "; ".join(msgs)))
     print("%d of %d cases agree with PyTorch" % (len(cases) - failed, len(cases)))

@@ -12,7 +12,8 @@
 set -euo pipefail
 
 if [ $# -lt 1 ] || [ ! -x "$1/dptrain" ]; then
-    echo "usage: $0 BUILD_DIR [--epochs N] [--rows N] [--layout RANKSxTHREADS]  (BUILD_DIR/dptrain must exist)" >&2
+    echo "usage: $0 BUILD_DIR [--epochs N] [--rows N] [--layout RANKSxTHREADS]" \
+        "(BUILD_DIR/dptrain must exist)" >&2
     exit 2
 fi
 build=$1
@@ -85,7 +86,8 @@ dpt_bpc=$(echo "$eval_out" | sed -n 's/.*bits_per_token[ =:]*\([0-9.]*\).*/\1/p'
 
 torch_out=$(/usr/bin/python3 bench/charlm_torch.py "$train" data/fortunes-test.h5 --dim "$dim" \
     --units "$units" --lr "$lr" --batch "$batch" --epochs "$epochs" --seed "$seed" \
-    --threads $((ranks * threads)) | tee /dev/stderr)
+    --threads $((ranks * threads)))
+echo "$torch_out" >&2
 torch_bpc=$(echo "$torch_out" | sed -n 's/^TORCH_CHARLM bpc=\([0-9.]*\).*/\1/p')
 torch_s=$(echo "$torch_out" | sed -n 's/^TORCH_CHARLM .*seconds=\([0-9.]*\).*/\1/p')
 

@@ -120,9 +120,9 @@ def main():
             loss_sum += float(loss) * len(idx)
         dt = time.perf_counter() - t0
         t_train, seen = t_train + dt, seen + N
-        print(f"epoch {epoch + 1}/{a.epochs}: loss {loss_sum / N:.4f} "
-              f"({loss_sum / N / X.shape[1] / math.log(2.0):.4f} bits/char), {N / dt:.1f} samples/s",
-              flush=True)
+        bits = loss_sum / N / X.shape[1] / math.log(2.0)
+        print(f"epoch {epoch + 1}/{a.epochs}: loss {loss_sum / N:.4f} ({bits:.4f} bits/char), "
+              f"{N / dt:.1f} samples/s", flush=True)
     bpc = bits_per_char(model, Xt, yt, 256)
     print(f"TORCH_CHARLM bpc={bpc:.4f} train_samples_per_s={seen / t_train:.1f} "
           f"seconds={t_train:.1f}", flush=True)

@@ -42,6 +42,9 @@ typedef struct workload {
      * input size and K) and the per-sample input (H, W, C); NULL / rank 0 otherwise. */
     const char *layers;
     int in_rank, in_dims[3];
+    /* > 0: a language model: x is (steps) int32 token ids in [0, vocab) and the labels are one
+     * class id in [0, K) per step; 0: float32 x */
+    int vocab;
 } workload;
 
 /* configs/fashion-mnist-cnn.yaml's model. */
@@ -54,9 +57,16 @@ typedef struct workload {
     "    - {type: dense, units: 128, activation: relu}\n"                                          \
     "    - {type: dense, units: 10}\n"
 
+/* configs/fortunes-char-lm.yaml's model: 115 characters, embedding 48, two LSTMs of 192. */
+#define CHARLM_LAYERS                                                                              \
+    "    - {type: embedding, vocab_size: 115, dim: 48, padding_id: 0}\n"                           \
+    "    - {type: lstm, units: 192, return_sequences: true}\n"                                     \
+    "    - {type: lstm, units: 192, return_sequences: true}\n"                                     \
+    "    - {type: dense, units: 115}\n"
+
 /* One row per workload.  CHAIN: a chain of widths (no layers text, the input from the widths). */
 /* clang-format off */
-#define CHAIN NULL, 0, {0}
+#define CHAIN NULL, 0, {0}, 0
 /* boston: rmsprop defaults are lr 1e-3, rho 0.9, eps 1e-7; wide: momentum 0.9, lr 0.01. */
 static const workload workloads[] = {
     {"boston-mlp-16", 16, 5, {13, 128, 128, 64, 1}, "mse", "rmsprop", false, NULL, 1, CHAIN},
@@ -68,7 +78,10 @@ static const workload workloads[] = {
     {"rnn-rows", 128, 3, {28, 128, 10}, "softmax_ce", "adam", true, "rnn", 28, CHAIN},
     /* Fashion-MNIST images (28, 28, 1) through configs/fashion-mnist-cnn.yaml's model, Adam. */
     {"fmnist-cnn-128", 128, 2, {784, 10}, "softmax_ce", "adam", true, NULL, 1, FMNIST_CNN_LAYERS,
-     3, {28, 28, 1}},
+     3, {28, 28, 1}, 0},
+    /* Character-level language model: windows of 100 token ids, the next id at every step. */
+    {"charlm-64", 64, 2, {100, 115}, "softmax_ce", "adam", true, NULL, 100, CHARLM_LAYERS, 1,
+     {100}, 115},
 };
 /* clang-format on */
 #define NWORKLOADS (int)(sizeof workloads / sizeof workloads[0])
@@ -199,6 +212,11 @@ typedef struct batch_data {
 
 /* Per-sample input of the workload. */
 static dpt_shape workload_in_shape(const workload *w) {
+    if (w->vocab) {
+        dpt_shape ids = dpt_shape_1d(w->steps);
+        ids.dtype = DPT_I32;
+        return ids;
+    }
     if (w->in_rank == 3) return dpt_shape_3d(w->in_dims[0], w->in_dims[1], w->in_dims[2]);
     return dpt_shape_from_steps(w->cell ? w->steps : 1, w->widths[0]);
 }
@@ -210,6 +228,14 @@ static batch_data make_data(const workload *w, int b) {
     batch_data d = {dpt_alloc_floats(rows * (size_t)F), NULL, NULL};
     dpt_rng rng;
     dpt_rng_seed(&rng, 7, (uint64_t)dpt_world.rank);
+    if (w->vocab) { /* x holds int32 ids (the model reads 4-byte elements of either type) */
+        int32_t *ids = (int32_t *)(void *)d.x; /* (b, T) */
+        size_t n = (size_t)b * (size_t)w->steps;
+        for (size_t i = 0; i < n; i++) ids[i] = (int32_t)dpt_rng_below(&rng, (uint64_t)w->vocab);
+        d.lab = dpt_calloc(rows * (size_t)w->steps, sizeof *d.lab); /* (b, T) */
+        for (size_t i = 0; i < n; i++) d.lab[i] = (int32_t)dpt_rng_below(&rng, (uint64_t)K);
+        return d;
+    }
     for (size_t i = 0; i < (size_t)b * (size_t)F; i++) d.x[i] = dpt_rng_normal(&rng);
     if (w->labels) {
         d.lab = dpt_calloc(rows, sizeof *d.lab);
@@ -460,7 +486,8 @@ static double accounted_bytes(const workload *w, const dpt_model *m, int b) {
     if (!strcmp(w->optim, "adam")) state = 2 * n;
     if (!strcmp(w->optim, "rmsprop") || !strcmp(w->optim, "momentum")) state = n;
     dpt_shape in = workload_in_shape(w);
-    double per_row = (double)dpt_shape_size(&in) + (w->labels ? 1 : w->widths[w->nwidths - 1]);
+    double labels = w->vocab ? w->steps : 1; /* per sample */
+    double per_row = (double)dpt_shape_size(&in) + (w->labels ? labels : w->widths[w->nwidths - 1]);
     double dout = (double)m->max_batch * m->out_steps * m->out_features;
     return 4.0 * (2 * n + state + (double)m->arena_floats + dout + per_row * b);
 }

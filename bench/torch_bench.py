@@ -28,6 +28,8 @@ WORKLOADS = {
     "rnn-rows": (128, [28, 128, 10], "ce", "adam", "rnn", 28),
     # configs/fashion-mnist-cnn.yaml on (1, 28, 28) images (PyTorch's NCHW)
     "fmnist-cnn-128": (128, [784, 10], "ce", "adam", "cnn", 1),
+    # configs/fortunes-char-lm.yaml's model: ids in [0, V), widths V, D, H (2 layers), K = V
+    "charlm-64": (64, [115, 48, 192, 115], "ce_steps", "adam", "charlm", 100),
 }
 NBLOCKS = 5
 
@@ -46,6 +48,20 @@ class Recurrent(nn.Module):
         return self.out(y[:, -1, :])
 
 
+class CharLM(nn.Module):
+    """embedding V x D (padding id 0) -> 2 stacked LSTMs of H -> dense V at every step."""
+
+    def __init__(self, V, D, H, K):
+        super().__init__()
+        self.emb = nn.Embedding(V, D, padding_idx=0)
+        self.lstm = nn.LSTM(D, H, num_layers=2, batch_first=True)
+        self.out = nn.Linear(H, K)
+
+    def forward(self, x):
+        y, _ = self.lstm(self.emb(x))
+        return self.out(y)
+
+
 def cnn():
     """conv 32 3x3 same ReLU, max-pool 2, conv 64 3x3 same ReLU, max-pool 2, dense 128 ReLU, 10."""
     return nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
@@ -57,6 +73,8 @@ def build(name):
     B, widths, loss, opt, cell, steps = WORKLOADS[name]
     if cell == "cnn":
         model = cnn()
+    elif cell == "charlm":
+        model = CharLM(*widths)
     elif cell:
         model = Recurrent(cell, widths[0], widths[1], widths[2])
     else:
@@ -89,7 +107,14 @@ def run(name, args, rank, size):
     g = torch.Generator().manual_seed(7 + rank)
     shape = (b, 1, 28, 28) if cell == "cnn" else (b, steps, widths[0]) if cell else (b, widths[0])
     x = torch.randn(shape, generator=g)
-    if loss_kind == "ce":
+    if loss_kind == "ce_steps":  # dptrain's softmax_ce on sequences: sum over steps, mean over b
+        x = torch.randint(0, widths[0], (b, steps), generator=g)
+        y = torch.randint(0, widths[-1], (b, steps), generator=g)
+
+        def lossf(out, y):
+            return nn.functional.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1),
+                                               reduction="sum") / out.shape[0]
+    elif loss_kind == "ce":
         y = torch.randint(0, widths[-1], (b,), generator=g)
         lossf = nn.CrossEntropyLoss()
     else:

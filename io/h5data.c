@@ -15,7 +15,6 @@
 #include "core/util.h"
 #include "io/h5dset.h"
 #include "io/h5file.h"
-#include "io/h5inputs.h"
 #include "parallel/sampler.h"
 
 #define DPT_H5_LNAME 96 /* "<input name>_lengths" */
@@ -527,6 +526,26 @@ static hid_t x_memtype(const dpt_h5info *in) {
     return dpt_h5info_x_ids(in) ? H5T_NATIVE_INT32 : H5T_NATIVE_FLOAT;
 }
 
+/* Several inputs (io/h5inputs.h): their layout in the packed rows, and a shard's rows. */
+static dpt_h5in_layout layout_of(const dpt_h5info *in, const char (*names)[DPT_H5_NAME_MAX]) {
+    return (dpt_h5in_layout){.n = in->ninputs,
+                             .shapes = in->in_shapes,
+                             .has_lengths = in->in_lengths,
+                             .u8 = in->in_u8,
+                             .names = names,
+                             .width = dpt_h5info_x_width(in)};
+}
+
+static dpt_h5in_rows rows_of(const dpt_shard *s) {
+    return (dpt_h5in_rows){.x = s->x, .lengths = s->lengths, .row0 = s->row0, .nrows = s->nrows};
+}
+
+static int finish_inputs(dpt_shard *s, const int64_t *raw, const req *q) {
+    dpt_h5in_layout lay = layout_of(&s->info, q->inames);
+    dpt_h5in_rows rows = rows_of(s);
+    return dpt_h5in_finish(&lay, &rows, raw, q->path, q->err, q->errlen);
+}
+
 /* Every collective read happens whatever failed before, so no rank is left waiting. */
 static int read_data(dpt_shard *s, const dsets *ds, const req *q) {
     const dpt_h5info *in = &s->info;
@@ -538,7 +557,8 @@ static int read_data(dpt_shard *s, const dsets *ds, const req *q) {
     if (multi) {
         rl.x = dpt_calloc((size_t)(n * in->ninputs + 1), sizeof *rl.x);
         s->lengths = dpt_calloc((size_t)(n * in->ninputs + 1), sizeof *s->lengths);
-        bad = dpt_h5in_read(ds->xin, ds->lin, in, s->row0, n, s->x, rl.x, true);
+        dpt_h5in_layout lay = layout_of(in, q->inames);
+        bad = dpt_h5in_read(ds->xin, ds->lin, &lay, s->row0, n, s->x, rl.x, true);
     } else {
         bad = read_rows(&ds->x, x_memtype(in), s->row0, n, s->x);
     }
@@ -564,7 +584,7 @@ static int read_data(dpt_shard *s, const dsets *ds, const req *q) {
     if (bad)
         rc = dpt_err(q->err, q->errlen, "%s: reading rows [%" PRId64 ", %" PRId64 ") failed",
                      q->path, s->row0, s->row0 + n);
-    if (rc == 0 && multi) rc = dpt_h5in_finish(s, rl.x, q->path, q->inames, q->err, q->errlen);
+    if (rc == 0 && multi) rc = finish_inputs(s, rl.x, q);
     if (rc == 0 && !multi) scale_u8(s->x, in, n);
     if (rc == 0) rc = narrow_all_lengths(s, &(raw_lengths){multi ? NULL : rl.x, rl.y}, q);
     if (rc == 0 && raw) rc = narrow_labels(s, raw, ds->y.ndim == 2, q);
@@ -593,7 +613,9 @@ static int check_values(const dpt_shard *s, const dsets *ds, const req *q) {
     const dpt_h5info *in = &s->info;
     grid gx = {s->nrows, in->T, in->F, ds->x.ndim == 3, "feature"};
     if (in->ninputs > 1) {
-        if (dpt_h5in_check(s, q->path, q->inames, q->err, q->errlen)) return -1;
+        dpt_h5in_layout lay = layout_of(in, q->inames);
+        dpt_h5in_rows rows = rows_of(s);
+        if (dpt_h5in_check(&lay, &rows, q->path, q->err, q->errlen)) return -1;
     } else if (dpt_h5info_x_ids(in) ? check_ids(s, q)
                                     : check_finite(s->x, &gx, s->row0, q->xname, q)) {
         return -1;
@@ -707,7 +729,8 @@ int dpt_h5rows_read(dpt_h5rows *r, int64_t row0, int64_t n, dpt_shard *s, char *
     s->row0 = row0;
     s->nrows = n;
     bool multi = in->ninputs > 1;
-    int bad = multi ? dpt_h5in_read(r->ds.xin, r->ds.lin, in, row0, n, s->x, r->rl.x, false)
+    dpt_h5in_layout lay = layout_of(in, q.inames);
+    int bad = multi ? dpt_h5in_read(r->ds.xin, r->ds.lin, &lay, row0, n, s->x, r->rl.x, false)
                     : dpt_h5dset_read_rows(&r->ds.x, x_memtype(in), row0, n, s->x, false);
     if (in->has_y && in->labels)
         bad |= dpt_h5dset_read_rows(&r->ds.y, H5T_NATIVE_INT64, row0, n, r->raw, false);
@@ -720,7 +743,7 @@ int dpt_h5rows_read(dpt_h5rows *r, int64_t row0, int64_t n, dpt_shard *s, char *
     if (bad)
         return dpt_err(err, errlen, "%s: reading rows [%" PRId64 ", %" PRId64 ") failed", q.path,
                        row0, row0 + n);
-    if (multi && dpt_h5in_finish(s, r->rl.x, q.path, q.inames, err, errlen)) return -1;
+    if (multi && finish_inputs(s, r->rl.x, &q)) return -1;
     if (!multi) scale_u8(s->x, in, n);
     raw_lengths rl = {in->has_lengths && !multi ? r->rl.x : NULL,
                       in->has_y_lengths ? r->rl.y : NULL};

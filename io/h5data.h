@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "core/shape.h"
+#include "io/h5inputs.h" /* DPT_H5_MAX_INPUTS, DPT_H5_NAME_MAX */
 
 #define DPT_H5_MAX_INPUTS 8  /* = DPT_MODEL_MAX_INPUTS */
 #define DPT_H5_NAME_MAX   64 /* = DPT_NAME_MAX: an input's name */

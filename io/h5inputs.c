@@ -10,22 +10,22 @@
 #include "core/util.h"
 
 /* Input k's steps along its first axis: what a row without a lengths dataset is valid for. */
-static int input_steps(const dpt_h5info *in, int k) {
-    const dpt_shape *sh = &in->in_shapes[k];
+static int input_steps(const dpt_h5in_layout *in, int k) {
+    const dpt_shape *sh = &in->shapes[k];
     return sh->rank >= 2 || sh->dtype == DPT_I32 ? sh->dim[0] : 1;
 }
 
-static size_t input_offset(const dpt_h5info *in, int k) {
+static size_t input_offset(const dpt_h5in_layout *in, int k) {
     size_t off = 0;
-    for (int j = 0; j < k; j++) off += dpt_shape_size(&in->in_shapes[j]);
+    for (int j = 0; j < k; j++) off += dpt_shape_size(&in->shapes[j]);
     return off;
 }
 
 /* Rows [row0, row0 + nrows) of input k into columns [off, off + size) of buf (nrows, width). */
-static int read_input_rows(const dpt_h5dset *d, const dpt_h5info *in, int k, int64_t row0,
+static int read_input_rows(const dpt_h5dset *d, const dpt_h5in_layout *in, int k, int64_t row0,
                            int64_t nrows, void *buf, bool collective) {
-    size_t width = dpt_h5info_x_width(in), off = input_offset(in, k);
-    size_t size = dpt_shape_size(&in->in_shapes[k]);
+    size_t width = in->width, off = input_offset(in, k);
+    size_t size = dpt_shape_size(&in->shapes[k]);
     hsize_t start[H5S_MAX_RANK] = {(hsize_t)row0}, count[H5S_MAX_RANK] = {(hsize_t)nrows};
     for (int i = 1; i < d->ndim; i++) count[i] = d->dims[i];
     hsize_t mdims[2] = {(hsize_t)(nrows > 0 ? nrows : 1), width};
@@ -42,7 +42,7 @@ static int read_input_rows(const dpt_h5dset *d, const dpt_h5info *in, int k, int
     }
     hid_t dxpl = H5Pcreate(H5P_DATASET_XFER);
     if (collective) H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE);
-    hid_t memtype = in->in_shapes[k].dtype == DPT_I32 ? H5T_NATIVE_INT32 : H5T_NATIVE_FLOAT;
+    hid_t memtype = in->shapes[k].dtype == DPT_I32 ? H5T_NATIVE_INT32 : H5T_NATIVE_FLOAT;
     herr_t status = H5Dread(d->id, memtype, mspace, fspace, dxpl, buf);
     H5Pclose(dxpl);
     H5Sclose(mspace);
@@ -51,12 +51,12 @@ static int read_input_rows(const dpt_h5dset *d, const dpt_h5info *in, int k, int
 }
 
 /* Every input's rows, and its lengths (read into raw, (nin, nrows) int64). */
-int dpt_h5in_read(const dpt_h5dset *xin, const dpt_h5dset *lin, const dpt_h5info *in, int64_t row0,
-                  int64_t n, float *x, int64_t *raw, bool collective) {
+int dpt_h5in_read(const dpt_h5dset *xin, const dpt_h5dset *lin, const dpt_h5in_layout *in,
+                  int64_t row0, int64_t n, float *x, int64_t *raw, bool collective) {
     int bad = 0;
-    for (int k = 0; k < in->ninputs; k++) {
+    for (int k = 0; k < in->n; k++) {
         bad |= read_input_rows(&xin[k], in, k, row0, n, x, collective);
-        if (in->in_lengths[k])
+        if (in->has_lengths[k])
             bad |= dpt_h5dset_read_rows(&lin[k], H5T_NATIVE_INT64, row0, n, raw + (size_t)k * n,
                                         collective);
     }
@@ -64,24 +64,23 @@ int dpt_h5in_read(const dpt_h5dset *xin, const dpt_h5dset *lin, const dpt_h5info
 }
 
 /* uint8 inputs scaled, lengths narrowed into (nrows, ninputs). */
-int dpt_h5in_finish(dpt_shard *s, const int64_t *raw, const char *path,
-                    const char (*names)[DPT_H5_NAME_MAX], char *err, size_t errlen) {
-    const dpt_h5info *in = &s->info;
-    size_t width = dpt_h5info_x_width(in);
-    int nin = in->ninputs;
+int dpt_h5in_finish(const dpt_h5in_layout *in, dpt_h5in_rows *s, const int64_t *raw,
+                    const char *path, char *err, size_t errlen) {
+    size_t width = in->width;
+    int nin = in->n;
     for (int k = 0; k < nin; k++) {
-        size_t off = input_offset(in, k), size = dpt_shape_size(&in->in_shapes[k]);
-        if (in->in_u8[k])
+        size_t off = input_offset(in, k), size = dpt_shape_size(&in->shapes[k]);
+        if (in->u8[k])
             for (int64_t r = 0; r < s->nrows; r++)
                 for (size_t j = 0; j < size; j++)
                     s->x[(size_t)r * width + off + j] = s->x[(size_t)r * width + off + j] / 255.0f;
         int T = input_steps(in, k);
         for (int64_t r = 0; r < s->nrows; r++) {
-            int64_t v = in->in_lengths[k] ? raw[(size_t)k * (size_t)s->nrows + (size_t)r] : T;
+            int64_t v = in->has_lengths[k] ? raw[(size_t)k * (size_t)s->nrows + (size_t)r] : T;
             if (v < 1 || v > T)
                 return dpt_err(err, errlen,
                                "%s: %s_lengths row %" PRId64 ": %" PRId64 " is outside [1, %d]",
-                               path, names[k], s->row0 + r, v, T);
+                               path, in->names[k], s->row0 + r, v, T);
             s->lengths[(size_t)r * (size_t)nin + (size_t)k] = (int32_t)v;
         }
     }
@@ -89,13 +88,12 @@ int dpt_h5in_finish(dpt_shard *s, const int64_t *raw, const char *path,
 }
 
 /* Token ids >= 0 and floats finite, input by input. */
-int dpt_h5in_check(const dpt_shard *s, const char *path, const char (*names)[DPT_H5_NAME_MAX],
-                   char *err, size_t errlen) {
-    const dpt_h5info *in = &s->info;
-    size_t width = dpt_h5info_x_width(in);
-    for (int k = 0; k < in->ninputs; k++) {
-        size_t off = input_offset(in, k), size = dpt_shape_size(&in->in_shapes[k]);
-        bool ids = in->in_shapes[k].dtype == DPT_I32;
+int dpt_h5in_check(const dpt_h5in_layout *in, const dpt_h5in_rows *s, const char *path, char *err,
+                   size_t errlen) {
+    size_t width = in->width;
+    for (int k = 0; k < in->n; k++) {
+        size_t off = input_offset(in, k), size = dpt_shape_size(&in->shapes[k]);
+        bool ids = in->shapes[k].dtype == DPT_I32;
         for (int64_t r = 0; r < s->nrows; r++) {
             const float *row = s->x + (size_t)r * width + off; /* (size) */
             for (size_t j = 0; j < size; j++) {
@@ -106,9 +104,9 @@ int dpt_h5in_check(const dpt_shard *s, const char *path, const char (*names)[DPT
                     return dpt_err(err, errlen,
                                    "%s: %s row %" PRId64 ", position %zu: token id %d is "
                                    "negative, expected >= 0",
-                                   path, names[k], s->row0 + r, j, id);
-                return dpt_err(err, errlen, "%s: %s row %" PRId64 ", value %zu: %s", path, names[k],
-                               s->row0 + r, j, dpt_h5_nonfinite_name(row[j]));
+                                   path, in->names[k], s->row0 + r, j, id);
+                return dpt_err(err, errlen, "%s: %s row %" PRId64 ", value %zu: %s", path,
+                               in->names[k], s->row0 + r, j, dpt_h5_nonfinite_name(row[j]));
             }
         }
     }

@@ -161,7 +161,8 @@ static void targets_have_their_own_time_axis_and_lengths(void) {
     }
     dpt_shard_free(&s);
     /* Labels past a target length may hold anything (-1 here) and read as 0. */
-    dpt_h5names lab = {"X", "ylab", NULL, NULL, false, 0, NULL};
+    /* (named: the automatic lengths of ylab would be ylab_lengths) */
+    dpt_h5names lab = {"X", "ylab", NULL, "y_lengths", false, 0, NULL};
     s = read_ok(&lab, 3);
     CHECK(s.info.labels && s.info.y_steps == U && s.info.y_shape.dtype == DPT_I32);
     for (int64_t i = 0; i < s.nrows; i++)
@@ -178,7 +179,7 @@ static void targets_have_their_own_time_axis_and_lengths(void) {
 
 static void the_row_reader_moves_ids_and_target_lengths(void) {
     char err[512] = "";
-    dpt_h5names n = {"ids", "ylab", NULL, NULL, false, 0, NULL};
+    dpt_h5names n = {"ids", "ylab", NULL, "y_lengths", false, 0, NULL};
     dpt_h5rows *r;
     CHECK_MSG(dpt_h5rows_open_ds(&r, path_of_file(), &n, 3, 4, err, sizeof err) == 0, err);
     const dpt_h5info *in = dpt_h5rows_info(r);
